@@ -1,0 +1,2 @@
+//! The memscope command-line tool (being written).
+fn main() {}

@@ -1,0 +1,267 @@
+//! The chunk payload codec: per-thread delta and varint encoding of events
+//! (FORMAT.md, "Chunk payload"). The payload is what LZ4 compresses.
+
+use super::event::*;
+
+/// Why a payload did not decode. `offset` is the byte offset inside the
+/// decompressed payload.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} at payload byte {offset}")]
+pub struct PayloadError {
+    /// Byte offset in the decompressed payload.
+    pub offset: usize,
+    /// What was wrong.
+    pub what: &'static str,
+}
+
+#[inline]
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[inline]
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline]
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+#[inline]
+fn put_delta(out: &mut Vec<u8>, prev: &mut u64, v: u64) {
+    put_varint(out, zigzag(v.wrapping_sub(*prev) as i64));
+    *prev = v;
+}
+
+/// Appends the payload encoding of `events` to `out`. Timestamps are deltas
+/// from `first_ts_ns` (the chunk header's field), addresses deltas from the
+/// previous address in the chunk. Unknown kinds are skipped; the caller only
+/// passes events built by [`RawEvent`]'s constructors.
+pub fn encode_payload(events: &[RawEvent], first_ts_ns: u64, out: &mut Vec<u8>) {
+    let mut prev_ts = first_ts_ns;
+    let mut prev_ptr = 0u64;
+    for e in events {
+        let kind = e.kind();
+        let tag = match kind {
+            KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC => kind as u64 | (u64::from(e.c.trailing_zeros()) << 4),
+            KIND_REALLOC | KIND_REALLOC_LARGE | KIND_THREAD_START | KIND_THREAD_EXIT | KIND_LOST => kind as u64,
+            _ => continue,
+        };
+        put_varint(out, tag);
+        put_delta(out, &mut prev_ts, e.ts_ns());
+        match kind {
+            KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC => {
+                put_delta(out, &mut prev_ptr, e.a);
+                put_varint(out, e.b);
+            }
+            KIND_REALLOC => {
+                put_delta(out, &mut prev_ptr, e.a);
+                put_delta(out, &mut prev_ptr, e.b);
+                put_varint(out, e.c & 0xFFFF_FFFF);
+                put_varint(out, e.c >> 32);
+            }
+            KIND_REALLOC_LARGE => {
+                put_delta(out, &mut prev_ptr, e.a);
+                put_delta(out, &mut prev_ptr, e.b);
+                put_varint(out, e.c);
+            }
+            KIND_THREAD_START => {
+                put_varint(out, e.a);
+                let mut name = [0u8; 16];
+                name[..8].copy_from_slice(&e.b.to_le_bytes());
+                name[8..].copy_from_slice(&e.c.to_le_bytes());
+                let len = name.iter().position(|&b| b == 0).unwrap_or(16);
+                out.push(len as u8);
+                out.extend_from_slice(&name[..len]);
+            }
+            KIND_LOST => put_varint(out, e.a),
+            _ => {} // KIND_THREAD_EXIT has no operands.
+        }
+    }
+}
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn err(&self, what: &'static str) -> PayloadError {
+        PayloadError { offset: self.pos, what }
+    }
+
+    fn varint(&mut self) -> Result<u64, PayloadError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let Some(&b) = self.buf.get(self.pos) else {
+                return Err(self.err("payload ends inside a varint"));
+            };
+            self.pos += 1;
+            if shift == 63 && b > 1 {
+                return Err(self.err("varint overflows 64 bits"));
+            }
+            v |= u64::from(b & 0x7F) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(self.err("varint longer than 10 bytes"))
+    }
+
+    fn delta(&mut self, prev: &mut u64) -> Result<u64, PayloadError> {
+        let v = prev.wrapping_add(unzigzag(self.varint()?) as u64);
+        *prev = v;
+        Ok(v)
+    }
+
+    fn u32_varint(&mut self) -> Result<u64, PayloadError> {
+        let v = self.varint()?;
+        if v >> 32 != 0 {
+            return Err(self.err("size of a small reallocation exceeds 32 bits"));
+        }
+        Ok(v)
+    }
+}
+
+/// Decodes a payload of exactly `count` events into `out`, undoing
+/// [`encode_payload`]. Never panics on hostile bytes.
+///
+/// # Errors
+/// A [`PayloadError`] naming the byte offset when the payload is malformed,
+/// holds fewer or more bytes than `count` events, or an event's timestamp
+/// exceeds [`TS_MAX`].
+pub fn decode_payload(payload: &[u8], count: u32, first_ts_ns: u64, out: &mut Vec<Event>) -> Result<(), PayloadError> {
+    let mut c = Cursor { buf: payload, pos: 0 };
+    let mut prev_ts = first_ts_ns;
+    let mut prev_ptr = 0u64;
+    for _ in 0..count {
+        let tag = c.varint()?;
+        let kind = (tag & 0xF) as u8;
+        let align_log2 = tag >> 4;
+        let ts_ns = c.delta(&mut prev_ts)?;
+        if ts_ns > TS_MAX {
+            return Err(c.err("timestamp exceeds 56 bits"));
+        }
+        if align_log2 != 0 && !matches!(kind, KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC) || align_log2 > 63 {
+            return Err(c.err("bad alignment field"));
+        }
+        let align = 1u64 << align_log2;
+        let ev = match kind {
+            KIND_ALLOC | KIND_ALLOC_ZEROED => {
+                let ptr = c.delta(&mut prev_ptr)?;
+                let size = c.varint()?;
+                Event::Alloc { ts_ns, ptr, size, align, zeroed: kind == KIND_ALLOC_ZEROED }
+            }
+            KIND_DEALLOC => {
+                let ptr = c.delta(&mut prev_ptr)?;
+                let size = c.varint()?;
+                Event::Dealloc { ts_ns, ptr, size, align }
+            }
+            KIND_REALLOC => {
+                let old_ptr = c.delta(&mut prev_ptr)?;
+                let new_ptr = c.delta(&mut prev_ptr)?;
+                let old_size = c.u32_varint()?;
+                let new_size = c.u32_varint()?;
+                Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: Some(old_size), new_size }
+            }
+            KIND_REALLOC_LARGE => {
+                let old_ptr = c.delta(&mut prev_ptr)?;
+                let new_ptr = c.delta(&mut prev_ptr)?;
+                let new_size = c.varint()?;
+                Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: None, new_size }
+            }
+            KIND_THREAD_START => {
+                let os_tid = c.varint()?;
+                let len = usize::from(*c.buf.get(c.pos).ok_or_else(|| c.err("payload ends inside a thread name"))?);
+                c.pos += 1;
+                if len > 16 {
+                    return Err(c.err("thread name longer than 16 bytes"));
+                }
+                let bytes = c.buf.get(c.pos..c.pos + len).ok_or_else(|| c.err("payload ends inside a thread name"))?;
+                let mut name = [0u8; 16];
+                name[..len].copy_from_slice(bytes);
+                c.pos += len;
+                Event::ThreadStart { ts_ns, os_tid, name }
+            }
+            KIND_THREAD_EXIT => Event::ThreadExit { ts_ns },
+            KIND_LOST => Event::Lost { ts_ns, count: c.varint()? },
+            _ => return Err(c.err("unknown event kind")),
+        };
+        out.push(ev);
+    }
+    if c.pos != payload.len() {
+        return Err(c.err("payload holds bytes after its last event"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_event() -> impl Strategy<Value = Event> {
+        let ts = 0..=TS_MAX;
+        prop_oneof![
+            (ts.clone(), any::<u64>(), any::<u64>(), 0u32..30, any::<bool>())
+                .prop_map(|(ts_ns, ptr, size, l, zeroed)| Event::Alloc { ts_ns, ptr, size, align: 1 << l, zeroed }),
+            (ts.clone(), any::<u64>(), any::<u64>(), 0u32..30)
+                .prop_map(|(ts_ns, ptr, size, l)| Event::Dealloc { ts_ns, ptr, size, align: 1 << l }),
+            (ts.clone(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>()).prop_map(|(ts_ns, old_ptr, new_ptr, o, n)| {
+                Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: Some(o.into()), new_size: n.into() }
+            }),
+            (ts.clone(), any::<u64>(), any::<u64>(), (1u64 << 32)..u64::MAX)
+                .prop_map(|(ts_ns, old_ptr, new_ptr, new_size)| Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: None, new_size }),
+            (ts.clone(), any::<u64>(), "[a-z0-9-]{0,16}").prop_map(|(ts_ns, os_tid, s)| {
+                let mut name = [0u8; 16];
+                name[..s.len()].copy_from_slice(s.as_bytes());
+                Event::ThreadStart { ts_ns, os_tid, name }
+            }),
+            ts.clone().prop_map(|ts_ns| Event::ThreadExit { ts_ns }),
+            (ts, any::<u64>()).prop_map(|(ts_ns, count)| Event::Lost { ts_ns, count }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn payload_round_trip(events in prop::collection::vec(arb_event(), 0..200), first in 0..=TS_MAX) {
+            let raw: Vec<RawEvent> = events.iter().map(Event::to_raw).collect();
+            let decoded_raw: Vec<Event> = raw.iter().map(|r| r.decode().unwrap()).collect();
+            prop_assert_eq!(&decoded_raw, &events);
+            let mut buf = Vec::new();
+            encode_payload(&raw, first, &mut buf);
+            let mut out = Vec::new();
+            decode_payload(&buf, events.len() as u32, first, &mut out).unwrap();
+            prop_assert_eq!(out, events);
+        }
+
+        #[test]
+        fn decode_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256), count in 0u32..64) {
+            let _ = decode_payload(&bytes, count, 0, &mut Vec::new());
+        }
+    }
+
+    #[test]
+    fn small_reallocation_uses_the_packed_form() {
+        let r = RawEvent::realloc(5, 0x1000, 16, 0x2000, 32);
+        assert_eq!(r.kind(), KIND_REALLOC);
+        let big = RawEvent::realloc(5, 0x1000, 16, 0x2000, 1 << 32);
+        assert_eq!(big.kind(), KIND_REALLOC_LARGE);
+        assert_eq!(big.decode(), Some(Event::Realloc { ts_ns: 5, old_ptr: 0x1000, new_ptr: 0x2000, old_size: None, new_size: 1 << 32 }));
+    }
+
+    #[test]
+    fn trailing_bytes_are_an_error() {
+        let mut buf = Vec::new();
+        encode_payload(&[RawEvent::thread_exit(3)], 0, &mut buf);
+        buf.push(0);
+        let err = decode_payload(&buf, 1, 0, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.offset, 2);
+    }
+}

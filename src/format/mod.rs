@@ -1,0 +1,169 @@
+//! The on-disk format: segment header, records, chunk payloads.
+//!
+//! FORMAT.md is the normative spec; the constants here mirror its tables
+//! byte for byte. Changing any layout means bumping [`VERSION`] and adding a
+//! golden file under `tests/golden/`.
+//!
+//! This module is plain safe code shared by the record side (which writes)
+//! and replay (which reads); it depends on neither.
+
+pub mod codec;
+pub mod event;
+mod reader;
+
+pub use event::{Event, RawEvent};
+pub use reader::{Damage, DamageKind, EventChunk, HeaderError, Reader, Record};
+
+/// The first 8 bytes of every segment.
+pub const MAGIC: [u8; 8] = *b"MEMSCOPE";
+/// The format version this crate writes and the newest it reads.
+pub const VERSION: u32 = 1;
+/// Length of the segment header in bytes.
+pub const SEGMENT_HEADER_LEN: usize = 48;
+
+/// The 4 bytes that open every record; a reader scans for them to resynchronise.
+pub const RECORD_SYNC: [u8; 4] = *b"MSrc";
+/// Length of the common record header in bytes (before the tag's fields).
+pub const RECORD_HEADER_LEN: usize = 16;
+
+/// Record tag: one thread's chunk of events.
+pub const TAG_EVENTS: u8 = 1;
+/// Record tag: the end of one drain round, with its watermark.
+pub const TAG_ROUND: u8 = 2;
+/// Record tag: the end of the recording, with its totals.
+pub const TAG_END: u8 = 3;
+
+/// Length of the [`TAG_EVENTS`] fields in bytes.
+pub const EVENTS_FIELDS_LEN: usize = 32;
+/// Length of the [`TAG_ROUND`] fields in bytes.
+pub const ROUND_FIELDS_LEN: usize = 16;
+/// Length of the [`TAG_END`] fields in bytes.
+pub const END_FIELDS_LEN: usize = 24;
+
+/// The largest compressed body or decompressed payload a reader accepts, in
+/// bytes (16 MiB). Writers stay far below: a chunk holds one ring's worth.
+pub const MAX_BODY_LEN: u32 = 16 << 20;
+/// The largest tag-fields length a reader accepts, in bytes.
+pub const MAX_FIELDS_LEN: u16 = 256;
+
+/// What a full ring does, as stored in the segment header (byte 40).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFull {
+    /// The producing thread waits for the drainer: no event is lost (code 0).
+    #[default]
+    Block,
+    /// The event is dropped and counted (code 1).
+    Drop,
+}
+
+/// The segment header (FORMAT.md, "Segment header").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// Format version.
+    pub version: u32,
+    /// Wall-clock time of the epoch, in nanoseconds since the UNIX epoch.
+    pub start_unix_ns: u64,
+    /// `CLOCK_MONOTONIC` at the epoch, in nanoseconds.
+    pub start_monotonic_ns: u64,
+    /// Process id of the recorded program.
+    pub pid: u32,
+    /// Capacity of each thread's ring, in events.
+    pub ring_capacity: u32,
+    /// The full-ring policy of the recording.
+    pub on_full: OnFull,
+}
+
+fn crc(parts: &[&[u8]]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize()
+}
+
+impl SegmentHeader {
+    /// Encodes the header into its 48 bytes.
+    pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
+        let mut b = [0u8; SEGMENT_HEADER_LEN];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&self.version.to_le_bytes());
+        b[12..16].copy_from_slice(&(SEGMENT_HEADER_LEN as u32).to_le_bytes());
+        b[16..24].copy_from_slice(&self.start_unix_ns.to_le_bytes());
+        b[24..32].copy_from_slice(&self.start_monotonic_ns.to_le_bytes());
+        b[32..36].copy_from_slice(&self.pid.to_le_bytes());
+        b[36..40].copy_from_slice(&self.ring_capacity.to_le_bytes());
+        b[40] = match self.on_full {
+            OnFull::Block => 0,
+            OnFull::Drop => 1,
+        };
+        let c = crc(&[&b[..44]]);
+        b[44..48].copy_from_slice(&c.to_le_bytes());
+        b
+    }
+}
+
+/// Appends one record: the common header, the tag's `fields`, and `body`.
+fn put_record(out: &mut Vec<u8>, tag: u8, fields: &[u8], body: &[u8]) {
+    let mut h = [0u8; RECORD_HEADER_LEN];
+    h[0..4].copy_from_slice(&RECORD_SYNC);
+    h[4] = tag;
+    h[5] = 0;
+    h[6..8].copy_from_slice(&(fields.len() as u16).to_le_bytes());
+    h[8..12].copy_from_slice(&(body.len() as u32).to_le_bytes());
+    let c = crc(&[&h[..12], fields]);
+    h[12..16].copy_from_slice(&c.to_le_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(fields);
+    out.extend_from_slice(body);
+}
+
+/// Reusable buffers for encoding chunks; keeps the drainer from allocating per chunk.
+#[derive(Debug, Default)]
+pub struct ChunkEncoder {
+    payload: Vec<u8>,
+    compressed: Vec<u8>,
+}
+
+impl ChunkEncoder {
+    /// Appends one [`TAG_EVENTS`] record holding `events` of `thread` to `out`
+    /// and returns the record's length in bytes. `events` must not be empty.
+    pub fn put_events(&mut self, out: &mut Vec<u8>, thread: u32, sequence: u64, events: &[RawEvent]) -> usize {
+        debug_assert!(!events.is_empty());
+        let first_ts = events.first().map_or(0, RawEvent::ts_ns);
+        self.payload.clear();
+        codec::encode_payload(events, first_ts, &mut self.payload);
+        self.compressed.resize(lz4_flex::block::get_maximum_output_size(self.payload.len()), 0);
+        let n = lz4_flex::block::compress_into(&self.payload, &mut self.compressed)
+            .expect("the output buffer is sized by get_maximum_output_size");
+        let body = &self.compressed[..n];
+        let mut f = [0u8; EVENTS_FIELDS_LEN];
+        f[0..4].copy_from_slice(&thread.to_le_bytes());
+        f[4..8].copy_from_slice(&(events.len() as u32).to_le_bytes());
+        f[8..16].copy_from_slice(&sequence.to_le_bytes());
+        f[16..20].copy_from_slice(&(self.payload.len() as u32).to_le_bytes());
+        f[20..24].copy_from_slice(&crc(&[body]).to_le_bytes());
+        f[24..32].copy_from_slice(&first_ts.to_le_bytes());
+        let before = out.len();
+        put_record(out, TAG_EVENTS, &f, body);
+        out.len() - before
+    }
+}
+
+/// Appends a [`TAG_ROUND`] record: every event with a timestamp below
+/// `watermark_ns` that was pushed before the round began is in an earlier record.
+pub fn put_round(out: &mut Vec<u8>, round: u64, watermark_ns: u64) {
+    let mut f = [0u8; ROUND_FIELDS_LEN];
+    f[0..8].copy_from_slice(&round.to_le_bytes());
+    f[8..16].copy_from_slice(&watermark_ns.to_le_bytes());
+    put_record(out, TAG_ROUND, &f, &[]);
+}
+
+/// Appends the [`TAG_END`] record that closes a finished recording.
+pub fn put_end(out: &mut Vec<u8>, events_written: u64, events_lost: u64, end_ns: u64) {
+    let mut f = [0u8; END_FIELDS_LEN];
+    f[0..8].copy_from_slice(&events_written.to_le_bytes());
+    f[8..16].copy_from_slice(&events_lost.to_le_bytes());
+    f[16..24].copy_from_slice(&end_ns.to_le_bytes());
+    put_record(out, TAG_END, &f, &[]);
+}

@@ -1,0 +1,495 @@
+//! The streaming reader: segment header, then one record at a time, with
+//! resynchronisation after damage (FORMAT.md, "Reading and damage").
+
+use super::codec::{decode_payload, PayloadError};
+use super::*;
+use std::io::{self, Read};
+
+/// One record read from a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Record {
+    /// One thread's chunk of events.
+    Events(EventChunk),
+    /// The end of one drain round.
+    Round {
+        /// The round number, counting from 0.
+        round: u64,
+        /// Every event stamped before this (ns since the epoch) and pushed
+        /// before the round began is in an earlier record.
+        watermark_ns: u64,
+    },
+    /// The end of the recording.
+    End {
+        /// Events the drainer wrote, over all threads.
+        events_written: u64,
+        /// Events lost, over all threads.
+        events_lost: u64,
+        /// When the recording ended, ns since the epoch.
+        end_ns: u64,
+    },
+}
+
+/// One thread's chunk of events, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventChunk {
+    /// Byte offset of the record in the file.
+    pub offset: u64,
+    /// The recorder's id of the thread (not the OS id).
+    pub thread: u32,
+    /// The chunk's sequence number within its thread, counting from 0.
+    pub sequence: u64,
+    /// The events, in the order the thread pushed them.
+    pub events: Vec<Event>,
+    /// The record's length on disk in bytes.
+    pub len_bytes: u64,
+}
+
+/// What was wrong with a damaged record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DamageKind {
+    /// No record sync bytes where a record should start.
+    #[error("no record starts here")]
+    NoSync,
+    /// The record header's checksum does not match.
+    #[error("record header checksum mismatch")]
+    HeaderChecksum,
+    /// A length field exceeds the limits of FORMAT.md.
+    #[error("record length out of range")]
+    BadLength,
+    /// A tag this version does not define.
+    #[error("unknown record tag {0}")]
+    UnknownTag(u8),
+    /// The body's checksum does not match.
+    #[error("chunk checksum mismatch: expected {expected:#010x}, found {actual:#010x}")]
+    ChecksumMismatch {
+        /// The checksum in the chunk header.
+        expected: u32,
+        /// The checksum of the bytes read.
+        actual: u32,
+    },
+    /// LZ4 decompression failed or gave the wrong length.
+    #[error("lz4 decompression failed")]
+    Decompress,
+    /// The decompressed payload is malformed.
+    #[error("bad payload: {0}")]
+    Payload(PayloadError),
+    /// The file ends inside a record.
+    #[error("file ends inside a record (truncated)")]
+    Truncated,
+}
+
+/// A damaged stretch of the file: where it starts, what was wrong, and how
+/// many bytes the reader skipped to find the next good record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("damaged record at byte {offset}: {kind} ({skipped_bytes} bytes skipped)")]
+pub struct Damage {
+    /// Byte offset of the damaged record in the file.
+    pub offset: u64,
+    /// What was wrong.
+    pub kind: DamageKind,
+    /// Bytes skipped, from `offset` to the next good record or the end.
+    pub skipped_bytes: u64,
+}
+
+/// Why a segment could not be opened at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// Reading failed.
+    #[error("read failed: {0}")]
+    Io(#[from] io::Error),
+    /// The file is shorter than a segment header.
+    #[error("file is {0} bytes, shorter than a 48-byte memscope header")]
+    TooShort(usize),
+    /// The magic bytes are wrong.
+    #[error("not a memscope recording (bad magic bytes)")]
+    NotARecording,
+    /// The version is newer than this reader.
+    #[error("format version {0} is newer than this reader supports (version {VERSION})")]
+    UnsupportedVersion(u32),
+    /// The header is malformed.
+    #[error("damaged segment header: {0}")]
+    Damaged(&'static str),
+}
+
+/// Reads a segment from any `Read`, one record at a time, in bounded memory
+/// (one record plus a read buffer).
+#[derive(Debug)]
+pub struct Reader<R> {
+    src: R,
+    buf: Vec<u8>,
+    /// Index in `buf` of the next unread byte.
+    pos: usize,
+    /// File offset of `buf[0]`.
+    base: u64,
+    eof: bool,
+    header: SegmentHeader,
+    scratch: Vec<u8>,
+}
+
+const READ_BLOCK: usize = 64 << 10;
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// A record header that passed its checksum.
+struct Head {
+    tag: u8,
+    fields_len: usize,
+    body_len: usize,
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads and checks the segment header.
+    ///
+    /// # Errors
+    /// [`HeaderError`] when the source is not a memscope segment this
+    /// version can read.
+    pub fn new(src: R) -> Result<Self, HeaderError> {
+        let mut r = Reader { src, buf: Vec::new(), pos: 0, base: 0, eof: false, header: SegmentHeader::default_v1(), scratch: Vec::new() };
+        let have = r.fill(SEGMENT_HEADER_LEN)?;
+        let b = &r.buf[..have.min(SEGMENT_HEADER_LEN)];
+        if b.len() < 8 || b[..8] != MAGIC {
+            return Err(if have < 8 { HeaderError::TooShort(have) } else { HeaderError::NotARecording });
+        }
+        if b.len() < 12 {
+            return Err(HeaderError::TooShort(have));
+        }
+        let version = le32(b, 8);
+        if version > VERSION {
+            return Err(HeaderError::UnsupportedVersion(version));
+        }
+        if version == 0 {
+            return Err(HeaderError::Damaged("version 0"));
+        }
+        if b.len() < SEGMENT_HEADER_LEN {
+            return Err(HeaderError::TooShort(have));
+        }
+        if le32(b, 12) as usize != SEGMENT_HEADER_LEN {
+            return Err(HeaderError::Damaged("header length is not 48"));
+        }
+        if le32(b, 44) != crc(&[&b[..44]]) {
+            return Err(HeaderError::Damaged("header checksum mismatch"));
+        }
+        let on_full = match b[40] {
+            0 => OnFull::Block,
+            1 => OnFull::Drop,
+            _ => return Err(HeaderError::Damaged("unknown full-ring policy")),
+        };
+        r.header = SegmentHeader {
+            version,
+            start_unix_ns: le64(b, 16),
+            start_monotonic_ns: le64(b, 24),
+            pid: le32(b, 32),
+            ring_capacity: le32(b, 36),
+            on_full,
+        };
+        r.pos = SEGMENT_HEADER_LEN;
+        Ok(r)
+    }
+
+    /// The segment header.
+    pub fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    /// File offset of the next unread byte.
+    pub fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Makes at least `need` bytes available from `pos` unless the source
+    /// ends first; returns how many are available.
+    fn fill(&mut self, need: usize) -> io::Result<usize> {
+        while self.buf.len() - self.pos < need && !self.eof {
+            if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+                self.buf.drain(..self.pos);
+                self.base += self.pos as u64;
+                self.pos = 0;
+            }
+            let old = self.buf.len();
+            let want = (need - (old - self.pos)).max(READ_BLOCK);
+            self.buf.resize(old + want, 0);
+            let n = loop {
+                match self.src.read(&mut self.buf[old..]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e);
+                }
+            };
+            self.buf.truncate(old + n);
+            if n == 0 {
+                self.eof = true;
+            }
+        }
+        Ok(self.buf.len() - self.pos)
+    }
+
+    /// Checks the record header at `pos` (needs the header and fields in the buffer).
+    fn head_at(&mut self) -> io::Result<Result<Head, DamageKind>> {
+        if self.fill(RECORD_HEADER_LEN)? < RECORD_HEADER_LEN {
+            return Ok(Err(DamageKind::Truncated));
+        }
+        let h = &self.buf[self.pos..self.pos + RECORD_HEADER_LEN];
+        if h[..4] != RECORD_SYNC {
+            return Ok(Err(DamageKind::NoSync));
+        }
+        let tag = h[4];
+        let fields_len = usize::from(u16::from_le_bytes([h[6], h[7]]));
+        let body_len = le32(h, 8);
+        let want_crc = le32(h, 12);
+        if fields_len > usize::from(MAX_FIELDS_LEN) || body_len > MAX_BODY_LEN {
+            return Ok(Err(DamageKind::BadLength));
+        }
+        if self.fill(RECORD_HEADER_LEN + fields_len)? < RECORD_HEADER_LEN + fields_len {
+            return Ok(Err(DamageKind::Truncated));
+        }
+        let h = &self.buf[self.pos..self.pos + RECORD_HEADER_LEN + fields_len];
+        if crc(&[&h[..12], &h[RECORD_HEADER_LEN..]]) != want_crc || h[5] != 0 {
+            return Ok(Err(DamageKind::HeaderChecksum));
+        }
+        Ok(Ok(Head { tag, fields_len, body_len: body_len as usize }))
+    }
+
+    /// Scans forward from one byte past `pos` to the next record whose header
+    /// checks out, or to the end; returns the bytes skipped.
+    fn resync(&mut self) -> io::Result<u64> {
+        let start = self.offset();
+        self.pos += 1;
+        loop {
+            let avail = self.fill(RECORD_HEADER_LEN)?;
+            if avail < RECORD_SYNC.len() {
+                self.pos = self.buf.len();
+                return Ok(self.offset() - start);
+            }
+            let window = &self.buf[self.pos..];
+            match window.windows(4).position(|w| w == RECORD_SYNC) {
+                Some(i) => {
+                    self.pos += i;
+                    match self.head_at()? {
+                        Ok(_) => return Ok(self.offset() - start),
+                        Err(DamageKind::Truncated) if self.eof => {
+                            self.pos = self.buf.len();
+                            return Ok(self.offset() - start);
+                        }
+                        Err(_) => self.pos += 1,
+                    }
+                }
+                // Keep the last 3 bytes: a sync may straddle the next read.
+                None => self.pos = self.buf.len() - 3,
+            }
+        }
+    }
+
+    /// Reads the next record.
+    ///
+    /// Returns `Ok(None)` at the end of the segment, `Ok(Some(Err(damage)))`
+    /// for a damaged stretch (the reader has already moved past it, so the
+    /// next call goes on with the next good record), and never panics on
+    /// hostile bytes.
+    ///
+    /// # Errors
+    /// Only the source's I/O errors.
+    pub fn next_record(&mut self) -> io::Result<Option<Result<Record, Damage>>> {
+        if self.fill(1)? == 0 {
+            return Ok(None);
+        }
+        let offset = self.offset();
+        let kind = match self.head_at()? {
+            Ok(head) => match self.read_body(offset, &head)? {
+                Ok(record) => return Ok(Some(Ok(record))),
+                Err(kind) => kind,
+            },
+            Err(kind) => kind,
+        };
+        let skipped_bytes = if kind == DamageKind::Truncated {
+            // Nothing follows a truncation: skip to the end in read-sized steps.
+            self.pos = self.buf.len();
+            while self.fill(1)? > 0 {
+                self.pos = self.buf.len();
+            }
+            self.offset() - offset
+        } else {
+            self.pos = (offset - self.base) as usize;
+            self.resync()?
+        };
+        Ok(Some(Err(Damage { offset, kind, skipped_bytes })))
+    }
+
+    fn read_body(&mut self, offset: u64, head: &Head) -> io::Result<Result<Record, DamageKind>> {
+        let total = RECORD_HEADER_LEN + head.fields_len + head.body_len;
+        if self.fill(total)? < total {
+            return Ok(Err(DamageKind::Truncated));
+        }
+        let rec = &self.buf[self.pos..self.pos + total];
+        let fields = &rec[RECORD_HEADER_LEN..RECORD_HEADER_LEN + head.fields_len];
+        let body = &rec[RECORD_HEADER_LEN + head.fields_len..];
+        let record = match (head.tag, fields.len()) {
+            (TAG_EVENTS, EVENTS_FIELDS_LEN) => {
+                let thread = le32(fields, 0);
+                let count = le32(fields, 4);
+                let sequence = le64(fields, 8);
+                let raw_len = le32(fields, 16);
+                let expected = le32(fields, 20);
+                let first_ts = le64(fields, 24);
+                let actual = crc(&[body]);
+                if actual != expected {
+                    return Ok(Err(DamageKind::ChecksumMismatch { expected, actual }));
+                }
+                if raw_len > MAX_BODY_LEN || count > raw_len {
+                    return Ok(Err(DamageKind::BadLength));
+                }
+                self.scratch.resize(raw_len as usize, 0);
+                match lz4_flex::block::decompress_into(body, &mut self.scratch) {
+                    Ok(n) if n == raw_len as usize => {}
+                    _ => return Ok(Err(DamageKind::Decompress)),
+                }
+                let mut events = Vec::with_capacity(count as usize);
+                if let Err(e) = decode_payload(&self.scratch, count, first_ts, &mut events) {
+                    return Ok(Err(DamageKind::Payload(e)));
+                }
+                Record::Events(EventChunk { offset, thread, sequence, events, len_bytes: total as u64 })
+            }
+            (TAG_ROUND, ROUND_FIELDS_LEN) if body.is_empty() => {
+                Record::Round { round: le64(fields, 0), watermark_ns: le64(fields, 8) }
+            }
+            (TAG_END, END_FIELDS_LEN) if body.is_empty() => {
+                Record::End { events_written: le64(fields, 0), events_lost: le64(fields, 8), end_ns: le64(fields, 16) }
+            }
+            (TAG_EVENTS | TAG_ROUND | TAG_END, _) => return Ok(Err(DamageKind::BadLength)),
+            (tag, _) => return Ok(Err(DamageKind::UnknownTag(tag))),
+        };
+        self.pos += total;
+        Ok(Ok(record))
+    }
+}
+
+impl SegmentHeader {
+    fn default_v1() -> Self {
+        SegmentHeader { version: VERSION, start_unix_ns: 0, start_monotonic_ns: 0, pid: 0, ring_capacity: 0, on_full: OnFull::Block }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn header() -> SegmentHeader {
+        SegmentHeader { version: VERSION, start_unix_ns: 1, start_monotonic_ns: 2, pid: 3, ring_capacity: 4096, on_full: OnFull::Drop }
+    }
+
+    fn sample() -> (Vec<u8>, Vec<usize>) {
+        let mut out = header().encode().to_vec();
+        let mut enc = ChunkEncoder::default();
+        let mut starts = Vec::new();
+        for seq in 0..3u64 {
+            starts.push(out.len());
+            let events: Vec<RawEvent> = (0..50).map(|i| RawEvent::alloc(seq * 100 + i, 0x1000 + i as usize * 64, 48, 8, false)).collect();
+            enc.put_events(&mut out, 7, seq, &events);
+        }
+        starts.push(out.len());
+        put_round(&mut out, 0, 250);
+        starts.push(out.len());
+        put_end(&mut out, 150, 0, 300);
+        (out, starts)
+    }
+
+    fn read_all(bytes: &[u8]) -> (Vec<Record>, Vec<Damage>) {
+        let mut r = Reader::new(bytes).unwrap();
+        let (mut recs, mut dmg) = (Vec::new(), Vec::new());
+        while let Some(item) = r.next_record().unwrap() {
+            match item {
+                Ok(rec) => recs.push(rec),
+                Err(d) => dmg.push(d),
+            }
+        }
+        (recs, dmg)
+    }
+
+    #[test]
+    fn reads_back_what_was_written() {
+        let (bytes, _) = sample();
+        let r = Reader::new(&bytes[..]).unwrap();
+        assert_eq!(*r.header(), header());
+        let (recs, dmg) = read_all(&bytes);
+        assert!(dmg.is_empty());
+        assert_eq!(recs.len(), 5);
+        let Record::Events(c) = &recs[1] else { panic!("expected events") };
+        assert_eq!((c.thread, c.sequence, c.events.len()), (7, 1, 50));
+        assert_eq!(c.events[3], Event::Alloc { ts_ns: 103, ptr: 0x1000 + 3 * 64, size: 48, align: 8, zeroed: false });
+        assert_eq!(recs[4], Record::End { events_written: 150, events_lost: 0, end_ns: 300 });
+    }
+
+    #[test]
+    fn corrupt_chunk_is_skipped_and_reading_resumes() {
+        let (mut bytes, starts) = sample();
+        let mid = starts[1] + RECORD_HEADER_LEN + EVENTS_FIELDS_LEN + 3;
+        bytes[mid] ^= 0xFF;
+        let (recs, dmg) = read_all(&bytes);
+        assert_eq!(dmg.len(), 1);
+        assert_eq!(dmg[0].offset, starts[1] as u64);
+        assert!(matches!(dmg[0].kind, DamageKind::ChecksumMismatch { .. }));
+        assert_eq!(dmg[0].skipped_bytes, (starts[2] - starts[1]) as u64);
+        assert_eq!(recs.len(), 4);
+    }
+
+    #[test]
+    fn truncated_file_reads_up_to_the_cut() {
+        let (bytes, starts) = sample();
+        let cut = &bytes[..starts[2] + 10];
+        let (recs, dmg) = read_all(cut);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(dmg, vec![Damage { offset: starts[2] as u64, kind: DamageKind::Truncated, skipped_bytes: 10 }]);
+    }
+
+    #[test]
+    fn header_errors_are_specific() {
+        let (bytes, _) = sample();
+        assert!(matches!(Reader::new(&bytes[..5]), Err(HeaderError::TooShort(5))));
+        assert!(matches!(Reader::new(&b"#!/bin/sh\necho hello world, this is not a recording at all\n"[..]), Err(HeaderError::NotARecording)));
+        let mut newer = bytes.clone();
+        newer[8] = 2;
+        assert!(matches!(Reader::new(&newer[..]), Err(HeaderError::UnsupportedVersion(2))));
+        let mut bad = bytes;
+        bad[20] ^= 1;
+        assert!(matches!(Reader::new(&bad[..]), Err(HeaderError::Damaged(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn reader_never_panics_on_flipped_bytes(flips in prop::collection::vec((any::<usize>(), any::<u8>()), 1..8), cut in any::<usize>()) {
+            let (mut bytes, _) = sample();
+            for (at, v) in flips {
+                let i = SEGMENT_HEADER_LEN + at % (bytes.len() - SEGMENT_HEADER_LEN);
+                bytes[i] ^= v | 1;
+            }
+            let keep = SEGMENT_HEADER_LEN + cut % (bytes.len() - SEGMENT_HEADER_LEN + 1);
+            let _ = read_all(&bytes[..keep]);
+        }
+
+        #[test]
+        fn reader_never_panics_on_garbage(body in prop::collection::vec(any::<u8>(), 0..2048)) {
+            let mut bytes = header().encode().to_vec();
+            bytes.extend_from_slice(&body);
+            let _ = read_all(&bytes);
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! memscope records every heap allocation of a running Rust program with
+//! bounded overhead and replays the recording offline.
+//!
+//! ```no_run
+//! #[global_allocator]
+//! static GLOBAL: memscope::TrackingAllocator = memscope::TrackingAllocator::system();
+//!
+//! fn main() -> Result<(), memscope::Error> {
+//!     let recording = memscope::Recorder::new("run.memscope").start()?;
+//!     let v: Vec<u64> = (0..1000).collect();
+//!     drop(v);
+//!     let summary = recording.finish()?;
+//!     eprintln!("{summary}");
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The pipeline, one module each:
+//! - [`record`]: [`TrackingAllocator`] pushes fixed-size events into
+//!   per-thread lock-free rings; the `memscope-drain` thread writes them as
+//!   LZ4-compressed chunks ([`Recorder`], [`Recording`]).
+//! - [`format`]: the on-disk format (FORMAT.md is the spec).
+//! - [`replay`]: folds a recording back into live and history state.
+//! - [`export`]: JSON.
+//!
+//! What process exit does: a recording still running when the process calls
+//! `exit` (returning from `main`, `std::process::exit`) is finished by an
+//! `atexit` hook. `abort`, `_exit`, a crash or a fatal signal skip it: the
+//! file then holds every round already written (at most one drain interval,
+//! plus what sits in the rings, is lost), and replay reads it up to its end.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(not(loom), deny(missing_docs))]
+
+pub mod format;
+pub mod record;
+#[cfg(not(loom))]
+pub mod export;
+#[cfg(not(loom))]
+pub mod replay;
+
+mod error;
+mod sync;
+
+pub use error::Error;
+pub use format::OnFull;
+#[cfg(not(loom))]
+pub use record::{Recorder, Recording, Summary, TrackingAllocator};

@@ -1,0 +1,91 @@
+//! [`TrackingAllocator`]: the `#[global_allocator]` that records every call.
+//!
+//! Hot-path rules (enforced in `thread.rs`, which this calls): no allocation
+//! through the global allocator, no lock, no syscall, no unwinding. Where a
+//! timestamp is taken matters for replay: after an allocation returns, before
+//! a deallocation releases memory, and before a reallocation; so an address
+//! freed on one thread and reused on another is always stamped free-first.
+
+use super::thread::{active, now_ns, record};
+use crate::format::RawEvent;
+use std::alloc::{GlobalAlloc, Layout, System};
+
+/// A global allocator that forwards to `A` and records every allocation,
+/// deallocation and reallocation while a [`Recorder`](crate::Recorder) runs.
+///
+/// ```no_run
+/// #[global_allocator]
+/// static GLOBAL: memscope::TrackingAllocator = memscope::TrackingAllocator::system();
+/// ```
+///
+/// When no recording runs, each call costs one atomic load on top of `A`.
+/// While one runs, each call pushes one 32-byte event into the calling
+/// thread's ring (see README.md for the measured cost). The recorder's own
+/// memory (rings and slots) is allocated from `A` directly.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TrackingAllocator<A = System> {
+    inner: A,
+}
+
+impl TrackingAllocator<System> {
+    /// Tracks the system allocator.
+    pub const fn system() -> Self {
+        TrackingAllocator { inner: System }
+    }
+}
+
+impl<A> TrackingAllocator<A> {
+    /// Tracks `inner`, e.g. `TrackingAllocator::new(mimalloc::MiMalloc)`.
+    pub const fn new(inner: A) -> Self {
+        TrackingAllocator { inner }
+    }
+
+    /// The wrapped allocator.
+    pub const fn inner(&self) -> &A {
+        &self.inner
+    }
+}
+
+// SAFETY: every method forwards to `A`'s method of the same name with the
+// caller's arguments unchanged and returns its result unchanged, so `A`'s
+// guarantees carry over; recording only reads the arguments and results and
+// never touches the memory.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
+        let ptr = unsafe { self.inner.alloc(layout) };
+        if !ptr.is_null() {
+            record(&self.inner, |ts| RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), false));
+        }
+        ptr
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let ptr = unsafe { self.inner.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            record(&self.inner, |ts| RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), true));
+        }
+        ptr
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        record(&self.inner, |ts| RawEvent::dealloc(ts, ptr as usize, layout.size(), layout.align()));
+        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
+        unsafe { self.inner.dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let ts = if active() { Some(now_ns()) } else { None };
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if let (Some(ts), false) = (ts, new.is_null()) {
+            record(&self.inner, |_| RawEvent::realloc(ts, ptr as usize, layout.size(), new as usize, new_size));
+        }
+        new
+    }
+}

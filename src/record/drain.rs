@@ -1,0 +1,191 @@
+//! The drainer: a background thread (`memscope-drain`) that empties every
+//! ring into LZ4-compressed chunks appended to the recording file.
+//!
+//! One round: note the watermark (now), then for every slot pop what its
+//! ring holds, add a Lost event for newly dropped events, encode one chunk
+//! per thread, end with a Round record, and write the round with one
+//! `write_all`. Between rounds it sleeps until a producer passes the
+//! high-water mark or the drain interval passes. Its own allocations are
+//! never recorded: it marks itself ignored before anything else.
+
+use super::registry::{EXITED, FREE};
+use super::thread::{self, CONTROL, REGISTRY, SHARED};
+use crate::format::{self, ChunkEncoder, RawEvent};
+use crate::sync::Ordering;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What a finished drainer reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DrainStats {
+    pub(crate) events_written: u64,
+    pub(crate) events_lost: u64,
+    pub(crate) bytes_written: u64,
+    pub(crate) chunks: u64,
+    pub(crate) threads: u64,
+    pub(crate) end_ns: u64,
+}
+
+pub(crate) struct Drainer {
+    pub(crate) file: File,
+    pub(crate) path: PathBuf,
+    pub(crate) interval: Duration,
+    /// Per slot index: dropped events already reported in a Lost event.
+    reported_dropped: Vec<u64>,
+    reported_unregistered: u64,
+    batch: Vec<RawEvent>,
+    out: Vec<u8>,
+    encoder: ChunkEncoder,
+    sequence: u64,
+    round: u64,
+    stats: DrainStats,
+}
+
+impl Drainer {
+    pub(crate) fn new(file: File, path: PathBuf, interval: Duration, header_len: u64) -> Self {
+        Drainer {
+            file,
+            path,
+            interval,
+            reported_dropped: Vec::new(),
+            reported_unregistered: 0,
+            batch: Vec::new(),
+            out: Vec::new(),
+            encoder: ChunkEncoder::default(),
+            sequence: 0,
+            round: 0,
+            stats: DrainStats { bytes_written: header_len, ..DrainStats::default() },
+        }
+    }
+
+    /// Before the recording starts: discards events a previous recording left
+    /// in the rings (pushed after it stopped), frees slots of exited threads,
+    /// and takes the drop counters as the baseline.
+    pub(crate) fn reset(&mut self) {
+        for slot in REGISTRY.iter() {
+            let state = slot.state();
+            self.batch.clear();
+            // SAFETY: one drainer runs at a time (`record::STATE`), so this
+            // thread is every ring's only consumer.
+            unsafe { slot.ring.pop_into(&mut self.batch, usize::MAX) };
+            if state == EXITED {
+                slot.recycle();
+            }
+            self.baseline(slot.index() as usize, slot.dropped());
+        }
+        // Relaxed: a count.
+        self.reported_unregistered = SHARED.unregistered_lost.load(Ordering::Relaxed);
+        self.batch.clear();
+    }
+
+    fn baseline(&mut self, index: usize, dropped: u64) {
+        if self.reported_dropped.len() <= index {
+            self.reported_dropped.resize(index + 1, 0);
+        }
+        self.reported_dropped[index] = dropped;
+    }
+
+    /// One drain round; returns the largest number of events taken from one ring.
+    pub(crate) fn round(&mut self) -> Result<usize, crate::Error> {
+        let watermark = thread::now_ns();
+        let mut most = 0;
+        self.out.clear();
+        for slot in REGISTRY.iter() {
+            let state = slot.state();
+            if state == FREE {
+                continue;
+            }
+            let index = slot.index() as usize;
+            if self.reported_dropped.len() <= index {
+                self.reported_dropped.resize(index + 1, 0);
+            }
+            self.batch.clear();
+            // SAFETY: one drainer runs at a time, so this thread is the only consumer.
+            let n = unsafe { slot.ring.pop_into(&mut self.batch, usize::MAX) };
+            most = most.max(n);
+            let dropped = slot.dropped();
+            if dropped > self.reported_dropped[index] {
+                let ts = self.batch.last().map_or(watermark, |e| e.ts_ns().max(watermark));
+                self.batch.push(RawEvent::lost(ts, dropped - self.reported_dropped[index]));
+                self.stats.events_lost += dropped - self.reported_dropped[index];
+                self.reported_dropped[index] = dropped;
+            }
+            if !self.batch.is_empty() {
+                self.put_chunk(slot.thread());
+            }
+            if state == EXITED {
+                slot.recycle();
+            }
+        }
+        // Relaxed: a count.
+        let unregistered = SHARED.unregistered_lost.load(Ordering::Relaxed);
+        if unregistered > self.reported_unregistered {
+            self.batch.clear();
+            self.batch.push(RawEvent::lost(watermark, unregistered - self.reported_unregistered));
+            self.stats.events_lost += unregistered - self.reported_unregistered;
+            self.reported_unregistered = unregistered;
+            self.put_chunk(0);
+        }
+        if !self.out.is_empty() {
+            format::put_round(&mut self.out, self.round, watermark);
+            self.round += 1;
+            self.write_out()?;
+        }
+        Ok(most)
+    }
+
+    fn put_chunk(&mut self, thread: u32) {
+        self.stats.events_written += self.batch.iter().filter(|e| e.kind() != format::event::KIND_LOST).count() as u64;
+        self.stats.threads += self.batch.iter().filter(|e| e.kind() == format::event::KIND_THREAD_START).count() as u64;
+        self.encoder.put_events(&mut self.out, thread, self.sequence, &self.batch);
+        self.sequence += 1;
+        self.stats.chunks += 1;
+    }
+
+    fn write_out(&mut self) -> Result<(), crate::Error> {
+        if let Err(source) = self.file.write_all(&self.out) {
+            return Err(crate::Error::Write { path: self.path.clone(), offset: self.stats.bytes_written, source });
+        }
+        self.stats.bytes_written += self.out.len() as u64;
+        self.out.clear();
+        Ok(())
+    }
+
+    /// Runs rounds until `stop` is set, then drains what is left, writes the
+    /// End record and syncs the file.
+    pub(crate) fn run(mut self, stop: &std::sync::atomic::AtomicBool) -> Result<DrainStats, crate::Error> {
+        let result = self.run_inner(stop);
+        if result.is_err() {
+            // Stop recording: producers waiting on a full ring give up and count.
+            // Release: pairs with the Acquire loads of `session` on the hot path.
+            CONTROL.session.store(0, Ordering::Release);
+        }
+        result
+    }
+
+    fn run_inner(&mut self, stop: &std::sync::atomic::AtomicBool) -> Result<DrainStats, crate::Error> {
+        loop {
+            // Acquire: pairs with the Release store in `finish`, after which no
+            // new events are pushed (session is 0).
+            let stopping = stop.load(Ordering::Acquire);
+            let most = self.round()?;
+            if stopping {
+                // Events stamped just before the stop may still be landing.
+                while self.round()? > 0 {}
+                break;
+            }
+            if most < 1024 {
+                thread::wait_for_wake(self.interval);
+            }
+        }
+        self.stats.end_ns = thread::now_ns();
+        format::put_end(&mut self.out, self.stats.events_written, self.stats.events_lost, self.stats.end_ns);
+        self.write_out()?;
+        if let Err(source) = self.file.sync_all() {
+            return Err(crate::Error::Write { path: self.path.clone(), offset: self.stats.bytes_written, source });
+        }
+        Ok(self.stats)
+    }
+}

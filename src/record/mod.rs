@@ -1,0 +1,356 @@
+//! The record side: the allocator, the per-thread rings and their registry,
+//! and the drainer. The only part of the crate with `unsafe` (in `ring.rs`,
+//! `registry.rs`, `thread.rs` and `alloc.rs`).
+
+pub mod registry;
+pub mod ring;
+
+#[cfg(not(loom))]
+mod alloc;
+#[cfg(not(loom))]
+mod drain;
+#[cfg(not(loom))]
+mod thread;
+
+#[cfg(not(loom))]
+pub use alloc::TrackingAllocator;
+#[cfg(not(loom))]
+pub use api::{Recorder, Recording, Summary};
+
+/// Default ring capacity in events (8192 events, 256 KiB per thread).
+pub const DEFAULT_RING_CAPACITY: usize = 8192;
+/// Smallest accepted ring capacity in events.
+pub const MIN_RING_CAPACITY: usize = 64;
+/// Largest accepted ring capacity in events (2^20 events, 32 MiB per thread).
+pub const MAX_RING_CAPACITY: usize = 1 << 20;
+
+#[cfg(not(loom))]
+mod api {
+    use super::drain::{DrainStats, Drainer};
+    use super::thread::{self, CONTROL};
+    use crate::format::{OnFull, SegmentHeader, VERSION};
+    use crate::sync::Ordering;
+    use crate::Error;
+    use std::fmt;
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8};
+    use std::sync::mpsc;
+    use std::thread::JoinHandle;
+    use std::time::Duration;
+
+    /// No recording runs.
+    const IDLE: u8 = 0;
+    /// A recording is starting or running.
+    const RUNNING: u8 = 1;
+    /// `finish` was called; the drainer is still writing.
+    const STOPPING: u8 = 2;
+
+    /// The recorder's life cycle: IDLE → RUNNING → STOPPING → IDLE. Only the
+    /// thread that moves it out of IDLE starts a drainer, and only the
+    /// drainer moves it back, so at most one drainer (the rings' only
+    /// consumer) exists at a time.
+    static STATE: AtomicU8 = AtomicU8::new(IDLE);
+    /// Set to ask the running drainer to finish.
+    static STOP: AtomicBool = AtomicBool::new(false);
+    /// The last recording id handed out.
+    static LAST_SESSION: AtomicU32 = AtomicU32::new(0);
+    /// Whether the atexit hook is registered.
+    static AT_EXIT: AtomicBool = AtomicBool::new(false);
+    /// The running recording's finish timeout, in ms, for the atexit hook.
+    static EXIT_TIMEOUT_MS: AtomicU32 = AtomicU32::new(5000);
+
+    /// Configures and starts a recording: the one configuration of memscope.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), memscope::Error> {
+    /// let recording = memscope::Recorder::new("run.memscope").start()?;
+    /// // ... the program's work ...
+    /// let summary = recording.finish()?;
+    /// eprintln!("{summary}");
+    /// # Ok(()) }
+    /// ```
+    #[derive(Debug, Clone)]
+    pub struct Recorder {
+        path: PathBuf,
+        ring_capacity: usize,
+        on_full: OnFull,
+        drain_interval: Duration,
+        finish_timeout: Duration,
+    }
+
+    impl Recorder {
+        /// A recorder writing to `path` (created or truncated at `start`),
+        /// with the defaults: rings of 8192 events, `OnFull::Block`, a 5 ms
+        /// drain interval and a 5 s finish timeout.
+        pub fn new(path: impl AsRef<Path>) -> Self {
+            Recorder {
+                path: path.as_ref().to_path_buf(),
+                ring_capacity: super::DEFAULT_RING_CAPACITY,
+                on_full: OnFull::Block,
+                drain_interval: Duration::from_millis(5),
+                finish_timeout: Duration::from_secs(5),
+            }
+        }
+
+        /// Capacity of each thread's ring, in events (32 bytes each): a power
+        /// of two from 64 to 2^20. Applies to rings created after `start`;
+        /// rings are kept for reuse across recordings.
+        pub fn ring_capacity(mut self, events: usize) -> Self {
+            self.ring_capacity = events;
+            self
+        }
+
+        /// What a thread does when its ring is full: wait for the drainer
+        /// ([`OnFull::Block`], lossless, the default) or drop the event and
+        /// count it ([`OnFull::Drop`], bounded overhead; each drop is written
+        /// to the file as a Lost event for that thread).
+        pub fn on_full(mut self, policy: OnFull) -> Self {
+            self.on_full = policy;
+            self
+        }
+
+        /// Longest time the drainer sleeps between rounds (a producer wakes it
+        /// sooner when its ring is half full).
+        pub fn drain_interval(mut self, interval: Duration) -> Self {
+            self.drain_interval = interval;
+            self
+        }
+
+        /// How long `finish`, dropping the guard, or process exit waits for
+        /// the drainer to write the last events.
+        pub fn finish_timeout(mut self, timeout: Duration) -> Self {
+            self.finish_timeout = timeout;
+            self
+        }
+
+        /// Creates the file, starts the `memscope-drain` thread and starts
+        /// recording every thread of the process, including threads that
+        /// already exist (from their next allocation on).
+        ///
+        /// # Errors
+        /// [`Error::AlreadyRecording`] if a recording runs; [`Error::InvalidConfig`];
+        /// [`Error::Create`] if the file cannot be created; [`Error::Spawn`].
+        pub fn start(self) -> Result<Recording, Error> {
+            thread::ignored(|| self.start_inner())
+        }
+
+        fn start_inner(self) -> Result<Recording, Error> {
+            if !self.ring_capacity.is_power_of_two() || !(super::MIN_RING_CAPACITY..=super::MAX_RING_CAPACITY).contains(&self.ring_capacity) {
+                return Err(Error::InvalidConfig("ring capacity must be a power of two from 64 to 1048576 events"));
+            }
+            // Acquire: pairs with the drainer's Release store of IDLE, so its
+            // last pops happen before ours.
+            if STATE.compare_exchange(IDLE, RUNNING, Ordering::Acquire, Ordering::Relaxed).is_err() {
+                return Err(Error::AlreadyRecording);
+            }
+            match self.launch() {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    // Release: nothing was started; the next start may go ahead.
+                    STATE.store(IDLE, Ordering::Release);
+                    Err(e)
+                }
+            }
+        }
+
+        fn launch(self) -> Result<Recording, Error> {
+            let path = self.path;
+            let mut file = std::fs::File::create(&path).map_err(|source| Error::Create { path: path.clone(), source })?;
+            let epoch = thread::monotonic_ns();
+            let start_unix_ns = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            let header = SegmentHeader {
+                version: VERSION,
+                start_unix_ns,
+                start_monotonic_ns: epoch,
+                pid: std::process::id(),
+                ring_capacity: self.ring_capacity as u32,
+                on_full: self.on_full,
+            };
+            let header = header.encode();
+            file.write_all(&header).map_err(|source| Error::Create { path: path.clone(), source })?;
+
+            // Relaxed: published by the Release store of `session` below.
+            CONTROL.epoch_ns.store(epoch, Ordering::Relaxed);
+            CONTROL.on_full.store(thread::on_full_code(self.on_full), Ordering::Relaxed);
+            CONTROL.ring_capacity.store(self.ring_capacity, Ordering::Relaxed);
+            // Relaxed: only this thread (holding RUNNING) touches STOP now.
+            STOP.store(false, Ordering::Relaxed);
+
+            let mut drainer = Drainer::new(file, path.clone(), self.drain_interval, header.len() as u64);
+            let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
+            let (done_tx, done_rx) = mpsc::sync_channel(1);
+            let handle = std::thread::Builder::new()
+                .name("memscope-drain".into())
+                .spawn(move || {
+                    thread::ignore_this_thread();
+                    drainer.reset();
+                    let _ = ready_tx.send(());
+                    let result = drainer.run(&STOP);
+                    let _ = done_tx.send(result);
+                    // Release: pairs with the Acquire CAS in `start_inner`.
+                    STATE.store(IDLE, Ordering::Release);
+                })
+                .map_err(Error::Spawn)?;
+            let _ = ready_rx.recv();
+
+            if !AT_EXIT.swap(true, Ordering::Relaxed) {
+                thread::at_exit(finish_at_exit);
+            }
+            EXIT_TIMEOUT_MS.store(self.finish_timeout.as_millis().min(u32::MAX as u128) as u32, Ordering::Relaxed);
+            let session = LAST_SESSION.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1);
+            // Release: pairs with the Acquire loads of `session` on the hot
+            // path: the epoch and policy stored above are visible to every
+            // thread that sees this recording running.
+            CONTROL.session.store(session, Ordering::Release);
+            Ok(Recording { path, handle: Some(handle), done: done_rx, timeout: self.finish_timeout })
+        }
+    }
+
+    /// Stops recording: no new events from now on; asks the drainer to finish.
+    fn request_stop() {
+        // Relaxed: STATE only guards against a second drainer; the drainer's
+        // own Release store of IDLE is what later starts synchronise with.
+        let _ = STATE.compare_exchange(RUNNING, STOPPING, Ordering::Relaxed, Ordering::Relaxed);
+        // Release: pairs with the Acquire loads on the hot path (which then
+        // see 0 and record nothing more).
+        CONTROL.session.store(0, Ordering::Release);
+        // Release: pairs with the drainer's Acquire load of STOP.
+        STOP.store(true, Ordering::Release);
+        thread::wake_drainer();
+    }
+
+    /// The atexit hook: finishes a recording still running at `exit` (return
+    /// from `main` with the guard alive elsewhere, `std::process::exit`).
+    extern "C" fn finish_at_exit() {
+        thread::ignored(|| {
+            // Acquire: pairs with the drainer's Release store of IDLE.
+            if STATE.load(Ordering::Acquire) != RUNNING {
+                return;
+            }
+            request_stop();
+            let deadline = std::time::Instant::now() + Duration::from_millis(EXIT_TIMEOUT_MS.load(Ordering::Relaxed).into());
+            while STATE.load(Ordering::Acquire) != IDLE && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+    }
+
+    /// A running recording. Finish it with [`Recording::finish`], which
+    /// reports errors; dropping it finishes too (errors go to stderr). Either
+    /// waits at most the configured finish timeout for the drainer.
+    #[must_use = "dropping the Recording finishes the recording at once"]
+    #[derive(Debug)]
+    pub struct Recording {
+        path: PathBuf,
+        handle: Option<JoinHandle<()>>,
+        done: mpsc::Receiver<Result<DrainStats, Error>>,
+        timeout: Duration,
+    }
+
+    impl Recording {
+        /// The recording file.
+        pub fn path(&self) -> &Path {
+            &self.path
+        }
+
+        /// Stops recording, drains every ring, writes the End record and
+        /// syncs the file.
+        ///
+        /// # Errors
+        /// [`Error::Write`] if writing failed (the file is readable up to the
+        /// failure), [`Error::FinishTimeout`], [`Error::DrainerPanicked`].
+        pub fn finish(mut self) -> Result<Summary, Error> {
+            thread::ignored(|| self.finish_inner())
+        }
+
+        fn finish_inner(&mut self) -> Result<Summary, Error> {
+            let Some(handle) = self.handle.take() else {
+                return Err(Error::AlreadyRecording);
+            };
+            request_stop();
+            match self.done.recv_timeout(self.timeout) {
+                Ok(result) => {
+                    let _ = handle.join();
+                    let stats = result?;
+                    Ok(Summary {
+                        path: self.path.clone(),
+                        events_written: stats.events_written,
+                        events_lost: stats.events_lost,
+                        bytes_written: stats.bytes_written,
+                        chunks: stats.chunks,
+                        threads: stats.threads,
+                        duration_ns: stats.end_ns,
+                    })
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::FinishTimeout(self.timeout)),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = handle.join();
+                    Err(Error::DrainerPanicked)
+                }
+            }
+        }
+    }
+
+    impl Drop for Recording {
+        fn drop(&mut self) {
+            if self.handle.is_some() {
+                thread::ignored(|| {
+                    if let Err(e) = self.finish_inner() {
+                        eprintln!("memscope: {e}");
+                    }
+                });
+            }
+        }
+    }
+
+    /// What a finished recording wrote. `Display` gives a one-line summary.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct Summary {
+        /// The recording file.
+        pub path: PathBuf,
+        /// Events written (Lost records not included).
+        pub events_written: u64,
+        /// Events lost (ring full under `OnFull::Drop`, recording stopped
+        /// under `Block`, or no memory for a thread's ring).
+        pub events_lost: u64,
+        /// Size of the file in bytes.
+        pub bytes_written: u64,
+        /// Chunks written.
+        pub chunks: u64,
+        /// Threads that recorded at least one event.
+        pub threads: u64,
+        /// Length of the recording in nanoseconds.
+        pub duration_ns: u64,
+    }
+
+    impl Summary {
+        /// Bytes on disk per event written (0 when no event was written).
+        pub fn bytes_per_event(&self) -> f64 {
+            if self.events_written == 0 {
+                0.0
+            } else {
+                self.bytes_written as f64 / self.events_written as f64
+            }
+        }
+    }
+
+    impl fmt::Display for Summary {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "memscope: {} events from {} threads in {:.3} s, {} lost; {} bytes on disk ({:.2} bytes/event) in {}",
+                self.events_written,
+                self.threads,
+                self.duration_ns as f64 / 1e9,
+                self.events_lost,
+                self.bytes_written,
+                self.bytes_per_event(),
+                self.path.display()
+            )
+        }
+    }
+}

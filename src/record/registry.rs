@@ -1,0 +1,223 @@
+//! The thread registry: a lock-free, grow-only list of slots, one ring each.
+//!
+//! A thread claims a free slot (or adds a new one) on its first event and
+//! releases it at exit; the drainer walks the list, drains every slot, and
+//! returns released slots to the free state once they are empty. Slots are
+//! never unlinked, so the drainer can walk the list while threads come and
+//! go, and memory is bounded by the peak number of threads alive at once.
+//!
+//! State machine of a slot (FORMAT.md has none of this: it never reaches disk):
+//!
+//! ```text
+//!  FREE --claim (owner, CAS)--> OWNED --release (owner)--> EXITED --recycle (drainer, once empty)--> FREE
+//! ```
+
+use super::ring::Ring;
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::alloc::Layout;
+use core::ptr::NonNull;
+
+/// No thread owns the slot and its ring is empty.
+pub const FREE: u8 = 0;
+/// A live thread owns the slot and is its ring's producer.
+pub const OWNED: u8 = 1;
+/// The owner has exited; the drainer still has to empty the ring.
+pub const EXITED: u8 = 2;
+
+/// One thread's ring and its bookkeeping.
+#[derive(Debug)]
+pub struct Slot {
+    /// The events of the owning thread.
+    pub ring: Ring,
+    /// [`FREE`], [`OWNED`] or [`EXITED`].
+    state: AtomicU8,
+    /// The owner's recorder thread id; written by the owner after it claims
+    /// the slot and before its first push.
+    thread: AtomicU32,
+    /// Events the owners of this slot dropped, ever (monotonic). Written only
+    /// by the current owner, read by the drainer.
+    dropped: AtomicU64,
+    /// Position of the slot in the registry, from 0; fixed.
+    index: u32,
+    /// The next slot in the registry; fixed once the slot is published.
+    next: AtomicPtr<Slot>,
+}
+
+impl Slot {
+    /// The layout of a slot followed by its ring buffer of `capacity` events.
+    /// Returns the layout and the buffer's offset in it.
+    pub fn layout(capacity: usize) -> (Layout, usize) {
+        Layout::new::<Slot>().extend(Ring::buffer_layout(capacity)).expect("ring capacity is bounded by Recorder")
+    }
+
+    /// Builds an [`OWNED`] slot in `mem`, which holds [`Slot::layout`]`(capacity)`.
+    ///
+    /// # Safety
+    /// `mem` must be valid for writes of that layout, aligned to it, and
+    /// never freed or reused while the slot is reachable (slots live forever
+    /// once inserted into a registry). `capacity` must be a power of two.
+    pub unsafe fn init(mem: NonNull<u8>, capacity: usize, index: u32) -> NonNull<Slot> {
+        let (_, offset) = Slot::layout(capacity);
+        // SAFETY: the caller provides `mem` with `Slot::layout(capacity)`, whose
+        // buffer part starts at `offset`, aligned for the cells.
+        let buf = unsafe { NonNull::new_unchecked(mem.as_ptr().add(offset)) };
+        let slot = mem.cast::<Slot>();
+        // SAFETY: `buf` holds `capacity` cells that only this ring will use.
+        let ring = unsafe { Ring::new(buf, capacity) };
+        let value = Slot {
+            ring,
+            state: AtomicU8::new(OWNED),
+            thread: AtomicU32::new(0),
+            dropped: AtomicU64::new(0),
+            index,
+            next: AtomicPtr::new(core::ptr::null_mut()),
+        };
+        // SAFETY: `mem` is valid and aligned for a `Slot` (the caller's contract).
+        unsafe { slot.as_ptr().write(value) };
+        slot
+    }
+
+    /// The slot's position in the registry.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The slot's state: [`FREE`], [`OWNED`] or [`EXITED`].
+    pub fn state(&self) -> u8 {
+        // Acquire: pairs with the Release stores in `release` (so every push
+        // of the old owner is visible once EXITED is) and `recycle`.
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Owner: records the owner's thread id. Published by the next push.
+    pub fn set_thread(&self, id: u32) {
+        debug_assert_eq!(self.state.load(Ordering::Relaxed), OWNED);
+        // Relaxed: ordered before the drainer's reads by the Release store of
+        // `tail` in the owner's next `push` (and the Acquire in `pop_into`).
+        self.thread.store(id, Ordering::Relaxed);
+    }
+
+    /// The owner's thread id, as of the last events popped from the ring.
+    pub fn thread(&self) -> u32 {
+        // Relaxed: see `set_thread`.
+        self.thread.load(Ordering::Relaxed)
+    }
+
+    /// Owner: counts `n` dropped events.
+    pub fn add_dropped(&self, n: u64) {
+        // Relaxed load and store, not an RMW: the owner is the only writer.
+        let v = self.dropped.load(Ordering::Relaxed);
+        self.dropped.store(v + n, Ordering::Relaxed);
+    }
+
+    /// Events dropped by this slot's owners so far.
+    pub fn dropped(&self) -> u64 {
+        // Relaxed: a count; after `state()` returned EXITED it is final,
+        // since the owner's last store precedes its Release in `release`.
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Owner: gives the slot up. The owner must not push again.
+    pub fn release(&self) {
+        debug_assert_eq!(self.state.load(Ordering::Relaxed), OWNED);
+        // Release: pairs with the Acquire in `state()`: the drainer that sees
+        // EXITED also sees every event and count the owner wrote.
+        self.state.store(EXITED, Ordering::Release);
+    }
+
+    /// Drainer: returns an [`EXITED`] slot whose ring it has emptied to [`FREE`].
+    pub fn recycle(&self) {
+        debug_assert_eq!(self.state.load(Ordering::Relaxed), EXITED);
+        debug_assert!(self.ring.is_empty());
+        // Release: pairs with the Acquire CAS in `Registry::claim`: our pops
+        // (head stores) happen before the next owner's pushes.
+        self.state.store(FREE, Ordering::Release);
+    }
+}
+
+/// The list of all slots.
+#[derive(Debug)]
+pub struct Registry {
+    /// The most recently added slot, or null.
+    head: AtomicPtr<Slot>,
+    /// Slots added so far; the next slot's index.
+    count: AtomicU32,
+}
+
+impl Registry {
+    /// An empty registry.
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Registry { head: AtomicPtr::new(core::ptr::null_mut()), count: AtomicU32::new(0) }
+    }
+
+    /// An empty registry.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Registry { head: AtomicPtr::new(core::ptr::null_mut()), count: AtomicU32::new(0) }
+    }
+
+    /// Claims a [`FREE`] slot for the calling thread, which becomes its producer.
+    pub fn claim(&self) -> Option<&Slot> {
+        self.iter().find(|slot| {
+            // Acquire on success: pairs with the Release store in `recycle`,
+            // so the drainer's last pops happen before our first push.
+            slot.state.compare_exchange(FREE, OWNED, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        })
+    }
+
+    /// Reserves the index for a slot about to be built with [`Slot::init`].
+    pub fn next_index(&self) -> u32 {
+        // Relaxed: only uniqueness matters; the slot is published by `insert`.
+        self.count.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The number of slots ever added.
+    pub fn len(&self) -> u32 {
+        // Relaxed: a size hint for the drainer's bookkeeping.
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Publishes a slot built by [`Slot::init`]; the caller owns it.
+    ///
+    /// # Safety
+    /// `slot` must come from [`Slot::init`], not be in any registry yet, and
+    /// stay valid for as long as this registry is used.
+    pub unsafe fn insert(&self, slot: NonNull<Slot>) -> &Slot {
+        // SAFETY: valid per the caller's contract; not yet shared.
+        let s = unsafe { slot.as_ref() };
+        // Relaxed: the CAS below re-checks; the Release on success publishes.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            // Relaxed: published by the Release CAS below.
+            s.next.store(head, Ordering::Relaxed);
+            // Release on success: pairs with the Acquire loads in `iter`, so a
+            // walker that finds the slot sees it fully initialised.
+            match self.head.compare_exchange_weak(head, slot.as_ptr(), Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return s,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Walks every slot, newest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Slot> {
+        // Acquire: pairs with the Release CAS in `insert`.
+        let mut next = self.head.load(Ordering::Acquire);
+        core::iter::from_fn(move || {
+            // SAFETY: non-null pointers in the list come from `insert`, whose
+            // contract keeps them valid while the registry is used.
+            let slot = unsafe { next.as_ref()? };
+            // Acquire: pairs with the Release CAS that published `slot`'s successor chain.
+            next = slot.next.load(Ordering::Acquire);
+            Some(slot)
+        })
+    }
+}
+
+#[cfg(not(loom))]
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}

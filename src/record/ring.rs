@@ -1,0 +1,170 @@
+//! The per-thread SPSC ring of [`RawEvent`]s.
+//!
+//! One producer (the thread that owns the ring's slot) pushes; one consumer
+//! (the drainer) pops. Indices grow without bound and are masked into the
+//! buffer, so `tail - head` is the number of queued events even across
+//! wrap-around. The ring never allocates: its buffer is handed in by the
+//! caller (allocated from the inner allocator, or by a test), which is what
+//! lets the allocator use it and loom check it.
+
+use crate::format::RawEvent;
+use crate::sync::{AtomicUsize, CachePadded, Ordering, UnsafeCell};
+use core::ptr::NonNull;
+
+/// A bounded single-producer single-consumer queue of events.
+#[derive(Debug)]
+pub struct Ring {
+    /// Consumer index: every slot before it has been read. Written only by
+    /// the consumer; `tail - head <= capacity` always.
+    head: CachePadded<AtomicUsize>,
+    /// Producer index: every slot before it holds an event. Written only by
+    /// the producer.
+    tail: CachePadded<AtomicUsize>,
+    /// The producer's last view of `head` (never ahead of it). Touched only
+    /// by the producer, so reading it costs no shared cache line.
+    cached_head: CachePadded<UnsafeCell<usize>>,
+    /// `capacity` cells, initialised.
+    buf: NonNull<UnsafeCell<RawEvent>>,
+    /// `capacity - 1`; `capacity` is a power of two.
+    mask: usize,
+}
+
+// SAFETY: the ring hands each cell to one side at a time: the producer writes
+// cells in `[tail, head + capacity)`, the consumer reads cells in
+// `[head, tail)`, and the Release/Acquire pairs on `head` and `tail` order
+// those accesses. `cached_head` is only touched by the producer, which the
+// `# Safety` contracts of `push`/`refresh_len` make one thread at a time.
+unsafe impl Send for Ring {}
+// SAFETY: as for `Send`: shared access is mediated by the index protocol.
+unsafe impl Sync for Ring {}
+
+impl Ring {
+    /// The layout of the buffer a ring of `capacity` events needs.
+    ///
+    /// # Panics
+    /// If the buffer would exceed `isize::MAX` bytes.
+    pub fn buffer_layout(capacity: usize) -> core::alloc::Layout {
+        core::alloc::Layout::array::<UnsafeCell<RawEvent>>(capacity).expect("ring buffer size overflows")
+    }
+
+    /// Makes a ring over `capacity` cells at `buf`, initialising them.
+    ///
+    /// # Safety
+    /// `buf` must be valid for reads and writes of
+    /// [`Ring::buffer_layout`]`(capacity)`, aligned to it, unused by anything
+    /// else, and outlive the ring. `capacity` must be a power of two.
+    pub unsafe fn new(buf: NonNull<u8>, capacity: usize) -> Self {
+        debug_assert!(capacity.is_power_of_two(), "ring capacity must be a power of two");
+        let buf = buf.cast::<UnsafeCell<RawEvent>>();
+        for i in 0..capacity {
+            // SAFETY: `i < capacity` and the caller guarantees `capacity` writable cells.
+            unsafe { buf.as_ptr().add(i).write(UnsafeCell::new(RawEvent::default())) };
+        }
+        Ring {
+            head: CachePadded(AtomicUsize::new(0)),
+            tail: CachePadded(AtomicUsize::new(0)),
+            cached_head: CachePadded(UnsafeCell::new(0)),
+            buf,
+            mask: capacity - 1,
+        }
+    }
+
+    /// The ring's capacity in events.
+    pub fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
+    #[inline(always)]
+    fn cell(&self, index: usize) -> &UnsafeCell<RawEvent> {
+        // SAFETY: `index & mask < capacity`, and `new`'s contract keeps the
+        // buffer alive and initialised for the ring's lifetime.
+        unsafe { &*self.buf.as_ptr().add(index & self.mask) }
+    }
+
+    /// Pushes one event; returns `false`, leaving the ring unchanged, when it is full.
+    ///
+    /// # Safety
+    /// Only the ring's producer may call this, and only from one thread at a
+    /// time (the owner of the slot, see `registry`).
+    #[inline(always)]
+    pub unsafe fn push(&self, event: RawEvent) -> bool {
+        // Relaxed: only this producer stores `tail`.
+        let tail = self.tail.load(Ordering::Relaxed);
+        // SAFETY: the caller is the only producer, the only user of `cached_head`.
+        let mut head = self.cached_head.with(|p| unsafe { *p });
+        if tail.wrapping_sub(head) == self.capacity() {
+            // Acquire: pairs with the Release store of `head` in `pop_into`, so
+            // the consumer's reads of the cells we are about to reuse are done.
+            head = self.head.load(Ordering::Acquire);
+            // SAFETY: as above.
+            self.cached_head.with_mut(|p| unsafe { *p = head });
+            if tail.wrapping_sub(head) == self.capacity() {
+                return false;
+            }
+        }
+        debug_assert!(tail.wrapping_sub(head) < self.capacity());
+        // SAFETY: the cell at `tail` is outside `[head, tail)`, so the consumer
+        // does not read it until the Release store below publishes it.
+        self.cell(tail).with_mut(|p| unsafe { p.write(event) });
+        // Release: pairs with the Acquire load of `tail` in `pop_into`,
+        // publishing the cell written above.
+        self.tail.store(tail.wrapping_add(1), Ordering::Release);
+        true
+    }
+
+    /// The producer's estimate of queued events: exact or too high, never too low.
+    ///
+    /// # Safety
+    /// As for [`Ring::push`]: the producer only.
+    #[inline(always)]
+    pub unsafe fn len_upper_bound(&self) -> usize {
+        // Relaxed: our own index.
+        let tail = self.tail.load(Ordering::Relaxed);
+        // SAFETY: producer-only field; the caller is the producer.
+        tail.wrapping_sub(self.cached_head.with(|p| unsafe { *p }))
+    }
+
+    /// Refreshes the producer's view of `head` and returns the exact number of
+    /// queued events at that moment.
+    ///
+    /// # Safety
+    /// As for [`Ring::push`]: the producer only.
+    pub unsafe fn refresh_len(&self) -> usize {
+        // Acquire: pairs with the Release store in `pop_into`, as in `push`.
+        let head = self.head.load(Ordering::Acquire);
+        // SAFETY: producer-only field; the caller is the producer.
+        self.cached_head.with_mut(|p| unsafe { *p = head });
+        // Relaxed: our own index.
+        self.tail.load(Ordering::Relaxed).wrapping_sub(head)
+    }
+
+    /// Moves every queued event, up to `max`, to the end of `out`; returns how many.
+    ///
+    /// # Safety
+    /// Only the ring's one consumer may call this, from one thread at a time.
+    pub unsafe fn pop_into(&self, out: &mut Vec<RawEvent>, max: usize) -> usize {
+        // Relaxed: only the consumer stores `head`.
+        let head = self.head.load(Ordering::Relaxed);
+        // Acquire: pairs with the Release store in `push`, so the cells in
+        // `[head, tail)` are fully written.
+        let tail = self.tail.load(Ordering::Acquire);
+        let n = tail.wrapping_sub(head).min(max);
+        debug_assert!(n <= self.capacity());
+        out.reserve(n);
+        for i in 0..n {
+            // SAFETY: the cell is in `[head, tail)`: published and not reused
+            // by the producer until `head` moves past it below.
+            out.push(self.cell(head.wrapping_add(i)).with(|p| unsafe { *p }));
+        }
+        // Release: pairs with the Acquire loads of `head` in `push` and
+        // `refresh_len`; our reads of the cells happen before their reuse.
+        self.head.store(head.wrapping_add(n), Ordering::Release);
+        n
+    }
+
+    /// Whether the ring holds no events (a consumer-side view).
+    pub fn is_empty(&self) -> bool {
+        // Acquire: pairs with the Release store in `push`.
+        self.tail.load(Ordering::Acquire) == self.head.load(Ordering::Acquire)
+    }
+}

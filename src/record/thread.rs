@@ -1,0 +1,378 @@
+//! Per-thread glue between the allocator and the registry: the thread-local
+//! state, registration on a thread's first event, the exit hook, and the few
+//! OS calls the record side makes (clock, futex, thread id and name, atexit).
+//!
+//! Rules for everything reachable from [`record`] (the allocator hot path):
+//! - no allocation through the global allocator: slots come from the inner
+//!   allocator, and the re-entrancy guard (`Local::busy`) makes any nested
+//!   call (ours or the OS's) forward to the inner allocator unrecorded;
+//! - no lock, and no syscall except on cold paths: registration (once per
+//!   thread), waking the drainer (once per half-full ring), and waiting for
+//!   it when a ring is full under `OnFull::Block`;
+//! - no unwinding: nothing here panics (unwinding out of `GlobalAlloc` is UB);
+//! - `thread_local!` state is const-initialised and has no `Drop`, so it is
+//!   usable at any point of thread teardown; thread exit is detected with a
+//!   pthread key destructor, which runs after Rust's TLS destructors.
+
+use super::registry::{Registry, Slot};
+use crate::format::{OnFull, RawEvent};
+use crate::sync::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::cell::Cell;
+use core::ptr::{self, NonNull};
+use std::alloc::GlobalAlloc;
+use std::time::Duration;
+
+/// Every thread's slot, for the life of the process.
+pub(crate) static REGISTRY: Registry = Registry::new();
+
+/// Read on every event, written only when a recording starts or stops;
+/// kept on its own cache line so that the hot path never shares a line
+/// that anything writes per event.
+#[derive(Debug)]
+#[repr(align(128))]
+pub(crate) struct Control {
+    /// Id of the running recording, or 0 when none is running.
+    pub(crate) session: AtomicU32,
+    /// `CLOCK_MONOTONIC` at the start of the running recording, in ns.
+    pub(crate) epoch_ns: AtomicU64,
+    /// The running recording's `OnFull`, as 0 (Block) or 1 (Drop).
+    pub(crate) on_full: AtomicU8,
+    /// Capacity of rings created from now on, in events (a power of two).
+    pub(crate) ring_capacity: AtomicUsize,
+}
+
+/// Written by producers only on cold paths.
+#[derive(Debug)]
+#[repr(align(128))]
+pub(crate) struct Shared {
+    /// The drainer's futex word: 1 when a wake-up is pending.
+    pub(crate) wake: AtomicU32,
+    /// Events lost because no slot could be allocated for their thread.
+    pub(crate) unregistered_lost: AtomicU64,
+    /// The next recorder thread id to hand out (ids start at 1).
+    next_thread_id: AtomicU32,
+}
+
+pub(crate) static CONTROL: Control = Control {
+    session: AtomicU32::new(0),
+    epoch_ns: AtomicU64::new(0),
+    on_full: AtomicU8::new(0),
+    ring_capacity: AtomicUsize::new(crate::record::DEFAULT_RING_CAPACITY),
+};
+
+pub(crate) static SHARED: Shared =
+    Shared { wake: AtomicU32::new(0), unregistered_lost: AtomicU64::new(0), next_thread_id: AtomicU32::new(1) };
+
+/// This thread's recorder state. Const-initialised, no `Drop`.
+struct Local {
+    /// True while the thread is inside the recorder (the re-entrancy guard),
+    /// and forever on the drainer thread: nested allocations are not recorded.
+    busy: Cell<bool>,
+    /// The slot this thread owns, or null. Non-null implies the slot is OWNED by us.
+    slot: Cell<*const Slot>,
+    /// The recording for which this thread has pushed its ThreadStart.
+    session: Cell<u32>,
+    /// This thread's recorder id, or 0 before its first event.
+    thread_id: Cell<u32>,
+    /// Set by the exit hook: later events go through [`record_late`].
+    exited: Cell<bool>,
+}
+
+thread_local! {
+    static LOCAL: Local = const {
+        Local {
+            busy: Cell::new(false),
+            slot: Cell::new(ptr::null()),
+            session: Cell::new(0),
+            thread_id: Cell::new(0),
+            exited: Cell::new(false),
+        }
+    };
+}
+
+/// Reads `CLOCK_MONOTONIC` in nanoseconds (through the vDSO: no syscall).
+#[inline(always)]
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists on
+    // every Linux, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+}
+
+/// Nanoseconds since the running recording's epoch.
+#[inline(always)]
+pub(crate) fn now_ns() -> u64 {
+    // Relaxed: published before `session` by the Release store in
+    // `Control::begin`, which the caller's Acquire load of `session` pairs with.
+    monotonic_ns().saturating_sub(CONTROL.epoch_ns.load(Ordering::Relaxed))
+}
+
+/// Whether this thread would record an event now: a recording is running
+/// and the thread is not inside the recorder.
+#[inline(always)]
+pub(crate) fn active() -> bool {
+    // Acquire: pairs with the Release store of `session` when a recording starts.
+    CONTROL.session.load(Ordering::Acquire) != 0 && LOCAL.try_with(|l| !l.busy.get()).unwrap_or(false)
+}
+
+/// Records one event from the allocator: `make` receives the timestamp
+/// (nanoseconds since the epoch) and builds the event.
+#[inline(always)]
+pub(crate) fn record<A: GlobalAlloc>(inner: &A, make: impl FnOnce(u64) -> RawEvent) {
+    // Acquire: pairs with the Release store of `session` in `Control::begin`,
+    // so the epoch and the policy of this recording are visible.
+    let session = CONTROL.session.load(Ordering::Acquire);
+    if session == 0 {
+        return;
+    }
+    let _ = LOCAL.try_with(|l| {
+        if l.busy.replace(true) {
+            return;
+        }
+        let slot = l.slot.get();
+        if l.session.get() == session && !slot.is_null() {
+            // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`);
+            // slots live for the whole process.
+            push(unsafe { &*slot }, make(now_ns()), session);
+        } else if l.exited.get() {
+            record_late(l, inner, make(now_ns()), session);
+        } else if let Some(slot) = enter(l, inner, session) {
+            push(slot, make(now_ns()), session);
+        }
+        l.busy.set(false);
+    });
+}
+
+/// Pushes `event` onto `slot`'s ring, applying the full-ring policy and
+/// waking the drainer at the high-water mark (half the ring).
+#[inline(always)]
+fn push(slot: &Slot, event: RawEvent, session: u32) {
+    // SAFETY: the caller owns `slot` (claimed by this thread and not yet
+    // released), so this thread is the ring's only producer.
+    unsafe {
+        if !slot.ring.push(event) {
+            push_full(slot, event, session);
+        } else if slot.ring.len_upper_bound() >= slot.ring.capacity() / 2 && slot.ring.refresh_len() >= slot.ring.capacity() / 2 {
+            wake_drainer();
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn push_full(slot: &Slot, event: RawEvent, session: u32) {
+    // Relaxed: set with `session`, published by the caller's Acquire.
+    if CONTROL.on_full.load(Ordering::Relaxed) == on_full_code(OnFull::Drop) {
+        slot.add_dropped(1);
+        return;
+    }
+    wake_drainer();
+    let mut spins = 0u32;
+    loop {
+        // SAFETY: as in `push`: this thread owns the slot.
+        if unsafe { slot.ring.push(event) } {
+            return;
+        }
+        // Relaxed: a stop or a failed drainer zeroes `session`; we only need
+        // to notice eventually, and then give up waiting.
+        if CONTROL.session.load(Ordering::Relaxed) != session {
+            slot.add_dropped(1);
+            return;
+        }
+        spins += 1;
+        if spins < 64 {
+            core::hint::spin_loop();
+        } else {
+            if spins % 64 == 0 {
+                wake_drainer();
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
+pub(crate) const fn on_full_code(p: OnFull) -> u8 {
+    match p {
+        OnFull::Block => 0,
+        OnFull::Drop => 1,
+    }
+}
+
+/// Wakes the drainer unless a wake-up is already pending.
+#[cold]
+pub(crate) fn wake_drainer() {
+    // AcqRel: pairs with the drainer's swap in `wait_for_wake`: either it sees
+    // our 1 (and our pushes), or we see its 0 and issue the futex wake.
+    if SHARED.wake.swap(1, Ordering::AcqRel) == 0 {
+        // SAFETY: FUTEX_WAKE on a valid, aligned u32 that lives forever.
+        unsafe {
+            libc::syscall(libc::SYS_futex, SHARED.wake.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
+        }
+    }
+}
+
+/// Drainer: clears the pending wake-up; if there was none, sleeps until a
+/// producer wakes it or `timeout` passes.
+pub(crate) fn wait_for_wake(timeout: Duration) {
+    // AcqRel: see `wake_drainer`.
+    if SHARED.wake.swap(0, Ordering::AcqRel) != 0 {
+        return;
+    }
+    let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as libc::c_long };
+    // SAFETY: FUTEX_WAIT on a valid, aligned u32 that lives forever, with a
+    // valid relative timeout; it returns at once if the word is not 0.
+    unsafe {
+        libc::syscall(libc::SYS_futex, SHARED.wake.as_ptr(), libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, 0u32, &ts as *const libc::timespec);
+    }
+}
+
+/// Cold path of a thread's first event in a recording: claims or creates its
+/// slot, arms the exit hook and pushes ThreadStart.
+#[cold]
+#[inline(never)]
+fn enter<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Option<&'static Slot> {
+    if l.thread_id.get() == 0 {
+        // Relaxed: only uniqueness matters.
+        l.thread_id.set(SHARED.next_thread_id.fetch_add(1, Ordering::Relaxed));
+    }
+    let slot = match NonNull::new(l.slot.get().cast_mut()) {
+        // SAFETY: a non-null `Local::slot` is OWNED by this thread and lives forever.
+        Some(s) => unsafe { &*s.as_ptr() },
+        None => {
+            let Some(slot) = acquire_slot(inner, l.thread_id.get()) else {
+                // Relaxed: a count, read after the recording stops.
+                SHARED.unregistered_lost.fetch_add(1, Ordering::Relaxed);
+                return None;
+            };
+            l.slot.set(slot);
+            arm_exit_hook(slot);
+            slot
+        }
+    };
+    l.session.set(session);
+    push(slot, RawEvent::thread_start(now_ns(), os_thread_id(), os_thread_name()), session);
+    Some(slot)
+}
+
+/// Claims a free slot, or creates one from the inner allocator.
+fn acquire_slot<A: GlobalAlloc>(inner: &A, thread_id: u32) -> Option<&'static Slot> {
+    let slot = match REGISTRY.claim() {
+        Some(slot) => slot,
+        None => {
+            // Relaxed: set before `session`, published by its Release store.
+            let capacity = CONTROL.ring_capacity.load(Ordering::Relaxed);
+            let (layout, _) = Slot::layout(capacity);
+            // SAFETY: the layout has a non-zero size (it holds a `Slot`).
+            let mem = NonNull::new(unsafe { inner.alloc(layout) })?;
+            let index = REGISTRY.next_index();
+            // SAFETY: `mem` was just allocated with `Slot::layout(capacity)` and is
+            // never freed; `capacity` is a power of two (checked by `Config`), and
+            // the new slot is in no registry yet.
+            unsafe { REGISTRY.insert(Slot::init(mem, capacity, index)) }
+        }
+    };
+    slot.set_thread(thread_id);
+    Some(slot)
+}
+
+/// An event after this thread's exit hook ran (a later TLS or pthread
+/// destructor allocated): borrow a slot for just this event.
+#[cold]
+#[inline(never)]
+fn record_late<A: GlobalAlloc>(l: &Local, inner: &A, event: RawEvent, session: u32) {
+    match acquire_slot(inner, l.thread_id.get()) {
+        Some(slot) => {
+            push(slot, event, session);
+            slot.release();
+        }
+        // Relaxed: a count.
+        None => _ = SHARED.unregistered_lost.fetch_add(1, Ordering::Relaxed),
+    }
+}
+
+/// The pthread key whose destructor runs [`on_thread_exit`], plus one (0: not created yet).
+static EXIT_KEY: AtomicU32 = AtomicU32::new(0);
+
+fn arm_exit_hook(slot: &Slot) {
+    // Acquire: pairs with the AcqRel CAS below that published the key.
+    let mut key = EXIT_KEY.load(Ordering::Acquire);
+    if key == 0 {
+        let mut k: libc::pthread_key_t = 0;
+        // SAFETY: `k` is writable; the destructor is a valid `extern "C" fn`.
+        if unsafe { libc::pthread_key_create(&mut k, Some(on_thread_exit)) } != 0 {
+            return; // No exit hook: the slot stays owned until the process ends.
+        }
+        // AcqRel: publishes the key to other threads; Acquire on failure reads theirs.
+        key = match EXIT_KEY.compare_exchange(0, k + 1, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => k + 1,
+            Err(theirs) => {
+                // SAFETY: `k` was created above and never used.
+                unsafe { libc::pthread_key_delete(k) };
+                theirs
+            }
+        };
+    }
+    // SAFETY: `key - 1` is a live key; the value is only read back by `on_thread_exit`.
+    unsafe { libc::pthread_setspecific(key - 1, (slot as *const Slot).cast()) };
+}
+
+/// The pthread key destructor: pushes ThreadExit and releases the slot so
+/// the drainer can empty and reuse it.
+extern "C" fn on_thread_exit(value: *mut libc::c_void) {
+    let _ = LOCAL.try_with(|l| {
+        let was_busy = l.busy.replace(true);
+        let slot = l.slot.get();
+        if !slot.is_null() && slot == value.cast_const().cast() {
+            // SAFETY: `slot` is OWNED by this thread (see `Local::slot`).
+            let slot = unsafe { &*slot };
+            // Acquire: as in `record`.
+            let session = CONTROL.session.load(Ordering::Acquire);
+            if session != 0 && l.session.get() == session {
+                push(slot, RawEvent::thread_exit(now_ns()), session);
+            }
+            slot.release();
+            l.slot.set(ptr::null());
+            l.exited.set(true);
+        }
+        l.busy.set(was_busy);
+    });
+}
+
+/// The calling thread's OS id (`gettid`): one syscall, at registration only.
+fn os_thread_id() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
+}
+
+/// The calling thread's name as the kernel has it (at most 15 bytes + NUL).
+fn os_thread_name() -> [u8; 16] {
+    let mut name = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes into the buffer we pass.
+    unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+    name
+}
+
+/// Runs `f` with this thread's events unrecorded (the recorder's own work).
+pub(crate) fn ignored<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0;
+            let _ = LOCAL.try_with(|l| l.busy.set(prev));
+        }
+    }
+    let _restore = Restore(LOCAL.try_with(|l| l.busy.replace(true)).unwrap_or(true));
+    f()
+}
+
+/// Marks the calling thread (the drainer) as never recorded.
+pub(crate) fn ignore_this_thread() {
+    let _ = LOCAL.try_with(|l| l.busy.set(true));
+}
+
+/// Registers `f` to run at process exit (`exit`, or return from `main`).
+pub(crate) fn at_exit(f: extern "C" fn()) -> bool {
+    // SAFETY: `f` is a valid function for the life of the process.
+    unsafe { libc::atexit(f) == 0 }
+}
