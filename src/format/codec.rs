@@ -209,10 +209,19 @@ mod tests {
     fn arb_event() -> impl Strategy<Value = Event> {
         let ts = 0..=TS_MAX;
         prop_oneof![
-            (ts.clone(), any::<u64>(), any::<u64>(), 0u32..30, any::<bool>())
-                .prop_map(|(ts_ns, ptr, size, l, zeroed)| Event::Alloc { ts_ns, ptr, size, align: 1 << l, zeroed }),
-            (ts.clone(), any::<u64>(), any::<u64>(), 0u32..30)
-                .prop_map(|(ts_ns, ptr, size, l)| Event::Dealloc { ts_ns, ptr, size, align: 1 << l }),
+            (ts.clone(), any::<u64>(), any::<u64>(), 0u32..30, any::<bool>()).prop_map(|(ts_ns, ptr, size, l, zeroed)| Event::Alloc {
+                ts_ns,
+                ptr,
+                size,
+                align: 1 << l,
+                zeroed
+            }),
+            (ts.clone(), any::<u64>(), any::<u64>(), 0u32..30).prop_map(|(ts_ns, ptr, size, l)| Event::Dealloc {
+                ts_ns,
+                ptr,
+                size,
+                align: 1 << l
+            }),
             (ts.clone(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>()).prop_map(|(ts_ns, old_ptr, new_ptr, o, n)| {
                 Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: Some(o.into()), new_size: n.into() }
             }),

@@ -116,20 +116,12 @@ impl RawEvent {
     pub fn decode(&self) -> Option<Event> {
         let ts_ns = self.ts_ns();
         Some(match self.kind() {
-            KIND_ALLOC | KIND_ALLOC_ZEROED => Event::Alloc {
-                ts_ns,
-                ptr: self.a,
-                size: self.b,
-                align: self.c,
-                zeroed: self.kind() == KIND_ALLOC_ZEROED,
-            },
-            KIND_REALLOC => Event::Realloc {
-                ts_ns,
-                old_ptr: self.a,
-                new_ptr: self.b,
-                old_size: Some(self.c & 0xFFFF_FFFF),
-                new_size: self.c >> 32,
-            },
+            KIND_ALLOC | KIND_ALLOC_ZEROED => {
+                Event::Alloc { ts_ns, ptr: self.a, size: self.b, align: self.c, zeroed: self.kind() == KIND_ALLOC_ZEROED }
+            }
+            KIND_REALLOC => {
+                Event::Realloc { ts_ns, old_ptr: self.a, new_ptr: self.b, old_size: Some(self.c & 0xFFFF_FFFF), new_size: self.c >> 32 }
+            }
             KIND_REALLOC_LARGE => Event::Realloc { ts_ns, old_ptr: self.a, new_ptr: self.b, old_size: None, new_size: self.c },
             KIND_DEALLOC => Event::Dealloc { ts_ns, ptr: self.a, size: self.b, align: self.c },
             KIND_THREAD_START => {
@@ -227,12 +219,9 @@ impl Event {
     /// Re-encodes the event into its ring form (the inverse of [`RawEvent::decode`]).
     pub fn to_raw(&self) -> RawEvent {
         match *self {
-            Event::Alloc { ts_ns, ptr, size, align, zeroed } => RawEvent {
-                head: head(if zeroed { KIND_ALLOC_ZEROED } else { KIND_ALLOC }, ts_ns),
-                a: ptr,
-                b: size,
-                c: align,
-            },
+            Event::Alloc { ts_ns, ptr, size, align, zeroed } => {
+                RawEvent { head: head(if zeroed { KIND_ALLOC_ZEROED } else { KIND_ALLOC }, ts_ns), a: ptr, b: size, c: align }
+            }
             Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: Some(old), new_size } if (old | new_size) >> 32 == 0 => {
                 RawEvent { head: head(KIND_REALLOC, ts_ns), a: old_ptr, b: new_ptr, c: old | (new_size << 32) }
             }

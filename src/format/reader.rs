@@ -367,9 +367,7 @@ impl<R: Read> Reader<R> {
                 }
                 Record::Events(EventChunk { offset, thread, sequence, events, len_bytes: total as u64 })
             }
-            (TAG_ROUND, ROUND_FIELDS_LEN) if body.is_empty() => {
-                Record::Round { round: le64(fields, 0), watermark_ns: le64(fields, 8) }
-            }
+            (TAG_ROUND, ROUND_FIELDS_LEN) if body.is_empty() => Record::Round { round: le64(fields, 0), watermark_ns: le64(fields, 8) },
             (TAG_END, END_FIELDS_LEN) if body.is_empty() => {
                 Record::End { events_written: le64(fields, 0), events_lost: le64(fields, 8), end_ns: le64(fields, 16) }
             }
@@ -464,7 +462,10 @@ mod tests {
     fn header_errors_are_specific() {
         let (bytes, _) = sample();
         assert!(matches!(Reader::new(&bytes[..5]), Err(HeaderError::TooShort(5))));
-        assert!(matches!(Reader::new(&b"#!/bin/sh\necho hello world, this is not a recording at all\n"[..]), Err(HeaderError::NotARecording)));
+        assert!(matches!(
+            Reader::new(&b"#!/bin/sh\necho hello world, this is not a recording at all\n"[..]),
+            Err(HeaderError::NotARecording)
+        ));
         let mut newer = bytes.clone();
         newer[8] = 2;
         assert!(matches!(Reader::new(&newer[..]), Err(HeaderError::UnsupportedVersion(2))));

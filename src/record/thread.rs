@@ -74,7 +74,7 @@ struct Local {
     session: Cell<u32>,
     /// This thread's recorder id, or 0 before its first event.
     thread_id: Cell<u32>,
-    /// Set by the exit hook: later events go through [`record_late`].
+    /// Set by the exit hook; a later event re-enters through `enter`.
     exited: Cell<bool>,
 }
 
@@ -135,8 +135,6 @@ pub(crate) fn record<A: GlobalAlloc>(inner: &A, make: impl FnOnce(u64) -> RawEve
             // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`);
             // slots live for the whole process.
             push(unsafe { &*slot }, make(now_ns()), session);
-        } else if l.exited.get() {
-            record_late(l, inner, make(now_ns()), session);
         } else if let Some(slot) = enter(l, inner, session) {
             push(slot, make(now_ns()), session);
         }
@@ -223,12 +221,23 @@ pub(crate) fn wait_for_wake(timeout: Duration) {
     // SAFETY: FUTEX_WAIT on a valid, aligned u32 that lives forever, with a
     // valid relative timeout; it returns at once if the word is not 0.
     unsafe {
-        libc::syscall(libc::SYS_futex, SHARED.wake.as_ptr(), libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, 0u32, &ts as *const libc::timespec);
+        libc::syscall(
+            libc::SYS_futex,
+            SHARED.wake.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            0u32,
+            &ts as *const libc::timespec,
+        );
     }
 }
 
 /// Cold path of a thread's first event in a recording: claims or creates its
 /// slot, arms the exit hook and pushes ThreadStart.
+///
+/// A thread whose exit hook already ran (a later destructor allocated) gets a
+/// slot again without a second ThreadStart, and the hook is re-armed: glibc
+/// runs key destructors again while any key holds a value (up to
+/// `PTHREAD_DESTRUCTOR_ITERATIONS` rounds), so the slot is released again.
 #[cold]
 #[inline(never)]
 fn enter<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Option<&'static Slot> {
@@ -250,8 +259,10 @@ fn enter<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Option<&'static 
             slot
         }
     };
-    l.session.set(session);
-    push(slot, RawEvent::thread_start(now_ns(), os_thread_id(), os_thread_name()), session);
+    let exited = l.exited.replace(false);
+    if l.session.replace(session) != session || !exited {
+        push(slot, RawEvent::thread_start(now_ns(), os_thread_id(), os_thread_name()), session);
+    }
     Some(slot)
 }
 
@@ -274,21 +285,6 @@ fn acquire_slot<A: GlobalAlloc>(inner: &A, thread_id: u32) -> Option<&'static Sl
     };
     slot.set_thread(thread_id);
     Some(slot)
-}
-
-/// An event after this thread's exit hook ran (a later TLS or pthread
-/// destructor allocated): borrow a slot for just this event.
-#[cold]
-#[inline(never)]
-fn record_late<A: GlobalAlloc>(l: &Local, inner: &A, event: RawEvent, session: u32) {
-    match acquire_slot(inner, l.thread_id.get()) {
-        Some(slot) => {
-            push(slot, event, session);
-            slot.release();
-        }
-        // Relaxed: a count.
-        None => _ = SHARED.unregistered_lost.fetch_add(1, Ordering::Relaxed),
-    }
 }
 
 /// The pthread key whose destructor runs [`on_thread_exit`], plus one (0: not created yet).
