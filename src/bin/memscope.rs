@@ -1,2 +1,346 @@
-//! The memscope command-line tool (being written).
-fn main() {}
+//! The memscope command-line tool: inspect a recording, export it to JSON.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use memscope::replay::{self, Replay};
+use memscope::OnFull;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Exit status: the recording could not be read, or the output not written.
+const EXIT_FAILED: u8 = 1;
+/// Exit status: replayed, but the file is damaged or truncated.
+const EXIT_INCOMPLETE: u8 = 3;
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  success
+  1  the recording cannot be read (missing file, not a memscope recording,
+     newer format version, I/O error), or the output cannot be written
+  2  usage error (unknown command, missing or bad argument)
+  3  the recording was replayed but is damaged or truncated (no End record);
+     the output is still written and covers every readable record
+
+Errors are printed to stderr as `memscope: <what went wrong, with the path>`.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "memscope",
+    version,
+    about = "Inspect memscope recordings of heap allocations and export them to JSON",
+    after_help = format!("Examples:\n  memscope info run.memscope\n  memscope json run.memscope -o run.json\n\n{EXIT_CODES}")
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show a recording's header, totals, threads, lost events and damage.
+    #[command(
+        after_help = "Example:\n  memscope info run.memscope\n\nExits with 3 when the file is damaged or truncated (see `memscope --help`)."
+    )]
+    Info {
+        /// The recording file.
+        file: PathBuf,
+    },
+    /// Replay a recording and write it as one JSON document (fields: docs/JSON.md).
+    #[command(after_help = "Examples:\n  memscope json run.memscope -o run.json\n  memscope json run.memscope --pretty | less\n\n\
+                      Exits with 3 when the file is damaged or truncated; the JSON is still written (see `memscope --help`).")]
+    Json {
+        /// The recording file.
+        file: PathBuf,
+        /// Where to write the JSON; `-` is standard output.
+        #[arg(short, long, value_name = "OUT", default_value = "-")]
+        output: PathBuf,
+        /// Indent the JSON for reading.
+        #[arg(long)]
+        pretty: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (file, result) = match &cli.command {
+        Command::Info { file } => (file, info(file)),
+        Command::Json { file, output, pretty } => (file, json(file, output, *pretty)),
+    };
+    match result {
+        Ok(replay) if replay.is_incomplete() => {
+            warn_incomplete(file, &replay);
+            ExitCode::from(EXIT_INCOMPLETE)
+        }
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("memscope: {}", message(&e));
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// The error and its causes, leaving out causes its text already includes
+/// (the library's errors embed their OS error).
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !msg.contains(&cause) {
+            msg = format!("{msg}: {cause}");
+        }
+    }
+    msg
+}
+
+fn warn_incomplete(file: &Path, r: &Replay) {
+    let file = file.display();
+    if r.damage_count > 0 {
+        eprintln!(
+            "memscope: warning: {file} is damaged: {} damaged stretch(es), {} bytes skipped; the output covers every readable record",
+            r.damage_count, r.damaged_bytes
+        );
+    }
+    if !r.finished {
+        eprintln!("memscope: warning: {file}: recording was not finished (no End record); replayed up to byte {}", r.file_bytes);
+    }
+}
+
+/// `memscope info FILE`.
+fn info(file: &Path) -> anyhow::Result<Replay> {
+    let r = replay::replay_file(file)?;
+    let mut out = io::stdout().lock();
+    write_info(&mut out, file, &r).and_then(|()| out.flush()).context("cannot write to standard output")?;
+    Ok(r)
+}
+
+/// `memscope json FILE -o OUT [--pretty]`.
+fn json(file: &Path, output: &Path, pretty: bool) -> anyhow::Result<Replay> {
+    let r = replay::replay_file(file)?;
+    let write = |w: &mut dyn Write| if pretty { memscope::export::json_pretty(&r, w) } else { memscope::export::json(&r, w) };
+    if output == Path::new("-") {
+        write(&mut io::stdout().lock()).context("cannot write JSON to standard output")?;
+    } else if pretty {
+        let mut f = File::create(output).with_context(|| format!("cannot create {}", output.display()))?;
+        write(&mut f).and_then(|()| f.sync_all()).with_context(|| format!("cannot write {}", output.display()))?;
+    } else {
+        memscope::export::json_to_path(&r, output)?;
+    }
+    Ok(r)
+}
+
+fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {
+    let h = &r.header;
+    let t = &r.summary;
+    writeln!(o, "memscope recording {}", file.display())?;
+    writeln!(o, "  format version    {}", h.version)?;
+    writeln!(o, "  process id        {}", h.pid)?;
+    writeln!(o, "  started           {} (unix {} ns)", utc(h.start_unix_ns), h.start_unix_ns)?;
+    writeln!(o, "  ring capacity     {} events per thread", grouped(u64::from(h.ring_capacity)))?;
+    let policy = match h.on_full {
+        OnFull::Block => "block (a thread with a full ring waits; no event is lost)",
+        OnFull::Drop => "drop (a thread with a full ring drops the event and counts it)",
+    };
+    writeln!(o, "  full-ring policy  {policy}")?;
+    write!(o, "  file size         {}", bytes(r.file_bytes))?;
+    if t.events > 0 {
+        write!(o, ", {:.2} bytes/event over {} events", r.file_bytes as f64 / t.events as f64, grouped(t.events))?;
+    }
+    writeln!(o)?;
+    write!(o, "  duration          {}", duration(t.duration_ns))?;
+    if t.duration_ns >= 1000 {
+        write!(o, " ({} ns)", grouped(t.duration_ns))?;
+    }
+    writeln!(o)?;
+    writeln!(o, "  drain rounds      {}", grouped(r.rounds))?;
+    writeln!(o, "  finished          {}", if r.finished { "yes (End record present)" } else { "NO" })?;
+
+    if !r.finished || r.damage_count > 0 || t.lost_events > 0 {
+        writeln!(o)?;
+    }
+    if !r.finished {
+        writeln!(o, "!! recording was not finished (no End record): the program stopped or the file was cut while recording;")?;
+        writeln!(o, "!! everything up to byte {} was replayed.", grouped(r.file_bytes))?;
+    }
+    if r.damage_count > 0 {
+        writeln!(
+            o,
+            "!! DAMAGED: {} damaged stretch(es), {} skipped; their events are missing:",
+            grouped(r.damage_count),
+            bytes(r.damaged_bytes)
+        )?;
+        for d in &r.damage {
+            writeln!(o, "!!   at byte {}: {} ({} bytes skipped)", grouped(d.offset), d.kind, grouped(d.skipped_bytes))?;
+        }
+        if r.damage_count > r.damage.len() as u64 {
+            writeln!(o, "!!   ... and {} more", grouped(r.damage_count - r.damage.len() as u64))?;
+        }
+    }
+    if t.lost_events > 0 {
+        writeln!(o, "!! LOST EVENTS: the recorder dropped {} events; every count below is a lower bound.", grouped(t.lost_events))?;
+    }
+
+    writeln!(o)?;
+    writeln!(o, "Totals")?;
+    writeln!(o, "  allocations          {:>15}   {}", grouped(t.total_allocations), bytes(t.total_allocated_bytes))?;
+    writeln!(o, "  deallocations        {:>15}   {}", grouped(t.total_deallocations), bytes(t.total_deallocated_bytes))?;
+    writeln!(
+        o,
+        "  reallocations        {:>15}   (their new sizes count as allocated, old sizes as deallocated)",
+        grouped(t.total_reallocations)
+    )?;
+    writeln!(o, "  live at end          {:>15}   {}", grouped(t.live_count), bytes(t.live_bytes))?;
+    writeln!(o, "  peak live            {:>15}   {} at {}", "", bytes(t.peak_live_bytes), duration(t.peak_at_ns))?;
+    writeln!(
+        o,
+        "  pre-recording frees  {:>15}   {} (plus {} reallocations of unknown addresses)",
+        grouped(t.prerecording_deallocations),
+        bytes(t.prerecording_deallocated_bytes),
+        grouped(t.prerecording_reallocations)
+    )?;
+    writeln!(o, "  threads              {:>15}", grouped(t.threads))?;
+    writeln!(o, "  events               {:>15}", grouped(t.events))?;
+    writeln!(o, "  lost events          {:>15}", grouped(t.lost_events))?;
+    writeln!(
+        o,
+        "  ordering repairs     {:>15}   late events {}, address conflicts {}, reordered reallocations {} ({} unresolved), size mismatches {}",
+        grouped(t.late_events + t.address_conflicts + t.reordered_reallocations + t.size_mismatches),
+        grouped(t.late_events),
+        grouped(t.address_conflicts),
+        grouped(t.reordered_reallocations),
+        grouped(t.unresolved_conflicts),
+        grouped(t.size_mismatches)
+    )?;
+
+    writeln!(o)?;
+    writeln!(o, "Threads")?;
+    writeln!(
+        o,
+        "  {:>6} {:>9}  {:<16} {:>13} {:>12} {:>13} {:>12} {:>10}",
+        "id", "os tid", "name", "allocations", "allocated", "deallocations", "live", "lost"
+    )?;
+    for th in &r.threads {
+        let os_tid = th.os_tid.map_or_else(|| "-".to_owned(), |v| v.to_string());
+        let name = match (&th.name, th.thread) {
+            (Some(n), _) if !n.is_empty() => n.escape_debug().to_string(),
+            (None, 0) => "(unattributed)".to_owned(),
+            _ => "-".to_owned(),
+        };
+        writeln!(
+            o,
+            "  {:>6} {:>9}  {:<16} {:>13} {:>12} {:>13} {:>12} {:>10}",
+            th.thread,
+            os_tid,
+            name,
+            grouped(th.allocations),
+            human(th.allocated_bytes),
+            grouped(th.deallocations),
+            human(th.live_bytes),
+            grouped(th.lost_events)
+        )?;
+    }
+    Ok(())
+}
+
+/// `1234567` as `1,234,567`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A byte count in binary units, e.g. `1.50 MiB`.
+fn human(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.2} {}", UNITS[unit])
+}
+
+/// A byte count humanised and exact, e.g. `1.50 MiB (1,572,864 bytes)`.
+fn bytes(n: u64) -> String {
+    if n < 1024 {
+        format!("{n} bytes")
+    } else {
+        format!("{} ({} bytes)", human(n), grouped(n))
+    }
+}
+
+/// Nanoseconds in the largest unit that keeps them above 1, e.g. `2.345 s`.
+fn duration(ns: u64) -> String {
+    let v = ns as f64;
+    match ns {
+        0..=999 => format!("{ns} ns"),
+        1_000..=999_999 => format!("{:.3} µs", v / 1e3),
+        1_000_000..=999_999_999 => format!("{:.3} ms", v / 1e6),
+        _ => format!("{:.3} s", v / 1e9),
+    }
+}
+
+/// Nanoseconds since the UNIX epoch as `YYYY-MM-DD HH:MM:SS.mmm UTC`.
+fn utc(unix_ns: u64) -> String {
+    let secs = unix_ns / 1_000_000_000;
+    let millis = unix_ns % 1_000_000_000 / 1_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{millis:03} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_000), "1,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(bytes(1023), "1023 bytes");
+        assert_eq!(bytes(1_572_864), "1.50 MiB (1,572,864 bytes)");
+        assert_eq!(human(u64::MAX), "16.00 EiB");
+        assert_eq!(duration(999), "999 ns");
+        assert_eq!(duration(2_345_000_000), "2.345 s");
+        assert_eq!(utc(0), "1970-01-01 00:00:00.000 UTC");
+        assert_eq!(utc(1_709_210_096_789_000_000), "2024-02-29 12:34:56.789 UTC");
+        assert_eq!(utc(u64::MAX), "2554-07-21 23:34:33.709 UTC");
+    }
+
+    #[test]
+    fn error_messages_do_not_repeat_their_cause() {
+        let io = || io::Error::new(io::ErrorKind::NotFound, "No such file or directory");
+        let e = anyhow::Error::from(memscope::Error::Open { path: "/x".into(), source: io() });
+        assert_eq!(message(&e), "cannot open /x: No such file or directory");
+        let e = anyhow::Error::from(io()).context("cannot write /y");
+        assert_eq!(message(&e), "cannot write /y: No such file or directory");
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,1 +1,306 @@
-//! Replay (placeholder being written).
+//! Replay: folds a recording back into totals, per-thread statistics, the
+//! allocations still live at the end, histograms and a timeline.
+//!
+//! ```no_run
+//! let replay = memscope::replay::replay_file("run.memscope".as_ref())?;
+//! println!("{} bytes live at the end", replay.summary.live_bytes);
+//! # Ok::<(), memscope::Error>(())
+//! ```
+//!
+//! The counting rules (what an allocation, a deallocation and a
+//! reallocation are, and which bytes each adds to which total) are the
+//! glossary of FORMAT.md; the doc comments of [`Totals`] repeat them. The
+//! order of replay is FORMAT.md's "Replay" section, summarised below.
+//!
+//! # Order
+//!
+//! Events are applied in global timestamp order with bounded memory: the
+//! [`Replayer`] buffers events and, when it reads the `Round` record of
+//! round *r*, applies every buffered event stamped before the watermark of
+//! round *r − 1* (one round of lag, because an event stamped just before a
+//! round began may be pushed after the drainer looked at its ring). `End`,
+//! or the end of the file, releases everything. At equal timestamps
+//! deallocations and reallocations go before allocations, so a free on one
+//! thread and the reuse of the address on another stamped in the same
+//! nanosecond apply free-first; events of one thread with equal timestamps
+//! keep the order the thread pushed them in; other ties keep file order.
+//!
+//! Two repairs keep a disordered recording replayable, and are counted:
+//! an allocation landing on an address the replay still holds live is
+//! deferred until that address is freed ([`Totals::address_conflicts`]);
+//! an event stamped earlier than one already applied is applied at once
+//! ([`Totals::late_events`]).
+
+mod engine;
+mod live;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+pub use engine::Replayer;
+
+use crate::format::{Damage, Reader, SegmentHeader};
+use crate::Error;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+/// Everything a replay learns from one recording.
+///
+/// Its JSON form is the document [`crate::export::json`] writes, described
+/// field by field in docs/JSON.md.
+#[non_exhaustive]
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// The segment header.
+    pub header: SegmentHeader,
+    /// The totals over the whole recording.
+    pub summary: Totals,
+    /// One entry per recorder thread id seen in the file (including thread
+    /// 0, which carries lost events not attributable to a thread), sorted by
+    /// thread id.
+    pub threads: Vec<ThreadStats>,
+    /// Up to [`MAX_LEAKS`] allocations still live at the end, largest first
+    /// (ties: earliest allocated first, then lowest address).
+    pub largest_leaks: Vec<Leak>,
+    /// Lifetimes of the freed allocations in nanoseconds, in log2 buckets.
+    pub lifetime_histogram: Vec<Bucket>,
+    /// Sizes of the allocations in bytes, in log2 buckets.
+    pub size_histogram: Vec<Bucket>,
+    /// Live bytes over time, downsampled to at most [`TIMELINE_POINTS`] points.
+    pub timeline: Vec<TimelinePoint>,
+    /// Damaged stretches of the file, in file order; at most
+    /// [`MAX_DAMAGE_LISTED`] (the rest are counted in `damage_count`).
+    pub damage: Vec<Damage>,
+    /// How many damaged stretches the file has (the length of `damage`
+    /// unless more than [`MAX_DAMAGE_LISTED`]).
+    pub damage_count: u64,
+    /// Bytes of the file skipped as damaged, in bytes.
+    pub damaged_bytes: u64,
+    /// Whether an `End` record was read: the recording finished cleanly.
+    pub finished: bool,
+    /// The `End` record's fields, when one was read.
+    pub end: Option<EndRecord>,
+    /// `Round` records read.
+    pub rounds: u64,
+    /// Length of the file in bytes.
+    pub file_bytes: u64,
+}
+
+impl Replay {
+    /// Replays a recording read from `r`; `path_for_errors` names it in errors.
+    ///
+    /// Damaged records are skipped, listed in [`Replay::damage`], and replay
+    /// goes on with the next good record; a file without an `End` record
+    /// replays up to its last good record with [`Replay::finished`] false.
+    ///
+    /// # Errors
+    /// [`Error::Header`] when `r` is not a recording this version can read;
+    /// [`Error::Read`] when reading fails part-way (with the byte offset).
+    pub fn from_reader<R: Read>(r: R, path_for_errors: &Path) -> Result<Replay, Error> {
+        let mut reader = Reader::new(r).map_err(|source| Error::Header { path: path_for_errors.to_path_buf(), source })?;
+        let mut replayer = Replayer::new(*reader.header());
+        loop {
+            match reader.next_record() {
+                Ok(None) => break,
+                Ok(Some(Ok(record))) => replayer.record(&record),
+                Ok(Some(Err(damage))) => replayer.damage(damage),
+                Err(source) => return Err(Error::Read { path: path_for_errors.to_path_buf(), offset: reader.offset(), source }),
+            }
+        }
+        Ok(replayer.finish(reader.offset()))
+    }
+
+    /// Whether the file is damaged or truncated: some record was skipped or
+    /// the `End` record is missing. The replay covers every good record.
+    pub fn is_incomplete(&self) -> bool {
+        self.damage_count > 0 || !self.finished
+    }
+}
+
+/// Opens the recording at `path` and replays it (see [`Replay::from_reader`]).
+///
+/// # Errors
+/// [`Error::Open`] when the file cannot be opened; otherwise as
+/// [`Replay::from_reader`]. Every error names `path`.
+pub fn replay_file(path: &Path) -> Result<Replay, Error> {
+    let file = File::open(path).map_err(|source| Error::Open { path: path.to_path_buf(), source })?;
+    Replay::from_reader(file, path)
+}
+
+/// The most leaks [`Replay::largest_leaks`] lists.
+pub const MAX_LEAKS: usize = 100;
+/// The most points [`Replay::timeline`] holds.
+pub const TIMELINE_POINTS: usize = 1024;
+/// The most damaged stretches [`Replay::damage`] lists.
+pub const MAX_DAMAGE_LISTED: usize = 1000;
+
+/// Totals over the whole recording. Bytes are in bytes, times in
+/// nanoseconds since the recording's epoch (FORMAT.md glossary).
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    /// Calls of `alloc` and `alloc_zeroed`.
+    pub total_allocations: u64,
+    /// Calls of `dealloc` that freed an allocation the replay knew (see
+    /// `prerecording_deallocations` for the others).
+    pub total_deallocations: u64,
+    /// Calls of `realloc`; counted neither as allocations nor deallocations.
+    pub total_reallocations: u64,
+    /// Bytes: the size of every allocation plus the new size of every reallocation.
+    pub total_allocated_bytes: u64,
+    /// Bytes: the size of every counted deallocation plus the old size of
+    /// every reallocation of a known address. The size counted is the one
+    /// the replay holds for the address (the one its allocation or last
+    /// reallocation gave), which equals the size the call passed in every
+    /// well-formed recording (see `size_mismatches`).
+    pub total_deallocated_bytes: u64,
+    /// Allocations live at the end.
+    pub live_count: u64,
+    /// Bytes live at the end: always `total_allocated_bytes − total_deallocated_bytes`.
+    pub live_bytes: u64,
+    /// The largest number of bytes live at once, in bytes.
+    pub peak_live_bytes: u64,
+    /// When `peak_live_bytes` was first reached, ns since the epoch.
+    pub peak_at_ns: u64,
+    /// Events dropped by the recorder (sum of the `Lost` events' counts).
+    pub lost_events: u64,
+    /// Length of the recording in ns: the `End` record's time, else the
+    /// latest event timestamp.
+    pub duration_ns: u64,
+    /// Distinct recorder threads (ids other than 0) with events in the file.
+    pub threads: u64,
+    /// Calls of `dealloc` on an address the replay did not hold live
+    /// (allocated before recording started, or its allocation was lost).
+    pub prerecording_deallocations: u64,
+    /// Bytes: the sizes of those deallocations plus the old sizes of
+    /// `prerecording_reallocations` (0 for a reallocation whose old size
+    /// is not stored, one of 4 GiB or more).
+    pub prerecording_deallocated_bytes: u64,
+    /// Reallocations of an address the replay did not hold live; they count
+    /// in `total_reallocations` and their new size in `total_allocated_bytes`.
+    pub prerecording_reallocations: u64,
+    /// Events read from the file, of every kind.
+    pub events: u64,
+    /// Events applied after an event with a later timestamp had already been
+    /// applied: the recording's order guarantee was broken (0 in a healthy file).
+    pub late_events: u64,
+    /// Allocations that landed on an address still live in the replay, and
+    /// were deferred until it was freed: disorder (0 in a healthy file).
+    pub address_conflicts: u64,
+    /// Reallocations whose new address was still live in the replay when
+    /// they applied, deferred until its deallocation (stamped later) applied.
+    /// Expected now and then: a reallocation is stamped before its call, and
+    /// the allocator may return memory another thread freed during the call.
+    pub reordered_reallocations: u64,
+    /// Of `address_conflicts` and `reordered_reallocations`, the ones whose
+    /// address was never freed: they are counted live at the end next to the
+    /// allocation that held the address.
+    pub unresolved_conflicts: u64,
+    /// Deallocations and reallocations whose stated old size differs from
+    /// the size the replay holds for the address (0 in a healthy file).
+    pub size_mismatches: u64,
+}
+
+/// What one recorder thread did. Bytes in bytes, times in ns since the epoch.
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ThreadStats {
+    /// The recorder's thread id (0: lost events not attributable to a thread).
+    pub thread: u32,
+    /// The OS thread id, from the thread's `ThreadStart` event (`None` if unread).
+    pub os_tid: Option<u64>,
+    /// The thread's name (NUL-trimmed, lossy UTF-8), from its `ThreadStart` event.
+    pub name: Option<String>,
+    /// When the thread started recording, ns since the epoch.
+    pub start_ns: Option<u64>,
+    /// When the thread exited, ns since the epoch.
+    pub exit_ns: Option<u64>,
+    /// Allocations this thread made.
+    pub allocations: u64,
+    /// Counted deallocations this thread made.
+    pub deallocations: u64,
+    /// Reallocations this thread made.
+    pub reallocations: u64,
+    /// Bytes this thread's calls allocated (as in [`Totals::total_allocated_bytes`]).
+    pub allocated_bytes: u64,
+    /// Bytes this thread's calls freed (as in [`Totals::total_deallocated_bytes`]).
+    pub deallocated_bytes: u64,
+    /// Deallocations this thread made of addresses the replay did not hold live.
+    pub prerecording_deallocations: u64,
+    /// Events of this thread the recorder dropped.
+    pub lost_events: u64,
+    /// Allocations live at the end that this thread allocated (a
+    /// reallocation continues its allocation, whichever thread made it).
+    pub live_count: u64,
+    /// Bytes of those allocations.
+    pub live_bytes: u64,
+}
+
+/// An allocation still live at the end of the recording.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leak {
+    /// Its address.
+    pub ptr: u64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was allocated, ns since the epoch (a reallocation keeps the time).
+    pub allocated_at_ns: u64,
+    /// The recorder id of the thread that allocated it.
+    pub thread: u32,
+}
+
+impl serde::Serialize for Leak {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Leak", 5)?;
+        st.serialize_field("ptr", &self.ptr)?;
+        st.serialize_field("ptr_hex", &format!("{:#x}", self.ptr))?;
+        st.serialize_field("size", &self.size)?;
+        st.serialize_field("allocated_at_ns", &self.allocated_at_ns)?;
+        st.serialize_field("thread", &self.thread)?;
+        st.end()
+    }
+}
+
+/// One log2 histogram bucket: values `lower..=upper`. Bucket 0 holds the
+/// value 0; bucket *i* ≥ 1 holds `2^(i−1) ..= 2^i − 1`.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Bucket {
+    /// The smallest value in the bucket (ns or bytes, as the histogram says).
+    pub lower: u64,
+    /// The largest value in the bucket, inclusive.
+    pub upper: u64,
+    /// Allocations in the bucket.
+    pub count: u64,
+    /// Their sizes summed, in bytes (for lifetimes: the sizes when freed).
+    pub bytes: u64,
+}
+
+/// One point of the downsampled timeline: the interval starting at `ts_ns`.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TimelinePoint {
+    /// Start of the interval, ns since the epoch.
+    pub ts_ns: u64,
+    /// Length of the interval in ns (every point has the same).
+    pub width_ns: u64,
+    /// The most bytes live at any moment in the interval, in bytes.
+    pub live_bytes: u64,
+    /// The most allocations live at any moment in the interval.
+    pub live_count: u64,
+}
+
+/// The fields of the `End` record that closes a finished recording.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct EndRecord {
+    /// Events the drainer wrote, over all threads (not counting `Lost` events).
+    pub events_written: u64,
+    /// Events the recorder dropped, over all threads.
+    pub events_lost: u64,
+    /// When the recording ended, ns since the epoch.
+    pub end_ns: u64,
+}

@@ -1,0 +1,471 @@
+//! The [`Replayer`]: buffers events per drain round, puts them in timestamp
+//! order and applies them to the live set and the statistics.
+
+use super::live::{FastMap, Live, LiveSet};
+use super::stats::{Log2Hist, Timeline};
+use super::{EndRecord, Leak, Replay, ThreadStats, Totals, MAX_DAMAGE_LISTED, MAX_LEAKS};
+use crate::format::{Damage, Event, Record, SegmentHeader};
+
+/// What an [`Op`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpKind {
+    Alloc,
+    Dealloc,
+    /// Both sizes fit in 32 bits: `c` is `old_size | new_size << 32`.
+    Realloc,
+    /// The old size is not stored: `c` is the new size.
+    ReallocLarge,
+}
+
+/// An event that touches the live set, in a compact sortable form.
+#[derive(Debug, Clone, Copy)]
+struct Op {
+    /// `ts_ns << 1 | class`: class 0 for deallocations and reallocations,
+    /// 1 for allocations, so frees sort first at equal timestamps.
+    key: u64,
+    /// Alloc, Dealloc: the address. Realloc: the old address.
+    a: u64,
+    /// Alloc, Dealloc: the size. Realloc: the new address.
+    b: u64,
+    /// Realloc: the sizes (see [`OpKind`]).
+    c: u64,
+    /// Index of the calling thread in [`Replayer::threads`].
+    thread: u32,
+    kind: OpKind,
+}
+
+/// Class bit of allocations in [`Op::key`].
+const CLASS_ALLOC: u64 = 1;
+
+/// The default bound on buffered events (8 Mi events, 320 MiB): a file
+/// whose `Round` records are missing must not buffer all of itself.
+const WINDOW_LIMIT: usize = 8 << 20;
+
+impl Op {
+    #[inline]
+    fn ts(&self) -> u64 {
+        self.key >> 1
+    }
+}
+
+/// Calls `f` on the ops of two sorted slices in merged order; among equal
+/// keys, `a`'s go first.
+#[inline]
+fn merge(a: &[Op], b: &[Op], mut f: impl FnMut(&Op)) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if j == b.len() || (i < a.len() && a[i].key <= b[j].key) {
+            f(&a[i]);
+            i += 1;
+        } else {
+            f(&b[j]);
+            j += 1;
+        }
+    }
+}
+
+/// One thread's statistics plus the ordering state of its event stream.
+#[derive(Debug, Clone, Default)]
+struct ThreadAcc {
+    stats: ThreadStats,
+    /// Timestamp and class of the thread's previous live-set event: a later
+    /// event with the same timestamp never sorts before it.
+    last_ts: u64,
+    last_class: u64,
+}
+
+/// A streaming replay: feed it the records of one segment in file order
+/// with [`Replayer::record`] (and the damage with [`Replayer::damage`]),
+/// then call [`Replayer::finish`]. [`Replay::from_reader`] does exactly this.
+///
+/// Memory grows with the live set and with the events of about two drain
+/// rounds, not with the length of the recording.
+#[derive(Debug)]
+pub struct Replayer {
+    header: SegmentHeader,
+    pub(super) totals: Totals,
+    threads: Vec<ThreadAcc>,
+    thread_index: FastMap<u32, u32>,
+    live: LiveSet,
+    /// Buffered events, every one stamped at or after `frontier`, sorted
+    /// (by key, then file order); they arrived before `incoming`.
+    ready: Vec<Op>,
+    /// Buffered events that arrived since the last release, in file order.
+    incoming: Vec<Op>,
+    /// An empty buffer kept for its capacity.
+    spare: Vec<Op>,
+    /// The watermark of the last `Round` record read.
+    prev_watermark: Option<u64>,
+    /// Every event stamped before this has been applied (events arriving
+    /// below it are applied at once).
+    frontier: u64,
+    /// The largest timestamp applied so far.
+    max_applied: u64,
+    /// The largest timestamp read so far.
+    max_ts: u64,
+    pub(super) window_limit: usize,
+    lifetimes: Log2Hist,
+    sizes: Log2Hist,
+    timeline: Timeline,
+    damage: Vec<Damage>,
+    damage_count: u64,
+    damaged_bytes: u64,
+    end: Option<EndRecord>,
+    rounds: u64,
+}
+
+impl Replayer {
+    /// A replayer for the segment with this header.
+    pub fn new(header: SegmentHeader) -> Self {
+        Replayer {
+            header,
+            totals: Totals::default(),
+            threads: Vec::new(),
+            thread_index: FastMap::default(),
+            live: LiveSet::default(),
+            ready: Vec::new(),
+            incoming: Vec::new(),
+            spare: Vec::new(),
+            prev_watermark: None,
+            frontier: 0,
+            max_applied: 0,
+            max_ts: 0,
+            window_limit: WINDOW_LIMIT,
+            lifetimes: Log2Hist::default(),
+            sizes: Log2Hist::default(),
+            timeline: Timeline::default(),
+            damage: Vec::new(),
+            damage_count: 0,
+            damaged_bytes: 0,
+            end: None,
+            rounds: 0,
+        }
+    }
+
+    /// Feeds the next good record of the segment.
+    pub fn record(&mut self, record: &Record) {
+        match record {
+            Record::Events(chunk) => self.events(chunk.thread, &chunk.events),
+            Record::Round { watermark_ns, .. } => {
+                self.rounds += 1;
+                if let Some(prev) = self.prev_watermark {
+                    self.release(prev);
+                }
+                self.prev_watermark = Some(*watermark_ns);
+            }
+            &Record::End { events_written, events_lost, end_ns } => {
+                self.end = Some(EndRecord { events_written, events_lost, end_ns });
+                self.release(u64::MAX);
+            }
+        }
+    }
+
+    /// Notes a damaged stretch of the segment; replay goes on with the next record.
+    pub fn damage(&mut self, damage: Damage) {
+        self.damage_count += 1;
+        self.damaged_bytes = self.damaged_bytes.saturating_add(damage.skipped_bytes);
+        if self.damage.len() < MAX_DAMAGE_LISTED {
+            self.damage.push(damage);
+        }
+    }
+
+    /// Feeds one chunk: `events` of recorder thread `thread`, in push order.
+    ///
+    /// Events come from [`crate::format::Reader`]; a reallocation event
+    /// built by hand with an old size of 4 GiB or more is taken as one whose
+    /// old size is not stored, as the format does.
+    pub fn events(&mut self, thread: u32, events: &[Event]) {
+        let t = self.thread(thread);
+        self.totals.events += events.len() as u64;
+        self.incoming.reserve(events.len());
+        // The ordering state of this thread, kept in locals for the loop.
+        let (mut last_ts, mut last_class) = (self.threads[t as usize].last_ts, self.threads[t as usize].last_class);
+        for ev in events {
+            let ts = ev.ts_ns();
+            self.max_ts = self.max_ts.max(ts);
+            let (kind, class, a, b, c) = match *ev {
+                Event::Alloc { ptr, size, .. } => (OpKind::Alloc, CLASS_ALLOC, ptr, size, 0),
+                Event::Dealloc { ptr, size, .. } => (OpKind::Dealloc, 0, ptr, size, 0),
+                Event::Realloc { old_ptr, new_ptr, old_size, new_size, .. } => match old_size {
+                    Some(old) if (old | new_size) >> 32 == 0 => (OpKind::Realloc, 0, old_ptr, new_ptr, old | new_size << 32),
+                    _ => (OpKind::ReallocLarge, 0, old_ptr, new_ptr, new_size),
+                },
+                Event::ThreadStart { .. } | Event::ThreadExit { .. } | Event::Lost { .. } => {
+                    self.thread_event(t, ev);
+                    continue;
+                }
+            };
+            // A thread's own events with equal timestamps keep push order:
+            // its free right after its allocation must not sort first.
+            let class = if ts == last_ts { class.max(last_class) } else { class };
+            (last_ts, last_class) = (ts, class);
+            let op = Op { key: ts << 1 | class, a, b, c, thread: t, kind };
+            if ts < self.frontier {
+                self.apply(&op);
+            } else {
+                self.incoming.push(op);
+            }
+        }
+        let acc = &mut self.threads[t as usize];
+        (acc.last_ts, acc.last_class) = (last_ts, last_class);
+        if self.ready.len() + self.incoming.len() > self.window_limit {
+            // No Round record for too long: release at least a quarter,
+            // the older half of the larger part.
+            self.incoming.sort_by_key(|op| op.key);
+            let larger = if self.ready.len() >= self.incoming.len() { &self.ready } else { &self.incoming };
+            let mid = larger[larger.len() / 2].ts();
+            self.release(mid + 1);
+        }
+    }
+
+    /// A thread's start, exit or lost-events event: per-thread facts, in no particular order.
+    fn thread_event(&mut self, t: u32, ev: &Event) {
+        let s = &mut self.threads[t as usize].stats;
+        match *ev {
+            Event::ThreadStart { ts_ns, os_tid, name } => {
+                let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+                s.os_tid = Some(os_tid);
+                s.name = Some(String::from_utf8_lossy(&name[..len]).into_owned());
+                s.start_ns.get_or_insert(ts_ns);
+            }
+            Event::ThreadExit { ts_ns } => s.exit_ns = Some(ts_ns),
+            Event::Lost { count, .. } => {
+                s.lost_events = s.lost_events.wrapping_add(count);
+                self.totals.lost_events = self.totals.lost_events.wrapping_add(count);
+            }
+            Event::Alloc { .. } | Event::Realloc { .. } | Event::Dealloc { .. } => {}
+        }
+    }
+
+    /// Index of recorder thread `id` in `threads`, adding it on first sight.
+    fn thread(&mut self, id: u32) -> u32 {
+        let threads = &mut self.threads;
+        *self.thread_index.entry(id).or_insert_with(|| {
+            threads.push(ThreadAcc { stats: ThreadStats { thread: id, ..ThreadStats::default() }, ..ThreadAcc::default() });
+            (threads.len() - 1) as u32
+        })
+    }
+
+    /// Applies, in order, every buffered event stamped before `bound`.
+    ///
+    /// Each event is sorted once, with the others that arrived since the
+    /// previous release (stable: equal keys keep file order; each chunk is
+    /// a sorted run, so this is close to a merge), then merged with the
+    /// sorted rest of the previous window, which arrived earlier in the
+    /// file and so goes first among equal keys.
+    fn release(&mut self, bound: u64) {
+        if bound <= self.frontier {
+            return;
+        }
+        self.frontier = bound;
+        if self.ready.is_empty() && self.incoming.is_empty() {
+            return;
+        }
+        self.incoming.sort_by_key(|op| op.key);
+        let (ready, mut incoming) = (std::mem::take(&mut self.ready), std::mem::take(&mut self.incoming));
+        let (nr, ni) = (ready.partition_point(|op| op.ts() < bound), incoming.partition_point(|op| op.ts() < bound));
+        merge(&ready[..nr], &incoming[..ni], |op| self.apply(op));
+        // What is left (stamped at or after `bound`) is the next `ready`;
+        // the emptied buffers are kept for their capacity.
+        let mut spare = std::mem::take(&mut self.spare);
+        let (next, mut free_a, mut free_b) = if nr == ready.len() {
+            incoming.drain(..ni);
+            (incoming, ready, spare)
+        } else {
+            spare.clear();
+            merge(&ready[nr..], &incoming[ni..], |op| spare.push(*op));
+            (spare, ready, incoming)
+        };
+        free_a.clear();
+        free_b.clear();
+        (self.ready, self.incoming, self.spare) = (next, free_a, free_b);
+    }
+
+    #[inline]
+    fn apply(&mut self, op: &Op) {
+        let ts = op.ts();
+        if ts < self.max_applied {
+            self.totals.late_events += 1;
+        } else {
+            self.max_applied = ts;
+        }
+        match op.kind {
+            OpKind::Alloc => {
+                let t = &mut self.totals;
+                t.total_allocations += 1;
+                t.total_allocated_bytes = t.total_allocated_bytes.wrapping_add(op.b);
+                let s = &mut self.threads[op.thread as usize].stats;
+                s.allocations += 1;
+                s.allocated_bytes = s.allocated_bytes.wrapping_add(op.b);
+                self.sizes.add(op.b, op.b);
+                self.land(ts, op.a, Live { size: op.b, start_ns: ts, thread: op.thread }, false);
+            }
+            OpKind::Dealloc => match self.live.free(op.a) {
+                Some(freed) => {
+                    if freed.size != op.b {
+                        self.totals.size_mismatches += 1;
+                    }
+                    self.totals.total_deallocations += 1;
+                    self.totals.live_count -= 1;
+                    self.threads[op.thread as usize].stats.deallocations += 1;
+                    self.release_bytes(op.thread, freed.size);
+                    self.lifetimes.add(ts.saturating_sub(freed.start_ns), freed.size);
+                    self.note(ts);
+                }
+                None => {
+                    let t = &mut self.totals;
+                    t.prerecording_deallocations += 1;
+                    t.prerecording_deallocated_bytes = t.prerecording_deallocated_bytes.wrapping_add(op.b);
+                    self.threads[op.thread as usize].stats.prerecording_deallocations += 1;
+                }
+            },
+            OpKind::Realloc | OpKind::ReallocLarge => self.realloc(ts, op),
+        }
+    }
+
+    fn realloc(&mut self, ts: u64, op: &Op) {
+        let (old_ptr, new_ptr) = (op.a, op.b);
+        let (old_size, new_size) = match op.kind {
+            OpKind::Realloc => (Some(op.c & 0xFFFF_FFFF), op.c >> 32),
+            _ => (None, op.c),
+        };
+        let t = &mut self.totals;
+        t.total_reallocations += 1;
+        t.total_allocated_bytes = t.total_allocated_bytes.wrapping_add(new_size);
+        let s = &mut self.threads[op.thread as usize].stats;
+        s.reallocations += 1;
+        s.allocated_bytes = s.allocated_bytes.wrapping_add(new_size);
+        if old_ptr == new_ptr {
+            if let Some(held) = self.live.get_mut(old_ptr) {
+                let was = std::mem::replace(&mut held.size, new_size);
+                if old_size.is_some_and(|s| s != was) {
+                    self.totals.size_mismatches += 1;
+                }
+                self.totals.live_bytes = self.totals.live_bytes.wrapping_add(new_size);
+                self.release_bytes(op.thread, was);
+                self.note(ts);
+                return;
+            }
+        }
+        let (start_ns, owner) = match self.live.free(old_ptr) {
+            Some(freed) => {
+                if old_size.is_some_and(|s| s != freed.size) {
+                    self.totals.size_mismatches += 1;
+                }
+                self.totals.live_count -= 1;
+                self.release_bytes(op.thread, freed.size);
+                (freed.start_ns, freed.thread)
+            }
+            None => {
+                let t = &mut self.totals;
+                t.prerecording_reallocations += 1;
+                t.prerecording_deallocated_bytes = t.prerecording_deallocated_bytes.wrapping_add(old_size.unwrap_or(0));
+                (ts, op.thread)
+            }
+        };
+        self.land(ts, new_ptr, Live { size: new_size, start_ns, thread: owner }, true);
+    }
+
+    /// Counts `size` bytes freed by a call of thread `thread`: deallocated
+    /// by it, no longer live (the caller counts the allocation itself).
+    #[inline]
+    fn release_bytes(&mut self, thread: u32, size: u64) {
+        let t = &mut self.totals;
+        t.total_deallocated_bytes = t.total_deallocated_bytes.wrapping_add(size);
+        t.live_bytes = t.live_bytes.wrapping_sub(size);
+        let s = &mut self.threads[thread as usize].stats;
+        s.deallocated_bytes = s.deallocated_bytes.wrapping_add(size);
+    }
+
+    /// Puts `live` at `ptr` (deferring it if `ptr` is held) and counts it live.
+    ///
+    /// A reallocation is stamped before its call, so the address it returns
+    /// can be one another thread deallocated during the call, stamped later:
+    /// its landing waits for that deallocation and is counted in
+    /// `reordered_reallocations`, which is expected. An allocation is stamped
+    /// after its call, so for one to land on a held address is real disorder
+    /// (`address_conflicts`).
+    #[inline]
+    fn land(&mut self, ts: u64, ptr: u64, live: Live, by_reallocation: bool) {
+        let t = &mut self.totals;
+        t.live_count += 1;
+        t.live_bytes = t.live_bytes.wrapping_add(live.size);
+        if !self.live.land(ptr, live) {
+            if by_reallocation {
+                self.totals.reordered_reallocations += 1;
+            } else {
+                self.totals.address_conflicts += 1;
+            }
+        }
+        self.note(ts);
+    }
+
+    /// Updates the peak and the timeline after a change of the live bytes at `ts`.
+    #[inline]
+    fn note(&mut self, ts: u64) {
+        let t = &mut self.totals;
+        if t.live_bytes > t.peak_live_bytes {
+            t.peak_live_bytes = t.live_bytes;
+            t.peak_at_ns = ts;
+        }
+        self.timeline.note(ts, t.live_bytes, t.live_count);
+    }
+
+    /// Timestamps of the buffered events, in the order they will apply.
+    #[cfg(test)]
+    pub(super) fn buffered(&self) -> Vec<u64> {
+        let mut incoming = self.incoming.clone();
+        incoming.sort_by_key(|op| op.key);
+        let mut out = Vec::new();
+        merge(&self.ready, &incoming, |op| out.push(op.ts()));
+        out
+    }
+
+    /// Applies everything still buffered and returns the replay;
+    /// `file_bytes` is the length of the segment in bytes.
+    pub fn finish(mut self, file_bytes: u64) -> Replay {
+        self.release(u64::MAX);
+        let t = &mut self.totals;
+        t.unresolved_conflicts = self.live.deferred_len() as u64;
+        t.duration_ns = self.end.map_or(self.max_ts, |e| e.end_ns);
+        t.threads = self.thread_index.keys().filter(|&&id| id != 0).count() as u64;
+        debug_assert_eq!(t.live_count, (self.live.len() + self.live.deferred_len()) as u64);
+        debug_assert_eq!(t.live_bytes, t.total_allocated_bytes.wrapping_sub(t.total_deallocated_bytes));
+
+        let mut leaks = Vec::with_capacity(self.live.len() + self.live.deferred_len());
+        for (ptr, l) in self.live.iter() {
+            let acc = &mut self.threads[l.thread as usize].stats;
+            acc.live_count += 1;
+            acc.live_bytes = acc.live_bytes.wrapping_add(l.size);
+            leaks.push(Leak { ptr, size: l.size, allocated_at_ns: l.start_ns, thread: acc.thread });
+        }
+        debug_assert_eq!(self.totals.live_bytes, leaks.iter().fold(0u64, |s, l| s.wrapping_add(l.size)));
+        let order = |a: &Leak, b: &Leak| {
+            b.size.cmp(&a.size).then(a.allocated_at_ns.cmp(&b.allocated_at_ns)).then(a.ptr.cmp(&b.ptr)).then(a.thread.cmp(&b.thread))
+        };
+        if leaks.len() > MAX_LEAKS {
+            leaks.select_nth_unstable_by(MAX_LEAKS - 1, order);
+            leaks.truncate(MAX_LEAKS);
+        }
+        leaks.sort_unstable_by(order);
+
+        let mut threads: Vec<ThreadStats> = self.threads.into_iter().map(|a| a.stats).collect();
+        threads.sort_unstable_by_key(|s| s.thread);
+        Replay {
+            header: self.header,
+            summary: self.totals,
+            threads,
+            largest_leaks: leaks,
+            lifetime_histogram: self.lifetimes.buckets(),
+            size_histogram: self.sizes.buckets(),
+            timeline: self.timeline.points(),
+            damage: self.damage,
+            damage_count: self.damage_count,
+            damaged_bytes: self.damaged_bytes,
+            finished: self.end.is_some(),
+            end: self.end,
+            rounds: self.rounds,
+            file_bytes,
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The live set: allocations the replay holds, keyed by address, plus the
+//! allocations deferred because they landed on an address still held.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A multiply-rotate hasher for addresses and thread ids (the FxHash
+/// scheme): one multiplication per word. Not DoS-resistant, which does not
+/// matter for a file the user chose to replay.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct AddrHasher(u64);
+
+const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+impl Hasher for AddrHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(K);
+    }
+
+    /// The product's low bits depend only on the input's low bits (which are
+    /// zero in aligned addresses); the rotation brings the well-mixed high
+    /// bits down to where the table takes its bucket index.
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+}
+
+/// A `HashMap` with [`AddrHasher`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<AddrHasher>>;
+
+/// One live allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Live {
+    /// Size in bytes.
+    pub(crate) size: u64,
+    /// When it was allocated, ns since the epoch.
+    pub(crate) start_ns: u64,
+    /// Index of the allocating thread in the replayer's thread table.
+    pub(crate) thread: u32,
+}
+
+/// Live allocations by address, and the deferred ones waiting for their
+/// address to be freed (in arrival order per address).
+#[derive(Debug, Default)]
+pub(crate) struct LiveSet {
+    map: FastMap<u64, Live>,
+    deferred: FastMap<u64, Vec<Live>>,
+    deferred_len: usize,
+}
+
+impl LiveSet {
+    /// Adds `live` at `ptr`; returns false when `ptr` was held, in which case
+    /// `live` is deferred until `ptr` is freed.
+    #[inline]
+    pub(crate) fn land(&mut self, ptr: u64, live: Live) -> bool {
+        use std::collections::hash_map::Entry;
+        match self.map.entry(ptr) {
+            Entry::Vacant(v) => {
+                v.insert(live);
+                true
+            }
+            Entry::Occupied(_) => {
+                self.deferred.entry(ptr).or_default().push(live);
+                self.deferred_len += 1;
+                false
+            }
+        }
+    }
+
+    /// Removes and returns the allocation at `ptr`; if another was deferred
+    /// on `ptr`, the first one takes its place.
+    #[inline]
+    pub(crate) fn free(&mut self, ptr: u64) -> Option<Live> {
+        let freed = self.map.remove(&ptr)?;
+        if self.deferred_len > 0 {
+            self.undefer(ptr);
+        }
+        Some(freed)
+    }
+
+    fn undefer(&mut self, ptr: u64) {
+        let Some(waiting) = self.deferred.get_mut(&ptr) else { return };
+        let next = waiting.remove(0);
+        if waiting.is_empty() {
+            self.deferred.remove(&ptr);
+        }
+        self.deferred_len -= 1;
+        self.map.insert(ptr, next);
+    }
+
+    /// The allocation at `ptr`, for a reallocation in place.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, ptr: u64) -> Option<&mut Live> {
+        self.map.get_mut(&ptr)
+    }
+
+    /// Allocations held (not counting deferred ones).
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Deferred allocations still waiting for their address.
+    pub(crate) fn deferred_len(&self) -> usize {
+        self.deferred_len
+    }
+
+    /// Every allocation, held and deferred, with its address.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &Live)> {
+        let held = self.map.iter().map(|(&p, l)| (p, l));
+        let deferred = self.deferred.iter().flat_map(|(&p, v)| v.iter().map(move |l| (p, l)));
+        held.chain(deferred)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    fn live(size: u64) -> Live {
+        Live { size, start_ns: 0, thread: 0 }
+    }
+
+    #[test]
+    fn deferred_allocations_land_in_order_when_the_address_is_freed() {
+        let mut s = LiveSet::default();
+        assert!(s.land(0x10, live(1)));
+        assert!(!s.land(0x10, live(2)));
+        assert!(!s.land(0x10, live(3)));
+        assert_eq!((s.len(), s.deferred_len()), (1, 2));
+        assert_eq!(s.free(0x10).map(|l| l.size), Some(1));
+        assert_eq!(s.get_mut(0x10).map(|l| l.size), Some(2));
+        assert_eq!(s.free(0x10).map(|l| l.size), Some(2));
+        assert_eq!(s.free(0x10).map(|l| l.size), Some(3));
+        assert_eq!(s.free(0x10), None);
+        assert_eq!((s.len(), s.deferred_len()), (0, 0));
+    }
+
+    #[test]
+    fn aligned_addresses_spread_over_the_low_bits() {
+        // A table of 1024 buckets indexes by the low 10 bits of the hash:
+        // 4096 addresses 16 bytes apart must fill most of them.
+        let b = BuildHasherDefault::<AddrHasher>::default();
+        let mut seen = [false; 1024];
+        for i in 0..4096u64 {
+            seen[(b.hash_one(0x7f00_0000_0000 + i * 16) & 1023) as usize] = true;
+        }
+        assert!(seen.iter().filter(|&&s| s).count() > 900);
+    }
+}

@@ -1,0 +1,184 @@
+//! Fixed-size accumulators: log2 histograms and the downsampled timeline.
+
+use super::{Bucket, TimelinePoint, TIMELINE_POINTS};
+
+/// A histogram with one bucket per power of two (see [`Bucket`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Log2Hist {
+    count: [u64; 65],
+    bytes: [u64; 65],
+}
+
+impl Default for Log2Hist {
+    fn default() -> Self {
+        Log2Hist { count: [0; 65], bytes: [0; 65] }
+    }
+}
+
+/// Bucket index of `v`: 0 for 0, else one more than the index of its top bit.
+#[inline]
+fn index(v: u64) -> usize {
+    (u64::BITS - v.leading_zeros()) as usize
+}
+
+/// The inclusive value range of bucket `i`.
+fn bounds(i: usize) -> (u64, u64) {
+    match i {
+        0 => (0, 0),
+        64 => (1 << 63, u64::MAX),
+        _ => (1 << (i - 1), (1 << i) - 1),
+    }
+}
+
+impl Log2Hist {
+    /// Counts one allocation with value `v` (a size or a lifetime) of `bytes` bytes.
+    #[inline]
+    pub(crate) fn add(&mut self, v: u64, bytes: u64) {
+        let i = index(v);
+        self.count[i] += 1;
+        self.bytes[i] = self.bytes[i].wrapping_add(bytes);
+    }
+
+    /// The buckets from the lowest non-empty one to the highest, empty ones
+    /// in between included; nothing when the histogram is empty.
+    pub(crate) fn buckets(&self) -> Vec<Bucket> {
+        let Some(first) = self.count.iter().position(|&c| c > 0) else { return Vec::new() };
+        let last = self.count.iter().rposition(|&c| c > 0).unwrap_or(first);
+        (first..=last)
+            .map(|i| {
+                let (lower, upper) = bounds(i);
+                Bucket { lower, upper, count: self.count[i], bytes: self.bytes[i] }
+            })
+            .collect()
+    }
+}
+
+/// Live bytes and counts over time in at most [`TIMELINE_POINTS`] slots of
+/// `2^shift` ns each; when a timestamp falls past the last slot, the slots
+/// double in width and adjacent pairs merge (keeping their maxima).
+#[derive(Debug, Clone)]
+pub(crate) struct Timeline {
+    shift: u32,
+    slots: Vec<Slot>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    used: bool,
+    bytes: u64,
+    count: u64,
+}
+
+impl Slot {
+    fn merge(self, other: Slot) -> Slot {
+        Slot { used: self.used || other.used, bytes: self.bytes.max(other.bytes), count: self.count.max(other.count) }
+    }
+}
+
+/// The first slot width is 2^10 ns (about 1 µs).
+const FIRST_SHIFT: u32 = 10;
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline { shift: FIRST_SHIFT, slots: Vec::new() }
+    }
+}
+
+impl Timeline {
+    /// Notes that `bytes` bytes in `count` allocations were live at `ts_ns`.
+    #[inline]
+    pub(crate) fn note(&mut self, ts_ns: u64, bytes: u64, count: u64) {
+        let mut i = ts_ns >> self.shift;
+        while i >= TIMELINE_POINTS as u64 {
+            self.coarsen();
+            i = ts_ns >> self.shift;
+        }
+        let i = i as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, Slot::default());
+        }
+        let s = &mut self.slots[i];
+        if !s.used {
+            *s = Slot { used: true, bytes, count };
+        } else {
+            s.bytes = s.bytes.max(bytes);
+            s.count = s.count.max(count);
+        }
+    }
+
+    fn coarsen(&mut self) {
+        self.shift += 1;
+        let merged: Vec<Slot> = self.slots.chunks(2).map(|p| p.iter().fold(Slot::default(), |a, &b| a.merge(b))).collect();
+        self.slots = merged;
+    }
+
+    /// The slots where something was noted, in time order.
+    pub(crate) fn points(&self) -> Vec<TimelinePoint> {
+        let width_ns = 1u64 << self.shift;
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.used)
+            .map(|(i, s)| TimelinePoint { ts_ns: (i as u64) << self.shift, width_ns, live_bytes: s.bytes, live_count: s.count })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_cover_every_value_exactly_once() {
+        for v in [0u64, 1, 2, 3, 4, 7, 8, 1000, 1 << 40, (1 << 63) - 1, 1 << 63, u64::MAX] {
+            let (lo, hi) = bounds(index(v));
+            assert!(lo <= v && v <= hi, "{v} outside bucket {lo}..={hi}");
+        }
+        for i in 1..=64 {
+            assert_eq!(bounds(i).0, bounds(i - 1).1 + 1, "bucket {i} does not follow bucket {}", i - 1);
+        }
+    }
+
+    #[test]
+    fn histogram_lists_the_non_empty_range_with_gaps() {
+        let mut h = Log2Hist::default();
+        assert!(h.buckets().is_empty());
+        h.add(3, 30);
+        h.add(2, 20);
+        h.add(17, 1);
+        let b = h.buckets();
+        assert_eq!(b.len(), 4); // [2,3], [4,7], [8,15], [16,31]
+        assert_eq!(b[0], Bucket { lower: 2, upper: 3, count: 2, bytes: 50 });
+        assert_eq!((b[1].count, b[2].count), (0, 0));
+        assert_eq!(b[3], Bucket { lower: 16, upper: 31, count: 1, bytes: 1 });
+    }
+
+    #[test]
+    fn timeline_stays_bounded_and_keeps_the_maximum() {
+        let mut t = Timeline::default();
+        let mut best = (0, 0);
+        for i in 0..100_000u64 {
+            let bytes = (i * 7919) % 100_003;
+            if bytes > best.0 {
+                best = (bytes, i);
+            }
+            t.note(i * 1_000_003, bytes, i % 50);
+        }
+        let p = t.points();
+        assert!(p.len() <= TIMELINE_POINTS && p.len() > TIMELINE_POINTS / 2, "{} points", p.len());
+        assert_eq!(p.iter().map(|p| p.live_bytes).max(), Some(best.0));
+        let at = best.1 * 1_000_003;
+        assert!(p.iter().any(|p| p.ts_ns <= at && at < p.ts_ns + p.width_ns && p.live_bytes == best.0));
+        assert!(p.windows(2).all(|w| w[0].ts_ns < w[1].ts_ns));
+    }
+
+    #[test]
+    fn timeline_takes_a_timestamp_near_the_top_of_the_range() {
+        let mut t = Timeline::default();
+        t.note(1, 5, 1);
+        t.note(crate::format::event::TS_MAX, 3, 1);
+        let p = t.points();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].live_bytes, 5);
+    }
+}

@@ -1,0 +1,205 @@
+//! Smoke tests of the `memscope` binary on small recordings built with the format API.
+
+use memscope::format::{self, ChunkEncoder, OnFull, RawEvent, SegmentHeader, VERSION};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A fresh directory for one test, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("memscope-cli-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a scratch directory");
+        Scratch(dir)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Two threads: 3 allocations (one reallocated), 1 freed, 5 events lost on
+/// thread 2; returns the bytes and the offset of the last chunk.
+fn recording() -> (Vec<u8>, usize) {
+    let header = SegmentHeader {
+        version: VERSION,
+        start_unix_ns: 1_700_000_000_000_000_000,
+        start_monotonic_ns: 1,
+        pid: 4321,
+        ring_capacity: 1024,
+        on_full: OnFull::Drop,
+    };
+    let mut out = header.encode().to_vec();
+    let mut enc = ChunkEncoder::default();
+    let mut name = [0u8; 16];
+    name[..6].copy_from_slice(b"worker");
+    enc.put_events(
+        &mut out,
+        1,
+        0,
+        &[RawEvent::thread_start(1, 100, [0; 16]), RawEvent::alloc(10, 0x1000, 64, 8, false), RawEvent::alloc(20, 0x2000, 1000, 8, false)],
+    );
+    enc.put_events(
+        &mut out,
+        2,
+        1,
+        &[RawEvent::thread_start(5, 101, name), RawEvent::realloc(30, 0x1000, 64, 0x3000, 128), RawEvent::lost(40, 5)],
+    );
+    format::put_round(&mut out, 0, 50);
+    let last = out.len();
+    enc.put_events(&mut out, 1, 2, &[RawEvent::dealloc(60, 0x2000, 1000, 8), RawEvent::alloc(70, 0x4000, 32, 8, true)]);
+    format::put_round(&mut out, 1, 80);
+    format::put_end(&mut out, 8, 5, 90);
+    (out, last)
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write a test file");
+    path
+}
+
+fn memscope(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_memscope")).args(args).output().expect("run the memscope binary")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn json_to_stdout_and_to_a_file_holds_the_totals() {
+    let dir = Scratch::new("json");
+    let rec = write(&dir, "run.memscope", &recording().0);
+    let out = memscope(&["json".as_ref(), rec.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    let s = &v["summary"];
+    assert_eq!(
+        (s["total_allocations"].as_u64(), s["total_deallocations"].as_u64(), s["total_reallocations"].as_u64()),
+        (Some(3), Some(1), Some(1))
+    );
+    assert_eq!(s["total_allocated_bytes"], 64 + 1000 + 128 + 32);
+    assert_eq!(s["total_deallocated_bytes"], 64 + 1000);
+    assert_eq!((s["live_count"].as_u64(), s["live_bytes"].as_u64()), (Some(2), Some(160)));
+    assert_eq!((s["peak_live_bytes"].as_u64(), s["peak_at_ns"].as_u64()), (Some(1128), Some(30)));
+    assert_eq!((s["lost_events"].as_u64(), s["threads"].as_u64(), s["duration_ns"].as_u64()), (Some(5), Some(2), Some(90)));
+    assert_eq!(v["recording"]["pid"], 4321);
+    assert_eq!(v["recording"]["finished"], true);
+    assert_eq!(v["threads"][1]["name"], "worker");
+    assert_eq!(v["largest_leaks"][0]["ptr_hex"], "0x3000");
+
+    let json = dir.join("run.json");
+    let out = memscope(&["json".as_ref(), rec.as_os_str(), "-o".as_ref(), json.as_os_str(), "--pretty".as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let written = std::fs::read_to_string(&json).expect("the output file exists");
+    assert!(written.lines().count() > 50, "--pretty indents");
+    assert_eq!(serde_json::from_str::<Value>(&written).expect("valid JSON"), v);
+}
+
+#[test]
+fn info_shows_header_totals_threads_and_lost_events() {
+    let dir = Scratch::new("info");
+    let rec = write(&dir, "run.memscope", &recording().0);
+    let out = memscope(&["info".as_ref(), rec.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let s = text(&out.stdout);
+    for want in
+        ["process id        4321", "2023-11-14 22:13:20.000 UTC", "drop (", "1,128 bytes", "worker", "LOST EVENTS", "finished          yes"]
+    {
+        assert!(s.contains(want), "info output lacks {want:?}:\n{s}");
+    }
+    assert!(!s.contains("DAMAGED"), "{s}");
+}
+
+#[test]
+fn unreadable_files_exit_1_naming_the_path() {
+    let dir = Scratch::new("unreadable");
+    let missing = dir.join("missing.memscope");
+    let script = write(&dir, "script.sh", b"#!/bin/sh\necho this is a shell script, not a memscope recording\n");
+    let mut newer = recording().0;
+    newer[8] = 99;
+    let newer = write(&dir, "newer.memscope", &newer);
+    for (path, why) in [(&missing, "No such file"), (&script, "not a memscope recording"), (&newer, "version 99")] {
+        for cmd in ["info", "json"] {
+            let out = memscope(&[cmd.as_ref(), path.as_os_str()]);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{cmd} {}: {err}", path.display());
+            assert!(err.starts_with("memscope: ") && err.contains(&*path.to_string_lossy()) && err.contains(why), "{err}");
+            assert!(!err.contains("panicked"), "{err}");
+            assert!(out.stdout.is_empty());
+        }
+    }
+}
+
+#[test]
+fn damaged_and_truncated_files_exit_3_with_output() {
+    let dir = Scratch::new("damaged");
+    let (bytes, last) = recording();
+    let truncated = write(&dir, "cut.memscope", &bytes[..last + 20]);
+    let out = memscope(&["json".as_ref(), truncated.as_os_str()]);
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("the JSON is still written");
+    assert_eq!(v["recording"]["finished"], false);
+    assert_eq!(v["recording"]["damage"][0]["offset"], last);
+    assert_eq!(v["summary"]["total_allocations"], 2);
+    let err = text(&out.stderr);
+    assert!(err.contains("not finished") && err.contains(&*truncated.to_string_lossy()), "{err}");
+
+    let out = memscope(&["info".as_ref(), truncated.as_os_str()]);
+    assert_eq!(out.status.code(), Some(3));
+    let s = text(&out.stdout);
+    assert!(s.contains("recording was not finished (no End record)") && s.contains("DAMAGED"), "{s}");
+
+    let mut flipped = bytes.clone();
+    flipped[last + format::RECORD_HEADER_LEN + format::EVENTS_FIELDS_LEN] ^= 0xFF;
+    let flipped = write(&dir, "flipped.memscope", &flipped);
+    let json = dir.join("flipped.json");
+    let out = memscope(&["json".as_ref(), flipped.as_os_str(), "-o".as_ref(), json.as_os_str()]);
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&std::fs::read(&json).expect("written")).expect("valid JSON");
+    assert_eq!((v["recording"]["finished"].as_bool(), v["recording"]["damage_count"].as_u64()), (Some(true), Some(1)));
+    assert!(text(&out.stderr).contains("is damaged"));
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_documents_exit_codes() {
+    assert_eq!(memscope(&["frobnicate".as_ref()]).status.code(), Some(2));
+    assert_eq!(memscope(&["json".as_ref()]).status.code(), Some(2));
+    let help = memscope(&["--help".as_ref()]);
+    assert_eq!(help.status.code(), Some(0));
+    let h = text(&help.stdout);
+    assert!(
+        h.contains("Exit status:")
+            && h.contains("3  the recording was replayed but is damaged")
+            && h.contains("memscope info run.memscope"),
+        "{h}"
+    );
+    for cmd in ["info", "json"] {
+        let h = text(&memscope(&[cmd.as_ref(), "--help".as_ref()]).stdout);
+        assert!(h.contains(&format!("memscope {cmd} run.memscope")), "{cmd} --help lacks an example:\n{h}");
+    }
+}
+
+#[test]
+fn an_unwritable_output_exits_1_naming_it() {
+    let dir = Scratch::new("unwritable");
+    let rec = write(&dir, "run.memscope", &recording().0);
+    let json = dir.join("no-such-dir").join("out.json");
+    let out = memscope(&["json".as_ref(), rec.as_os_str(), "-o".as_ref(), json.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains(&*json.to_string_lossy()), "{}", text(&out.stderr));
+}
