@@ -132,11 +132,12 @@ mod api {
         /// [`Error::AlreadyRecording`] if a recording runs; [`Error::InvalidConfig`];
         /// [`Error::Create`] if the file cannot be created; [`Error::Spawn`].
         pub fn start(self) -> Result<Recording, Error> {
-            thread::ignored(|| self.start_inner())
-        }
-
-        fn start_inner(self) -> Result<Recording, Error> {
-            if !self.ring_capacity.is_power_of_two() || !(super::MIN_RING_CAPACITY..=super::MAX_RING_CAPACITY).contains(&self.ring_capacity) {
+            // Checks run outside `ignored`: when they fail, `self` (the
+            // program's own memory, recorded if another recording runs) is
+            // dropped as the program's. Past them no recording runs until
+            // `launch` publishes the session, so nothing there is recorded.
+            if !self.ring_capacity.is_power_of_two() || !(super::MIN_RING_CAPACITY..=super::MAX_RING_CAPACITY).contains(&self.ring_capacity)
+            {
                 return Err(Error::InvalidConfig("ring capacity must be a power of two from 64 to 1048576 events"));
             }
             // Acquire: pairs with the drainer's Release store of IDLE, so its
@@ -144,6 +145,10 @@ mod api {
             if STATE.compare_exchange(IDLE, RUNNING, Ordering::Acquire, Ordering::Relaxed).is_err() {
                 return Err(Error::AlreadyRecording);
             }
+            thread::ignored(|| self.start_inner())
+        }
+
+        fn start_inner(self) -> Result<Recording, Error> {
             match self.launch() {
                 Ok(r) => Ok(r),
                 Err(e) => {
@@ -158,9 +163,7 @@ mod api {
             let path = self.path;
             let mut file = std::fs::File::create(&path).map_err(|source| Error::Create { path: path.clone(), source })?;
             let epoch = thread::monotonic_ns();
-            let start_unix_ns = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
+            let start_unix_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
             let header = SegmentHeader {
                 version: VERSION,
                 start_unix_ns,

@@ -14,7 +14,7 @@
 //!   usable at any point of thread teardown; thread exit is detected with a
 //!   pthread key destructor, which runs after Rust's TLS destructors.
 
-use super::registry::{Registry, Slot};
+use super::registry::{Registry, Slot, EXITED};
 use crate::format::{OnFull, RawEvent};
 use crate::sync::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use core::cell::Cell;
@@ -268,7 +268,7 @@ fn enter<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Option<&'static 
 
 /// Claims a free slot, or creates one from the inner allocator.
 fn acquire_slot<A: GlobalAlloc>(inner: &A, thread_id: u32) -> Option<&'static Slot> {
-    let slot = match REGISTRY.claim() {
+    let slot = match claim_or_wait_for_recycle() {
         Some(slot) => slot,
         None => {
             // Relaxed: set before `session`, published by its Release store.
@@ -285,6 +285,41 @@ fn acquire_slot<A: GlobalAlloc>(inner: &A, thread_id: u32) -> Option<&'static Sl
     };
     slot.set_thread(thread_id);
     Some(slot)
+}
+
+/// Claims a FREE slot; if there is none but some slot is EXITED (its owner
+/// gone, its last events not yet drained), wakes the drainer and waits a
+/// little for it to recycle one, rather than growing the registry. Without
+/// this wait, threads started faster than the drain interval would each add
+/// a ring, and recorder memory would grow with the thread churn instead of
+/// the peak number of live threads (`tests/ring_reuse_churn.rs`). A cold
+/// path: it runs once per thread, and yields (a syscall) only while waiting.
+fn claim_or_wait_for_recycle() -> Option<&'static Slot> {
+    /// How long a starting thread waits for the drainer to recycle a ring
+    /// before it allocates a new one (a starved drainer must not stall it).
+    const PATIENCE_NS: u64 = 100_000_000;
+    let mut deadline = 0;
+    let mut tries = 0u32;
+    loop {
+        if let Some(slot) = REGISTRY.claim() {
+            return Some(slot);
+        }
+        // Relaxed: as in `push_full`, we only need to notice a stop eventually.
+        if CONTROL.session.load(Ordering::Relaxed) == 0 || !REGISTRY.iter().any(|s| s.state() == EXITED) {
+            return None;
+        }
+        let now = monotonic_ns();
+        if deadline == 0 {
+            deadline = now + PATIENCE_NS;
+        } else if now > deadline {
+            return None;
+        }
+        if tries % 64 == 0 {
+            wake_drainer();
+        }
+        tries = tries.wrapping_add(1);
+        std::thread::yield_now();
+    }
 }
 
 /// The pthread key whose destructor runs [`on_thread_exit`], plus one (0: not created yet).
