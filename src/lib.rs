@@ -19,9 +19,9 @@
 //! - [`record`]: [`TrackingAllocator`] pushes fixed-size events into
 //!   per-thread lock-free rings; the `memscope-drain` thread writes them as
 //!   LZ4-compressed chunks ([`Recorder`], [`Recording`]).
-//! - [`format`]: the on-disk format (FORMAT.md is the spec).
-//! - [`replay`]: folds a recording back into live and history state.
-//! - [`export`]: JSON.
+//! - [`format`](mod@format) is the on-disk format (FORMAT.md is the spec).
+//! - [`replay`] folds a recording back into live and history state.
+//! - [`export`] writes the replay as JSON.
 //!
 //! What process exit does: a recording still running when the process calls
 //! `exit` (returning from `main`, `std::process::exit`) is finished by an
@@ -31,10 +31,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![cfg_attr(not(loom), deny(missing_docs))]
 
-pub mod format;
-pub mod record;
 #[cfg(not(loom))]
 pub mod export;
+pub mod format;
+pub mod record;
 #[cfg(not(loom))]
 pub mod replay;
 

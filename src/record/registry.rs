@@ -172,10 +172,15 @@ impl Registry {
         self.count.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The number of slots ever added.
+    /// The number of slots ever added (slots are never removed).
     pub fn len(&self) -> u32 {
-        // Relaxed: a size hint for the drainer's bookkeeping.
+        // Relaxed: a count; the slots themselves are published by `insert`.
         self.count.load(Ordering::Relaxed)
+    }
+
+    /// Whether no slot was ever added.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Publishes a slot built by [`Slot::init`]; the caller owns it.
