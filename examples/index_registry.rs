@@ -95,7 +95,11 @@ fn run_job(source: &Path) -> Result<Index, Box<dyn std::error::Error>> {
     let mut files = Vec::new();
     collect_rs_files(source, &mut files);
     if files.is_empty() {
-        return Err(format!("no .rs files under {} (build the project once so cargo fills its registry, or pass a folder)", source.display()).into());
+        return Err(format!(
+            "no .rs files under {} (build the project once so cargo fills its registry, or pass a folder)",
+            source.display()
+        )
+        .into());
     }
     let (result_tx, result_rx) = mpsc::channel::<FileCounts>();
     let aggregator = std::thread::Builder::new().name("aggregator".into()).spawn(move || {
