@@ -1,6 +1,7 @@
 //! The [`Replayer`]: buffers events per drain round, puts them in timestamp
 //! order and applies them to the live set and the statistics.
 
+use std::collections::VecDeque;
 use super::live::{FastMap, Live, LiveSet};
 use super::stats::{Log2Hist, Timeline};
 use super::{EndRecord, Leak, Replay, ThreadStats, Totals, MAX_DAMAGE_LISTED, MAX_LEAKS};
@@ -36,6 +37,12 @@ struct Op {
 
 /// Class bit of allocations in [`Op::key`].
 const CLASS_ALLOC: u64 = 1;
+
+/// How far behind the newest watermark replay applies events, in ns (and
+/// at least one round): longer than a scheduler time slice, so that an event
+/// whose thread was preempted between its stamp and its push still arrives
+/// before replay passes its timestamp.
+pub(crate) const RELEASE_LAG_NS: u64 = 20_000_000;
 
 /// The default bound on buffered events (8 Mi events, 320 MiB): a file
 /// whose `Round` records are missing must not buffer all of itself.
@@ -94,8 +101,9 @@ pub struct Replayer {
     incoming: Vec<Op>,
     /// An empty buffer kept for its capacity.
     spare: Vec<Op>,
-    /// The watermark of the last `Round` record read.
-    prev_watermark: Option<u64>,
+    /// Watermarks of the recent `Round` records not yet used as a release
+    /// bound, oldest first.
+    watermarks: VecDeque<u64>,
     /// Every event stamped before this has been applied (events arriving
     /// below it are applied at once).
     frontier: u64,
@@ -126,7 +134,7 @@ impl Replayer {
             ready: Vec::new(),
             incoming: Vec::new(),
             spare: Vec::new(),
-            prev_watermark: None,
+            watermarks: VecDeque::new(),
             frontier: 0,
             max_applied: 0,
             max_ts: 0,
@@ -148,10 +156,22 @@ impl Replayer {
             Record::Events(chunk) => self.events(chunk.thread, &chunk.events),
             Record::Round { watermark_ns, .. } => {
                 self.rounds += 1;
-                if let Some(prev) = self.prev_watermark {
-                    self.release(prev);
+                // Release up to the newest earlier watermark that is at
+                // least RELEASE_LAG_NS older than this one: a thread
+                // preempted between its stamp and its push lands in a later
+                // round, and rounds can be far shorter than a time slice.
+                let mut bound = None;
+                while let Some(&w) = self.watermarks.front() {
+                    if w.saturating_add(RELEASE_LAG_NS) > *watermark_ns {
+                        break;
+                    }
+                    bound = Some(w);
+                    self.watermarks.pop_front();
                 }
-                self.prev_watermark = Some(*watermark_ns);
+                self.watermarks.push_back(*watermark_ns);
+                if let Some(bound) = bound {
+                    self.release(bound);
+                }
             }
             &Record::End { events_written, events_lost, end_ns } => {
                 self.end = Some(EndRecord { events_written, events_lost, end_ns });

@@ -16,9 +16,11 @@
 //!
 //! Events are applied in global timestamp order with bounded memory: the
 //! [`Replayer`] buffers events and, when it reads the `Round` record of
-//! round *r*, applies every buffered event stamped before the watermark of
-//! round *r − 1* (one round of lag, because an event stamped just before a
-//! round began may be pushed after the drainer looked at its ring). `End`,
+//! round *r*, applies every buffered event stamped before the newest earlier
+//! watermark at least 20 ms older than round *r*'s (the release lag: an event
+//! stamped just before a round began may be pushed after the drainer looked
+//! at its ring, and its thread may be preempted in between for a whole
+//! time slice while rounds go on). `End`,
 //! or the end of the file, releases everything. At equal timestamps
 //! deallocations and reallocations go before allocations, so a free on one
 //! thread and the reuse of the address on another stamped in the same

@@ -158,53 +158,80 @@ fn events_pushed_one_round_late_are_ordered_by_timestamp() {
     assert_eq!(thread(&r, 2).deallocations, 1);
 }
 
+/// One hundredth of the release lag: these tests' clocks count in it, so
+/// rounds 100 apart are exactly one lag apart.
+const U: u64 = engine::RELEASE_LAG_NS / 100;
+
 #[test]
-fn rounds_release_the_buffer_with_one_round_of_lag() {
+fn rounds_release_the_buffer_one_lag_behind() {
     let ev = |raw: RawEvent| raw.decode().expect("known kind");
+    let scaled = |v: &[u64]| v.iter().map(|x| x * U).collect::<Vec<_>>();
     let mut p = Replayer::new(header());
-    p.events(1, &[ev(RawEvent::alloc(10, X, 1, 1, false)), ev(RawEvent::alloc(120, Y, 1, 1, false))]);
-    p.record(&Record::Round { round: 0, watermark_ns: 100 });
-    assert_eq!(p.buffered(), vec![10, 120], "round 0 releases nothing: its events may still be landing");
-    p.events(1, &[ev(RawEvent::alloc(150, Z, 1, 1, false)), ev(RawEvent::alloc(250, 0x4000, 1, 1, false))]);
-    p.record(&Record::Round { round: 1, watermark_ns: 200 });
-    assert_eq!(p.buffered(), vec![120, 150, 250], "round 1 releases below round 0's watermark");
+    p.events(1, &[ev(RawEvent::alloc(10 * U, X, 1, 1, false)), ev(RawEvent::alloc(120 * U, Y, 1, 1, false))]);
+    p.record(&Record::Round { round: 0, watermark_ns: 100 * U });
+    assert_eq!(p.buffered(), scaled(&[10, 120]), "round 0 releases nothing: its events may still be landing");
+    p.events(1, &[ev(RawEvent::alloc(150 * U, Z, 1, 1, false)), ev(RawEvent::alloc(250 * U, 0x4000, 1, 1, false))]);
+    p.record(&Record::Round { round: 1, watermark_ns: 200 * U });
+    assert_eq!(p.buffered(), scaled(&[120, 150, 250]), "round 1 releases below round 0's watermark, one lag older");
     assert_eq!(p.totals.live_count, 1);
-    p.record(&Record::Round { round: 2, watermark_ns: 300 });
-    assert_eq!(p.buffered(), vec![250]);
+    p.record(&Record::Round { round: 2, watermark_ns: 299 * U });
+    assert_eq!(p.buffered(), scaled(&[120, 150, 250]), "round 1's watermark is less than one lag older: nothing more");
+    p.record(&Record::Round { round: 3, watermark_ns: 300 * U });
+    assert_eq!(p.buffered(), scaled(&[250]));
     // A straggler stamped below what was released is applied at once, and counted.
-    p.events(2, &[ev(RawEvent::alloc(50, 0x5000, 1, 1, false))]);
+    p.events(2, &[ev(RawEvent::alloc(50 * U, 0x5000, 1, 1, false))]);
     assert_eq!((p.totals.late_events, p.totals.live_count), (1, 4));
     let r = p.finish(0);
-    assert_eq!((r.summary.live_count, r.summary.late_events, r.finished, r.rounds), (5, 1, false, 3));
+    assert_eq!((r.summary.live_count, r.summary.late_events, r.finished, r.rounds), (5, 1, false, 4));
+}
+
+#[test]
+fn short_rounds_wait_for_the_lag_so_a_preempted_push_is_not_late() {
+    let ev = |raw: RawEvent| raw.decode().expect("known kind");
+    let mut p = Replayer::new(header());
+    // Thread 1 stamps an allocation at 5 U, then is preempted for 30 rounds
+    // of 1 U each before its push lands: still within one lag.
+    p.events(2, &[ev(RawEvent::alloc(6 * U, Y, 1, 1, false))]);
+    for r in 0..30 {
+        p.record(&Record::Round { round: r, watermark_ns: (10 + r) * U });
+    }
+    p.events(1, &[ev(RawEvent::alloc(5 * U, X, 1, 1, false))]);
+    p.record(&Record::Round { round: 30, watermark_ns: 200 * U });
+    let r = p.finish(0);
+    assert_eq!((r.summary.late_events, r.summary.live_count), (0, 2));
 }
 
 #[test]
 fn events_far_ahead_wait_through_several_rounds_in_order() {
     let ev = |raw: RawEvent| raw.decode().expect("known kind");
+    let scaled = |v: &[u64]| v.iter().map(|x| x * U).collect::<Vec<_>>();
     let mut p = Replayer::new(header());
     // Thread 1 frees X at 400, far ahead of the others' clocks.
-    p.events(1, &[ev(RawEvent::alloc(10, X, 1, 1, false)), ev(RawEvent::alloc(250, Y, 2, 1, false)), ev(RawEvent::dealloc(400, X, 1, 1))]);
-    p.record(&Record::Round { round: 0, watermark_ns: 100 });
-    p.record(&Record::Round { round: 1, watermark_ns: 200 });
-    assert_eq!(p.buffered(), vec![250, 400]);
+    p.events(
+        1,
+        &[ev(RawEvent::alloc(10 * U, X, 1, 1, false)), ev(RawEvent::alloc(250 * U, Y, 2, 1, false)), ev(RawEvent::dealloc(400 * U, X, 1, 1))],
+    );
+    p.record(&Record::Round { round: 0, watermark_ns: 100 * U });
+    p.record(&Record::Round { round: 1, watermark_ns: 200 * U });
+    assert_eq!(p.buffered(), scaled(&[250, 400]));
     // Thread 2 reuses X at 400 (after thread 1's free: same nanosecond).
     p.events(
         2,
         &[
-            ev(RawEvent::alloc(260, Z, 4, 1, false)),
-            ev(RawEvent::alloc(400, X, 8, 1, false)),
-            ev(RawEvent::alloc(390, 0x9000, 16, 1, false)),
+            ev(RawEvent::alloc(260 * U, Z, 4, 1, false)),
+            ev(RawEvent::alloc(400 * U, X, 8, 1, false)),
+            ev(RawEvent::alloc(390 * U, 0x9000, 16, 1, false)),
         ],
     );
-    p.record(&Record::Round { round: 2, watermark_ns: 300 });
-    assert_eq!(p.buffered(), vec![250, 260, 390, 400, 400]);
-    p.record(&Record::Round { round: 3, watermark_ns: 350 });
-    assert_eq!(p.buffered(), vec![390, 400, 400], "the rest of the window merged with the newer arrivals");
+    p.record(&Record::Round { round: 2, watermark_ns: 300 * U });
+    assert_eq!(p.buffered(), scaled(&[250, 260, 390, 400, 400]));
+    p.record(&Record::Round { round: 3, watermark_ns: 400 * U });
+    assert_eq!(p.buffered(), scaled(&[390, 400, 400]), "the rest of the window merged with the newer arrivals");
     assert_eq!((p.totals.live_count, p.totals.live_bytes), (3, 7));
     let r = p.finish(0);
     let t = &r.summary;
     assert_eq!((t.address_conflicts, t.late_events, t.live_count, t.live_bytes), (0, 0, 4, 30));
-    assert_eq!((t.peak_live_bytes, t.peak_at_ns), (30, 400));
+    assert_eq!((t.peak_live_bytes, t.peak_at_ns), (30, 400 * U));
 }
 
 #[test]
