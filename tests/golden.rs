@@ -82,8 +82,14 @@ fn golden_v1_decodes_and_encoder_is_stable() {
     assert_eq!(records[3], Record::End { events_written: 10, events_lost: 7, end_ns: 60 });
     // Spot-check decoded values against FORMAT.md's tables, independent of the encoder.
     let Record::Events(c) = &records[0] else { unreachable!() };
-    assert_eq!(c.events[3], Event::Realloc { ts_ns: 30, old_ptr: 0x5555_0000_1000, new_ptr: 0x5555_0000_3000, old_size: Some(48), new_size: 96 });
-    assert_eq!(c.events[4], Event::Realloc { ts_ns: 31, old_ptr: 0x5555_0000_3000, new_ptr: 0x5555_0000_3000, old_size: None, new_size: 1 << 33 });
+    assert_eq!(
+        c.events[3],
+        Event::Realloc { ts_ns: 30, old_ptr: 0x5555_0000_1000, new_ptr: 0x5555_0000_3000, old_size: Some(48), new_size: 96 }
+    );
+    assert_eq!(
+        c.events[4],
+        Event::Realloc { ts_ns: 31, old_ptr: 0x5555_0000_3000, new_ptr: 0x5555_0000_3000, old_size: None, new_size: 1 << 33 }
+    );
     assert_eq!(&golden[0..8], b"MEMSCOPE");
     assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 1);
     assert_eq!(&golden[48..52], b"MSrc");
