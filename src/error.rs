@@ -40,6 +40,10 @@ pub enum Error {
     /// The drainer did not finish within the configured timeout.
     #[error("the memscope drainer did not finish within {0:?}; the file may lack its last events")]
     FinishTimeout(Duration),
+    /// `finish` was called in a forked child: the recording belongs to the
+    /// parent, whose drainer goes on; the child records nothing.
+    #[error("this memscope recording belongs to the parent process; a forked child records nothing")]
+    ForkedChild,
     /// The drainer thread panicked (a bug in memscope).
     #[error("the memscope drainer thread panicked")]
     DrainerPanicked,

@@ -14,6 +14,11 @@ pub struct PayloadError {
     pub what: &'static str,
 }
 
+/// The most bytes one event takes in a payload: a Realloc with a 2-byte
+/// tag, a 10-byte timestamp delta, two 10-byte address deltas and two
+/// 5-byte sizes.
+pub const MAX_EVENT_BYTES: usize = 2 + 10 + 10 + 10 + 5 + 5;
+
 #[inline]
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -263,6 +268,22 @@ mod tests {
         let big = RawEvent::realloc(5, 0x1000, 16, 0x2000, 1 << 32);
         assert_eq!(big.kind(), KIND_REALLOC_LARGE);
         assert_eq!(big.decode(), Some(Event::Realloc { ts_ns: 5, old_ptr: 0x1000, new_ptr: 0x2000, old_size: None, new_size: 1 << 32 }));
+    }
+
+    #[test]
+    fn no_event_encodes_to_more_than_max_event_bytes() {
+        let worst = [
+            RawEvent::realloc(TS_MAX, usize::MAX, u32::MAX as usize, 0, u32::MAX as usize),
+            RawEvent::realloc(TS_MAX, usize::MAX, 0, 0, usize::MAX),
+            RawEvent::alloc(TS_MAX, usize::MAX, usize::MAX, 1 << 29, true),
+            RawEvent::thread_start(TS_MAX, u64::MAX, [b'x'; 16]),
+            RawEvent::lost(TS_MAX, u64::MAX),
+        ];
+        for e in worst {
+            let mut buf = Vec::new();
+            encode_payload(&[e], 0, &mut buf);
+            assert!(buf.len() <= MAX_EVENT_BYTES, "{e:?} took {} bytes", buf.len());
+        }
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub const ROUND_FIELDS_LEN: usize = 16;
 pub const END_FIELDS_LEN: usize = 24;
 
 /// The largest compressed body or decompressed payload a reader accepts, in
-/// bytes (16 MiB). Writers stay far below: a chunk holds one ring's worth.
+/// bytes (16 MiB). The drainer stays far below: a chunk holds at most 2^16
+/// events, under 2 MiB of payload.
 pub const MAX_BODY_LEN: u32 = 16 << 20;
 /// The largest tag-fields length a reader accepts, in bytes.
 pub const MAX_FIELDS_LEN: u16 = 256;

@@ -6,7 +6,7 @@
 //! a deallocation releases memory, and before a reallocation; so an address
 //! freed on one thread and reused on another is always stamped free-first.
 
-use super::thread::{active, now_ns, record};
+use super::thread::{record, record_stamped, stamp};
 use crate::format::RawEvent;
 use std::alloc::{GlobalAlloc, Layout, System};
 
@@ -20,8 +20,17 @@ use std::alloc::{GlobalAlloc, Layout, System};
 ///
 /// When no recording runs, each call costs one atomic load on top of `A`.
 /// While one runs, each call pushes one 32-byte event into the calling
-/// thread's ring (see README.md for the measured cost). The recorder's own
-/// memory (rings and slots) is allocated from `A` directly.
+/// thread's ring (see benches/README.md for the measured cost).
+///
+/// # Requirements on `A`
+/// The recorder's own memory (each thread's ring, 32 bytes per event of
+/// capacity) is allocated from `A` directly and kept for the life of the
+/// process, to be reused by later threads and recordings. `A` must
+/// therefore never reclaim memory it handed out behind its caller's back
+/// (an arena that frees everything when dropped would leave the drainer
+/// reading freed memory). Every allocator usable as `#[global_allocator]`
+/// meets this: the static is never dropped. Use `TrackingAllocator` only as
+/// the global allocator.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TrackingAllocator<A = System> {
     inner: A,
@@ -80,11 +89,11 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let ts = if active() { Some(now_ns()) } else { None };
+        let stamp = stamp(&self.inner);
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
-        if let (Some(ts), false) = (ts, new.is_null()) {
-            record(&self.inner, |_| RawEvent::realloc(ts, ptr as usize, layout.size(), new as usize, new_size));
+        if let (Some(stamp), false) = (stamp, new.is_null()) {
+            record_stamped(stamp, RawEvent::realloc(stamp.ts_ns, ptr as usize, layout.size(), new as usize, new_size));
         }
         new
     }

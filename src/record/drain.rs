@@ -9,7 +9,7 @@
 //! never recorded: it marks itself ignored before anything else.
 
 use super::registry::{EXITED, FREE};
-use super::thread::{self, CONTROL, REGISTRY, SHARED};
+use super::thread::{self, REGISTRY, SHARED};
 use crate::format::{self, ChunkEncoder, RawEvent};
 use crate::sync::Ordering;
 use std::fs::File;
@@ -27,6 +27,13 @@ pub(crate) struct DrainStats {
     pub(crate) threads: u64,
     pub(crate) end_ns: u64,
 }
+
+/// The most events in one chunk. A ring can hold 2^20 events, and a
+/// reallocation between distant addresses encodes to about 28 bytes, so one
+/// chunk per ring could exceed the 16 MiB a reader accepts (FORMAT.md); at
+/// 2^16 events a payload stays under 2 MiB.
+const MAX_CHUNK_EVENTS: usize = 1 << 16;
+const _: () = assert!(MAX_CHUNK_EVENTS * format::codec::MAX_EVENT_BYTES <= format::MAX_BODY_LEN as usize / 4);
 
 pub(crate) struct Drainer {
     pub(crate) file: File,
@@ -101,20 +108,30 @@ impl Drainer {
             if self.reported_dropped.len() <= index {
                 self.reported_dropped.resize(index + 1, 0);
             }
-            self.batch.clear();
-            // SAFETY: one drainer runs at a time, so this thread is the only consumer.
-            let n = unsafe { slot.ring.pop_into(&mut self.batch, usize::MAX) };
-            most = most.max(n);
+            // Read before popping (Acquire, in `dropped`): the owner's thread
+            // id is then visible even for a batch holding only a Lost event.
             let dropped = slot.dropped();
-            if dropped > self.reported_dropped[index] {
-                let ts = self.batch.last().map_or(watermark, |e| e.ts_ns().max(watermark));
-                self.batch.push(RawEvent::lost(ts, dropped - self.reported_dropped[index]));
-                self.stats.events_lost += dropped - self.reported_dropped[index];
-                self.reported_dropped[index] = dropped;
+            let mut taken = 0;
+            loop {
+                self.batch.clear();
+                // SAFETY: one drainer runs at a time, so this thread is the only consumer.
+                let n = unsafe { slot.ring.pop_into(&mut self.batch, MAX_CHUNK_EVENTS) };
+                taken += n;
+                let last = n < MAX_CHUNK_EVENTS;
+                if last && dropped > self.reported_dropped[index] {
+                    let ts = self.batch.last().map_or(watermark, |e| e.ts_ns().max(watermark));
+                    self.batch.push(RawEvent::lost(ts, dropped - self.reported_dropped[index]));
+                    self.stats.events_lost += dropped - self.reported_dropped[index];
+                    self.reported_dropped[index] = dropped;
+                }
+                if !self.batch.is_empty() {
+                    self.put_chunk(slot.thread());
+                }
+                if last {
+                    break;
+                }
             }
-            if !self.batch.is_empty() {
-                self.put_chunk(slot.thread());
-            }
+            most = most.max(taken);
             if state == EXITED {
                 slot.recycle();
             }
@@ -153,23 +170,15 @@ impl Drainer {
         Ok(())
     }
 
-    /// Runs rounds until `stop` is set, then drains what is left, writes the
-    /// End record and syncs the file.
-    pub(crate) fn run(mut self, stop: &std::sync::atomic::AtomicBool) -> Result<DrainStats, crate::Error> {
-        let result = self.run_inner(stop);
-        if result.is_err() {
-            // Stop recording: producers waiting on a full ring give up and count.
-            // Release: pairs with the Acquire loads of `session` on the hot path.
-            CONTROL.session.store(0, Ordering::Release);
-        }
-        result
-    }
-
-    fn run_inner(&mut self, stop: &std::sync::atomic::AtomicBool) -> Result<DrainStats, crate::Error> {
+    /// Runs rounds until `stop` reaches `session` (the id of this drainer's
+    /// recording), then drains what is left, writes the End record and syncs
+    /// the file. On an error, recording stops (the caller's exit guard zeroes
+    /// the session, so producers waiting on a full ring give up and count).
+    pub(crate) fn run(&mut self, stop: &std::sync::atomic::AtomicU32, session: u32) -> Result<DrainStats, crate::Error> {
         loop {
-            // Acquire: pairs with the Release store in `finish`, after which no
-            // new events are pushed (session is 0).
-            let stopping = stop.load(Ordering::Acquire);
+            // Acquire: pairs with the Release `fetch_max` in `request_stop`,
+            // which comes after the session was zeroed: no new events follow.
+            let stopping = stop.load(Ordering::Acquire) >= session;
             let most = self.round()?;
             if stopping {
                 // Events stamped just before the stop may still be landing.

@@ -47,16 +47,18 @@ mod api {
     const STOPPING: u8 = 2;
 
     /// The recorder's life cycle: IDLE → RUNNING → STOPPING → IDLE. Only the
-    /// thread that moves it out of IDLE starts a drainer, and only the
-    /// drainer moves it back, so at most one drainer (the rings' only
+    /// thread that moves it out of IDLE starts a drainer, and once a drainer
+    /// runs only its exit moves the state back (a `start` that fails before
+    /// spawning one does too), so at most one drainer (the rings' only
     /// consumer) exists at a time.
     static STATE: AtomicU8 = AtomicU8::new(IDLE);
-    /// Set to ask the running drainer to finish.
-    static STOP: AtomicBool = AtomicBool::new(false);
-    /// The last recording id handed out.
+    /// Recordings with an id up to this one are asked to stop. Ids only grow,
+    /// so a stale guard's request never stops a newer recording.
+    static STOP: AtomicU32 = AtomicU32::new(0);
+    /// The last recording id handed out (the running one, if any).
     static LAST_SESSION: AtomicU32 = AtomicU32::new(0);
-    /// Whether the atexit hook is registered.
-    static AT_EXIT: AtomicBool = AtomicBool::new(false);
+    /// Whether the atexit and fork hooks are registered.
+    static HOOKS: AtomicBool = AtomicBool::new(false);
     /// The running recording's finish timeout, in ms, for the atexit hook.
     static EXIT_TIMEOUT_MS: AtomicU32 = AtomicU32::new(5000);
 
@@ -136,6 +138,9 @@ mod api {
             // program's own memory, recorded if another recording runs) is
             // dropped as the program's. Past them no recording runs until
             // `launch` publishes the session, so nothing there is recorded.
+            if !(Duration::from_micros(100)..=Duration::from_secs(3600)).contains(&self.drain_interval) {
+                return Err(Error::InvalidConfig("drain interval must be from 100 µs to 1 hour"));
+            }
             if !self.ring_capacity.is_power_of_two() || !(super::MIN_RING_CAPACITY..=super::MAX_RING_CAPACITY).contains(&self.ring_capacity)
             {
                 return Err(Error::InvalidConfig("ring capacity must be a power of two from 64 to 1048576 events"));
@@ -175,12 +180,14 @@ mod api {
             let header = header.encode();
             file.write_all(&header).map_err(|source| Error::Create { path: path.clone(), source })?;
 
-            // Relaxed: published by the Release store of `session` below.
+            // Relaxed: happen before the drainer's spawn, whose Release store
+            // of `session` publishes them to the hot path.
             CONTROL.epoch_ns.store(epoch, Ordering::Relaxed);
             CONTROL.on_full.store(thread::on_full_code(self.on_full), Ordering::Relaxed);
             CONTROL.ring_capacity.store(self.ring_capacity, Ordering::Relaxed);
-            // Relaxed: only this thread (holding RUNNING) touches STOP now.
-            STOP.store(false, Ordering::Relaxed);
+            EXIT_TIMEOUT_MS.store(self.finish_timeout.as_millis().min(u32::MAX as u128) as u32, Ordering::Relaxed);
+            // Relaxed: only uniqueness and growth matter (`STOP`).
+            let session = LAST_SESSION.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1);
 
             let mut drainer = Drainer::new(file, path.clone(), self.drain_interval, header.len() as u64);
             let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
@@ -188,52 +195,87 @@ mod api {
             let handle = std::thread::Builder::new()
                 .name("memscope-drain".into())
                 .spawn(move || {
+                    // However the drainer ends, a panic included, recording
+                    // stops (producers waiting on a full ring give up and
+                    // count) and the recorder returns to IDLE.
+                    let _exit = DrainerExit(session);
                     thread::ignore_this_thread();
                     drainer.reset();
+                    // Release: pairs with the Acquire loads of `session` on the
+                    // hot path: the epoch and policy stored above are visible to
+                    // every thread that sees this recording running, and rings
+                    // were emptied of older events first (`reset`).
+                    CONTROL.session.store(session, Ordering::Release);
                     let _ = ready_tx.send(());
-                    let result = drainer.run(&STOP);
+                    let result = drainer.run(&STOP, session);
+                    drop(drainer);
                     let _ = done_tx.send(result);
-                    // Release: pairs with the Acquire CAS in `start_inner`.
-                    STATE.store(IDLE, Ordering::Release);
                 })
                 .map_err(Error::Spawn)?;
-            let _ = ready_rx.recv();
-
-            if !AT_EXIT.swap(true, Ordering::Relaxed) {
-                thread::at_exit(finish_at_exit);
+            if ready_rx.recv().is_err() {
+                let _ = handle.join();
+                return Err(Error::DrainerPanicked);
             }
-            EXIT_TIMEOUT_MS.store(self.finish_timeout.as_millis().min(u32::MAX as u128) as u32, Ordering::Relaxed);
-            let session = LAST_SESSION.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1);
-            // Release: pairs with the Acquire loads of `session` on the hot
-            // path: the epoch and policy stored above are visible to every
-            // thread that sees this recording running.
-            CONTROL.session.store(session, Ordering::Release);
-            Ok(Recording { path, handle: Some(handle), done: done_rx, timeout: self.finish_timeout })
+            if !HOOKS.swap(true, Ordering::Relaxed) {
+                thread::at_exit(finish_at_exit);
+                thread::at_fork_child(after_fork_in_child);
+            }
+            Ok(Recording { path, handle: Some(handle), done: done_rx, timeout: self.finish_timeout, session, pid: std::process::id() })
         }
     }
 
-    /// Stops recording: no new events from now on; asks the drainer to finish.
-    fn request_stop() {
-        // Relaxed: STATE only guards against a second drainer; the drainer's
-        // own Release store of IDLE is what later starts synchronise with.
-        let _ = STATE.compare_exchange(RUNNING, STOPPING, Ordering::Relaxed, Ordering::Relaxed);
+    /// Dropped when a drainer thread ends, normally or by a panic.
+    struct DrainerExit(u32);
+
+    impl Drop for DrainerExit {
+        fn drop(&mut self) {
+            // Release: pairs with the Acquire loads of `session` on the hot
+            // path. A CAS: only this drainer's recording is stopped.
+            let _ = CONTROL.session.compare_exchange(self.0, 0, Ordering::Release, Ordering::Relaxed);
+            // Release: pairs with the Acquire CAS in `start`: this drainer's
+            // last pops happen before the next drainer's first.
+            STATE.store(IDLE, Ordering::Release);
+        }
+    }
+
+    /// Stops recording `session`: no new events from now on; asks its
+    /// drainer to finish. A stale guard's call leaves a newer recording alone.
+    fn request_stop(session: u32) {
         // Release: pairs with the Acquire loads on the hot path (which then
-        // see 0 and record nothing more).
-        CONTROL.session.store(0, Ordering::Release);
-        // Release: pairs with the drainer's Acquire load of STOP.
-        STOP.store(true, Ordering::Release);
+        // see 0 and record nothing more). A CAS, so only `session` stops.
+        if CONTROL.session.compare_exchange(session, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
+            // Relaxed: STATE only guards against a second drainer; the
+            // drainer's Release store of IDLE is what later starts pair with.
+            let _ = STATE.compare_exchange(RUNNING, STOPPING, Ordering::Relaxed, Ordering::Relaxed);
+        }
+        // Release: pairs with the drainer's Acquire load of STOP. `fetch_max`:
+        // ids only grow, so an older id never stops a newer drainer.
+        STOP.fetch_max(session, Ordering::Release);
         thread::wake_drainer();
     }
 
+    /// The fork hook, in the child: the child has one thread and no drainer,
+    /// so it records nothing (the parent's recording goes on unchanged).
+    /// A forked child's `Recording` guards are inert: `finish` returns
+    /// [`Error::ForkedChild`] and dropping one does nothing.
+    extern "C" fn after_fork_in_child() {
+        // Relaxed: the child is single-threaded here.
+        CONTROL.session.store(0, Ordering::Relaxed);
+        STATE.store(IDLE, Ordering::Relaxed);
+    }
+
     /// The atexit hook: finishes a recording still running at `exit` (return
-    /// from `main` with the guard alive elsewhere, `std::process::exit`).
+    /// from `main` with the guard alive elsewhere, `std::process::exit`), or
+    /// waits for one another thread is finishing.
     extern "C" fn finish_at_exit() {
         thread::ignored(|| {
             // Acquire: pairs with the drainer's Release store of IDLE.
-            if STATE.load(Ordering::Acquire) != RUNNING {
-                return;
+            match STATE.load(Ordering::Acquire) {
+                IDLE => return,
+                // Relaxed: the id of the recording this process started last.
+                RUNNING => request_stop(LAST_SESSION.load(Ordering::Relaxed)),
+                _ => {} // STOPPING: another thread's `finish` is draining.
             }
-            request_stop();
             let deadline = std::time::Instant::now() + Duration::from_millis(EXIT_TIMEOUT_MS.load(Ordering::Relaxed).into());
             while STATE.load(Ordering::Acquire) != IDLE && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(1));
@@ -251,6 +293,10 @@ mod api {
         handle: Option<JoinHandle<()>>,
         done: mpsc::Receiver<Result<DrainStats, Error>>,
         timeout: Duration,
+        /// This recording's id.
+        session: u32,
+        /// The process that started it (a forked child's copy is inert).
+        pid: u32,
     }
 
     impl Recording {
@@ -264,22 +310,35 @@ mod api {
         ///
         /// # Errors
         /// [`Error::Write`] if writing failed (the file is readable up to the
-        /// failure), [`Error::FinishTimeout`], [`Error::DrainerPanicked`].
+        /// failure), [`Error::FinishTimeout`], [`Error::DrainerPanicked`],
+        /// [`Error::ForkedChild`] in a forked child.
         pub fn finish(mut self) -> Result<Summary, Error> {
-            thread::ignored(|| self.finish_inner())
+            // The guard itself (its channel, thread handle and path) is dropped
+            // unrecorded too: it is the recorder's, and it existed before any
+            // recording that may run now, so nothing attributable is hidden.
+            thread::ignored(move || {
+                let result = self.finish_inner();
+                drop(self);
+                result
+            })
         }
 
         fn finish_inner(&mut self) -> Result<Summary, Error> {
             let Some(handle) = self.handle.take() else {
                 return Err(Error::AlreadyRecording);
             };
-            request_stop();
+            if self.pid != std::process::id() {
+                // The drainer thread exists only in the parent.
+                std::mem::forget(handle);
+                return Err(Error::ForkedChild);
+            }
+            request_stop(self.session);
             match self.done.recv_timeout(self.timeout) {
                 Ok(result) => {
                     let _ = handle.join();
                     let stats = result?;
                     Ok(Summary {
-                        path: self.path.clone(),
+                        path: std::mem::take(&mut self.path),
                         events_written: stats.events_written,
                         events_lost: stats.events_lost,
                         bytes_written: stats.bytes_written,
@@ -300,10 +359,9 @@ mod api {
     impl Drop for Recording {
         fn drop(&mut self) {
             if self.handle.is_some() {
-                thread::ignored(|| {
-                    if let Err(e) = self.finish_inner() {
-                        eprintln!("memscope: {e}");
-                    }
+                thread::ignored(|| match self.finish_inner() {
+                    Ok(_) | Err(Error::ForkedChild) => {}
+                    Err(e) => eprintln!("memscope: {e}"),
                 });
             }
         }

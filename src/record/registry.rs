@@ -105,16 +105,20 @@ impl Slot {
 
     /// Owner: counts `n` dropped events.
     pub fn add_dropped(&self, n: u64) {
-        // Relaxed load and store, not an RMW: the owner is the only writer.
+        // Relaxed load: the owner is the only writer, so no RMW is needed.
         let v = self.dropped.load(Ordering::Relaxed);
-        self.dropped.store(v + n, Ordering::Relaxed);
+        // Release: pairs with the Acquire in `dropped()`, so a drainer that
+        // sees the count also sees the owner's `set_thread` before it (a
+        // batch holding only a Lost event is attributed to the right thread).
+        self.dropped.store(v.wrapping_add(n), Ordering::Release);
     }
 
     /// Events dropped by this slot's owners so far.
     pub fn dropped(&self) -> u64 {
-        // Relaxed: a count; after `state()` returned EXITED it is final,
-        // since the owner's last store precedes its Release in `release`.
-        self.dropped.load(Ordering::Relaxed)
+        // Acquire: pairs with the Release store in `add_dropped`. After
+        // `state()` returned EXITED the count is final, since the owner's last
+        // store precedes its Release in `release`.
+        self.dropped.load(Ordering::Acquire)
     }
 
     /// Owner: gives the slot up. The owner must not push again.
@@ -213,8 +217,11 @@ impl Registry {
             // SAFETY: non-null pointers in the list come from `insert`, whose
             // contract keeps them valid while the registry is used.
             let slot = unsafe { next.as_ref()? };
-            // Acquire: pairs with the Release CAS that published `slot`'s successor chain.
-            next = slot.next.load(Ordering::Acquire);
+            // Relaxed: `next` was stored before the Release CAS that published
+            // `slot`, and that CAS continues the release sequence of the CAS
+            // that published the successor, so the Acquire load of `head`
+            // above already orders every slot down the list.
+            next = slot.next.load(Ordering::Relaxed);
             Some(slot)
         })
     }

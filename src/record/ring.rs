@@ -84,8 +84,9 @@ impl Ring {
     /// Pushes one event; returns `false`, leaving the ring unchanged, when it is full.
     ///
     /// # Safety
-    /// Only the ring's producer may call this, and only from one thread at a
-    /// time (the owner of the slot, see `registry`).
+    /// Only the ring's producer may call this: one thread at a time, and
+    /// successive producers ordered by happens-before (in the registry: the
+    /// old owner's `release`, the drainer's `recycle`, the next `claim`).
     #[inline(always)]
     pub unsafe fn push(&self, event: RawEvent) -> bool {
         // Relaxed: only this producer stores `tail`.
@@ -141,7 +142,9 @@ impl Ring {
     /// Moves every queued event, up to `max`, to the end of `out`; returns how many.
     ///
     /// # Safety
-    /// Only the ring's one consumer may call this, from one thread at a time.
+    /// Only the ring's one consumer may call this: one thread at a time, and
+    /// successive consumers ordered by happens-before (one drainer at a time:
+    /// the old one's Release of the recorder state, the next `start`'s Acquire).
     pub unsafe fn pop_into(&self, out: &mut Vec<RawEvent>, max: usize) -> usize {
         // Relaxed: only the consumer stores `head`.
         let head = self.head.load(Ordering::Relaxed);

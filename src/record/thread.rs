@@ -7,12 +7,13 @@
 //!   allocator, and the re-entrancy guard (`Local::busy`) makes any nested
 //!   call (ours or the OS's) forward to the inner allocator unrecorded;
 //! - no lock, and no syscall except on cold paths: registration (once per
-//!   thread), waking the drainer (once per half-full ring), and waiting for
-//!   it when a ring is full under `OnFull::Block`;
+//!   thread), waking the drainer (when a ring is half full and no wake-up is
+//!   pending), and waiting for it when a ring is full under `OnFull::Block`;
 //! - no unwinding: nothing here panics (unwinding out of `GlobalAlloc` is UB);
 //! - `thread_local!` state is const-initialised and has no `Drop`, so it is
 //!   usable at any point of thread teardown; thread exit is detected with a
-//!   pthread key destructor, which runs after Rust's TLS destructors.
+//!   pthread key destructor, which on glibc runs after Rust's TLS
+//!   destructors (`__call_tls_dtors` before `__nptl_deallocate_tsd`).
 
 use super::registry::{Registry, Slot, EXITED};
 use crate::format::{OnFull, RawEvent};
@@ -108,12 +109,61 @@ pub(crate) fn now_ns() -> u64 {
     monotonic_ns().saturating_sub(CONTROL.epoch_ns.load(Ordering::Relaxed))
 }
 
-/// Whether this thread would record an event now: a recording is running
-/// and the thread is not inside the recorder.
+/// A timestamp taken for an event that the same thread pushes after a call
+/// (a reallocation is stamped before its call, pushed after it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp {
+    /// The recording the stamp belongs to.
+    session: u32,
+    /// Nanoseconds since that recording's epoch.
+    pub(crate) ts_ns: u64,
+}
+
+/// Registers the calling thread if it has no ring in this recording yet,
+/// then takes a timestamp; `None` when nothing is recorded now. Registering
+/// first keeps a thread's first event from being stamped before its
+/// ThreadStart (registration can wait for a ring to be recycled).
 #[inline(always)]
-pub(crate) fn active() -> bool {
-    // Acquire: pairs with the Release store of `session` when a recording starts.
-    CONTROL.session.load(Ordering::Acquire) != 0 && LOCAL.try_with(|l| !l.busy.get()).unwrap_or(false)
+pub(crate) fn stamp<A: GlobalAlloc>(inner: &A) -> Option<Stamp> {
+    // Acquire: pairs with the Release store of `session` in `launch`, so the
+    // epoch and the policy of this recording are visible.
+    let session = CONTROL.session.load(Ordering::Acquire);
+    if session == 0 {
+        return None;
+    }
+    LOCAL
+        .try_with(|l| {
+            if l.busy.replace(true) {
+                return None;
+            }
+            let ready = (l.session.get() == session && !l.slot.get().is_null()) || enter(l, inner, session).is_some();
+            let stamp = ready.then(|| Stamp { session, ts_ns: now_ns() });
+            l.busy.set(false);
+            stamp
+        })
+        .ok()
+        .flatten()
+}
+
+/// Pushes an event stamped by [`stamp`], unless that recording has stopped
+/// since (the event then belongs to no recording).
+#[inline(always)]
+pub(crate) fn record_stamped(stamp: Stamp, event: RawEvent) {
+    // Acquire: as in `stamp`.
+    if CONTROL.session.load(Ordering::Acquire) != stamp.session {
+        return;
+    }
+    let _ = LOCAL.try_with(|l| {
+        if l.busy.replace(true) {
+            return;
+        }
+        let slot = l.slot.get();
+        if l.session.get() == stamp.session && !slot.is_null() {
+            // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).
+            push(unsafe { &*slot }, event, stamp.session);
+        }
+        l.busy.set(false);
+    });
 }
 
 /// Records one event from the allocator: `make` receives the timestamp
@@ -150,18 +200,30 @@ fn push(slot: &Slot, event: RawEvent, session: u32) {
     // released), so this thread is the ring's only producer.
     unsafe {
         if !slot.ring.push(event) {
-            push_full(slot, event, session);
+            push_full(slot, event, session, false);
         } else if slot.ring.len_upper_bound() >= slot.ring.capacity() / 2 && slot.ring.refresh_len() >= slot.ring.capacity() / 2 {
             wake_drainer();
         }
     }
 }
 
+/// Pushes a ThreadStart or ThreadExit: these wait for room even under
+/// `OnFull::Drop` (twice per thread), so replay always knows the threads.
+fn push_structural(slot: &Slot, event: RawEvent, session: u32) {
+    // SAFETY: as in `push`: the caller owns `slot`.
+    if !unsafe { slot.ring.push(event) } {
+        push_full(slot, event, session, true);
+    }
+}
+
+/// A full ring: drop and count the event (`OnFull::Drop`, unless `wait`),
+/// or wait for the drainer to make room (`OnFull::Block`), giving up and
+/// counting the event if the recording stops meanwhile.
 #[cold]
 #[inline(never)]
-fn push_full(slot: &Slot, event: RawEvent, session: u32) {
+fn push_full(slot: &Slot, event: RawEvent, session: u32, wait: bool) {
     // Relaxed: set with `session`, published by the caller's Acquire.
-    if CONTROL.on_full.load(Ordering::Relaxed) == on_full_code(OnFull::Drop) {
+    if !wait && CONTROL.on_full.load(Ordering::Relaxed) == on_full_code(OnFull::Drop) {
         slot.add_dropped(1);
         return;
     }
@@ -178,7 +240,7 @@ fn push_full(slot: &Slot, event: RawEvent, session: u32) {
             slot.add_dropped(1);
             return;
         }
-        spins += 1;
+        spins = spins.saturating_add(1);
         if spins < 64 {
             core::hint::spin_loop();
         } else {
@@ -200,9 +262,12 @@ pub(crate) const fn on_full_code(p: OnFull) -> u8 {
 /// Wakes the drainer unless a wake-up is already pending.
 #[cold]
 pub(crate) fn wake_drainer() {
-    // AcqRel: pairs with the drainer's swap in `wait_for_wake`: either it sees
-    // our 1 (and our pushes), or we see its 0 and issue the futex wake.
-    if SHARED.wake.swap(1, Ordering::AcqRel) == 0 {
+    // The Relaxed load keeps producers from writing the shared line while a
+    // wake-up is already pending (a stale 1 delays the drainer by at most
+    // one interval; `push_full` wakes it again every 64 spins).
+    // AcqRel swap: pairs with the drainer's swap in `wait_for_wake`: either it
+    // sees our 1 (and our pushes), or we see its 0 and issue the futex wake.
+    if SHARED.wake.load(Ordering::Relaxed) == 0 && SHARED.wake.swap(1, Ordering::AcqRel) == 0 {
         // SAFETY: FUTEX_WAKE on a valid, aligned u32 that lives forever.
         unsafe {
             libc::syscall(libc::SYS_futex, SHARED.wake.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
@@ -261,7 +326,7 @@ fn enter<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Option<&'static 
     };
     let exited = l.exited.replace(false);
     if l.session.replace(session) != session || !exited {
-        push(slot, RawEvent::thread_start(now_ns(), os_thread_id(), os_thread_name()), session);
+        push_structural(slot, RawEvent::thread_start(now_ns(), os_thread_id(), os_thread_name()), session);
     }
     Some(slot)
 }
@@ -278,7 +343,9 @@ fn acquire_slot<A: GlobalAlloc>(inner: &A, thread_id: u32) -> Option<&'static Sl
             let mem = NonNull::new(unsafe { inner.alloc(layout) })?;
             let index = REGISTRY.next_index();
             // SAFETY: `mem` was just allocated with `Slot::layout(capacity)` and is
-            // never freed; `capacity` is a power of two (checked by `Config`), and
+            // never freed (nor may `A` reclaim it: see `TrackingAllocator`'s
+            // requirements); `capacity` is a power of two (checked by
+            // `Recorder::start`), and
             // the new slot is in no registry yet.
             unsafe { REGISTRY.insert(Slot::init(mem, capacity, index)) }
         }
@@ -360,7 +427,7 @@ extern "C" fn on_thread_exit(value: *mut libc::c_void) {
             // Acquire: as in `record`.
             let session = CONTROL.session.load(Ordering::Acquire);
             if session != 0 && l.session.get() == session {
-                push(slot, RawEvent::thread_exit(now_ns()), session);
+                push_structural(slot, RawEvent::thread_exit(now_ns()), session);
             }
             slot.release();
             l.slot.set(ptr::null());
@@ -400,6 +467,13 @@ pub(crate) fn ignored<R>(f: impl FnOnce() -> R) -> R {
 /// Marks the calling thread (the drainer) as never recorded.
 pub(crate) fn ignore_this_thread() {
     let _ = LOCAL.try_with(|l| l.busy.set(true));
+}
+
+/// Registers `f` to run in the child after `fork`.
+pub(crate) fn at_fork_child(f: extern "C" fn()) -> bool {
+    // SAFETY: `f` is a valid function for the life of the process and only
+    // stores to atomics, which is async-signal-safe as fork requires.
+    unsafe { libc::pthread_atfork(None, None, Some(f)) == 0 }
 }
 
 /// Registers `f` to run at process exit (`exit`, or return from `main`).
