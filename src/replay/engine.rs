@@ -1,11 +1,11 @@
 //! The [`Replayer`]: buffers events per drain round, puts them in timestamp
 //! order and applies them to the live set and the statistics.
 
-use std::collections::VecDeque;
 use super::live::{FastMap, Live, LiveSet};
 use super::stats::{Log2Hist, Timeline};
 use super::{EndRecord, Leak, Replay, ThreadStats, Totals, MAX_DAMAGE_LISTED, MAX_LEAKS};
 use crate::format::{Damage, Event, Record, SegmentHeader};
+use std::collections::VecDeque;
 
 /// What an [`Op`] does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

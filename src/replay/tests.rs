@@ -209,7 +209,11 @@ fn events_far_ahead_wait_through_several_rounds_in_order() {
     // Thread 1 frees X at 400, far ahead of the others' clocks.
     p.events(
         1,
-        &[ev(RawEvent::alloc(10 * U, X, 1, 1, false)), ev(RawEvent::alloc(250 * U, Y, 2, 1, false)), ev(RawEvent::dealloc(400 * U, X, 1, 1))],
+        &[
+            ev(RawEvent::alloc(10 * U, X, 1, 1, false)),
+            ev(RawEvent::alloc(250 * U, Y, 2, 1, false)),
+            ev(RawEvent::dealloc(400 * U, X, 1, 1)),
+        ],
     );
     p.record(&Record::Round { round: 0, watermark_ns: 100 * U });
     p.record(&Record::Round { round: 1, watermark_ns: 200 * U });
