@@ -15,7 +15,9 @@ fn name(s: &str) -> [u8; 16] {
 }
 
 /// The content of the version-1 golden file: every event kind, two threads,
-/// one reallocation of each form, a Lost event, a Round and an End.
+/// one reallocation of each form, each compact payload form (a free of the
+/// chunk's last allocation, an allocation at the last freed address), a Lost
+/// event, a Round and an End.
 fn v1_records() -> (SegmentHeader, Vec<(u32, Vec<RawEvent>)>) {
     let header = SegmentHeader {
         version: 1,
@@ -32,6 +34,7 @@ fn v1_records() -> (SegmentHeader, Vec<(u32, Vec<RawEvent>)>) {
         RawEvent::realloc(30, 0x5555_0000_1000, 48, 0x5555_0000_3000, 96),
         RawEvent::realloc(31, 0x5555_0000_3000, 96, 0x5555_0000_3000, 1 << 33),
         RawEvent::dealloc(40, 0x5555_0000_2000, 4096, 4096),
+        RawEvent::alloc(45, 0x5555_0000_2000, 64, 16, false),
     ];
     let t2 = vec![
         RawEvent::thread_start(12, 5002, name("worker-with-a-lo")),
@@ -51,7 +54,7 @@ fn encode_v1() -> Vec<u8> {
         enc.put_events(&mut out, *thread, seq as u64, events);
     }
     format::put_round(&mut out, 0, 35);
-    format::put_end(&mut out, 10, 7, 60);
+    format::put_end(&mut out, 11, 7, 60);
     out
 }
 
@@ -79,7 +82,7 @@ fn golden_v1_decodes_and_encoder_is_stable() {
         assert_eq!(chunk.events, expected);
     }
     assert_eq!(records[2], Record::Round { round: 0, watermark_ns: 35 });
-    assert_eq!(records[3], Record::End { events_written: 10, events_lost: 7, end_ns: 60 });
+    assert_eq!(records[3], Record::End { events_written: 11, events_lost: 7, end_ns: 60 });
     // Spot-check decoded values against FORMAT.md's tables, independent of the encoder.
     let Record::Events(c) = &records[0] else { unreachable!() };
     assert_eq!(

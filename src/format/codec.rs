@@ -44,39 +44,111 @@ fn put_delta(out: &mut Vec<u8>, prev: &mut u64, v: u64) {
     *prev = v;
 }
 
+/// Payload-only kind: a deallocation of the chunk's last allocation (same
+/// address, size and alignment); no operands (FORMAT.md, "Chunk payload").
+pub const PAYLOAD_DEALLOC_LAST: u8 = 9;
+/// Payload-only kind: an allocation at the chunk's last deallocated address;
+/// one operand, the size.
+pub const PAYLOAD_ALLOC_REUSE: u8 = 10;
+/// Payload-only kind: as [`PAYLOAD_ALLOC_REUSE`], for a zeroed allocation.
+pub const PAYLOAD_ALLOC_ZEROED_REUSE: u8 = 11;
+
+/// What encoder and decoder both remember while walking one chunk; each
+/// event updates it the same way on both sides.
+#[derive(Debug, Default)]
+struct Model {
+    prev_ts: u64,
+    prev_ptr: u64,
+    /// The chunk's last allocation (address, size, alignment), until it is
+    /// deallocated or reallocated.
+    last_alloc: Option<(u64, u64, u64)>,
+    /// The address of the chunk's last deallocation (or moved reallocation).
+    last_freed: Option<u64>,
+}
+
+impl Model {
+    fn new(first_ts_ns: u64) -> Self {
+        Model { prev_ts: first_ts_ns, ..Model::default() }
+    }
+
+    fn allocated(&mut self, ptr: u64, size: u64, align: u64) {
+        self.prev_ptr = ptr;
+        self.last_alloc = Some((ptr, size, align));
+    }
+
+    fn deallocated(&mut self, ptr: u64) {
+        self.prev_ptr = ptr;
+        if self.last_alloc.is_some_and(|(p, _, _)| p == ptr) {
+            self.last_alloc = None;
+        }
+        self.last_freed = Some(ptr);
+    }
+
+    fn reallocated(&mut self, old_ptr: u64, new_ptr: u64) {
+        if self.last_alloc.is_some_and(|(p, _, _)| p == old_ptr) {
+            self.last_alloc = None;
+        }
+        if old_ptr != new_ptr {
+            self.last_freed = Some(old_ptr);
+        }
+    }
+}
+
 /// Appends the payload encoding of `events` to `out`. Timestamps are deltas
 /// from `first_ts_ns` (the chunk header's field), addresses deltas from the
-/// previous address in the chunk. Unknown kinds are skipped; the caller only
-/// passes events built by [`RawEvent`]'s constructors.
+/// previous address in the chunk, and the two commonest patterns take
+/// compact forms: freeing the chunk's last allocation, and allocating at the
+/// address last freed (an allocator's free list is last-in first-out).
+/// Unknown kinds are skipped; the caller only passes events built by
+/// [`RawEvent`]'s constructors.
 pub fn encode_payload(events: &[RawEvent], first_ts_ns: u64, out: &mut Vec<u8>) {
-    let mut prev_ts = first_ts_ns;
-    let mut prev_ptr = 0u64;
+    let mut m = Model::new(first_ts_ns);
     for e in events {
         let kind = e.kind();
-        let tag = match kind {
-            KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC => kind as u64 | (u64::from(e.c.trailing_zeros()) << 4),
-            KIND_REALLOC | KIND_REALLOC_LARGE | KIND_THREAD_START | KIND_THREAD_EXIT | KIND_LOST => kind as u64,
-            _ => continue,
-        };
-        put_varint(out, tag);
-        put_delta(out, &mut prev_ts, e.ts_ns());
+        let align_bits = u64::from(e.c.trailing_zeros()) << 4;
         match kind {
-            KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC => {
-                put_delta(out, &mut prev_ptr, e.a);
+            KIND_ALLOC | KIND_ALLOC_ZEROED if m.last_freed == Some(e.a) => {
+                let reuse = if kind == KIND_ALLOC { PAYLOAD_ALLOC_REUSE } else { PAYLOAD_ALLOC_ZEROED_REUSE };
+                put_varint(out, u64::from(reuse) | align_bits);
+                put_delta(out, &mut m.prev_ts, e.ts_ns());
                 put_varint(out, e.b);
+                m.allocated(e.a, e.b, e.c);
             }
-            KIND_REALLOC => {
-                put_delta(out, &mut prev_ptr, e.a);
-                put_delta(out, &mut prev_ptr, e.b);
-                put_varint(out, e.c & 0xFFFF_FFFF);
-                put_varint(out, e.c >> 32);
+            KIND_ALLOC | KIND_ALLOC_ZEROED => {
+                put_varint(out, u64::from(kind) | align_bits);
+                put_delta(out, &mut m.prev_ts, e.ts_ns());
+                put_delta(out, &mut m.prev_ptr, e.a);
+                put_varint(out, e.b);
+                m.allocated(e.a, e.b, e.c);
             }
-            KIND_REALLOC_LARGE => {
-                put_delta(out, &mut prev_ptr, e.a);
-                put_delta(out, &mut prev_ptr, e.b);
-                put_varint(out, e.c);
+            KIND_DEALLOC if m.last_alloc == Some((e.a, e.b, e.c)) => {
+                put_varint(out, u64::from(PAYLOAD_DEALLOC_LAST));
+                put_delta(out, &mut m.prev_ts, e.ts_ns());
+                m.deallocated(e.a);
+            }
+            KIND_DEALLOC => {
+                put_varint(out, u64::from(kind) | align_bits);
+                put_delta(out, &mut m.prev_ts, e.ts_ns());
+                put_delta(out, &mut m.prev_ptr, e.a);
+                put_varint(out, e.b);
+                m.deallocated(e.a);
+            }
+            KIND_REALLOC | KIND_REALLOC_LARGE => {
+                put_varint(out, u64::from(kind));
+                put_delta(out, &mut m.prev_ts, e.ts_ns());
+                put_delta(out, &mut m.prev_ptr, e.a);
+                put_delta(out, &mut m.prev_ptr, e.b);
+                if kind == KIND_REALLOC {
+                    put_varint(out, e.c & 0xFFFF_FFFF);
+                    put_varint(out, e.c >> 32);
+                } else {
+                    put_varint(out, e.c);
+                }
+                m.reallocated(e.a, e.b);
             }
             KIND_THREAD_START => {
+                put_varint(out, u64::from(kind));
+                put_delta(out, &mut m.prev_ts, e.ts_ns());
                 put_varint(out, e.a);
                 let mut name = [0u8; 16];
                 name[..8].copy_from_slice(&e.b.to_le_bytes());
@@ -85,8 +157,16 @@ pub fn encode_payload(events: &[RawEvent], first_ts_ns: u64, out: &mut Vec<u8>) 
                 out.push(len as u8);
                 out.extend_from_slice(&name[..len]);
             }
-            KIND_LOST => put_varint(out, e.a),
-            _ => {} // KIND_THREAD_EXIT has no operands.
+            KIND_THREAD_EXIT => {
+                put_varint(out, u64::from(kind));
+                put_delta(out, &mut m.prev_ts, e.ts_ns());
+            }
+            KIND_LOST => {
+                put_varint(out, u64::from(kind));
+                put_delta(out, &mut m.prev_ts, e.ts_ns());
+                put_varint(out, e.a);
+            }
+            _ => {}
         }
     }
 }
@@ -143,43 +223,49 @@ impl Cursor<'_> {
 /// exceeds [`TS_MAX`].
 pub fn decode_payload(payload: &[u8], count: u32, first_ts_ns: u64, out: &mut Vec<Event>) -> Result<(), PayloadError> {
     let mut c = Cursor { buf: payload, pos: 0 };
-    let mut prev_ts = first_ts_ns;
-    let mut prev_ptr = 0u64;
+    let mut m = Model::new(first_ts_ns);
     for _ in 0..count {
         let tag = c.varint()?;
         let kind = (tag & 0xF) as u8;
         let align_log2 = tag >> 4;
-        let ts_ns = c.delta(&mut prev_ts)?;
+        let ts_ns = c.delta(&mut m.prev_ts)?;
         if ts_ns > TS_MAX {
             return Err(c.err("timestamp exceeds 56 bits"));
         }
-        if align_log2 != 0 && !matches!(kind, KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC) || align_log2 > 63 {
+        let has_align = matches!(kind, KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC | PAYLOAD_ALLOC_REUSE | PAYLOAD_ALLOC_ZEROED_REUSE);
+        if align_log2 != 0 && !has_align || align_log2 > 63 {
             return Err(c.err("bad alignment field"));
         }
         let align = 1u64 << align_log2;
         let ev = match kind {
-            KIND_ALLOC | KIND_ALLOC_ZEROED => {
-                let ptr = c.delta(&mut prev_ptr)?;
+            KIND_ALLOC | KIND_ALLOC_ZEROED | PAYLOAD_ALLOC_REUSE | PAYLOAD_ALLOC_ZEROED_REUSE => {
+                let ptr = if kind == KIND_ALLOC || kind == KIND_ALLOC_ZEROED {
+                    c.delta(&mut m.prev_ptr)?
+                } else {
+                    m.last_freed.ok_or_else(|| c.err("reuse of a freed address before any deallocation in the chunk"))?
+                };
                 let size = c.varint()?;
-                Event::Alloc { ts_ns, ptr, size, align, zeroed: kind == KIND_ALLOC_ZEROED }
+                m.allocated(ptr, size, align);
+                Event::Alloc { ts_ns, ptr, size, align, zeroed: kind == KIND_ALLOC_ZEROED || kind == PAYLOAD_ALLOC_ZEROED_REUSE }
             }
             KIND_DEALLOC => {
-                let ptr = c.delta(&mut prev_ptr)?;
+                let ptr = c.delta(&mut m.prev_ptr)?;
                 let size = c.varint()?;
+                m.deallocated(ptr);
                 Event::Dealloc { ts_ns, ptr, size, align }
             }
-            KIND_REALLOC => {
-                let old_ptr = c.delta(&mut prev_ptr)?;
-                let new_ptr = c.delta(&mut prev_ptr)?;
-                let old_size = c.u32_varint()?;
-                let new_size = c.u32_varint()?;
-                Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: Some(old_size), new_size }
+            PAYLOAD_DEALLOC_LAST => {
+                let (ptr, size, align) = m.last_alloc.ok_or_else(|| c.err("deallocation of the last allocation, but there is none"))?;
+                m.deallocated(ptr);
+                Event::Dealloc { ts_ns, ptr, size, align }
             }
-            KIND_REALLOC_LARGE => {
-                let old_ptr = c.delta(&mut prev_ptr)?;
-                let new_ptr = c.delta(&mut prev_ptr)?;
-                let new_size = c.varint()?;
-                Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: None, new_size }
+            KIND_REALLOC | KIND_REALLOC_LARGE => {
+                let old_ptr = c.delta(&mut m.prev_ptr)?;
+                let new_ptr = c.delta(&mut m.prev_ptr)?;
+                let (old_size, new_size) =
+                    if kind == KIND_REALLOC { (Some(c.u32_varint()?), c.u32_varint()?) } else { (None, c.varint()?) };
+                m.reallocated(old_ptr, new_ptr);
+                Event::Realloc { ts_ns, old_ptr, new_ptr, old_size, new_size }
             }
             KIND_THREAD_START => {
                 let os_tid = c.varint()?;
@@ -255,6 +341,36 @@ mod tests {
             prop_assert_eq!(out, events);
         }
 
+        /// Addresses and sizes from small pools, so that frees of the last
+        /// allocation and reuses of the last freed address (the compact
+        /// forms) are common, mixed with the long forms.
+        #[test]
+        fn payload_round_trip_with_address_reuse(
+            ops in prop::collection::vec((0u8..4, 0usize..4, 0usize..3, 0u32..5, any::<bool>()), 0..300),
+            first in 0..1_000_000u64,
+        ) {
+            let ptrs = [0x5555_0000_1000usize, 0x5555_0000_1040, 0x7f00_0000_0000, 0x10];
+            let sizes = [24usize, 64, 1 << 20];
+            let mut ts = first;
+            let mut raw = Vec::new();
+            for (op, p, s, align_log2, zeroed) in ops {
+                ts += u64::from(align_log2) * 37;
+                let (ptr, size, align) = (ptrs[p], sizes[s], 1usize << align_log2);
+                raw.push(match op {
+                    0 => RawEvent::alloc(ts, ptr, size, align, zeroed),
+                    1 => RawEvent::dealloc(ts, ptr, size, align),
+                    2 => RawEvent::realloc(ts, ptr, size, ptrs[(p + 1) % 4], sizes[(s + 1) % 3]),
+                    _ => RawEvent::thread_exit(ts),
+                });
+            }
+            let events: Vec<Event> = raw.iter().map(|r| r.decode().unwrap()).collect();
+            let mut buf = Vec::new();
+            encode_payload(&raw, first, &mut buf);
+            let mut out = Vec::new();
+            decode_payload(&buf, raw.len() as u32, first, &mut out).unwrap();
+            prop_assert_eq!(out, events);
+        }
+
         #[test]
         fn decode_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256), count in 0u32..64) {
             let _ = decode_payload(&bytes, count, 0, &mut Vec::new());
@@ -284,6 +400,30 @@ mod tests {
             encode_payload(&[e], 0, &mut buf);
             assert!(buf.len() <= MAX_EVENT_BYTES, "{e:?} took {} bytes", buf.len());
         }
+    }
+
+    #[test]
+    fn compact_forms_are_used_and_shorter() {
+        let long = [RawEvent::alloc(10, 0x5555_0000_1000, 48, 8, false), RawEvent::dealloc(20, 0x5555_0000_2000, 48, 8)];
+        let compact = [RawEvent::alloc(10, 0x5555_0000_1000, 48, 8, false), RawEvent::dealloc(20, 0x5555_0000_1000, 48, 8)];
+        let reuse = [RawEvent::dealloc(10, 0x5555_0000_1000, 48, 8), RawEvent::alloc(20, 0x5555_0000_1000, 48, 8, false)];
+        let enc = |events: &[RawEvent]| {
+            let mut buf = Vec::new();
+            encode_payload(events, 0, &mut buf);
+            buf
+        };
+        let (l, c, r) = (enc(&long), enc(&compact), enc(&reuse));
+        let alloc_only = enc(&long[..1]).len();
+        assert_eq!(l.len() - alloc_only, 5, "a long-form free: tag, timestamp, 2-byte address delta, size");
+        assert_eq!(c.len() - alloc_only, 2, "a free of the last allocation: tag and timestamp only");
+        assert_eq!(c[c.len() - 2], PAYLOAD_DEALLOC_LAST);
+        assert_eq!(r[r.len() - 3] & 0xF, PAYLOAD_ALLOC_REUSE, "reuse of the last freed address: no address");
+        let mut out = Vec::new();
+        decode_payload(&c, 2, 0, &mut out).unwrap();
+        assert_eq!(out[1], Event::Dealloc { ts_ns: 20, ptr: 0x5555_0000_1000, size: 48, align: 8 });
+        // A compact form with nothing to refer to is damage, not a panic.
+        assert!(decode_payload(&[PAYLOAD_DEALLOC_LAST, 0], 1, 0, &mut Vec::new()).is_err());
+        assert!(decode_payload(&[PAYLOAD_ALLOC_REUSE, 0, 8], 1, 0, &mut Vec::new()).is_err());
     }
 
     #[test]
