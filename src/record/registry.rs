@@ -89,15 +89,18 @@ impl Slot {
         self.state.load(Ordering::Acquire)
     }
 
-    /// Owner: records the owner's thread id. Published by the next push.
+    /// Owner: records the owner's thread id. Published by the next push or
+    /// drop count.
     pub fn set_thread(&self, id: u32) {
         debug_assert_eq!(self.state.load(Ordering::Relaxed), OWNED);
         // Relaxed: ordered before the drainer's reads by the Release store of
-        // `tail` in the owner's next `push` (and the Acquire in `pop_into`).
+        // `tail` in the owner's next `push` (and the Acquire in `pop_into`),
+        // or of the count in `add_dropped` (and the Acquire in `dropped()`).
         self.thread.store(id, Ordering::Relaxed);
     }
 
-    /// The owner's thread id, as of the last events popped from the ring.
+    /// The owner's thread id, as of the last events popped from the ring or
+    /// the last drop count read.
     pub fn thread(&self) -> u32 {
         // Relaxed: see `set_thread`.
         self.thread.load(Ordering::Relaxed)
@@ -105,7 +108,9 @@ impl Slot {
 
     /// Owner: counts `n` dropped events.
     pub fn add_dropped(&self, n: u64) {
-        // Relaxed load: the owner is the only writer, so no RMW is needed.
+        // Relaxed load: the owner is the only writer, so no RMW is needed (a
+        // new owner sees its predecessor's count through the Release/Acquire
+        // pairs of `release`/`state()` and `recycle`/`claim`).
         let v = self.dropped.load(Ordering::Relaxed);
         // Release: pairs with the Acquire in `dropped()`, so a drainer that
         // sees the count also sees the owner's `set_thread` before it (a
@@ -227,7 +232,6 @@ impl Registry {
     }
 }
 
-#[cfg(not(loom))]
 impl Default for Registry {
     fn default() -> Self {
         Registry::new()

@@ -167,7 +167,8 @@ impl Ring {
 
     /// Whether the ring holds no events (a consumer-side view).
     pub fn is_empty(&self) -> bool {
-        // Acquire: pairs with the Release store in `push`.
+        // Acquire (both): pair with the Release stores of `tail` in `push`
+        // and of `head` in `pop_into`, whichever side calls this.
         self.tail.load(Ordering::Acquire) == self.head.load(Ordering::Acquire)
     }
 }
