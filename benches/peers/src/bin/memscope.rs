@@ -1,0 +1,38 @@
+//! The workload under memscope: `TrackingAllocator::system()` with a
+//! recording running (`OnFull::Block`, default config) from before the
+//! workload starts until `finish()` returns. Writes to `$MEMSCOPE_PEERS_OUT`
+//! (default `peers.memscope` in the current directory).
+//!
+//! `MEMSCOPE_PEERS_ON_FULL=drop` records with `OnFull::Drop` instead, for a
+//! diagnostic only: the allocating threads then never wait for the drainer,
+//! so their time is the hot path's own cost (and events are lost).
+//! `MEMSCOPE_PEERS_RECORD=0` runs the workload with no recording at all: the
+//! tracking allocator's idle cost.
+
+#[global_allocator]
+static GLOBAL: memscope::TrackingAllocator = memscope::TrackingAllocator::system();
+
+fn main() -> Result<(), memscope::Error> {
+    let (n, t) = memscope_peers::args();
+    let path = std::env::var_os("MEMSCOPE_PEERS_OUT").unwrap_or_else(|| "peers.memscope".into());
+    let on_full = match std::env::var("MEMSCOPE_PEERS_ON_FULL").as_deref() {
+        Ok("drop") => memscope::OnFull::Drop,
+        _ => memscope::OnFull::Block,
+    };
+    if std::env::var("MEMSCOPE_PEERS_RECORD").as_deref() == Ok("0") {
+        memscope_peers::run(n, t);
+        return Ok(());
+    }
+    let recording = memscope::Recorder::new(path).on_full(on_full).start()?;
+    memscope_peers::run(n, t);
+    let s = recording.finish()?;
+    println!(
+        "events_written={} events_lost={} bytes_written={} bytes_per_event={:.4} chunks={}",
+        s.events_written,
+        s.events_lost,
+        s.bytes_written,
+        s.bytes_per_event(),
+        s.chunks
+    );
+    Ok(())
+}
