@@ -44,6 +44,11 @@ const CLASS_ALLOC: u64 = 1;
 /// before replay passes its timestamp.
 pub(crate) const RELEASE_LAG_NS: u64 = 20_000_000;
 
+/// How far the release bound must move before replay releases again, in ns:
+/// each release merges the held-back window, so releasing every round would
+/// cost the window's length per round.
+pub(crate) const RELEASE_STEP_NS: u64 = 5_000_000;
+
 /// The default bound on buffered events (8 Mi events, 320 MiB): a file
 /// whose `Round` records are missing must not buffer all of itself.
 const WINDOW_LIMIT: usize = 8 << 20;
@@ -169,7 +174,10 @@ impl Replayer {
                     self.watermarks.pop_front();
                 }
                 self.watermarks.push_back(*watermark_ns);
-                if let Some(bound) = bound {
+                // Releasing copies the held-back window, so do it once the
+                // bound has moved RELEASE_STEP_NS, not every round (rounds can
+                // be a few hundred microseconds apart).
+                if let Some(bound) = bound.filter(|&b| b >= self.frontier.saturating_add(RELEASE_STEP_NS)) {
                     self.release(bound);
                 }
             }
