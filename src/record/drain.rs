@@ -154,8 +154,16 @@ impl Drainer {
     }
 
     fn put_chunk(&mut self, thread: u32) {
-        self.stats.events_written += self.batch.iter().filter(|e| e.kind() != format::event::KIND_LOST).count() as u64;
-        self.stats.threads += self.batch.iter().filter(|e| e.kind() == format::event::KIND_THREAD_START).count() as u64;
+        for e in &self.batch {
+            match e.kind() {
+                format::event::KIND_LOST => {}
+                format::event::KIND_THREAD_START => {
+                    self.stats.events_written += 1;
+                    self.stats.threads += 1;
+                }
+                _ => self.stats.events_written += 1,
+            }
+        }
         self.encoder.put_events(&mut self.out, thread, self.sequence, &self.batch);
         self.sequence += 1;
         self.stats.chunks += 1;

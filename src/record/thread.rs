@@ -105,7 +105,8 @@ pub(crate) fn monotonic_ns() -> u64 {
 #[inline(always)]
 pub(crate) fn now_ns() -> u64 {
     // Relaxed: published before `session` by the Release store in
-    // `Control::begin`, which the caller's Acquire load of `session` pairs with.
+    // the drainer thread at start (see `Recorder::start`), which the caller's
+    // Acquire load of `session` pairs with.
     monotonic_ns().saturating_sub(CONTROL.epoch_ns.load(Ordering::Relaxed))
 }
 
@@ -125,12 +126,18 @@ pub(crate) struct Stamp {
 /// ThreadStart (registration can wait for a ring to be recycled).
 #[inline(always)]
 pub(crate) fn stamp<A: GlobalAlloc>(inner: &A) -> Option<Stamp> {
-    // Acquire: pairs with the Release store of `session` in `launch`, so the
-    // epoch and the policy of this recording are visible.
+    // Acquire: pairs with the drainer's Release store of `session` at start,
+    // so the epoch and the policy of this recording are visible.
     let session = CONTROL.session.load(Ordering::Acquire);
     if session == 0 {
         return None;
     }
+    stamp_in(inner, session)
+}
+
+/// The body of [`stamp`], out of line for the same reason as `record_in`.
+#[inline(never)]
+fn stamp_in<A: GlobalAlloc>(inner: &A, session: u32) -> Option<Stamp> {
     LOCAL
         .try_with(|l| {
             if l.busy.replace(true) {
@@ -170,7 +177,7 @@ pub(crate) fn record_stamped(stamp: Stamp, event: RawEvent) {
 /// (nanoseconds since the epoch) and builds the event.
 #[inline(always)]
 pub(crate) fn record<A: GlobalAlloc>(inner: &A, make: impl FnOnce(u64) -> RawEvent) {
-    // Acquire: pairs with the Release store of `session` in `Control::begin`,
+    // Acquire: pairs with the drainer's Release store of `session` at start,
     // so the epoch and the policy of this recording are visible.
     let session = CONTROL.session.load(Ordering::Acquire);
     if session == 0 {
