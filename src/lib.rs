@@ -15,6 +15,23 @@
 //! }
 //! ```
 //!
+//! Names on memory: [`track_var!`] names a value and links it to its heap
+//! allocation(s) (real addresses, and the real type from
+//! `std::any::type_name`); [`track_clone!`] links a clone to its source;
+//! [`track_scope!`] attributes a thread's allocations to a named scope until
+//! its guard drops; [`ffi`] records memory crossing to and from C. A type of
+//! your own implements [`Trackable`] by forwarding to its fields.
+//!
+//! ```no_run
+//! let numbers = vec![1u64; 10_000];
+//! memscope::track_var!(numbers);
+//! {
+//!     let _scope = memscope::track_scope!("parse_config");
+//!     let config: Vec<String> = std::env::args().collect();
+//!     memscope::track_var!(config);
+//! }
+//! ```
+//!
 //! The pipeline, one module each:
 //! - [`record`]: [`TrackingAllocator`] pushes fixed-size events into
 //!   per-thread lock-free rings; the `memscope-drain` thread writes them as
@@ -44,4 +61,4 @@ mod sync;
 pub use error::Error;
 pub use format::OnFull;
 #[cfg(not(loom))]
-pub use record::{Recorder, Recording, Summary, TrackingAllocator};
+pub use record::{ffi, Heap, Recorder, Recording, ScopeGuard, Summary, Trackable, TrackingAllocator};

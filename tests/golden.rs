@@ -4,9 +4,11 @@
 //! version). Regenerate with `MEMSCOPE_BLESS=1 cargo test --test golden`
 //! only together with a version bump.
 
-use memscope::format::{self, ChunkEncoder, Event, OnFull, RawEvent, Reader, Record, SegmentHeader};
+use memscope::format::event::*;
+use memscope::format::{self, ChunkEncoder, Event, OnFull, RawEvent, Reader, Record, SegmentHeader, SiteRecord};
 
 const GOLDEN_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v1.memscope");
+const GOLDEN_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v2.memscope");
 
 fn name(s: &str) -> [u8; 16] {
     let mut n = [0u8; 16];
@@ -96,4 +98,104 @@ fn golden_v1_decodes_and_encoder_is_stable() {
     assert_eq!(&golden[0..8], b"MEMSCOPE");
     assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 1);
     assert_eq!(&golden[48..52], b"MSrc");
+}
+
+/// The content of the version-2 golden file: version 1's kinds plus every
+/// tracking event kind, a `Site` record of each site kind and `Text` records
+/// (a type name and a label with non-ASCII and markup in it).
+fn v2_records() -> (SegmentHeader, Vec<SiteRecord>, Vec<(u64, &'static str)>, Vec<RawEvent>) {
+    let header = SegmentHeader {
+        version: 2,
+        start_unix_ns: 1_763_700_000_000_000_000,
+        start_monotonic_ns: 123_456_789,
+        pid: 4343,
+        ring_capacity: 1024,
+        on_full: OnFull::Block,
+    };
+    let (var, clone, scope, ty, label) = (0x5555_0000_9000u64, 0x5555_0000_9040, 0x5555_0000_9080, 0x0014_5555_0000_a000, 0x000b_5555_0000_b000);
+    let sites = vec![
+        SiteRecord { key: var, kind: format::SITE_VAR, name: "numbers".into(), file: "src/main.rs".into(), line: 7, column: 5, type_key: ty },
+        SiteRecord { key: clone, kind: format::SITE_CLONE, name: "numbers".into(), file: "src/main.rs".into(), line: 9, column: 16, type_key: ty },
+        SiteRecord { key: scope, kind: format::SITE_SCOPE, name: "parse </script>".into(), file: "src/main.rs".into(), line: 5, column: 17, type_key: 0 },
+    ];
+    let texts = vec![(ty, "alloc::vec::Vec<u64>"), (label, "größe <b>")];
+    let events = vec![
+        RawEvent::thread_start(10, 5001, name("main")),
+        RawEvent::with_kind(KIND_SCOPE_ENTER, 15, scope, 0, 0),
+        RawEvent::alloc(20, 0x5555_0000_1000, 80, 8, false),
+        RawEvent::with_kind(KIND_VAR, 21, 0x5555_0000_1000, 80, var),
+        RawEvent::with_kind(KIND_VAR_MORE, 21, 0, 16, 0),
+        RawEvent::with_kind(KIND_VAR_TYPE, 21, ty, 0, 0),
+        RawEvent::alloc(22, 0x5555_0000_2000, 80, 8, false),
+        RawEvent::with_kind(KIND_VAR, 23, 0x5555_0000_2000, 80, clone),
+        RawEvent::with_kind(KIND_SHARED, 23, 2, 1, 0),
+        RawEvent::with_kind(KIND_CLONE_OF, 23, 0x5555_0000_1000, 0, 0),
+        RawEvent::with_kind(KIND_HANDOFF, 24, 0x5555_0000_2000, 0, label),
+        RawEvent::with_kind(KIND_FOREIGN_ALLOC, 25, 0x7f00_0000_0000, 4096, label),
+        RawEvent::with_kind(KIND_FOREIGN_FREE, 26, 0x7f00_0000_0000, 0, 0),
+        RawEvent::dealloc(27, 0x5555_0000_1000, 80, 8),
+        RawEvent::with_kind(KIND_SCOPE_EXIT, 28, scope, 1, 0),
+    ];
+    (header, sites, texts, events)
+}
+
+fn encode_v2() -> Vec<u8> {
+    let (header, sites, texts, events) = v2_records();
+    let mut out = header.encode().to_vec();
+    for s in &sites {
+        format::put_site(&mut out, s);
+    }
+    for (key, text) in &texts {
+        format::put_text(&mut out, *key, text);
+    }
+    ChunkEncoder::default().put_events(&mut out, 1, 0, &events);
+    format::put_round(&mut out, 0, 30);
+    format::put_end(&mut out, events.len() as u64, 0, 40);
+    out
+}
+
+#[test]
+fn golden_v2_decodes_and_encoder_is_stable() {
+    let fresh = encode_v2();
+    if std::env::var_os("MEMSCOPE_BLESS").is_some() {
+        std::fs::write(GOLDEN_V2, &fresh).unwrap();
+    }
+    let golden = std::fs::read(GOLDEN_V2).expect("tests/golden/v2.memscope is committed");
+    assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
+
+    let (header, sites, texts, events) = v2_records();
+    let mut reader = Reader::new(&golden[..]).unwrap();
+    assert_eq!(*reader.header(), header);
+    let mut records = Vec::new();
+    while let Some(item) = reader.next_record().unwrap() {
+        records.push(item.expect("golden file has no damage"));
+    }
+    assert_eq!(records.len(), sites.len() + texts.len() + 3);
+    for (i, s) in sites.iter().enumerate() {
+        assert_eq!(records[i], Record::Site(s.clone()));
+    }
+    for (i, (key, text)) in texts.iter().enumerate() {
+        assert_eq!(records[sites.len() + i], Record::Text { key: *key, text: (*text).to_owned() });
+    }
+    let Record::Events(chunk) = &records[sites.len() + texts.len()] else { panic!("expected the chunk") };
+    let expected: Vec<Event> = events.iter().map(|e| e.decode().unwrap()).collect();
+    assert_eq!(chunk.events, expected);
+    // Spot-check against FORMAT.md's tables, independent of the encoder.
+    assert_eq!(chunk.events[3], Event::Var { ts_ns: 21, ptr: 0x5555_0000_1000, size: 80, site: 0x5555_0000_9000 });
+    assert_eq!(chunk.events[14], Event::ScopeExit { ts_ns: 28, site: 0x5555_0000_9080, unwinding: true });
+    assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 2);
+
+    // And it replays: names, link, clone, handoff, foreign region, scope.
+    let replay = memscope::replay::Replay::from_reader(&golden[..], "v2.memscope".as_ref()).unwrap();
+    let v = &replay.variables;
+    assert_eq!(v.len(), 2);
+    assert_eq!((v[0].name.as_str(), v[0].type_name.as_str(), v[0].state), ("numbers", "alloc::vec::Vec<u64>", "freed"));
+    assert_eq!((v[0].freed_at_ns, v[0].lifetime_ns, v[0].scope), (Some(27), Some(7), Some(0)));
+    assert_eq!((v[1].origin, v[1].clone_of, v[1].strong, v[1].weak), ("clone", Some(0), Some(2), Some(1)));
+    assert_eq!(v[1].handoffs[0].label, "größe <b>");
+    assert_eq!(replay.foreign[0].label, "größe <b>");
+    assert_eq!((replay.foreign[0].size, replay.foreign[0].state), (4096, "released"));
+    let s = &replay.scopes[0];
+    assert_eq!((s.name.as_str(), s.entries, s.unwound, s.allocations, s.allocated_bytes), ("parse </script>", 1, 1, 2, 160));
+    assert_eq!((s.deallocations, s.live_bytes, s.peak_live_bytes, s.total_duration_ns), (1, 80, 160, 13));
 }

@@ -8,7 +8,10 @@
 //! ```
 
 use crate::format::{Damage, OnFull};
-use crate::replay::{Bucket, EndRecord, Leak, Replay, ThreadStats, TimelinePoint, Totals};
+use crate::replay::{
+    Bucket, EndRecord, ForeignRegion, Leak, Replay, ScopeNode, Suggestion, ThreadStats, ThreadTimeline, TimelinePoint, Totals, TrackingTotals,
+    Variable,
+};
 use crate::Error;
 use serde::Serialize;
 use std::fs::File;
@@ -19,13 +22,31 @@ use std::path::Path;
 /// bumped when a field changes meaning or goes away, not when one is added.
 pub const JSON_FORMAT_VERSION: u32 = 1;
 
+/// What a JSON document includes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JsonOptions {
+    /// Only what the program named: tracked variables, scopes, foreign
+    /// memory and the summary; the per-allocation lists (`threads`,
+    /// `largest_leaks`, histograms, timelines) are empty (`"mode":
+    /// "only_tracked"`). The default, `false`, includes everything.
+    pub only_tracked: bool,
+}
+
 /// Writes `replay` as one compact JSON document to `writer`.
 ///
 /// # Errors
 /// The writer's I/O errors.
 pub fn json(replay: &Replay, writer: impl Write) -> Result<(), io::Error> {
+    json_with(replay, &JsonOptions::default(), writer)
+}
+
+/// Writes `replay` as one compact JSON document to `writer`, as `options` say.
+///
+/// # Errors
+/// The writer's I/O errors.
+pub fn json_with(replay: &Replay, options: &JsonOptions, writer: impl Write) -> Result<(), io::Error> {
     let mut w = BufWriter::new(writer);
-    serde_json::to_writer(&mut w, replay)?;
+    serde_json::to_writer(&mut w, &document(replay, options))?;
     w.write_all(b"\n")?;
     w.flush()
 }
@@ -36,7 +57,7 @@ pub fn json(replay: &Replay, writer: impl Write) -> Result<(), io::Error> {
 /// The writer's I/O errors.
 pub fn json_pretty(replay: &Replay, writer: impl Write) -> Result<(), io::Error> {
     let mut w = BufWriter::new(writer);
-    serde_json::to_writer_pretty(&mut w, replay)?;
+    serde_json::to_writer_pretty(&mut w, &document(replay, &JsonOptions::default()))?;
     w.write_all(b"\n")?;
     w.flush()
 }
@@ -47,9 +68,17 @@ pub fn json_pretty(replay: &Replay, writer: impl Write) -> Result<(), io::Error>
 /// # Errors
 /// [`Error::Export`], naming `path`, when the file cannot be created or written.
 pub fn json_to_path(replay: &Replay, path: &Path) -> Result<(), Error> {
+    json_to_path_with(replay, &JsonOptions::default(), path)
+}
+
+/// As [`json_to_path`], with `options`.
+///
+/// # Errors
+/// [`Error::Export`], naming `path`, when the file cannot be created or written.
+pub fn json_to_path_with(replay: &Replay, options: &JsonOptions, path: &Path) -> Result<(), Error> {
     let export = |source| Error::Export { path: path.to_path_buf(), source };
     let file = File::create(path).map_err(export)?;
-    json(replay, &file).map_err(export)?;
+    json_with(replay, options, &file).map_err(export)?;
     file.sync_all().map_err(export)
 }
 
@@ -57,6 +86,7 @@ pub fn json_to_path(replay: &Replay, path: &Path) -> Result<(), Error> {
 #[derive(Serialize)]
 struct Document<'a> {
     format_version: u32,
+    mode: &'static str,
     recording: Recording<'a>,
     summary: &'a Totals,
     threads: &'a [ThreadStats],
@@ -64,6 +94,12 @@ struct Document<'a> {
     lifetime_histogram: &'a [Bucket],
     size_histogram: &'a [Bucket],
     timeline: &'a [TimelinePoint],
+    thread_timelines: &'a [ThreadTimeline],
+    tracking: &'a TrackingTotals,
+    variables: &'a [Variable],
+    scopes: &'a [ScopeNode],
+    foreign: &'a [ForeignRegion],
+    suggestions: &'a [Suggestion],
 }
 
 #[derive(Serialize)]
@@ -96,41 +132,61 @@ impl From<&Damage> for DamageView {
     }
 }
 
+/// The document of docs/JSON.md for `replay`, as `options` say.
+fn document<'a>(replay: &'a Replay, options: &JsonOptions) -> Document<'a> {
+    let h = &replay.header;
+    let full = !options.only_tracked;
+    fn all_or_none<T>(full: bool, v: &[T]) -> &[T] {
+        if full {
+            v
+        } else {
+            &[]
+        }
+    }
+    Document {
+        format_version: JSON_FORMAT_VERSION,
+        mode: if full { "full" } else { "only_tracked" },
+        recording: Recording {
+            version: h.version,
+            pid: h.pid,
+            start_unix_ns: h.start_unix_ns,
+            start_monotonic_ns: h.start_monotonic_ns,
+            ring_capacity: h.ring_capacity,
+            on_full: h.on_full,
+            file_bytes: replay.file_bytes,
+            finished: replay.finished,
+            end: replay.end.as_ref(),
+            rounds: replay.rounds,
+            damage_count: replay.damage_count,
+            damaged_bytes: replay.damaged_bytes,
+            damage: replay.damage.iter().map(DamageView::from).collect(),
+        },
+        summary: &replay.summary,
+        threads: all_or_none(full, &replay.threads),
+        largest_leaks: all_or_none(full, &replay.largest_leaks),
+        lifetime_histogram: all_or_none(full, &replay.lifetime_histogram),
+        size_histogram: all_or_none(full, &replay.size_histogram),
+        timeline: all_or_none(full, &replay.timeline),
+        thread_timelines: all_or_none(full, &replay.thread_timelines),
+        tracking: &replay.tracking,
+        variables: &replay.variables,
+        scopes: &replay.scopes,
+        foreign: &replay.foreign,
+        suggestions: &replay.suggestions,
+    }
+}
+
 /// Serialises as the document of docs/JSON.md (what [`json`] writes).
 impl Serialize for Replay {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let h = &self.header;
-        Document {
-            format_version: JSON_FORMAT_VERSION,
-            recording: Recording {
-                version: h.version,
-                pid: h.pid,
-                start_unix_ns: h.start_unix_ns,
-                start_monotonic_ns: h.start_monotonic_ns,
-                ring_capacity: h.ring_capacity,
-                on_full: h.on_full,
-                file_bytes: self.file_bytes,
-                finished: self.finished,
-                end: self.end.as_ref(),
-                rounds: self.rounds,
-                damage_count: self.damage_count,
-                damaged_bytes: self.damaged_bytes,
-                damage: self.damage.iter().map(DamageView::from).collect(),
-            },
-            summary: &self.summary,
-            threads: &self.threads,
-            largest_leaks: &self.largest_leaks,
-            lifetime_histogram: &self.lifetime_histogram,
-            size_histogram: &self.size_histogram,
-            timeline: &self.timeline,
-        }
-        .serialize(s)
+        document(self, &JsonOptions::default()).serialize(s)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::event::*;
     use crate::format::{self, ChunkEncoder, RawEvent, SegmentHeader, VERSION};
     use serde_json::Value;
 
@@ -141,23 +197,58 @@ mod tests {
         let mut enc = ChunkEncoder::default();
         let mut name = [0u8; 16];
         name[..4].copy_from_slice(b"main");
+        let (var, scope, ty, label) = (0x9000, 0x9040, 0x0003_0000_0000_a000, 0x0001_0000_0000_b000);
+        let site = |key, kind, name: &str| format::SiteRecord {
+            key,
+            kind,
+            name: name.into(),
+            file: "main.rs".into(),
+            line: 3,
+            column: 9,
+            type_key: if kind == format::SITE_SCOPE { 0 } else { ty },
+        };
+        format::put_site(&mut out, &site(var, format::SITE_VAR, "buf"));
+        format::put_site(&mut out, &site(scope, format::SITE_SCOPE, "load"));
+        format::put_text(&mut out, ty, "u64");
+        format::put_text(&mut out, label, "c");
         enc.put_events(
             &mut out,
             1,
             0,
             &[
                 RawEvent::thread_start(1, 99, name),
+                RawEvent::with_kind(KIND_SCOPE_ENTER, 5, scope, 0, 0),
                 RawEvent::alloc(10, 0x1000, 100, 8, false),
+                RawEvent::with_kind(KIND_VAR, 11, 0x1000, 100, var),
+                RawEvent::with_kind(KIND_SHARED, 11, 1, 0, 0),
+                RawEvent::with_kind(KIND_HANDOFF, 12, 0x1000, 0, label),
+                RawEvent::with_kind(KIND_FOREIGN_ALLOC, 13, 0x8000, 10, label),
                 RawEvent::alloc(20, 0x2000, 5, 8, false),
+                RawEvent::realloc(21, 0x1000, 100, 0x1000, 200),
                 RawEvent::dealloc(30, 0x2000, 5, 8),
+                RawEvent::with_kind(KIND_SCOPE_EXIT, 31, scope, 0, 0),
             ],
         );
         let damaged_at = out.len();
         enc.put_events(&mut out, 1, 1, &[RawEvent::alloc(40, 0x3000, 1, 1, false)]);
         out[damaged_at + 40] ^= 0x55;
         format::put_round(&mut out, 0, 50);
-        format::put_end(&mut out, 5, 0, 60);
+        format::put_end(&mut out, 12, 0, 60);
         Replay::from_reader(&out[..], "sample".as_ref()).expect("replays")
+    }
+
+    #[test]
+    fn only_tracked_leaves_out_the_allocation_lists() {
+        let r = sample();
+        let mut buf = Vec::new();
+        json_with(&r, &JsonOptions { only_tracked: true }, &mut buf).expect("writes to a Vec");
+        let v: Value = serde_json::from_slice(&buf).expect("valid JSON");
+        assert_eq!(v["mode"], "only_tracked");
+        for list in ["threads", "largest_leaks", "lifetime_histogram", "size_histogram", "timeline", "thread_timelines"] {
+            assert_eq!(v[list], Value::Array(vec![]), "{list}");
+        }
+        assert_eq!(v["variables"], document(&r)["variables"]);
+        assert_eq!(v["summary"], document(&r)["summary"]);
     }
 
     fn document(r: &Replay) -> Value {
@@ -178,7 +269,13 @@ mod tests {
         assert_eq!(v["recording"]["damage"][0]["kind"], r.damage[0].kind.to_string());
         assert_eq!(v["recording"]["damage"][0]["offset"], r.damage[0].offset);
         assert_eq!(v["summary"]["total_allocations"], 2);
-        assert_eq!(v["summary"]["live_bytes"], 100);
+        assert_eq!(v["summary"]["live_bytes"], 200);
+        assert_eq!(v["mode"], "full");
+        assert_eq!(v["variables"][0]["name"], "buf");
+        assert_eq!(v["variables"][0]["allocations"][0]["reallocations"], 1);
+        assert_eq!(v["scopes"][0]["name"], "load");
+        assert_eq!(v["foreign"][0]["label"], "c");
+        assert_eq!(v["thread_timelines"][0]["live_bytes"].as_array().map(Vec::len), v["timeline"].as_array().map(Vec::len));
         assert_eq!(v["threads"][0]["name"], "main");
         assert_eq!(v["threads"][0]["os_tid"], 99);
         assert_eq!(v["largest_leaks"][0]["ptr"], 0x1000);

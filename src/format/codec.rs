@@ -53,6 +53,22 @@ pub const PAYLOAD_ALLOC_REUSE: u8 = 10;
 /// Payload-only kind: as [`PAYLOAD_ALLOC_REUSE`], for a zeroed allocation.
 pub const PAYLOAD_ALLOC_ZEROED_REUSE: u8 = 11;
 
+/// Payload-only tag code: the event's kind is a tracking kind (16 and up),
+/// stored as `kind − 16` in the tag's upper bits (FORMAT.md, "Chunk payload").
+pub const PAYLOAD_ESCAPE: u8 = 15;
+
+/// Which of a tracking event's operands (`a`, `b`, `c`, as bits 0, 1, 2)
+/// the payload stores, as varints in that order; the others are 0.
+const fn tracking_operands(kind: u8) -> Option<u8> {
+    Some(match kind {
+        KIND_VAR | KIND_FOREIGN_ALLOC => 0b111,
+        KIND_VAR_MORE | KIND_SHARED | KIND_SCOPE_EXIT => 0b011,
+        KIND_VAR_TYPE | KIND_CLONE_OF | KIND_SCOPE_ENTER | KIND_FOREIGN_FREE => 0b001,
+        KIND_HANDOFF => 0b101,
+        _ => return None,
+    })
+}
+
 /// What encoder and decoder both remember while walking one chunk; each
 /// event updates it the same way on both sides.
 #[derive(Debug, Default)]
@@ -166,7 +182,18 @@ pub fn encode_payload(events: &[RawEvent], first_ts_ns: u64, out: &mut Vec<u8>) 
                 put_delta(out, &mut m.prev_ts, e.ts_ns());
                 put_varint(out, e.a);
             }
-            _ => {}
+            _ => {
+                let Some(operands) = tracking_operands(kind) else { continue };
+                put_varint(out, u64::from(PAYLOAD_ESCAPE) | (u64::from(kind - 16) << 4));
+                put_delta(out, &mut m.prev_ts, e.ts_ns());
+                // A scope exit's `b` is a flag: the decoder yields 0 or 1.
+                let b = if kind == KIND_SCOPE_EXIT { u64::from(e.b != 0) } else { e.b };
+                for (bit, v) in [(0b001, e.a), (0b010, b), (0b100, e.c)] {
+                    if operands & bit != 0 {
+                        put_varint(out, v);
+                    }
+                }
+            }
         }
     }
 }
@@ -231,6 +258,21 @@ pub fn decode_payload(payload: &[u8], count: u32, first_ts_ns: u64, out: &mut Ve
         let ts_ns = c.delta(&mut m.prev_ts)?;
         if ts_ns > TS_MAX {
             return Err(c.err("timestamp exceeds 56 bits"));
+        }
+        if kind == PAYLOAD_ESCAPE {
+            let Some(kind) = u8::try_from(align_log2 + 16).ok().filter(|&k| k <= KIND_MAX) else {
+                return Err(c.err("unknown tracking event kind"));
+            };
+            let operands = tracking_operands(kind).ok_or_else(|| c.err("unknown tracking event kind"))?;
+            let mut v = [0u64; 3];
+            for (i, slot) in v.iter_mut().enumerate() {
+                if operands & (1 << i) != 0 {
+                    *slot = c.varint()?;
+                }
+            }
+            let raw = RawEvent::with_kind(kind, ts_ns, v[0], v[1], v[2]);
+            out.push(raw.decode().ok_or_else(|| c.err("unknown tracking event kind"))?);
+            continue;
         }
         let has_align = matches!(kind, KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC | PAYLOAD_ALLOC_REUSE | PAYLOAD_ALLOC_ZEROED_REUSE);
         if align_log2 != 0 && !has_align || align_log2 > 63 {
@@ -324,7 +366,13 @@ mod tests {
                 Event::ThreadStart { ts_ns, os_tid, name }
             }),
             ts.clone().prop_map(|ts_ns| Event::ThreadExit { ts_ns }),
-            (ts, any::<u64>()).prop_map(|(ts_ns, count)| Event::Lost { ts_ns, count }),
+            (ts.clone(), any::<u64>()).prop_map(|(ts_ns, count)| Event::Lost { ts_ns, count }),
+            (ts.clone(), KIND_VAR..=KIND_MAX, any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(ts, kind, a, b, c)| {
+                // Operands a kind does not store are 0 on the way back.
+                let ops = tracking_operands(kind).unwrap();
+                let keep = |bit: u8, v: u64| if ops & bit != 0 { v } else { 0 };
+                RawEvent::with_kind(kind, ts, keep(1, a), keep(2, b), keep(4, c)).decode().unwrap()
+            }),
         ]
     }
 
@@ -394,6 +442,8 @@ mod tests {
             RawEvent::alloc(TS_MAX, usize::MAX, usize::MAX, 1 << 29, true),
             RawEvent::thread_start(TS_MAX, u64::MAX, [b'x'; 16]),
             RawEvent::lost(TS_MAX, u64::MAX),
+            RawEvent::with_kind(KIND_VAR, TS_MAX, u64::MAX, u64::MAX, u64::MAX),
+            RawEvent::with_kind(KIND_FOREIGN_ALLOC, TS_MAX, u64::MAX, u64::MAX, u64::MAX),
         ];
         for e in worst {
             let mut buf = Vec::new();

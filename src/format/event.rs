@@ -20,6 +20,62 @@ pub const KIND_THREAD_EXIT: u8 = 7;
 /// Kind code of a lost-events record, written by the drainer.
 pub const KIND_LOST: u8 = 8;
 
+// Tracking kinds (format version 2). Codes 9..=15 are the payload's own
+// (codec.rs); tracking kinds start at 16 and are written in a payload
+// behind the escape tag 15 (FORMAT.md, "Chunk payload").
+
+/// Kind code of a tracked variable (`track_var!`, `track_clone!`): its first
+/// heap allocation (address 0: none), its size in bytes, and its site key.
+pub const KIND_VAR: u8 = 16;
+/// Kind code of a further heap allocation of the thread's last [`KIND_VAR`]
+/// (address 0: that many bytes whose address the value does not expose).
+pub const KIND_VAR_MORE: u8 = 17;
+/// Kind code of the type of the thread's last [`KIND_VAR`], when it is not
+/// the type its site was first used with (a site in a generic function).
+pub const KIND_VAR_TYPE: u8 = 18;
+/// Kind code of the `Rc`/`Arc` strong and weak counts of the thread's last [`KIND_VAR`].
+pub const KIND_SHARED: u8 = 19;
+/// Kind code of the source of the thread's last [`KIND_VAR`] when it is a clone.
+pub const KIND_CLONE_OF: u8 = 20;
+/// Kind code of entering a scope (`track_scope!`).
+pub const KIND_SCOPE_ENTER: u8 = 21;
+/// Kind code of leaving a scope.
+pub const KIND_SCOPE_EXIT: u8 = 22;
+/// Kind code of foreign memory that Rust now holds (`ffi::track_foreign`).
+pub const KIND_FOREIGN_ALLOC: u8 = 23;
+/// Kind code of foreign memory given back (`ffi::untrack_foreign`).
+pub const KIND_FOREIGN_FREE: u8 = 24;
+/// Kind code of a Rust allocation handed to foreign code (`ffi::handed_over`).
+pub const KIND_HANDOFF: u8 = 25;
+/// The largest kind code this version defines.
+pub const KIND_MAX: u8 = KIND_HANDOFF;
+
+/// A *string key*: a `&'static str` as a number, its address in bits 0..48
+/// and its length in bits 48..64 (FORMAT.md, "String keys"). The drainer
+/// writes the text once per recording in a `Text` record; events carry the key.
+///
+/// Text longer than 65535 bytes is cut at the last character boundary
+/// before that; a string whose address needs more than 48 bits gets key 0,
+/// which replay shows as an unknown name.
+#[inline]
+pub fn str_key(s: &'static str) -> u64 {
+    let mut len = s.len().min(0xFFFF);
+    while !s.is_char_boundary(len) {
+        len -= 1;
+    }
+    let addr = s.as_ptr() as u64;
+    if addr >> 48 != 0 {
+        return 0;
+    }
+    addr | ((len as u64) << 48)
+}
+
+/// The address and length a nonzero [`str_key`] packs.
+#[inline]
+pub const fn str_key_parts(key: u64) -> (u64, usize) {
+    (key & ((1 << 48) - 1), (key >> 48) as usize)
+}
+
 /// Timestamps are stored in the upper 56 bits of [`RawEvent::head`]: nanoseconds
 /// since the segment's epoch, enough for 2.28 years of recording.
 pub const TS_BITS: u32 = 56;
@@ -100,6 +156,13 @@ impl RawEvent {
         RawEvent { head: head(KIND_LOST, ts_ns), a: count, b: 0, c: 0 }
     }
 
+    /// An event with a kind code and its three operands as FORMAT.md's
+    /// "Ring events" table gives them; used for the tracking kinds.
+    #[inline(always)]
+    pub const fn with_kind(kind: u8, ts_ns: u64, a: u64, b: u64, c: u64) -> Self {
+        RawEvent { head: head(kind, ts_ns), a, b, c }
+    }
+
     /// The kind code (bits 0..8 of `head`).
     #[inline(always)]
     pub const fn kind(&self) -> u8 {
@@ -132,6 +195,16 @@ impl RawEvent {
             }
             KIND_THREAD_EXIT => Event::ThreadExit { ts_ns },
             KIND_LOST => Event::Lost { ts_ns, count: self.a },
+            KIND_VAR => Event::Var { ts_ns, ptr: self.a, size: self.b, site: self.c },
+            KIND_VAR_MORE => Event::VarMore { ts_ns, ptr: self.a, size: self.b },
+            KIND_VAR_TYPE => Event::VarType { ts_ns, type_key: self.a },
+            KIND_SHARED => Event::Shared { ts_ns, strong: self.a, weak: self.b },
+            KIND_CLONE_OF => Event::CloneOf { ts_ns, source_ptr: self.a },
+            KIND_SCOPE_ENTER => Event::ScopeEnter { ts_ns, site: self.a },
+            KIND_SCOPE_EXIT => Event::ScopeExit { ts_ns, site: self.a, unwinding: self.b != 0 },
+            KIND_FOREIGN_ALLOC => Event::ForeignAlloc { ts_ns, ptr: self.a, size: self.b, label: self.c },
+            KIND_FOREIGN_FREE => Event::ForeignFree { ts_ns, ptr: self.a },
+            KIND_HANDOFF => Event::Handoff { ts_ns, ptr: self.a, label: self.c },
             _ => return None,
         })
     }
@@ -201,6 +274,100 @@ pub enum Event {
         /// How many events were dropped.
         count: u64,
     },
+    /// A tracked variable (`track_var!` or `track_clone!`), with its first
+    /// heap allocation. Further allocations, its type when the site's differs,
+    /// its `Rc`/`Arc` counts and its clone source follow as events of the
+    /// same thread ([`Event::VarMore`], [`Event::VarType`], [`Event::Shared`],
+    /// [`Event::CloneOf`]), which belong to the thread's last `Var`.
+    Var {
+        /// Nanoseconds since the epoch.
+        ts_ns: u64,
+        /// An address in the heap allocation (its start, or inside it, as
+        /// for an `Rc`'s value); 0 when the value has no heap allocation.
+        ptr: u64,
+        /// The bytes the value says it holds there (e.g. a `Vec`'s capacity
+        /// times its element size); 0 with `ptr` 0.
+        size: u64,
+        /// The site key (a `Site` record gives name, type, file and line).
+        site: u64,
+    },
+    /// A further heap allocation of the thread's last [`Event::Var`].
+    VarMore {
+        /// Nanoseconds since the epoch.
+        ts_ns: u64,
+        /// An address in the allocation; 0 when the value holds `size` bytes
+        /// it does not expose the address of.
+        ptr: u64,
+        /// Bytes, as for [`Event::Var`].
+        size: u64,
+    },
+    /// The type of the thread's last [`Event::Var`], when not its site's.
+    VarType {
+        /// Nanoseconds since the epoch.
+        ts_ns: u64,
+        /// A string key (a `Text` record gives the type name).
+        type_key: u64,
+    },
+    /// `Rc`/`Arc` counts of the thread's last [`Event::Var`], as observed.
+    Shared {
+        /// Nanoseconds since the epoch.
+        ts_ns: u64,
+        /// `Rc::strong_count` / `Arc::strong_count`.
+        strong: u64,
+        /// `Rc::weak_count` / `Arc::weak_count`.
+        weak: u64,
+    },
+    /// The thread's last [`Event::Var`] is a clone of the value whose first
+    /// heap allocation holds `source_ptr` (0: the source had none).
+    CloneOf {
+        /// Nanoseconds since the epoch.
+        ts_ns: u64,
+        /// An address in the source's first heap allocation.
+        source_ptr: u64,
+    },
+    /// The thread entered a scope.
+    ScopeEnter {
+        /// Nanoseconds since the epoch.
+        ts_ns: u64,
+        /// The site key of the scope.
+        site: u64,
+    },
+    /// The thread left a scope.
+    ScopeExit {
+        /// Nanoseconds since the epoch.
+        ts_ns: u64,
+        /// The site key of the scope.
+        site: u64,
+        /// Whether the scope was left by a panic unwinding.
+        unwinding: bool,
+    },
+    /// Memory that foreign code allocated and Rust now holds.
+    ForeignAlloc {
+        /// Nanoseconds since the epoch.
+        ts_ns: u64,
+        /// Its address.
+        ptr: u64,
+        /// Its size in bytes.
+        size: u64,
+        /// A string key: the label the program gave it.
+        label: u64,
+    },
+    /// Foreign memory Rust gave back (or freed).
+    ForeignFree {
+        /// Nanoseconds since the epoch.
+        ts_ns: u64,
+        /// The address passed to `track_foreign`.
+        ptr: u64,
+    },
+    /// A Rust allocation handed to foreign code (e.g. after `Box::into_raw`).
+    Handoff {
+        /// Nanoseconds since the epoch.
+        ts_ns: u64,
+        /// An address in the allocation.
+        ptr: u64,
+        /// A string key: the label the program gave the crossing.
+        label: u64,
+    },
 }
 
 impl Event {
@@ -212,7 +379,17 @@ impl Event {
             | Event::Dealloc { ts_ns, .. }
             | Event::ThreadStart { ts_ns, .. }
             | Event::ThreadExit { ts_ns }
-            | Event::Lost { ts_ns, .. } => ts_ns,
+            | Event::Lost { ts_ns, .. }
+            | Event::Var { ts_ns, .. }
+            | Event::VarMore { ts_ns, .. }
+            | Event::VarType { ts_ns, .. }
+            | Event::Shared { ts_ns, .. }
+            | Event::CloneOf { ts_ns, .. }
+            | Event::ScopeEnter { ts_ns, .. }
+            | Event::ScopeExit { ts_ns, .. }
+            | Event::ForeignAlloc { ts_ns, .. }
+            | Event::ForeignFree { ts_ns, .. }
+            | Event::Handoff { ts_ns, .. } => ts_ns,
         }
     }
 
@@ -232,6 +409,16 @@ impl Event {
             Event::ThreadStart { ts_ns, os_tid, name } => RawEvent::thread_start(ts_ns, os_tid, name),
             Event::ThreadExit { ts_ns } => RawEvent::thread_exit(ts_ns),
             Event::Lost { ts_ns, count } => RawEvent::lost(ts_ns, count),
+            Event::Var { ts_ns, ptr, size, site } => RawEvent::with_kind(KIND_VAR, ts_ns, ptr, size, site),
+            Event::VarMore { ts_ns, ptr, size } => RawEvent::with_kind(KIND_VAR_MORE, ts_ns, ptr, size, 0),
+            Event::VarType { ts_ns, type_key } => RawEvent::with_kind(KIND_VAR_TYPE, ts_ns, type_key, 0, 0),
+            Event::Shared { ts_ns, strong, weak } => RawEvent::with_kind(KIND_SHARED, ts_ns, strong, weak, 0),
+            Event::CloneOf { ts_ns, source_ptr } => RawEvent::with_kind(KIND_CLONE_OF, ts_ns, source_ptr, 0, 0),
+            Event::ScopeEnter { ts_ns, site } => RawEvent::with_kind(KIND_SCOPE_ENTER, ts_ns, site, 0, 0),
+            Event::ScopeExit { ts_ns, site, unwinding } => RawEvent::with_kind(KIND_SCOPE_EXIT, ts_ns, site, unwinding.into(), 0),
+            Event::ForeignAlloc { ts_ns, ptr, size, label } => RawEvent::with_kind(KIND_FOREIGN_ALLOC, ts_ns, ptr, size, label),
+            Event::ForeignFree { ts_ns, ptr } => RawEvent::with_kind(KIND_FOREIGN_FREE, ts_ns, ptr, 0, 0),
+            Event::Handoff { ts_ns, ptr, label } => RawEvent::with_kind(KIND_HANDOFF, ts_ns, ptr, 0, label),
         }
     }
 }

@@ -16,8 +16,12 @@ pub use reader::{Damage, DamageKind, EventChunk, HeaderError, Reader, Record};
 
 /// The first 8 bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"MEMSCOPE";
-/// The format version this crate writes and the newest it reads.
-pub const VERSION: u32 = 1;
+/// The format version this crate writes and the newest it reads. Version 2
+/// added the tracking events and the `Site` and `Text` records; a reader of
+/// version 2 reads version 1 files unchanged (FORMAT.md, "Versions").
+pub const VERSION: u32 = 2;
+/// The oldest format version this crate reads.
+pub const OLDEST_VERSION: u32 = 1;
 /// Length of the segment header in bytes.
 pub const SEGMENT_HEADER_LEN: usize = 48;
 
@@ -32,6 +36,25 @@ pub const TAG_EVENTS: u8 = 1;
 pub const TAG_ROUND: u8 = 2;
 /// Record tag: the end of the recording, with its totals.
 pub const TAG_END: u8 = 3;
+
+/// Record tag (version 2): a tracking site's name, file, line and type.
+pub const TAG_SITE: u8 = 4;
+/// Record tag (version 2): the text behind a string key (a type name or a label).
+pub const TAG_TEXT: u8 = 5;
+
+/// Site kind: `track_var!`.
+pub const SITE_VAR: u8 = 1;
+/// Site kind: `track_clone!`.
+pub const SITE_CLONE: u8 = 2;
+/// Site kind: `track_scope!`.
+pub const SITE_SCOPE: u8 = 3;
+
+/// Length of the [`TAG_SITE`] fields in bytes.
+pub const SITE_FIELDS_LEN: usize = 40;
+/// Length of the [`TAG_TEXT`] fields in bytes.
+pub const TEXT_FIELDS_LEN: usize = 16;
+/// The longest text a `Site` or `Text` body holds, in bytes.
+pub const MAX_TEXT_LEN: u32 = 1 << 20;
 
 /// Length of the [`TAG_EVENTS`] fields in bytes.
 pub const EVENTS_FIELDS_LEN: usize = 32;
@@ -158,6 +181,61 @@ pub fn put_round(out: &mut Vec<u8>, round: u64, watermark_ns: u64) {
     f[0..8].copy_from_slice(&round.to_le_bytes());
     f[8..16].copy_from_slice(&watermark_ns.to_le_bytes());
     put_record(out, TAG_ROUND, &f, &[]);
+}
+
+/// A tracking site as a `Site` record carries it (FORMAT.md, "Site record").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteRecord {
+    /// The site key events carry.
+    pub key: u64,
+    /// [`SITE_VAR`], [`SITE_CLONE`] or [`SITE_SCOPE`] (other values: unknown kinds, kept as read).
+    pub kind: u8,
+    /// The variable's expression text (`stringify!`) or the scope's name.
+    pub name: String,
+    /// The source file (`file!()`).
+    pub file: String,
+    /// The line (`line!()`), counting from 1.
+    pub line: u32,
+    /// The column (`column!()`), counting from 1.
+    pub column: u32,
+    /// The string key of the type the site was first used with (0: none, as for scopes).
+    pub type_key: u64,
+}
+
+/// Appends a [`TAG_SITE`] record. Texts longer than [`MAX_TEXT_LEN`] are cut
+/// at a character boundary.
+pub fn put_site(out: &mut Vec<u8>, site: &SiteRecord) {
+    let name = cut(&site.name, MAX_TEXT_LEN as usize / 2);
+    let file = cut(&site.file, MAX_TEXT_LEN as usize / 2);
+    let mut f = [0u8; SITE_FIELDS_LEN];
+    f[0..8].copy_from_slice(&site.key.to_le_bytes());
+    f[8] = site.kind;
+    f[12..16].copy_from_slice(&site.line.to_le_bytes());
+    f[16..20].copy_from_slice(&site.column.to_le_bytes());
+    f[20..24].copy_from_slice(&(name.len() as u32).to_le_bytes());
+    f[24..32].copy_from_slice(&site.type_key.to_le_bytes());
+    f[32..36].copy_from_slice(&crc(&[name.as_bytes(), file.as_bytes()]).to_le_bytes());
+    let mut body = Vec::with_capacity(name.len() + file.len());
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(file.as_bytes());
+    put_record(out, TAG_SITE, &f, &body);
+}
+
+/// Appends a [`TAG_TEXT`] record giving the text of string key `key`.
+pub fn put_text(out: &mut Vec<u8>, key: u64, text: &str) {
+    let text = cut(text, MAX_TEXT_LEN as usize);
+    let mut f = [0u8; TEXT_FIELDS_LEN];
+    f[0..8].copy_from_slice(&key.to_le_bytes());
+    f[8..12].copy_from_slice(&crc(&[text.as_bytes()]).to_le_bytes());
+    put_record(out, TAG_TEXT, &f, text.as_bytes());
+}
+
+fn cut(s: &str, max: usize) -> &str {
+    let mut n = s.len().min(max);
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    &s[..n]
 }
 
 /// Appends the [`TAG_END`] record that closes a finished recording.

@@ -28,6 +28,15 @@ pub enum Record {
         /// When the recording ended, ns since the epoch.
         end_ns: u64,
     },
+    /// A tracking site (version 2).
+    Site(SiteRecord),
+    /// The text of a string key (version 2).
+    Text {
+        /// The string key.
+        key: u64,
+        /// Its text (invalid UTF-8 replaced by U+FFFD).
+        text: String,
+    },
 }
 
 /// One thread's chunk of events, decoded.
@@ -371,7 +380,35 @@ impl<R: Read> Reader<R> {
             (TAG_END, END_FIELDS_LEN) if body.is_empty() => {
                 Record::End { events_written: le64(fields, 0), events_lost: le64(fields, 8), end_ns: le64(fields, 16) }
             }
-            (TAG_EVENTS | TAG_ROUND | TAG_END, _) => return Ok(Err(DamageKind::BadLength)),
+            (TAG_SITE, SITE_FIELDS_LEN) => {
+                let name_len = le32(fields, 20) as usize;
+                let expected = le32(fields, 32);
+                let actual = crc(&[body]);
+                if actual != expected {
+                    return Ok(Err(DamageKind::ChecksumMismatch { expected, actual }));
+                }
+                if name_len > body.len() {
+                    return Ok(Err(DamageKind::BadLength));
+                }
+                Record::Site(SiteRecord {
+                    key: le64(fields, 0),
+                    kind: fields[8],
+                    line: le32(fields, 12),
+                    column: le32(fields, 16),
+                    type_key: le64(fields, 24),
+                    name: String::from_utf8_lossy(&body[..name_len]).into_owned(),
+                    file: String::from_utf8_lossy(&body[name_len..]).into_owned(),
+                })
+            }
+            (TAG_TEXT, TEXT_FIELDS_LEN) => {
+                let expected = le32(fields, 8);
+                let actual = crc(&[body]);
+                if actual != expected {
+                    return Ok(Err(DamageKind::ChecksumMismatch { expected, actual }));
+                }
+                Record::Text { key: le64(fields, 0), text: String::from_utf8_lossy(body).into_owned() }
+            }
+            (TAG_EVENTS | TAG_ROUND | TAG_END | TAG_SITE | TAG_TEXT, _) => return Ok(Err(DamageKind::BadLength)),
             (tag, _) => return Ok(Err(DamageKind::UnknownTag(tag))),
         };
         self.pos += total;
@@ -467,8 +504,8 @@ mod tests {
             Err(HeaderError::NotARecording)
         ));
         let mut newer = bytes.clone();
-        newer[8] = 2;
-        assert!(matches!(Reader::new(&newer[..]), Err(HeaderError::UnsupportedVersion(2))));
+        newer[8] = (VERSION + 1) as u8;
+        assert!(matches!(Reader::new(&newer[..]), Err(HeaderError::UnsupportedVersion(v)) if v == VERSION + 1));
         let mut bad = bytes;
         bad[20] ^= 1;
         assert!(matches!(Reader::new(&bad[..]), Err(HeaderError::Damaged(_))));

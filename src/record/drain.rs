@@ -10,7 +10,10 @@
 
 use super::registry::{EXITED, FREE};
 use super::thread::{self, REGISTRY, SHARED};
+use super::track;
+use crate::format::event::*;
 use crate::format::{self, ChunkEncoder, RawEvent};
+use std::collections::HashSet;
 use crate::sync::Ordering;
 use std::fs::File;
 use std::io::Write;
@@ -48,6 +51,10 @@ pub(crate) struct Drainer {
     sequence: u64,
     round: u64,
     stats: DrainStats,
+    /// Site keys whose `Site` record this recording's file already holds.
+    sites_written: HashSet<u64>,
+    /// String keys whose `Text` record this recording's file already holds.
+    texts_written: HashSet<u64>,
 }
 
 impl Drainer {
@@ -64,6 +71,8 @@ impl Drainer {
             sequence: 0,
             round: 0,
             stats: DrainStats { bytes_written: header_len, ..DrainStats::default() },
+            sites_written: HashSet::new(),
+            texts_written: HashSet::new(),
         }
     }
 
@@ -154,12 +163,17 @@ impl Drainer {
     }
 
     fn put_chunk(&mut self, thread: u32) {
-        for e in &self.batch {
+        for i in 0..self.batch.len() {
+            let e = self.batch[i];
             match e.kind() {
-                format::event::KIND_LOST => {}
-                format::event::KIND_THREAD_START => {
+                KIND_LOST => {}
+                KIND_THREAD_START => {
                     self.stats.events_written += 1;
                     self.stats.threads += 1;
+                }
+                KIND_VAR..=KIND_MAX => {
+                    self.stats.events_written += 1;
+                    self.put_names(&e);
                 }
                 _ => self.stats.events_written += 1,
             }
@@ -167,6 +181,38 @@ impl Drainer {
         self.encoder.put_events(&mut self.out, thread, self.sequence, &self.batch);
         self.sequence += 1;
         self.stats.chunks += 1;
+    }
+
+    /// Writes the `Site` and `Text` records a tracking event refers to, the
+    /// first time this recording meets them, ahead of the event's chunk.
+    fn put_names(&mut self, e: &RawEvent) {
+        let (site, text) = match e.kind() {
+            KIND_VAR => (e.c, 0),
+            KIND_SCOPE_ENTER | KIND_SCOPE_EXIT => (e.a, 0),
+            KIND_VAR_TYPE => (0, e.a),
+            KIND_FOREIGN_ALLOC | KIND_HANDOFF => (0, e.c),
+            _ => (0, 0),
+        };
+        if site != 0 && self.sites_written.insert(site) {
+            // SAFETY: `site` is the site operand of a Var or Scope event
+            // popped from a ring, which only `track.rs` builds, from a
+            // `&'static Site`.
+            let record = unsafe { track::site_from_key(site) }.record(site);
+            let type_key = record.type_key;
+            format::put_site(&mut self.out, &record);
+            self.put_text(type_key);
+        }
+        self.put_text(text);
+    }
+
+    fn put_text(&mut self, key: u64) {
+        if key != 0 && self.texts_written.insert(key) {
+            // SAFETY: `key` is a nonzero string key from a tracking event
+            // popped from a ring (a type or a label), which only this crate
+            // builds, with `str_key` of a `&'static str`.
+            let text = unsafe { track::str_from_key(key) };
+            format::put_text(&mut self.out, key, text);
+        }
     }
 
     fn write_out(&mut self) -> Result<(), crate::Error> {

@@ -1,6 +1,8 @@
 //! The record side: the allocator, the per-thread rings and their registry,
-//! and the drainer. The only part of the crate with `unsafe` (in `ring.rs`,
-//! `registry.rs`, `thread.rs` and `alloc.rs`).
+//! the drainer, and the tracking API (`track_var!`, `track_scope!`,
+//! [`ffi`]). The only part of the crate with `unsafe` (in `ring.rs`,
+//! `registry.rs`, `thread.rs`, `alloc.rs`, and `track.rs` where the drainer
+//! reads a site or string key back).
 
 pub mod registry;
 pub mod ring;
@@ -10,12 +12,23 @@ mod alloc;
 #[cfg(not(loom))]
 mod drain;
 #[cfg(not(loom))]
+pub mod ffi;
+#[cfg(not(loom))]
 mod thread;
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub mod track;
+#[cfg(not(loom))]
+mod trackable;
 
 #[cfg(not(loom))]
 pub use alloc::TrackingAllocator;
 #[cfg(not(loom))]
 pub use api::{Recorder, Recording, Summary};
+#[cfg(not(loom))]
+pub use track::ScopeGuard;
+#[cfg(not(loom))]
+pub use trackable::{Heap, Trackable, MAX_REGIONS};
 
 /// Default ring capacity in events (8192 events, 256 KiB per thread).
 pub const DEFAULT_RING_CAPACITY: usize = 8192;

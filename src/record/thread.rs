@@ -207,6 +207,95 @@ fn record_in<A: GlobalAlloc>(inner: &A, session: u32, make: impl FnOnce(u64) -> 
     });
 }
 
+/// The most events one call of [`record_group`] pushes.
+pub(crate) const MAX_GROUP: usize = 24;
+
+/// Events from the tracking API (`track_var!`, scopes, `ffi`), pushed
+/// together: the first event and the ones that belong to it.
+#[derive(Debug)]
+pub(crate) struct Group {
+    events: [RawEvent; MAX_GROUP],
+    len: usize,
+}
+
+impl Group {
+    pub(crate) const fn new() -> Self {
+        Group { events: [RawEvent { head: 0, a: 0, b: 0, c: 0 }; MAX_GROUP], len: 0 }
+    }
+
+    /// Adds an event of `kind` with its operands; the timestamp is set when
+    /// the group is recorded. Returns false (adding nothing) when full.
+    pub(crate) fn add(&mut self, kind: u8, a: u64, b: u64, c: u64) -> bool {
+        let Some(e) = self.events.get_mut(self.len) else { return false };
+        *e = RawEvent::with_kind(kind, 0, a, b, c);
+        self.len += 1;
+        true
+    }
+}
+
+/// Records a group of tracking events with one timestamp, all or none:
+/// under `OnFull::Drop` a group that does not fit in the ring is dropped
+/// whole and counted, so that no event is attached to the wrong variable.
+/// Returns the recording's id when the group was pushed, else 0.
+///
+/// Called from user code, not from the allocator; a thread with no ring in
+/// this recording yet gets one from the system allocator.
+pub(crate) fn record_group(group: &mut Group) -> u32 {
+    // Acquire: as in `record`.
+    let session = CONTROL.session.load(Ordering::Acquire);
+    if session == 0 || group.len == 0 {
+        return 0;
+    }
+    LOCAL
+        .try_with(|l| {
+            if l.busy.replace(true) {
+                return 0;
+            }
+            let slot = l.slot.get();
+            let slot = if l.session.get() == session && !slot.is_null() {
+                // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).
+                Some(unsafe { &*slot })
+            } else {
+                enter(l, &std::alloc::System, session)
+            };
+            let pushed = match slot {
+                Some(slot) => {
+                    let ts = now_ns();
+                    let events = &mut group.events[..group.len];
+                    for e in events.iter_mut() {
+                        *e = RawEvent::with_kind(e.kind(), ts, e.a, e.b, e.c);
+                    }
+                    push_group(slot, events, session)
+                }
+                None => false,
+            };
+            l.busy.set(false);
+            if pushed {
+                session
+            } else {
+                0
+            }
+        })
+        .unwrap_or(0)
+}
+
+/// Pushes `events` onto `slot`'s ring; see [`record_group`].
+fn push_group(slot: &Slot, events: &[RawEvent], session: u32) -> bool {
+    // Relaxed: set with `session`, published by the caller's Acquire.
+    if CONTROL.on_full.load(Ordering::Relaxed) == on_full_code(OnFull::Drop) {
+        // SAFETY: the caller owns `slot`, so this thread is its only producer.
+        let free = slot.ring.capacity() - unsafe { slot.ring.refresh_len() };
+        if free < events.len() {
+            slot.add_dropped(events.len() as u64);
+            return false;
+        }
+    }
+    for &e in events {
+        push(slot, e, session);
+    }
+    true
+}
+
 /// Pushes `event` onto `slot`'s ring, applying the full-ring policy and
 /// waking the drainer at the high-water mark (half the ring).
 #[inline(always)]

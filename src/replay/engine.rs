@@ -3,7 +3,9 @@
 
 use super::live::{FastMap, Live, LiveSet};
 use super::stats::{Log2Hist, Timeline};
-use super::{EndRecord, Leak, Replay, ThreadStats, Totals, MAX_DAMAGE_LISTED, MAX_LEAKS};
+use super::track::{AllocAcc, ForeignAcc, Handoff, Tracker, VarAcc, MAX_FOREIGN, MAX_INTERIOR_OFFSET, MAX_VARIABLES};
+use super::{EndRecord, Leak, Replay, ThreadStats, ThreadTimeline, Totals, MAX_DAMAGE_LISTED, MAX_LEAKS, MAX_THREAD_TIMELINES};
+use crate::format::event::*;
 use crate::format::{Damage, Event, Record, SegmentHeader};
 use std::collections::VecDeque;
 
@@ -16,6 +18,8 @@ enum OpKind {
     Realloc,
     /// The old size is not stored: `c` is the new size.
     ReallocLarge,
+    /// A tracking event (`a`, `b`, `c` as in its ring form); its kind code.
+    Track(u8),
 }
 
 /// An event that touches the live set, in a compact sortable form.
@@ -84,6 +88,12 @@ struct ThreadAcc {
     /// event with the same timestamp never sorts before it.
     last_ts: u64,
     last_class: u64,
+    /// The thread's innermost open scope node, plus one (0: none).
+    scope: u32,
+    /// Bytes live now of the allocations this thread made.
+    live_bytes: u64,
+    /// Its live bytes over time (the first [`MAX_THREAD_TIMELINES`] threads).
+    timeline: Option<Box<Timeline>>,
 }
 
 /// A streaming replay: feed it the records of one segment in file order
@@ -125,6 +135,7 @@ pub struct Replayer {
     damaged_bytes: u64,
     end: Option<EndRecord>,
     rounds: u64,
+    track: Tracker,
 }
 
 impl Replayer {
@@ -152,6 +163,7 @@ impl Replayer {
             damaged_bytes: 0,
             end: None,
             rounds: 0,
+            track: Tracker::default(),
         }
     }
 
@@ -184,6 +196,12 @@ impl Replayer {
             &Record::End { events_written, events_lost, end_ns } => {
                 self.end = Some(EndRecord { events_written, events_lost, end_ns });
                 self.release(u64::MAX);
+            }
+            Record::Site(site) => {
+                self.track.sites.insert(site.key, site.clone());
+            }
+            Record::Text { key, text } => {
+                self.track.texts.insert(*key, text.clone());
             }
         }
     }
@@ -222,6 +240,16 @@ impl Replayer {
                     self.thread_event(t, ev);
                     continue;
                 }
+                Event::Var { ptr, size, site, .. } => (OpKind::Track(KIND_VAR), CLASS_ALLOC, ptr, size, site),
+                Event::VarMore { ptr, size, .. } => (OpKind::Track(KIND_VAR_MORE), CLASS_ALLOC, ptr, size, 0),
+                Event::VarType { type_key, .. } => (OpKind::Track(KIND_VAR_TYPE), CLASS_ALLOC, type_key, 0, 0),
+                Event::Shared { strong, weak, .. } => (OpKind::Track(KIND_SHARED), CLASS_ALLOC, strong, weak, 0),
+                Event::CloneOf { source_ptr, .. } => (OpKind::Track(KIND_CLONE_OF), CLASS_ALLOC, source_ptr, 0, 0),
+                Event::ScopeEnter { site, .. } => (OpKind::Track(KIND_SCOPE_ENTER), CLASS_ALLOC, site, 0, 0),
+                Event::ScopeExit { site, unwinding, .. } => (OpKind::Track(KIND_SCOPE_EXIT), CLASS_ALLOC, site, unwinding.into(), 0),
+                Event::ForeignAlloc { ptr, size, label, .. } => (OpKind::Track(KIND_FOREIGN_ALLOC), CLASS_ALLOC, ptr, size, label),
+                Event::ForeignFree { ptr, .. } => (OpKind::Track(KIND_FOREIGN_FREE), CLASS_ALLOC, ptr, 0, 0),
+                Event::Handoff { ptr, label, .. } => (OpKind::Track(KIND_HANDOFF), CLASS_ALLOC, ptr, 0, label),
             };
             // A thread's own events with equal timestamps keep push order:
             // its free right after its allocation must not sort first.
@@ -261,7 +289,7 @@ impl Replayer {
                 s.lost_events = s.lost_events.wrapping_add(count);
                 self.totals.lost_events = self.totals.lost_events.wrapping_add(count);
             }
-            Event::Alloc { .. } | Event::Realloc { .. } | Event::Dealloc { .. } => {}
+            _ => {}
         }
     }
 
@@ -269,7 +297,8 @@ impl Replayer {
     fn thread(&mut self, id: u32) -> u32 {
         let threads = &mut self.threads;
         *self.thread_index.entry(id).or_insert_with(|| {
-            threads.push(ThreadAcc { stats: ThreadStats { thread: id, ..ThreadStats::default() }, ..ThreadAcc::default() });
+            let timeline = (threads.len() < MAX_THREAD_TIMELINES).then(Box::default);
+            threads.push(ThreadAcc { stats: ThreadStats { thread: id, ..ThreadStats::default() }, timeline, ..ThreadAcc::default() });
             (threads.len() - 1) as u32
         })
     }
@@ -326,7 +355,13 @@ impl Replayer {
                 s.allocations += 1;
                 s.allocated_bytes = s.allocated_bytes.wrapping_add(op.b);
                 self.sizes.add(op.b, op.b);
-                self.land(ts, op.a, Live { size: op.b, start_ns: ts, thread: op.thread }, false);
+                let scope = self.threads[op.thread as usize].scope;
+                if scope != 0 {
+                    self.track.scope_allocated(scope - 1, op.b, true);
+                    self.track.scope_grow(scope - 1, op.b);
+                }
+                self.owner_live(ts, op.thread, op.b, 0);
+                self.land(ts, op.a, Live { size: op.b, start_ns: ts, thread: op.thread, scope, tag: 0 }, false);
             }
             OpKind::Dealloc => match self.live.free(op.a) {
                 Some(freed) => {
@@ -337,7 +372,16 @@ impl Replayer {
                     self.totals.live_count -= 1;
                     self.threads[op.thread as usize].stats.deallocations += 1;
                     self.release_bytes(op.thread, freed.size);
+                    self.owner_live(ts, freed.thread, 0, freed.size);
                     self.lifetimes.add(ts.saturating_sub(freed.start_ns), freed.size);
+                    if freed.scope != 0 {
+                        self.track.scope_shrink(freed.scope - 1, freed.size, true);
+                    }
+                    if freed.tag != 0 {
+                        let a = &mut self.track.allocs[freed.tag as usize - 1];
+                        a.freed_at_ns = Some(ts);
+                        a.step(ts, "deallocation");
+                    }
                     self.note(ts);
                 }
                 None => {
@@ -348,6 +392,7 @@ impl Replayer {
                 }
             },
             OpKind::Realloc | OpKind::ReallocLarge => self.realloc(ts, op),
+            OpKind::Track(kind) => self.apply_track(ts, kind, op),
         }
     }
 
@@ -360,38 +405,299 @@ impl Replayer {
         let t = &mut self.totals;
         t.total_reallocations += 1;
         t.total_allocated_bytes = t.total_allocated_bytes.wrapping_add(new_size);
-        let s = &mut self.threads[op.thread as usize].stats;
-        s.reallocations += 1;
-        s.allocated_bytes = s.allocated_bytes.wrapping_add(new_size);
+        let acc = &mut self.threads[op.thread as usize];
+        acc.stats.reallocations += 1;
+        acc.stats.allocated_bytes = acc.stats.allocated_bytes.wrapping_add(new_size);
+        let caller_scope = acc.scope;
+        if caller_scope != 0 {
+            self.track.scope_allocated(caller_scope - 1, new_size, false);
+        }
         if old_ptr == new_ptr {
             if let Some(held) = self.live.get_mut(old_ptr) {
                 let was = std::mem::replace(&mut held.size, new_size);
+                let held = *held;
                 if old_size.is_some_and(|s| s != was) {
                     self.totals.size_mismatches += 1;
                 }
                 self.totals.live_bytes = self.totals.live_bytes.wrapping_add(new_size);
                 self.release_bytes(op.thread, was);
+                self.owner_live(ts, held.thread, new_size, was);
+                self.resized(ts, &held, was, new_ptr);
                 self.note(ts);
                 return;
             }
         }
-        let (start_ns, owner) = match self.live.free(old_ptr) {
+        let moved = match self.live.free(old_ptr) {
             Some(freed) => {
                 if old_size.is_some_and(|s| s != freed.size) {
                     self.totals.size_mismatches += 1;
                 }
                 self.totals.live_count -= 1;
                 self.release_bytes(op.thread, freed.size);
-                (freed.start_ns, freed.thread)
+                self.owner_live(ts, freed.thread, 0, freed.size);
+                let live = Live { size: new_size, ..freed };
+                self.owner_live(ts, live.thread, new_size, 0);
+                self.resized(ts, &live, freed.size, new_ptr);
+                live
             }
             None => {
                 let t = &mut self.totals;
                 t.prerecording_reallocations += 1;
                 t.prerecording_deallocated_bytes = t.prerecording_deallocated_bytes.wrapping_add(old_size.unwrap_or(0));
-                (ts, op.thread)
+                if caller_scope != 0 {
+                    self.track.scope_grow(caller_scope - 1, new_size);
+                }
+                self.owner_live(ts, op.thread, new_size, 0);
+                Live { size: new_size, start_ns: ts, thread: op.thread, scope: caller_scope, tag: 0 }
             }
         };
-        self.land(ts, new_ptr, Live { size: new_size, start_ns, thread: owner }, true);
+        self.land(ts, new_ptr, moved, true);
+    }
+
+    /// The scope and tracking side of a reallocation of `live` (already at
+    /// its new size) from `was` bytes to its new address `new_ptr`.
+    fn resized(&mut self, ts: u64, live: &Live, was: u64, new_ptr: u64) {
+        if live.scope != 0 {
+            self.track.scope_shrink(live.scope - 1, was, false);
+            self.track.scope_grow(live.scope - 1, live.size);
+        }
+        if live.tag != 0 {
+            let a = &mut self.track.allocs[live.tag as usize - 1];
+            a.ptr = new_ptr;
+            a.size = live.size;
+            a.peak_size = a.peak_size.max(live.size);
+            a.reallocations += 1;
+            a.step(ts, "reallocation");
+        }
+    }
+
+    /// Moves the live bytes of allocations made by thread index `owner`.
+    #[inline]
+    fn owner_live(&mut self, ts: u64, owner: u32, add: u64, sub: u64) {
+        let acc = &mut self.threads[owner as usize];
+        acc.live_bytes = acc.live_bytes.wrapping_add(add).wrapping_sub(sub);
+        if let Some(t) = &mut acc.timeline {
+            t.note(ts, acc.live_bytes, 0);
+        }
+    }
+
+    /// The live allocation containing `ptr` (its start, or up to
+    /// [`MAX_INTERIOR_OFFSET`] bytes in, from an 8-byte-aligned start).
+    fn containing(&self, ptr: u64) -> Option<u64> {
+        if ptr == 0 {
+            return None;
+        }
+        if self.live.get(ptr).is_some() {
+            return Some(ptr);
+        }
+        let mut start = ptr & !7;
+        let lowest = ptr.saturating_sub(MAX_INTERIOR_OFFSET);
+        while start >= lowest && start > 0 {
+            if let Some(l) = self.live.get(start) {
+                if start != ptr && start.wrapping_add(l.size) > ptr {
+                    return Some(start);
+                }
+            }
+            start -= 8;
+        }
+        None
+    }
+
+    /// The tracked-allocation index of the live allocation at `start`, made on first use.
+    fn tag(&mut self, start: u64) -> Option<u32> {
+        let live = self.live.get_mut(start)?;
+        if live.tag == 0 {
+            let mut a = AllocAcc {
+                ptr: start,
+                size: live.size,
+                allocated_at_ns: live.start_ns,
+                freed_at_ns: None,
+                reallocations: 0,
+                peak_size: live.size,
+                history: Vec::new(),
+                history_truncated: false,
+                vars: Vec::new(),
+                handoffs: Vec::new(),
+            };
+            a.step(live.start_ns, "allocation");
+            self.track.allocs.push(a);
+            live.tag = self.track.allocs.len() as u32;
+        }
+        Some(live.tag - 1)
+    }
+
+    /// Links variable `v` to the allocation containing `ptr`, or notes why not.
+    fn link(&mut self, v: u32, ptr: u64) {
+        let Some(start) = self.containing(ptr) else {
+            self.track.vars[v as usize].notes.push(format!(
+                "no live allocation contains {ptr:#x}: allocated before the recording started, freed already, or not on the heap"
+            ));
+            return;
+        };
+        let Some(a) = self.tag(start) else { return };
+        let alloc = &mut self.track.allocs[a as usize];
+        if !alloc.vars.contains(&v) {
+            alloc.vars.push(v);
+            let size = alloc.size;
+            let var = &mut self.track.vars[v as usize];
+            var.allocs.push(a);
+            var.size = var.size.wrapping_add(size);
+        }
+    }
+
+    /// Applies a tracking event of thread index `op.thread`.
+    fn apply_track(&mut self, ts: u64, kind: u8, op: &Op) {
+        let t = op.thread;
+        let thread_id = self.threads[t as usize].stats.thread;
+        let last_var = self.track.thread(t).last_var;
+        match kind {
+            KIND_VAR => {
+                let (ptr, site) = (op.a, op.c);
+                self.track.totals.variables += 1;
+                // The same site naming this allocation again: no new variable.
+                if let Some(a) = self.containing(ptr).and_then(|start| self.live.get(start)).map(|l| l.tag).filter(|&tag| tag != 0) {
+                    let existing = self.track.allocs[a as usize - 1].vars.iter().copied().find(|&v| self.track.vars[v as usize].site == site);
+                    if let Some(v) = existing {
+                        self.track.totals.variables -= 1;
+                        self.track.totals.retracked += 1;
+                        self.track.vars[v as usize].retracked += 1;
+                        self.track.thread(t).last_var = Some(v);
+                        return;
+                    }
+                }
+                if self.track.vars.len() >= MAX_VARIABLES {
+                    self.track.thread(t).last_var = None;
+                    return;
+                }
+                let scope = self.threads[t as usize].scope.checked_sub(1);
+                let v = self.track.vars.len() as u32;
+                self.track.vars.push(VarAcc {
+                    site,
+                    type_key: None,
+                    thread: thread_id,
+                    scope,
+                    tracked_at_ns: ts,
+                    size: 0,
+                    allocs: Vec::new(),
+                    reported_addresses: ptr != 0,
+                    counts: None,
+                    clone_of: None,
+                    retracked: 0,
+                    notes: Vec::new(),
+                });
+                self.track.thread(t).last_var = Some(v);
+                if ptr != 0 {
+                    self.link(v, ptr);
+                }
+            }
+            KIND_VAR_MORE => {
+                let Some(v) = last_var else { return };
+                if op.a != 0 {
+                    self.track.vars[v as usize].reported_addresses = true;
+                    self.link(v, op.a);
+                } else {
+                    let var = &mut self.track.vars[v as usize];
+                    var.reported_addresses = true;
+                    var.notes.push(if op.b == 0 {
+                        "holds heap memory whose address and size the value does not expose".to_owned()
+                    } else {
+                        format!("holds {} bytes of heap memory whose address the value does not expose", op.b)
+                    });
+                }
+            }
+            KIND_VAR_TYPE => {
+                if let Some(v) = last_var {
+                    self.track.vars[v as usize].type_key = Some(op.a);
+                }
+            }
+            KIND_SHARED => {
+                if let Some(v) = last_var {
+                    self.track.vars[v as usize].counts = Some((op.a, op.b));
+                }
+            }
+            KIND_CLONE_OF => {
+                let Some(v) = last_var else { return };
+                let source = self.containing(op.a).and_then(|s| self.live.get(s)).map(|l| l.tag).filter(|&tag| tag != 0);
+                let from = source.and_then(|a| self.track.allocs[a as usize - 1].vars.iter().rev().copied().find(|&w| w != v));
+                let var = &mut self.track.vars[v as usize];
+                match from {
+                    Some(w) => var.clone_of = Some(w),
+                    None if op.a == 0 => var.notes.push("cloned from a value with no heap allocation".to_owned()),
+                    None => var.notes.push(format!("cloned from an untracked value at {:#x}", op.a)),
+                }
+            }
+            KIND_SCOPE_ENTER => {
+                self.track.totals.scope_entries += 1;
+                let parent = self.track.thread(t).stack.last().map(|&(n, _)| n);
+                let node = match self.track.node(t, thread_id, parent, op.a) {
+                    Some(n) => n,
+                    None => {
+                        self.track.totals.scopes_collapsed += 1;
+                        match parent {
+                            Some(p) => p,
+                            None => return,
+                        }
+                    }
+                };
+                self.track.nodes[node as usize].node.entries += 1;
+                self.track.thread(t).stack.push((node, ts));
+                self.threads[t as usize].scope = node + 1;
+            }
+            KIND_SCOPE_EXIT => {
+                self.track.thread(t);
+                let nodes = &self.track.nodes;
+                let tt = &mut self.track.threads[t as usize];
+                let Some(i) = tt.stack.iter().rposition(|&(n, _)| nodes[n as usize].site == op.a) else {
+                    self.track.totals.unmatched_scope_exits += 1;
+                    return;
+                };
+                let closing: Vec<(u32, u64)> = tt.stack.drain(i..).collect();
+                let top = tt.stack.last().map_or(0, |&(n, _)| n + 1);
+                self.threads[t as usize].scope = top;
+                for (k, &(n, entered)) in closing.iter().enumerate() {
+                    let node = &mut self.track.nodes[n as usize].node;
+                    let d = ts.saturating_sub(entered);
+                    node.total_duration_ns = node.total_duration_ns.saturating_add(d);
+                    node.max_duration_ns = node.max_duration_ns.max(d);
+                    if op.b != 0 {
+                        node.unwound += 1;
+                    }
+                    if k > 0 {
+                        self.track.totals.unmatched_scope_exits += 1;
+                    }
+                }
+            }
+            KIND_FOREIGN_ALLOC => {
+                self.track.totals.foreign_regions += 1;
+                if let Some(old) = self.track.foreign_live.remove(&op.a) {
+                    self.track.foreign[old as usize].released_at_ns = Some(ts);
+                }
+                if self.track.foreign.len() < MAX_FOREIGN {
+                    self.track.foreign.push(ForeignAcc {
+                        label: op.c,
+                        ptr: op.a,
+                        size: op.b,
+                        thread: thread_id,
+                        tracked_at_ns: ts,
+                        released_at_ns: None,
+                    });
+                    self.track.foreign_live.insert(op.a, self.track.foreign.len() as u32 - 1);
+                }
+            }
+            KIND_FOREIGN_FREE => match self.track.foreign_live.remove(&op.a) {
+                Some(i) => self.track.foreign[i as usize].released_at_ns = Some(ts),
+                None => self.track.totals.unknown_foreign_releases += 1,
+            },
+            KIND_HANDOFF => {
+                self.track.totals.handoffs += 1;
+                let label = self.track.texts.get(&op.c).cloned().unwrap_or_else(|| "<unknown label>".to_owned());
+                match self.containing(op.a).and_then(|s| self.tag(s)) {
+                    Some(a) => self.track.allocs[a as usize].handoffs.push(Handoff { label, at_ns: ts, thread: thread_id }),
+                    None => self.track.totals.unlinked_handoffs += 1,
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Counts `size` bytes freed by a call of thread `thread`: deallocated
@@ -439,6 +745,10 @@ impl Replayer {
         self.timeline.note(ts, t.live_bytes, t.live_count);
     }
 
+    fn finished_cleanly(&self) -> bool {
+        self.end.is_some() && self.damage_count == 0
+    }
+
     /// Timestamps of the buffered events, in the order they will apply.
     #[cfg(test)]
     pub(super) fn buffered(&self) -> Vec<u64> {
@@ -477,8 +787,21 @@ impl Replayer {
         }
         leaks.sort_unstable_by(order);
 
+        let finished = self.finished_cleanly();
+        let timeline = self.timeline.points();
+        let mut thread_timelines: Vec<ThreadTimeline> = self
+            .threads
+            .iter()
+            .filter_map(|a| {
+                let live_bytes = a.timeline.as_ref()?.aligned(&self.timeline, &timeline);
+                live_bytes.iter().any(|&b| b > 0).then_some(ThreadTimeline { thread: a.stats.thread, live_bytes })
+            })
+            .collect();
+        thread_timelines.sort_unstable_by_key(|t| t.thread);
         let mut threads: Vec<ThreadStats> = self.threads.into_iter().map(|a| a.stats).collect();
         threads.sort_unstable_by_key(|s| s.thread);
+        let tracked = self.track.finish();
+        let suggestions = super::suggest::suggestions(&self.totals, &tracked, &self.lifetimes.buckets(), finished);
         Replay {
             header: self.header,
             summary: self.totals,
@@ -486,7 +809,13 @@ impl Replayer {
             largest_leaks: leaks,
             lifetime_histogram: self.lifetimes.buckets(),
             size_histogram: self.sizes.buckets(),
-            timeline: self.timeline.points(),
+            timeline,
+            thread_timelines,
+            variables: tracked.variables,
+            scopes: tracked.scopes,
+            foreign: tracked.foreign,
+            tracking: tracked.totals,
+            suggestions,
             damage: self.damage,
             damage_count: self.damage_count,
             damaged_bytes: self.damaged_bytes,

@@ -51,6 +51,10 @@ pub(crate) struct Live {
     pub(crate) start_ns: u64,
     /// Index of the allocating thread in the replayer's thread table.
     pub(crate) thread: u32,
+    /// The scope node it was made in, plus one (0: none).
+    pub(crate) scope: u32,
+    /// Its index in the tracked allocations, plus one (0: no variable names it).
+    pub(crate) tag: u32,
 }
 
 /// Live allocations by address, and the deferred ones waiting for their
@@ -102,6 +106,12 @@ impl LiveSet {
         self.map.insert(ptr, next);
     }
 
+    /// The allocation held at `ptr`.
+    #[inline]
+    pub(crate) fn get(&self, ptr: u64) -> Option<&Live> {
+        self.map.get(&ptr)
+    }
+
     /// The allocation at `ptr`, for a reallocation in place.
     #[inline]
     pub(crate) fn get_mut(&mut self, ptr: u64) -> Option<&mut Live> {
@@ -132,7 +142,7 @@ mod tests {
     use std::hash::BuildHasher;
 
     fn live(size: u64) -> Live {
-        Live { size, start_ns: 0, thread: 0 }
+        Live { size, start_ns: 0, thread: 0, scope: 0, tag: 0 }
     }
 
     #[test]

@@ -36,10 +36,16 @@
 mod engine;
 mod live;
 mod stats;
+mod suggest;
 #[cfg(test)]
 mod tests;
+mod track;
 
 pub use engine::Replayer;
+pub use track::{
+    Handoff, HistoryEntry, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable, ForeignRegion, MAX_FOREIGN, MAX_HISTORY,
+    MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_NODES, MAX_VARIABLES,
+};
 
 use crate::format::{Damage, Reader, SegmentHeader};
 use crate::Error;
@@ -71,6 +77,23 @@ pub struct Replay {
     pub size_histogram: Vec<Bucket>,
     /// Live bytes over time, downsampled to at most [`TIMELINE_POINTS`] points.
     pub timeline: Vec<TimelinePoint>,
+    /// Live bytes over time per allocating thread, at the points of
+    /// `timeline`: the first [`MAX_THREAD_TIMELINES`] threads seen that ever
+    /// held live bytes, sorted by thread id.
+    pub thread_timelines: Vec<ThreadTimeline>,
+    /// Variables named by `track_var!` and `track_clone!`, in the order
+    /// tracked (at most [`MAX_VARIABLES`]).
+    pub variables: Vec<Variable>,
+    /// The scope trees of every thread, as nodes with parent links, in the
+    /// order first entered.
+    pub scopes: Vec<ScopeNode>,
+    /// Foreign memory tracked with `memscope::ffi`, in the order tracked
+    /// (at most [`MAX_FOREIGN`]).
+    pub foreign: Vec<ForeignRegion>,
+    /// Counts over the tracking events.
+    pub tracking: TrackingTotals,
+    /// Suggestions drawn from the figures above, each naming the figures it rests on.
+    pub suggestions: Vec<Suggestion>,
     /// Damaged stretches of the file, in file order; at most
     /// [`MAX_DAMAGE_LISTED`] (the rest are counted in `damage_count`).
     pub damage: Vec<Damage>,
@@ -134,6 +157,8 @@ pub fn replay_file(path: &Path) -> Result<Replay, Error> {
 pub const MAX_LEAKS: usize = 100;
 /// The most points [`Replay::timeline`] holds.
 pub const TIMELINE_POINTS: usize = 1024;
+/// The most threads [`Replay::thread_timelines`] covers.
+pub const MAX_THREAD_TIMELINES: usize = 64;
 /// The most damaged stretches [`Replay::damage`] lists.
 pub const MAX_DAMAGE_LISTED: usize = 1000;
 
@@ -293,6 +318,17 @@ pub struct TimelinePoint {
     pub live_bytes: u64,
     /// The most allocations live at any moment in the interval.
     pub live_count: u64,
+}
+
+/// One thread's live bytes over time.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ThreadTimeline {
+    /// The recorder's thread id.
+    pub thread: u32,
+    /// Bytes live of the allocations this thread made, one value per point
+    /// of [`Replay::timeline`]: the most in that interval.
+    pub live_bytes: Vec<u64>,
 }
 
 /// The fields of the `End` record that closes a finished recording.

@@ -113,6 +113,40 @@ impl Timeline {
     }
 
     /// The slots where something was noted, in time order.
+    /// This timeline's values at the intervals of `points` (taken from
+    /// `total`, whose intervals are at least as wide as this one's): the
+    /// largest value in each interval, or the last earlier value when this
+    /// timeline noted nothing in it (a value holds until it changes).
+    pub(crate) fn aligned(&self, total: &Timeline, points: &[TimelinePoint]) -> Vec<u64> {
+        let mut t = self.clone();
+        while t.shift < total.shift {
+            t.coarsen();
+        }
+        let mut last = 0;
+        let mut next = 0;
+        points
+            .iter()
+            .map(|p| {
+                let i = (p.ts_ns >> t.shift) as usize;
+                // Carry the last value of the intervals skipped since the previous point.
+                while next < i && next < t.slots.len() {
+                    if t.slots[next].used {
+                        last = t.slots[next].bytes;
+                    }
+                    next += 1;
+                }
+                match t.slots.get(i) {
+                    Some(s) if s.used => {
+                        last = s.bytes;
+                        next = i + 1;
+                        s.bytes
+                    }
+                    _ => last,
+                }
+            })
+            .collect()
+    }
+
     pub(crate) fn points(&self) -> Vec<TimelinePoint> {
         let width_ns = 1u64 << self.shift;
         self.slots
