@@ -556,7 +556,8 @@ impl Replayer {
                 self.track.totals.variables += 1;
                 // The same site naming this allocation again: no new variable.
                 if let Some(a) = self.containing(ptr).and_then(|start| self.live.get(start)).map(|l| l.tag).filter(|&tag| tag != 0) {
-                    let existing = self.track.allocs[a as usize - 1].vars.iter().copied().find(|&v| self.track.vars[v as usize].site == site);
+                    let existing =
+                        self.track.allocs[a as usize - 1].vars.iter().copied().find(|&v| self.track.vars[v as usize].site == site);
                     if let Some(v) = existing {
                         self.track.totals.variables -= 1;
                         self.track.totals.retracked += 1;

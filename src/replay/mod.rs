@@ -43,7 +43,7 @@ mod track;
 
 pub use engine::Replayer;
 pub use track::{
-    Handoff, HistoryEntry, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable, ForeignRegion, MAX_FOREIGN, MAX_HISTORY,
+    ForeignRegion, Handoff, HistoryEntry, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable, MAX_FOREIGN, MAX_HISTORY,
     MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_NODES, MAX_VARIABLES,
 };
 

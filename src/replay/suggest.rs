@@ -54,7 +54,13 @@ pub(crate) fn suggestions(totals: &Totals, tracked: &Tracked, lifetimes: &[Bucke
     let mut growing: Vec<(u64, u64, u32)> = tracked
         .variables
         .iter()
-        .map(|v| (v.allocations.iter().map(|a| a.reallocations).sum::<u64>(), v.allocations.iter().map(|a| a.peak_size).sum(), v.id))
+        .map(|v| {
+            (
+                v.allocations.iter().fold(0u64, |s, a| s.saturating_add(a.reallocations)),
+                v.allocations.iter().fold(0u64, |s, a| s.saturating_add(a.peak_size)),
+                v.id,
+            )
+        })
         .filter(|&(r, _, _)| r >= REALLOCATIONS_WORTH_RESERVING)
         .collect();
     growing.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.2.cmp(&b.2)));
@@ -73,8 +79,8 @@ pub(crate) fn suggestions(totals: &Totals, tracked: &Tracked, lifetimes: &[Bucke
         });
     }
 
-    let freed: u64 = lifetimes.iter().map(|b| b.count).sum();
-    let short: u64 = lifetimes.iter().filter(|b| b.upper < 1024).map(|b| b.count).sum();
+    let freed = lifetimes.iter().fold(0u64, |s, b| s.saturating_add(b.count));
+    let short = lifetimes.iter().filter(|b| b.upper < 1024).fold(0u64, |s, b| s.saturating_add(b.count));
     if freed >= MIN_FREED_FOR_SHARE {
         let percent = short as f64 * 100.0 / freed as f64;
         if percent >= SHORT_LIVED_PERCENT {

@@ -1,6 +1,7 @@
 //! Replay tests on synthetic recordings built with the format API.
 
 use super::*;
+use crate::format::event::*;
 use crate::format::{self, ChunkEncoder, DamageKind, Event, OnFull, RawEvent, Record, VERSION};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -90,6 +91,23 @@ fn check_invariants(r: &Replay) {
     if t.total_allocations + t.total_reallocations > 0 {
         assert_eq!(r.timeline.iter().map(|p| p.live_bytes).max(), Some(t.peak_live_bytes), "the timeline hides the peak");
     }
+    assert!(r.thread_timelines.iter().all(|tl| tl.live_bytes.len() == r.timeline.len()));
+    // Tracking: scope nodes nest and their counts are inclusive.
+    for s in &r.scopes {
+        assert!(s.allocations >= s.self_allocations && s.allocated_bytes >= s.self_allocated_bytes);
+        if let Some(p) = s.parent {
+            let p = &r.scopes[p as usize];
+            assert!(p.depth + 1 == s.depth && p.thread == s.thread);
+            assert!(p.allocations >= s.allocations && p.allocated_bytes >= s.allocated_bytes);
+        }
+    }
+    for (i, v) in r.variables.iter().enumerate() {
+        assert_eq!(v.id as usize, i);
+        assert_eq!(v.state == "freed", v.freed_at_ns.is_some());
+        assert!(v.allocations.is_empty() == (v.state == "no_heap" || v.state == "unlinked"));
+        assert!(v.clone_of.is_none_or(|c| (c as usize) < r.variables.len()) && v.shared_with.iter().all(|&w| w != v.id));
+    }
+    assert_eq!(r.tracking.variables_listed, r.variables.len() as u64);
 }
 
 fn thread(r: &Replay, id: u32) -> &ThreadStats {
@@ -693,7 +711,7 @@ proptest! {
     /// Arbitrary events (any addresses, sizes up to u64::MAX, any order,
     /// any thread) never panic and keep the invariants.
     #[test]
-    fn hostile_events_never_panic(raw in prop::collection::vec((0u32..4, 0u8..9, 0u64..400, 0u64..6, any::<u64>(), any::<u64>()), 0..300),
+    fn hostile_events_never_panic(raw in prop::collection::vec((0u32..4, 0u8..19, 0u64..400, 0u64..6, any::<u64>(), any::<u64>()), 0..300),
                                   rounds in prop::collection::vec(any::<u64>(), 0..8)) {
         let mut rec = Rec::new();
         for (i, chunk) in raw.chunks(17).enumerate() {
@@ -709,7 +727,10 @@ proptest! {
                         4 => RawEvent::thread_start(ts, s, s.to_le_bytes().repeat(2).try_into().unwrap_or_default()),
                         5 => RawEvent::thread_exit(ts),
                         6 => RawEvent::lost(ts, s),
-                        _ => RawEvent::alloc(ts, p, (s % 100) as usize, 8, true),
+                        7 | 8 => RawEvent::alloc(ts, p, (s % 100) as usize, 8, true),
+                        // Tracking events: addresses at or inside allocations,
+                        // site and string keys with no record.
+                        k => RawEvent::with_kind(KIND_VAR + (k - 9), ts, (p + (s % 3) as usize * 8) as u64, s % 4, t % 3),
                     }
                 })
                 .collect();

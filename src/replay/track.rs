@@ -391,7 +391,7 @@ impl Tracker {
         if alloc {
             own.self_allocations += 1;
         }
-        own.self_allocated_bytes = own.self_allocated_bytes.wrapping_add(bytes);
+        own.self_allocated_bytes = own.self_allocated_bytes.saturating_add(bytes);
         let mut at = Some(n);
         while let Some(i) = at {
             let node = &mut self.nodes[i as usize].node;
@@ -400,7 +400,7 @@ impl Tracker {
             } else {
                 node.reallocations += 1;
             }
-            node.allocated_bytes = node.allocated_bytes.wrapping_add(bytes);
+            node.allocated_bytes = node.allocated_bytes.saturating_add(bytes);
             at = node.parent;
         }
     }
@@ -544,7 +544,7 @@ impl Tracker {
         t.no_heap = variables.iter().filter(|v| v.state == "no_heap").count() as u64;
         t.unlinked = variables.iter().filter(|v| v.state == "unlinked").count() as u64;
         t.foreign_live_count = self.foreign_live.len() as u64;
-        t.foreign_live_bytes = self.foreign_live.values().map(|&i| self.foreign[i as usize].size).sum();
+        t.foreign_live_bytes = self.foreign_live.values().fold(0u64, |s, &i| s.saturating_add(self.foreign[i as usize].size));
         Tracked { variables, scopes, foreign, totals: self.totals }
     }
 }
