@@ -112,11 +112,36 @@ fn v2_records() -> (SegmentHeader, Vec<SiteRecord>, Vec<(u64, &'static str)>, Ve
         ring_capacity: 1024,
         on_full: OnFull::Block,
     };
-    let (var, clone, scope, ty, label) = (0x5555_0000_9000u64, 0x5555_0000_9040, 0x5555_0000_9080, 0x0014_5555_0000_a000, 0x000b_5555_0000_b000);
+    let (var, clone, scope, ty, label) =
+        (0x5555_0000_9000u64, 0x5555_0000_9040, 0x5555_0000_9080, 0x0014_5555_0000_a000, 0x000b_5555_0000_b000);
     let sites = vec![
-        SiteRecord { key: var, kind: format::SITE_VAR, name: "numbers".into(), file: "src/main.rs".into(), line: 7, column: 5, type_key: ty },
-        SiteRecord { key: clone, kind: format::SITE_CLONE, name: "numbers".into(), file: "src/main.rs".into(), line: 9, column: 16, type_key: ty },
-        SiteRecord { key: scope, kind: format::SITE_SCOPE, name: "parse </script>".into(), file: "src/main.rs".into(), line: 5, column: 17, type_key: 0 },
+        SiteRecord {
+            key: var,
+            kind: format::SITE_VAR,
+            name: "numbers".into(),
+            file: "src/main.rs".into(),
+            line: 7,
+            column: 5,
+            type_key: ty,
+        },
+        SiteRecord {
+            key: clone,
+            kind: format::SITE_CLONE,
+            name: "numbers".into(),
+            file: "src/main.rs".into(),
+            line: 9,
+            column: 16,
+            type_key: ty,
+        },
+        SiteRecord {
+            key: scope,
+            kind: format::SITE_SCOPE,
+            name: "parse </script>".into(),
+            file: "src/main.rs".into(),
+            line: 5,
+            column: 17,
+            type_key: 0,
+        },
     ];
     let texts = vec![(ty, "alloc::vec::Vec<u64>"), (label, "größe <b>")];
     let events = vec![
