@@ -58,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  live at end    {:>12} bytes in {} allocations (leaks)", t.live_bytes, t.live_count);
     println!("  threads        {:>12}", t.threads);
     println!("  lost events    {:>12}", t.lost_events);
+    println!("  tracked        {:>12} variables, {} scope nodes", replay.variables.len(), replay.scopes.len());
     if !replay.damage.is_empty() {
         println!("  DAMAGE: {} damaged stretches in the recording", replay.damage.len());
     }
@@ -93,7 +94,11 @@ struct FileCounts {
 
 fn run_job(source: &Path) -> Result<Index, Box<dyn std::error::Error>> {
     let mut files = Vec::new();
-    collect_rs_files(source, &mut files);
+    {
+        let _scope = memscope::track_scope!("collect_files");
+        collect_rs_files(source, &mut files);
+    }
+    memscope::track_var!(files);
     if files.is_empty() {
         return Err(format!(
             "no .rs files under {} (build the project once so cargo fills its registry, or pass a folder)",
@@ -103,6 +108,7 @@ fn run_job(source: &Path) -> Result<Index, Box<dyn std::error::Error>> {
     }
     let (result_tx, result_rx) = mpsc::channel::<FileCounts>();
     let aggregator = std::thread::Builder::new().name("aggregator".into()).spawn(move || {
+        let _scope = memscope::track_scope!("aggregate");
         let mut index = Index::default();
         for counts in result_rx {
             index.files += 1;
@@ -112,6 +118,7 @@ fn run_job(source: &Path) -> Result<Index, Box<dyn std::error::Error>> {
                 *index.idents.entry(ident).or_default() += u64::from(n);
             }
         }
+        memscope::track_var!(index.idents);
         index
     })?;
     let mut work_txs = Vec::new();
@@ -121,7 +128,9 @@ fn run_job(source: &Path) -> Result<Index, Box<dyn std::error::Error>> {
         let result_tx = result_tx.clone();
         work_txs.push(tx);
         workers.push(std::thread::Builder::new().name(format!("worker-{w}")).spawn(move || {
+            let _scope = memscope::track_scope!("worker");
             for path in rx {
+                let _file = memscope::track_scope!("count_identifiers");
                 if let Ok(text) = std::fs::read_to_string(&path) {
                     let _ = result_tx.send(count_identifiers(&text));
                 }
