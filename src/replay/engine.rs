@@ -413,9 +413,7 @@ impl Replayer {
             self.track.scope_allocated(caller_scope - 1, new_size, false);
         }
         if old_ptr == new_ptr {
-            if let Some(held) = self.live.get_mut(old_ptr) {
-                let was = std::mem::replace(&mut held.size, new_size);
-                let held = *held;
+            if let Some((held, was)) = self.live.resize(old_ptr, new_size) {
                 if old_size.is_some_and(|s| s != was) {
                     self.totals.size_mismatches += 1;
                 }
@@ -481,14 +479,19 @@ impl Replayer {
         }
     }
 
-    /// The live allocation containing `ptr` (its start, or up to
-    /// [`MAX_INTERIOR_OFFSET`] bytes in, from an 8-byte-aligned start).
+    /// The live allocation containing `ptr`: the one starting there, else
+    /// one of 4 KiB or more containing it (kept in address order), else one
+    /// starting at an 8-byte-aligned address at most [`MAX_INTERIOR_OFFSET`]
+    /// bytes below it.
     fn containing(&self, ptr: u64) -> Option<u64> {
         if ptr == 0 {
             return None;
         }
         if self.live.get(ptr).is_some() {
             return Some(ptr);
+        }
+        if let Some(start) = self.live.large_containing(ptr) {
+            return Some(start);
         }
         let mut start = ptr & !7;
         let lowest = ptr.saturating_sub(MAX_INTERIOR_OFFSET);

@@ -1,7 +1,10 @@
 //! The live set: allocations the replay holds, keyed by address, plus the
 //! allocations deferred because they landed on an address still held.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+/// Allocations of this many bytes or more are kept in address order too.
+pub(crate) const LARGE: u64 = 4096;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// A multiply-rotate hasher for addresses and thread ids (the FxHash
@@ -62,6 +65,10 @@ pub(crate) struct Live {
 #[derive(Debug, Default)]
 pub(crate) struct LiveSet {
     map: FastMap<u64, Live>,
+    /// Start → size of the held allocations of [`LARGE`] bytes or more, in
+    /// address order: finds the allocation containing an address far from
+    /// its start (smaller ones are found by probing below the address).
+    large: BTreeMap<u64, u64>,
     deferred: FastMap<u64, Vec<Live>>,
     deferred_len: usize,
 }
@@ -75,6 +82,9 @@ impl LiveSet {
         match self.map.entry(ptr) {
             Entry::Vacant(v) => {
                 v.insert(live);
+                if live.size >= LARGE {
+                    self.large.insert(ptr, live.size);
+                }
                 true
             }
             Entry::Occupied(_) => {
@@ -90,6 +100,9 @@ impl LiveSet {
     #[inline]
     pub(crate) fn free(&mut self, ptr: u64) -> Option<Live> {
         let freed = self.map.remove(&ptr)?;
+        if freed.size >= LARGE {
+            self.large.remove(&ptr);
+        }
         if self.deferred_len > 0 {
             self.undefer(ptr);
         }
@@ -103,6 +116,9 @@ impl LiveSet {
             self.deferred.remove(&ptr);
         }
         self.deferred_len -= 1;
+        if next.size >= LARGE {
+            self.large.insert(ptr, next.size);
+        }
         self.map.insert(ptr, next);
     }
 
@@ -112,10 +128,34 @@ impl LiveSet {
         self.map.get(&ptr)
     }
 
-    /// The allocation at `ptr`, for a reallocation in place.
+    /// The allocation at `ptr`, to mark it tracked. Its size must not be
+    /// changed through this: use [`LiveSet::resize`].
     #[inline]
     pub(crate) fn get_mut(&mut self, ptr: u64) -> Option<&mut Live> {
         self.map.get_mut(&ptr)
+    }
+
+    /// Sets the size of the allocation held at `ptr` (a reallocation in
+    /// place) and returns it as it is now with the old size, or `None`.
+    #[inline]
+    pub(crate) fn resize(&mut self, ptr: u64, size: u64) -> Option<(Live, u64)> {
+        let held = self.map.get_mut(&ptr)?;
+        let was = std::mem::replace(&mut held.size, size);
+        let now = *held;
+        if was >= LARGE || size >= LARGE {
+            if size >= LARGE {
+                self.large.insert(ptr, size);
+            } else {
+                self.large.remove(&ptr);
+            }
+        }
+        Some((now, was))
+    }
+
+    /// The held allocation of [`LARGE`] bytes or more that contains `ptr`.
+    pub(crate) fn large_containing(&self, ptr: u64) -> Option<u64> {
+        let (&start, &size) = self.large.range(..=ptr).next_back()?;
+        (ptr - start < size).then_some(start)
     }
 
     /// Allocations held (not counting deferred ones).

@@ -110,6 +110,34 @@ fn check_invariants(r: &Replay) {
     assert_eq!(r.tracking.variables_listed, r.variables.len() as u64);
 }
 
+#[test]
+fn tracked_addresses_link_to_the_allocation_containing_them() {
+    let var = |ts, ptr| RawEvent::with_kind(KIND_VAR, ts, ptr, 0, 0x77);
+    let r = Rec::new()
+        .chunk(
+            1,
+            &[
+                RawEvent::alloc(1, 0x10_0000, 1 << 24, 16, false),
+                RawEvent::alloc(2, 0x2000, 40, 8, false),
+                var(3, 0x10_0000 + 9_000_000),
+                var(4, 0x2010),
+                var(5, 0x2000 + 40),
+                RawEvent::realloc(6, 0x2000, 40, 0x3000, 80),
+                RawEvent::dealloc(7, 0x3000, 80, 8),
+            ],
+        )
+        .end(10)
+        .replay();
+    let v = &r.variables;
+    assert_eq!(v.len(), 3);
+    assert_eq!((v[0].state, v[0].size, v[0].allocations[0].ptr), ("live", 1 << 24, 0x10_0000), "deep inside a large allocation");
+    assert_eq!((v[1].state, v[1].size, v[1].freed_at_ns, v[1].lifetime_ns), ("freed", 40, Some(7), Some(5)), "16 bytes in, like an Rc");
+    assert_eq!(v[1].allocations[0].reallocations, 1);
+    assert_eq!(v[1].allocations[0].history.iter().map(|h| h.kind).collect::<Vec<_>>(), ["allocation", "reallocation", "deallocation"]);
+    assert_eq!(v[2].state, "unlinked", "one past the end is not inside");
+    assert!(v[2].notes[0].contains("0x2028"));
+}
+
 fn thread(r: &Replay, id: u32) -> &ThreadStats {
     r.threads.iter().find(|t| t.thread == id).expect("thread present")
 }

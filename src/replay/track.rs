@@ -19,9 +19,10 @@ pub const MAX_SCOPE_DEPTH: u32 = 256;
 pub const MAX_FOREIGN: usize = 100_000;
 /// The most history entries kept per tracked allocation.
 pub const MAX_HISTORY: usize = 64;
-/// How far past an allocation's start an address reported by a tracked
-/// value may lie and still be linked to it, in bytes (an `Rc`'s value sits
-/// 16 bytes in; a B-tree key up to a node's size).
+/// How far below an address replay probes for the start of an allocation
+/// smaller than 4 KiB that contains it, in bytes (an `Rc`'s value sits 16
+/// bytes in). Allocations of 4 KiB or more are found wherever the address
+/// lies in them: replay keeps them in address order.
 pub const MAX_INTERIOR_OFFSET: u64 = 4096;
 
 /// A variable named by `track_var!` or `track_clone!`.
