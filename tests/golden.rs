@@ -103,7 +103,9 @@ fn golden_v1_decodes_and_encoder_is_stable() {
 /// The content of the version-2 golden file: version 1's kinds plus every
 /// tracking event kind, a `Site` record of each site kind and `Text` records
 /// (a type name and a label with non-ASCII and markup in it).
-fn v2_records() -> (SegmentHeader, Vec<SiteRecord>, Vec<(u64, &'static str)>, Vec<RawEvent>) {
+type V2Records = (SegmentHeader, Vec<SiteRecord>, Vec<(u64, &'static str)>, Vec<RawEvent>);
+
+fn v2_records() -> V2Records {
     let header = SegmentHeader {
         version: 2,
         start_unix_ns: 1_763_700_000_000_000_000,

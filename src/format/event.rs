@@ -51,7 +51,7 @@ pub const KIND_HANDOFF: u8 = 25;
 pub const KIND_MAX: u8 = KIND_HANDOFF;
 
 /// A *string key*: a `&'static str` as a number, its address in bits 0..48
-/// and its length in bits 48..64 (FORMAT.md, "String keys"). The drainer
+/// and its length in bits 48..64 (FORMAT.md, glossary). The drainer
 /// writes the text once per recording in a `Text` record; events carry the key.
 ///
 /// Text longer than 65535 bytes is cut at the last character boundary

@@ -24,7 +24,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 ///
 /// # Requirements on `A`
 /// The recorder's own memory (each thread's ring, 32 bytes per event of
-/// capacity) is allocated from `A` directly and kept for the life of the
+/// capacity) is allocated from `A` directly (or from `System`, for a thread
+/// whose first recorded event comes from the tracking API) and kept for the life of the
 /// process, to be reused by later threads and recordings. `A` must
 /// therefore never reclaim memory it handed out behind its caller's back
 /// (an arena that frees everything when dropped would leave the drainer

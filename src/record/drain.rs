@@ -198,9 +198,9 @@ impl Drainer {
             // popped from a ring, which only `track.rs` builds, from a
             // `&'static Site`.
             let record = unsafe { track::site_from_key(site) }.record(site);
-            let type_key = record.type_key;
+            // The type's Text record goes first, as FORMAT.md says.
+            self.put_text(record.type_key);
             format::put_site(&mut self.out, &record);
-            self.put_text(type_key);
         }
         self.put_text(text);
     }

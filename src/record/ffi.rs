@@ -19,10 +19,12 @@
 //! [`into_raw`]; the allocation stays in the heap totals and replay shows
 //! where it crossed.
 //!
-//! Each call pushes one 32-byte event (no allocation, no lock); with no
-//! recording running it costs one atomic load. Labels are `&'static str`
-//! written to the file once per recording; a label longer than 65535 bytes
-//! is cut (FORMAT.md, "String keys").
+//! Each call pushes one 32-byte event, like an allocation does (no lock, and
+//! no allocation or syscall except once per thread, when its ring is set
+//! up); with no recording running it costs one atomic load. Labels are
+//! `&'static str`, written to the file once per recording; a label longer
+//! than 65535 bytes is cut, and one at an address of 2^48 or more is
+//! unknown (FORMAT.md, glossary, "string key").
 
 use super::track::foreign_event;
 use crate::format::event::{KIND_FOREIGN_ALLOC, KIND_FOREIGN_FREE, KIND_HANDOFF};

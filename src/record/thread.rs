@@ -236,14 +236,17 @@ impl Group {
 /// Records a group of tracking events with one timestamp, all or none:
 /// under `OnFull::Drop` a group that does not fit in the ring is dropped
 /// whole and counted, so that no event is attached to the wrong variable.
-/// Returns the recording's id when the group was pushed, else 0.
+/// Returns the recording's id when the group was pushed, else 0. With
+/// `only` nonzero, the group goes only to that recording (a scope's exit
+/// goes where its entry went).
 ///
 /// Called from user code, not from the allocator; a thread with no ring in
-/// this recording yet gets one from the system allocator.
-pub(crate) fn record_group(group: &mut Group) -> u32 {
+/// this recording yet gets one from the system allocator (a cold path that
+/// allocates and makes syscalls, once per thread, as for an allocator call).
+pub(crate) fn record_group(group: &mut Group, only: u32) -> u32 {
     // Acquire: as in `record`.
     let session = CONTROL.session.load(Ordering::Acquire);
-    if session == 0 || group.len == 0 {
+    if session == 0 || group.len == 0 || (only != 0 && session != only) {
         return 0;
     }
     LOCAL
@@ -279,21 +282,52 @@ pub(crate) fn record_group(group: &mut Group) -> u32 {
         .unwrap_or(0)
 }
 
-/// Pushes `events` onto `slot`'s ring; see [`record_group`].
+/// Pushes `events` onto `slot`'s ring once it has room for all of them;
+/// see [`record_group`]. A scope exit waits for room even under
+/// `OnFull::Drop` (as ThreadStart and ThreadExit do): a dropped exit would
+/// leave its scope open for the rest of the thread.
 fn push_group(slot: &Slot, events: &[RawEvent], session: u32) -> bool {
-    // Relaxed: set with `session`, published by the caller's Acquire.
-    if CONTROL.on_full.load(Ordering::Relaxed) == on_full_code(OnFull::Drop) {
-        // SAFETY: the caller owns `slot`, so this thread is its only producer.
-        let free = slot.ring.capacity() - unsafe { slot.ring.refresh_len() };
-        if free < events.len() {
-            slot.add_dropped(events.len() as u64);
-            return false;
-        }
+    let wait = events.first().is_some_and(|e| e.kind() == crate::format::event::KIND_SCOPE_EXIT);
+    if !wait_for_room(slot, events.len(), session, wait) {
+        slot.add_dropped(events.len() as u64);
+        return false;
     }
     for &e in events {
+        // Cannot fail: the room is there, and only this thread pushes.
         push(slot, e, session);
     }
     true
+}
+
+/// Waits until `slot`'s ring has room for `n` events. Gives up (false) at
+/// once under `OnFull::Drop` unless `wait`, and when the recording stops.
+fn wait_for_room(slot: &Slot, n: usize, session: u32, wait: bool) -> bool {
+    const _: () = assert!(MAX_GROUP <= crate::record::MIN_RING_CAPACITY, "a group always fits in an empty ring");
+    let cap = slot.ring.capacity();
+    let mut spins = 0u32;
+    loop {
+        // SAFETY: the caller owns `slot`, so this thread is the ring's only producer.
+        if unsafe { cap - slot.ring.len_upper_bound() >= n || cap - slot.ring.refresh_len() >= n } {
+            return true;
+        }
+        // Relaxed: set with `session`, published by the caller's Acquire.
+        if !wait && CONTROL.on_full.load(Ordering::Relaxed) == on_full_code(OnFull::Drop) {
+            return false;
+        }
+        // Relaxed: as in `push_full`: we only need to notice a stop eventually.
+        if CONTROL.session.load(Ordering::Relaxed) != session {
+            return false;
+        }
+        if spins % 64 == 0 {
+            wake_drainer();
+        }
+        spins = spins.wrapping_add(1);
+        if spins < 64 {
+            core::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// Pushes `event` onto `slot`'s ring, applying the full-ring policy and
@@ -435,7 +469,8 @@ fn enter<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Option<&'static 
     Some(slot)
 }
 
-/// Claims a free slot, or creates one from the inner allocator.
+/// Claims a free slot, or creates one from `inner` (the inner allocator, or
+/// `System` when called from the tracking API).
 fn acquire_slot<A: GlobalAlloc>(inner: &A, thread_id: u32) -> Option<&'static Slot> {
     let slot = match claim_or_wait_for_recycle() {
         Some(slot) => slot,

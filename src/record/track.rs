@@ -53,9 +53,11 @@ impl Site {
             file: self.file.to_owned(),
             line: self.line,
             column: self.column,
-            // Relaxed: set before the event that carries this site was
-            // pushed; the ring's Release push and the drainer's Acquire pop
-            // make it visible here.
+            // Relaxed: set once, before any event carrying this site was
+            // pushed. The thread whose CAS set it published it with the
+            // ring's Release push (the drainer's Acquire pop pairs with it);
+            // a thread whose CAS failed read it, so by read-read coherence
+            // no later read here sees the earlier 0.
             type_key: self.type_key.load(Ordering::Relaxed),
         }
     }
@@ -70,7 +72,8 @@ impl Site {
             Ok(_) => key,
             Err(existing) => existing,
         };
-        if first != key {
+        // Key 0 (a name we cannot key) never stands for the site's type.
+        if first != key || key == 0 {
             group.add(KIND_VAR_TYPE, key, 0, 0);
         }
     }
@@ -145,7 +148,7 @@ fn var_in<T: Trackable + ?Sized>(site: &'static Site, value: &T) {
     debug_assert!(site.kind == SITE_VAR);
     let mut group = Group::new();
     add_value(&mut group, site, value);
-    record_group(&mut group);
+    record_group(&mut group, 0);
 }
 
 /// `track_clone!`: records `clone`'s heap allocations under `site`, linked
@@ -167,12 +170,15 @@ fn clone_in<T: Trackable + ?Sized>(site: &'static Site, source: &T, clone: &T) {
     let mut group = Group::new();
     add_value(&mut group, site, clone);
     group.add(KIND_CLONE_OF, source_ptr, 0, 0);
-    record_group(&mut group);
+    record_group(&mut group, 0);
 }
 
 /// A scope opened by `track_scope!`: entered when made, left when dropped
 /// (also when a panic unwinds through it). Scopes nest per thread; the guard
-/// cannot be sent to another thread.
+/// cannot be sent to another thread. A guard dropped while the thread
+/// panics (even in a destructor run by the unwinding) counts as unwound.
+/// Under `OnFull::Drop`, the exit waits for room in the ring rather than
+/// being dropped, so a scope is never left open by a full ring.
 #[must_use = "a scope ends when its guard is dropped: bind it with `let _scope = ...`"]
 #[derive(Debug)]
 pub struct ScopeGuard {
@@ -189,7 +195,7 @@ impl ScopeGuard {
     #[inline]
     pub fn enter(site: &'static Site) -> ScopeGuard {
         debug_assert!(site.kind == SITE_SCOPE);
-        let session = if recording() { scope_event(KIND_SCOPE_ENTER, site, false) } else { 0 };
+        let session = if recording() { scope_event(KIND_SCOPE_ENTER, site, false, 0) } else { 0 };
         ScopeGuard { site, session, _not_send: PhantomData }
     }
 }
@@ -199,25 +205,27 @@ impl Drop for ScopeGuard {
         // Relaxed: a hint, as in `recording`. An exit goes to the recording
         // its enter went to, or nowhere.
         if self.session != 0 && CONTROL.session.load(Ordering::Relaxed) == self.session {
-            scope_event(KIND_SCOPE_EXIT, self.site, std::thread::panicking());
+            scope_event(KIND_SCOPE_EXIT, self.site, std::thread::panicking(), self.session);
         }
     }
 }
 
 #[inline(never)]
-fn scope_event(kind: u8, site: &'static Site, unwinding: bool) -> u32 {
+fn scope_event(kind: u8, site: &'static Site, unwinding: bool, only: u32) -> u32 {
     let mut group = Group::new();
     group.add(kind, site.key(), u64::from(unwinding), 0);
-    record_group(&mut group)
+    record_group(&mut group, only)
 }
 
 /// Pushes one foreign-memory event (see [`crate::ffi`]).
 pub(crate) fn foreign_event(kind: u8, ptr: u64, size: u64, label: &'static str) {
+    // The drainer reads `c` of these kinds as a string key (drain.rs).
+    debug_assert!(matches!(kind, KIND_FOREIGN_ALLOC | KIND_FOREIGN_FREE | KIND_HANDOFF));
     if recording() {
         let mut group = Group::new();
         let label = if kind == KIND_FOREIGN_FREE { 0 } else { str_key(label) };
         group.add(kind, ptr, size, label);
-        record_group(&mut group);
+        record_group(&mut group, 0);
     }
 }
 

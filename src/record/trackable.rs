@@ -57,9 +57,12 @@ impl Heap {
         self.unlocated = Some(self.unlocated.unwrap_or(0).saturating_add(bytes as u64));
     }
 
-    /// Reports the strong and weak counts of a shared pointer.
+    /// Reports the strong and weak counts of a shared pointer. Only the
+    /// first report of a value is kept (the counts of its first allocation).
     pub fn shared(&mut self, strong: usize, weak: usize) {
-        self.counts = Some((strong as u64, weak as u64));
+        if self.counts.is_none() {
+            self.counts = Some((strong as u64, weak as u64));
+        }
     }
 
     pub(crate) fn regions(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
@@ -174,10 +177,16 @@ impl<T: ?Sized> Trackable for Box<T> {
 }
 
 /// The `Rc`'s own allocation (counts and value; the address recorded is
-/// the value's, inside it) and its strong and weak counts.
+/// the value's, inside it) and its strong and weak counts. The address of a
+/// zero-sized value is one past its allocation's end (or, for an empty
+/// `Arc::default()`, in static memory): that allocation is reported as not
+/// located.
 impl<T: ?Sized> Trackable for Rc<T> {
     fn track(&self, heap: &mut Heap) {
-        heap.allocation(Rc::as_ptr(self), size_of_val::<T>(self));
+        match size_of_val::<T>(self) {
+            0 => heap.not_located(0),
+            bytes => heap.allocation(Rc::as_ptr(self), bytes),
+        }
         heap.shared(Rc::strong_count(self), Rc::weak_count(self));
     }
 }
@@ -185,7 +194,10 @@ impl<T: ?Sized> Trackable for Rc<T> {
 /// As for `Rc`.
 impl<T: ?Sized> Trackable for Arc<T> {
     fn track(&self, heap: &mut Heap) {
-        heap.allocation(Arc::as_ptr(self), size_of_val::<T>(self));
+        match size_of_val::<T>(self) {
+            0 => heap.not_located(0),
+            bytes => heap.allocation(Arc::as_ptr(self), bytes),
+        }
         heap.shared(Arc::strong_count(self), Arc::weak_count(self));
     }
 }
@@ -216,13 +228,13 @@ impl<T> Trackable for BinaryHeap<T> {
 
 /// The hash table's one allocation, located through an entry (its size is
 /// not exposed: replay takes it from the recording); an empty map with
-/// capacity is reported as not located.
+/// capacity, or one of zero-sized entries, is reported as not located.
 impl<K, V, S> Trackable for HashMap<K, V, S> {
     fn track(&self, heap: &mut Heap) {
-        if self.capacity() == 0 || size_of::<(K, V)>() == 0 {
+        if self.capacity() == 0 {
             return;
         }
-        match self.iter().next() {
+        match self.iter().next().filter(|_| size_of::<(K, V)>() > 0) {
             Some((k, _)) => heap.allocation(k as *const K, 0),
             None => heap.not_located(0),
         }
@@ -232,10 +244,10 @@ impl<K, V, S> Trackable for HashMap<K, V, S> {
 /// As for `HashMap`.
 impl<T, S> Trackable for HashSet<T, S> {
     fn track(&self, heap: &mut Heap) {
-        if self.capacity() == 0 || size_of::<T>() == 0 {
+        if self.capacity() == 0 {
             return;
         }
-        match self.iter().next() {
+        match self.iter().next().filter(|_| size_of::<T>() > 0) {
             Some(v) => heap.allocation(v as *const T, 0),
             None => heap.not_located(0),
         }
@@ -246,7 +258,12 @@ impl<T, S> Trackable for HashSet<T, S> {
 /// over the map; replay links each to its node allocation. The nodes of
 /// the other entries are reported as not located.
 fn sampled<'a, T: 'a>(heap: &mut Heap, len: usize, iter: impl Iterator<Item = &'a T>) {
-    if size_of::<T>() == 0 || len == 0 {
+    if len == 0 {
+        return;
+    }
+    if size_of::<T>() == 0 {
+        // The nodes are allocated; a zero-sized element has no address in them.
+        heap.not_located(0);
         return;
     }
     let step = len.div_ceil(MAX_REGIONS);
@@ -338,6 +355,17 @@ mod tests {
         assert_eq!(regions, vec![(Rc::as_ptr(&a) as u64, 8)]);
         assert_eq!(counts, Some((2, 1)));
         drop(w);
+        // A zero-sized value's address is one past its allocation: not reported as one.
+        assert_eq!(report(&Rc::new(())), (vec![], Some(0), Some((1, 0))));
+        assert_eq!(report(&Arc::<str>::default()).0, vec![]);
+    }
+
+    #[test]
+    fn collections_of_zero_sized_elements_are_not_located() {
+        let m: HashMap<(), ()> = [((), ())].into_iter().collect();
+        assert_eq!(report(&m), (vec![], Some(0), None));
+        let l: LinkedList<()> = [(), ()].into_iter().collect();
+        assert_eq!(report(&l), (vec![], Some(0), None));
     }
 
     #[test]
