@@ -124,11 +124,27 @@ pub(crate) fn suggestions(totals: &Totals, tracked: &Tracked, lifetimes: &[Bucke
         }
         let mut leaked: Vec<&super::Variable> = tracked.variables.iter().filter(|v| v.state == "live").collect();
         leaked.sort_unstable_by(|a, b| b.size.cmp(&a.size).then(a.id.cmp(&b.id)));
-        for v in leaked.into_iter().take(MAX_PER_KIND) {
+        // Variables sharing an allocation (an Rc and its clones) are one leak.
+        let mut told: Vec<u32> = Vec::new();
+        let leaked: Vec<&super::Variable> = leaked
+            .into_iter()
+            .filter(|v| {
+                let new = !v.shared_with.iter().any(|w| told.contains(w));
+                told.push(v.id);
+                new
+            })
+            .take(MAX_PER_KIND)
+            .collect();
+        for v in leaked {
+            let shared = if v.shared_with.is_empty() {
+                String::new()
+            } else {
+                format!(", shared with {} other variable{}", v.shared_with.len(), if v.shared_with.len() == 1 { "" } else { "s" })
+            };
             out.push(Suggestion {
                 kind: "leaked_variable",
                 text: format!(
-                    "`{}` ({}, {}) was still live when the recording ended: it leaked, or lives until the program exits.",
+                    "`{}` ({}, {}{shared}) was still live when the recording ended: it leaked, or lives until the program exits.",
                     v.name,
                     v.type_name,
                     bytes(v.size)
