@@ -1,11 +1,14 @@
-//! The memscope command-line tool: inspect a recording, export it to JSON.
+//! The memscope command-line tool: inspect a recording, export it to JSON
+//! or to a self-contained HTML report.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use memscope::replay::{self, Replay};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use memscope::export::JsonOptions;
+use memscope::replay::Replay;
 use memscope::OnFull;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -29,8 +32,11 @@ Errors are printed to stderr as `memscope: <what went wrong, with the path>`.";
 #[command(
     name = "memscope",
     version,
-    about = "Inspect memscope recordings of heap allocations and export them to JSON",
-    after_help = format!("Examples:\n  memscope info run.memscope\n  memscope json run.memscope -o run.json\n\n{EXIT_CODES}")
+    about = "Inspect memscope recordings of heap allocations and export them to JSON or an HTML report",
+    after_help = format!(
+        "Examples:\n  memscope info run.memscope\n  memscope json run.memscope -o run.json\n  memscope html run.memscope -o report.html\n\n\
+         A progress bar shows on stderr while a recording replays, when stderr is a terminal.\n\n{EXIT_CODES}"
+    )
 )]
 struct Cli {
     #[command(subcommand)]
@@ -48,8 +54,10 @@ enum Command {
         file: PathBuf,
     },
     /// Replay a recording and write it as one JSON document (fields: docs/JSON.md).
-    #[command(after_help = "Examples:\n  memscope json run.memscope -o run.json\n  memscope json run.memscope --pretty | less\n\n\
-                      Exits with 3 when the file is damaged or truncated; the JSON is still written (see `memscope --help`).")]
+    #[command(
+        after_help = "Examples:\n  memscope json run.memscope -o run.json\n  memscope json run.memscope --pretty | less\n  memscope json run.memscope --only-tracked -o tracked.json\n\n\
+                      Exits with 3 when the file is damaged or truncated; the JSON is still written (see `memscope --help`)."
+    )]
     Json {
         /// The recording file.
         file: PathBuf,
@@ -59,6 +67,27 @@ enum Command {
         /// Indent the JSON for reading.
         #[arg(long)]
         pretty: bool,
+        /// Only the totals and the tracked variables, scopes and foreign
+        /// regions: no timeline, threads, leaks or histograms.
+        #[arg(long)]
+        only_tracked: bool,
+    },
+    /// Replay a recording and write one self-contained HTML report (open it in any browser, offline).
+    #[command(
+        after_help = "Examples:\n  memscope html run.memscope -o report.html\n  memscope html run.memscope --only-tracked -o tracked.html\n\n\
+                      The report embeds the same data `memscope json` writes and needs no network.\n\
+                      Exits with 3 when the file is damaged or truncated; the report is still written (see `memscope --help`)."
+    )]
+    Html {
+        /// The recording file.
+        file: PathBuf,
+        /// Where to write the report; `-` is standard output.
+        #[arg(short, long, value_name = "OUT", default_value = "-")]
+        output: PathBuf,
+        /// Only the totals and the tracked variables, scopes and foreign
+        /// regions: no timeline, threads, leaks or histograms.
+        #[arg(long)]
+        only_tracked: bool,
     },
 }
 
@@ -66,7 +95,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (file, result) = match &cli.command {
         Command::Info { file } => (file, info(file)),
-        Command::Json { file, output, pretty } => (file, json(file, output, *pretty)),
+        Command::Json { file, output, pretty, only_tracked } => (file, json(file, output, *pretty, *only_tracked)),
+        Command::Html { file, output, only_tracked } => (file, html(file, output, *only_tracked)),
     };
     match result {
         Ok(replay) if replay.is_incomplete() => {
@@ -107,25 +137,138 @@ fn warn_incomplete(file: &Path, r: &Replay) {
     }
 }
 
+/// Replays the recording at `file`, with a progress bar on stderr when it
+/// is a terminal.
+fn replay_file(file: &Path) -> anyhow::Result<Replay> {
+    let f = File::open(file).map_err(|source| memscope::Error::Open { path: file.to_path_buf(), source })?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = if io::stderr().is_terminal() {
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("replaying {msg} [{wide_bar}] {binary_bytes}/{binary_total_bytes}, {eta} left")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned()));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let replay = Replay::from_reader(Progress { inner: f, bar: &bar }, file);
+    bar.finish_and_clear();
+    Ok(replay?)
+}
+
+/// A reader that counts the bytes it reads into a progress bar.
+struct Progress<'a, R> {
+    inner: R,
+    bar: &'a ProgressBar,
+}
+
+impl<R: Read> Read for Progress<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
 /// `memscope info FILE`.
 fn info(file: &Path) -> anyhow::Result<Replay> {
-    let r = replay::replay_file(file)?;
+    let r = replay_file(file)?;
     let mut out = io::stdout().lock();
     write_info(&mut out, file, &r).and_then(|()| out.flush()).context("cannot write to standard output")?;
     Ok(r)
 }
 
-/// `memscope json FILE -o OUT [--pretty]`.
-fn json(file: &Path, output: &Path, pretty: bool) -> anyhow::Result<Replay> {
-    let r = replay::replay_file(file)?;
-    let write = |w: &mut dyn Write| if pretty { memscope::export::json_pretty(&r, w) } else { memscope::export::json(&r, w) };
+/// `memscope json FILE -o OUT [--pretty] [--only-tracked]`.
+fn json(file: &Path, output: &Path, pretty: bool, only_tracked: bool) -> anyhow::Result<Replay> {
+    let r = replay_file(file)?;
+    let options = JsonOptions { only_tracked };
+    let write = |w: &mut dyn Write| match (pretty, only_tracked) {
+        (false, _) => memscope::export::json_with(&r, &options, w),
+        (true, false) => memscope::export::json_pretty(&r, w),
+        (true, true) => {
+            let mut compact = Vec::new();
+            memscope::export::json_with(&r, &options, &mut compact)?;
+            indent_json(&compact, w)
+        }
+    };
     if output == Path::new("-") {
         write(&mut io::stdout().lock()).context("cannot write JSON to standard output")?;
     } else if pretty {
         let mut f = File::create(output).with_context(|| format!("cannot create {}", output.display()))?;
         write(&mut f).and_then(|()| f.sync_all()).with_context(|| format!("cannot write {}", output.display()))?;
     } else {
-        memscope::export::json_to_path(&r, output)?;
+        memscope::export::json_to_path_with(&r, &options, output)?;
+    }
+    Ok(r)
+}
+
+/// Writes compact JSON indented as `serde_json`'s pretty printer does (two
+/// spaces, keys in their order), for `--pretty --only-tracked`.
+fn indent_json(compact: &[u8], w: &mut dyn Write) -> io::Result<()> {
+    let mut out = Vec::with_capacity(compact.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.resize(out.len() + 2 * depth, b' ');
+    };
+    let mut bytes = compact.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        if in_string {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                out.push(b);
+            }
+            b'{' | b'[' => {
+                out.push(b);
+                if matches!(bytes.peek(), Some(b'}' | b']')) {
+                    out.extend(bytes.next());
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(b);
+            }
+            b',' => {
+                out.push(b);
+                newline(&mut out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            b'\n' | b' ' => {}
+            _ => out.push(b),
+        }
+    }
+    out.push(b'\n');
+    w.write_all(&out)
+}
+
+/// `memscope html FILE -o OUT [--only-tracked]`.
+fn html(file: &Path, output: &Path, only_tracked: bool) -> anyhow::Result<Replay> {
+    let r = replay_file(file)?;
+    let options = JsonOptions { only_tracked };
+    if output == Path::new("-") {
+        let mut out = io::stdout().lock();
+        memscope::export::html_with(&r, &options, &mut out)
+            .and_then(|()| out.flush())
+            .context("cannot write the report to standard output")?;
+    } else {
+        memscope::export::html_to_path_with(&r, &options, output)?;
     }
     Ok(r)
 }
@@ -336,6 +479,14 @@ mod tests {
         assert_eq!(message(&e), "cannot open /x: No such file or directory");
         let e = anyhow::Error::from(io()).context("cannot write /y");
         assert_eq!(message(&e), "cannot write /y: No such file or directory");
+    }
+
+    #[test]
+    fn indented_json_matches_serde_json_pretty() {
+        let v = serde_json::json!({ "a": [], "b": {}, "c": [1, { "d": "x, y: {\"z\"} [\\]" }], "e": null });
+        let mut out = Vec::new();
+        indent_json(serde_json::to_string(&v).expect("serialises").as_bytes(), &mut out).expect("writes to a Vec");
+        assert_eq!(String::from_utf8(out).expect("UTF-8"), serde_json::to_string_pretty(&v).expect("serialises") + "\n");
     }
 
     #[test]

@@ -7,10 +7,13 @@
 //! # Ok::<(), memscope::Error>(())
 //! ```
 
+pub mod html;
+pub use html::{html, html_to_path, html_to_path_with, html_with};
+
 use crate::format::{Damage, OnFull};
 use crate::replay::{
-    Bucket, EndRecord, ForeignRegion, Leak, Replay, ScopeNode, Suggestion, ThreadStats, ThreadTimeline, TimelinePoint, Totals, TrackingTotals,
-    Variable,
+    Bucket, EndRecord, ForeignRegion, Leak, Replay, ScopeNode, Suggestion, ThreadStats, ThreadTimeline, TimelinePoint, Totals,
+    TrackingTotals, Variable,
 };
 use crate::Error;
 use serde::Serialize;
