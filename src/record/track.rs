@@ -155,14 +155,14 @@ fn var_in<T: Trackable + ?Sized>(site: &'static Site, value: &T) {
 /// to `source` (whose first heap allocation identifies it).
 #[doc(hidden)]
 #[inline]
-pub fn clone<T: Trackable + ?Sized>(site: &'static Site, source: &T, clone: &T) {
+pub fn clone<S: Trackable + ?Sized, C: Trackable + ?Sized>(site: &'static Site, source: &S, clone: &C) {
     if recording() {
         clone_in(site, source, clone);
     }
 }
 
 #[inline(never)]
-fn clone_in<T: Trackable + ?Sized>(site: &'static Site, source: &T, clone: &T) {
+fn clone_in<S: Trackable + ?Sized, C: Trackable + ?Sized>(site: &'static Site, source: &S, clone: &C) {
     debug_assert!(site.kind == SITE_CLONE);
     let mut source_heap = Heap::new();
     source.track(&mut source_heap);
@@ -274,7 +274,8 @@ macro_rules! track_var {
 /// Clones a value and tracks the clone, linked to its source:
 /// `let copy = track_clone!(source);`.
 ///
-/// Evaluates to `Clone::clone(&source)`. The clone is recorded as by
+/// Evaluates to `source.clone()` (for `source: &Arc<T>`, a new `Arc<T>`,
+/// not a copy of the reference). The clone is recorded as by
 /// [`track_var!`], with a link to the source's first heap allocation; for
 /// `Rc` and `Arc` the counts recorded are those after the clone. Replay
 /// shows which variables share one allocation.
@@ -290,7 +291,9 @@ macro_rules! track_clone {
         static SITE: $crate::record::track::Site =
             $crate::record::track::Site::new($crate::record::track::CLONE, stringify!($value), file!(), line!(), column!());
         let source = &$value;
-        let clone = ::core::clone::Clone::clone(source);
+        // Method-call syntax, so that a source that is a reference to an
+        // `Arc` clones the `Arc`, not the reference.
+        let clone = (*source).clone();
         $crate::record::track::clone(&SITE, source, &clone);
         clone
     }};
