@@ -53,6 +53,9 @@ pub(crate) struct Drainer {
     stats: DrainStats,
     /// Site keys whose `Site` record this recording's file already holds.
     sites_written: HashSet<u64>,
+    /// The last site key looked up: a thread tracking in a loop repeats it,
+    /// and this skips hashing it again.
+    last_site: u64,
     /// String keys whose `Text` record this recording's file already holds.
     texts_written: HashSet<u64>,
 }
@@ -72,6 +75,7 @@ impl Drainer {
             round: 0,
             stats: DrainStats { bytes_written: header_len, ..DrainStats::default() },
             sites_written: HashSet::new(),
+            last_site: 0,
             texts_written: HashSet::new(),
         }
     }
@@ -193,7 +197,7 @@ impl Drainer {
             KIND_FOREIGN_ALLOC | KIND_HANDOFF => (0, e.c),
             _ => (0, 0),
         };
-        if site != 0 && self.sites_written.insert(site) {
+        if site != 0 && site != self.last_site && self.sites_written.insert(site) {
             // SAFETY: `site` is the site operand of a Var or Scope event
             // popped from a ring, which only `track.rs` builds, from a
             // `&'static Site`.
@@ -201,6 +205,9 @@ impl Drainer {
             // The type's Text record goes first, as FORMAT.md says.
             self.put_text(record.type_key);
             format::put_site(&mut self.out, &record);
+        }
+        if site != 0 {
+            self.last_site = site;
         }
         self.put_text(text);
     }

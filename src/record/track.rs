@@ -67,11 +67,17 @@ impl Site {
     fn type_event<T: ?Sized>(&'static self, group: &mut Group) {
         let key = str_key(std::any::type_name::<T>());
         // Relaxed: only this value matters, not the order with other memory
-        // (the drainer reads it after the push, see `record`).
-        let first = match self.type_key.compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => key,
-            Err(existing) => existing,
-        };
+        // (the drainer reads it after the push, see `record`). A plain load
+        // first: once the site's type is set (its first call), no call
+        // writes the site's cache line (a failed CAS is a locked write too,
+        // and waits for the store buffer).
+        let mut first = self.type_key.load(Ordering::Relaxed);
+        if first == 0 {
+            first = match self.type_key.compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => key,
+                Err(existing) => existing,
+            };
+        }
         // Key 0 (a name we cannot key) never stands for the site's type.
         if first != key || key == 0 {
             group.add(KIND_VAR_TYPE, key, 0, 0);
