@@ -45,6 +45,9 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+/// Helpers of the tracking tests (`tests/track_*.rs`).
+pub mod track;
+
 thread_local! {
     /// Whether this thread's allocator calls are counted. Const-initialised,
     /// no `Drop`: usable from inside the allocator at any point of a
