@@ -29,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&out_dir)?;
     let recording_path = out_dir.join("index_registry.memscope");
     let json_path = out_dir.join("index_registry.json");
+    let html_path = out_dir.join("index_registry.html");
 
     let recording = memscope::Recorder::new(&recording_path).start()?;
     let started = Instant::now();
@@ -40,6 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let replay = memscope::replay::replay_file(&recording_path)?;
     let replay_time = replay_started.elapsed();
     memscope::export::json_to_path(&replay, &json_path)?;
+    memscope::export::html_to_path(&replay, &html_path)?;
 
     let t = &replay.summary;
     println!("memscope: indexed {} .rs files ({} lines, {} MiB) under {}", index.files, index.lines, index.bytes >> 20, source.display());
@@ -65,6 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("recording: {}", recording_path.display());
     println!("json:      {}", json_path.display());
+    println!("report:    {} (open it in a browser; it works offline)", html_path.display());
     println!("inspect:   cargo run --release -- info {}", recording_path.display());
     Ok(())
 }
