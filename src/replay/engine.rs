@@ -1,7 +1,7 @@
 //! The [`Replayer`]: buffers events per drain round, puts them in timestamp
 //! order and applies them to the live set and the statistics.
 
-use super::live::{FastMap, Live, LiveSet};
+use super::live::{FastMap, Live, LiveSet, IN_SCOPE};
 use super::stats::{Log2Hist, Timeline};
 use super::track::{AllocAcc, ForeignAcc, Handoff, Tracker, VarAcc, MAX_FOREIGN, MAX_INTERIOR_OFFSET, MAX_VARIABLES};
 use super::{EndRecord, Leak, Replay, ThreadStats, ThreadTimeline, Totals, MAX_DAMAGE_LISTED, MAX_LEAKS, MAX_THREAD_TIMELINES};
@@ -361,7 +361,7 @@ impl Replayer {
                     self.track.scope_grow(scope - 1, op.b);
                 }
                 self.owner_live(ts, op.thread, op.b, 0);
-                self.land(ts, op.a, Live { size: op.b, start_ns: ts, thread: op.thread, scope, tag: 0 }, false);
+                self.land(ts, op.a, Live::new(op.b, ts, op.thread, scope), false);
             }
             OpKind::Dealloc => match self.live.free(op.a) {
                 Some(freed) => {
@@ -372,10 +372,10 @@ impl Replayer {
                     self.totals.live_count -= 1;
                     self.threads[op.thread as usize].stats.deallocations += 1;
                     self.release_bytes(op.thread, freed.size);
-                    self.owner_live(ts, freed.thread, 0, freed.size);
+                    self.owner_live(ts, self.owner(&freed), 0, freed.size);
                     self.lifetimes.add(ts.saturating_sub(freed.start_ns), freed.size);
-                    if freed.scope != 0 {
-                        self.track.scope_shrink(freed.scope - 1, freed.size, true);
+                    if let Some(n) = freed.scope() {
+                        self.track.scope_shrink(n, freed.size, true);
                     }
                     if freed.tag != 0 {
                         let a = &mut self.track.allocs[freed.tag as usize - 1];
@@ -419,7 +419,7 @@ impl Replayer {
                 }
                 self.totals.live_bytes = self.totals.live_bytes.wrapping_add(new_size);
                 self.release_bytes(op.thread, was);
-                self.owner_live(ts, held.thread, new_size, was);
+                self.owner_live(ts, self.owner(&held), new_size, was);
                 self.resized(ts, &held, was, new_ptr);
                 self.note(ts);
                 return;
@@ -432,9 +432,9 @@ impl Replayer {
                 }
                 self.totals.live_count -= 1;
                 self.release_bytes(op.thread, freed.size);
-                self.owner_live(ts, freed.thread, 0, freed.size);
+                self.owner_live(ts, self.owner(&freed), 0, freed.size);
                 let live = Live { size: new_size, ..freed };
-                self.owner_live(ts, live.thread, new_size, 0);
+                self.owner_live(ts, self.owner(&live), new_size, 0);
                 self.resized(ts, &live, freed.size, new_ptr);
                 live
             }
@@ -446,7 +446,7 @@ impl Replayer {
                     self.track.scope_grow(caller_scope - 1, new_size);
                 }
                 self.owner_live(ts, op.thread, new_size, 0);
-                Live { size: new_size, start_ns: ts, thread: op.thread, scope: caller_scope, tag: 0 }
+                Live::new(new_size, ts, op.thread, caller_scope)
             }
         };
         self.land(ts, new_ptr, moved, true);
@@ -455,9 +455,9 @@ impl Replayer {
     /// The scope and tracking side of a reallocation of `live` (already at
     /// its new size) from `was` bytes to its new address `new_ptr`.
     fn resized(&mut self, ts: u64, live: &Live, was: u64, new_ptr: u64) {
-        if live.scope != 0 {
-            self.track.scope_shrink(live.scope - 1, was, false);
-            self.track.scope_grow(live.scope - 1, live.size);
+        if let Some(n) = live.scope() {
+            self.track.scope_shrink(n, was, false);
+            self.track.scope_grow(n, live.size);
         }
         if live.tag != 0 {
             let a = &mut self.track.allocs[live.tag as usize - 1];
@@ -466,6 +466,15 @@ impl Replayer {
             a.peak_size = a.peak_size.max(live.size);
             a.reallocations += 1;
             a.step(ts, "reallocation");
+        }
+    }
+
+    /// The thread index that made `live`.
+    #[inline]
+    fn owner(&self, live: &Live) -> u32 {
+        match live.scope() {
+            None => live.origin,
+            Some(n) => self.track.nodes[n as usize].thread_index,
         }
     }
 
@@ -776,7 +785,8 @@ impl Replayer {
 
         let mut leaks = Vec::with_capacity(self.live.len() + self.live.deferred_len());
         for (ptr, l) in self.live.iter() {
-            let acc = &mut self.threads[l.thread as usize].stats;
+            let owner = if l.origin & IN_SCOPE == 0 { l.origin } else { self.track.nodes[(l.origin & !IN_SCOPE) as usize].thread_index };
+            let acc = &mut self.threads[owner as usize].stats;
             acc.live_count += 1;
             acc.live_bytes = acc.live_bytes.wrapping_add(l.size);
             leaks.push(Leak { ptr, size: l.size, allocated_at_ns: l.start_ns, thread: acc.thread });

@@ -308,6 +308,8 @@ pub(crate) struct ForeignAcc {
 pub(crate) struct NodeAcc {
     pub(crate) node: ScopeNode,
     pub(crate) site: u64,
+    /// The index of its thread in the replayer's thread table.
+    pub(crate) thread_index: u32,
 }
 
 /// Per-thread tracking state.
@@ -357,7 +359,11 @@ impl Tracker {
             return None;
         }
         let id = self.nodes.len() as u32;
-        self.nodes.push(NodeAcc { node: ScopeNode { id, thread: thread_id, parent, depth, ..ScopeNode::default() }, site });
+        self.nodes.push(NodeAcc {
+            node: ScopeNode { id, thread: thread_id, parent, depth, ..ScopeNode::default() },
+            site,
+            thread_index: t,
+        });
         self.node_index.insert(key, id);
         Some(id)
     }
