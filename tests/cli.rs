@@ -134,7 +134,7 @@ fn unreadable_files_exit_1_naming_the_path() {
     newer[8] = 99;
     let newer = write(&dir, "newer.memscope", &newer);
     for (path, why) in [(&missing, "No such file"), (&script, "not a memscope recording"), (&newer, "version 99")] {
-        for cmd in ["info", "json"] {
+        for cmd in ["info", "json", "html"] {
             let out = memscope(&[cmd.as_ref(), path.as_os_str()]);
             let err = text(&out.stderr);
             assert_eq!(out.status.code(), Some(1), "{cmd} {}: {err}", path.display());
@@ -188,7 +188,7 @@ fn usage_errors_exit_2_and_help_documents_exit_codes() {
             && h.contains("memscope info run.memscope"),
         "{h}"
     );
-    for cmd in ["info", "json"] {
+    for cmd in ["info", "json", "html"] {
         let h = text(&memscope(&[cmd.as_ref(), "--help".as_ref()]).stdout);
         assert!(h.contains(&format!("memscope {cmd} run.memscope")), "{cmd} --help lacks an example:\n{h}");
     }
@@ -202,4 +202,26 @@ fn an_unwritable_output_exits_1_naming_it() {
     let out = memscope(&["json".as_ref(), rec.as_os_str(), "-o".as_ref(), json.as_os_str()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains(&*json.to_string_lossy()), "{}", text(&out.stderr));
+}
+
+#[test]
+fn html_writes_one_page_holding_the_json_and_exits_3_on_damage() {
+    let dir = Scratch::new("html");
+    let (bytes, last) = recording();
+    let rec = write(&dir, "run.memscope", &bytes);
+    let page = dir.join("report.html");
+    let out = memscope(&["html".as_ref(), rec.as_os_str(), "-o".as_ref(), page.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let html = std::fs::read_to_string(&page).expect("written");
+    assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"), "{}", &html[..40.min(html.len())]);
+    assert!(!html.contains("http://") && !html.contains("https://"), "the page refers to the network");
+    let json = memscope(&["json".as_ref(), rec.as_os_str()]);
+    let doc = text(&json.stdout);
+    let escaped = doc.trim_end().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026");
+    assert!(html.contains(&escaped), "the page does not embed the JSON document as memscope json writes it");
+
+    let cut = write(&dir, "cut.memscope", &bytes[..last + 20]);
+    let out = memscope(&["html".as_ref(), cut.as_os_str(), "-o".as_ref(), page.as_os_str()]);
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
+    assert!(std::fs::read_to_string(&page).expect("still written").contains("memscope-data"));
 }
