@@ -12,8 +12,8 @@ pub use html::{html, html_to_path, html_to_path_with, html_with};
 
 use crate::format::{Damage, OnFull};
 use crate::replay::{
-    Bucket, EndRecord, ForeignRegion, Leak, Replay, ScopeNode, Suggestion, ThreadStats, ThreadTimeline, TimelinePoint, Totals,
-    TrackingTotals, Variable,
+    Bucket, EndRecord, ForeignRegion, Leak, Replay, ScopeInterval, ScopeNode, Suggestion, ThreadStats, ThreadTimeline, TimelinePoint,
+    Totals, TrackingTotals, Variable,
 };
 use crate::Error;
 use serde::Serialize;
@@ -101,6 +101,7 @@ struct Document<'a> {
     tracking: &'a TrackingTotals,
     variables: &'a [Variable],
     scopes: &'a [ScopeNode],
+    scope_intervals: &'a [ScopeInterval],
     foreign: &'a [ForeignRegion],
     suggestions: &'a [Suggestion],
 }
@@ -174,6 +175,7 @@ fn document<'a>(replay: &'a Replay, options: &JsonOptions) -> Document<'a> {
         tracking: &replay.tracking,
         variables: &replay.variables,
         scopes: &replay.scopes,
+        scope_intervals: &replay.scope_intervals,
         foreign: &replay.foreign,
         suggestions: &replay.suggestions,
     }

@@ -3,7 +3,9 @@
 
 use super::live::{FastMap, Live, LiveSet, IN_SCOPE};
 use super::stats::{Log2Hist, Timeline};
-use super::track::{AllocAcc, ForeignAcc, Handoff, Tracker, VarAcc, MAX_FOREIGN, MAX_INTERIOR_OFFSET, MAX_VARIABLES};
+use super::track::{
+    AllocAcc, ForeignAcc, Handoff, ScopeInterval, Tracker, VarAcc, MAX_FOREIGN, MAX_INTERIOR_OFFSET, MAX_SCOPE_INTERVALS, MAX_VARIABLES,
+};
 use super::{EndRecord, Leak, Replay, ThreadStats, ThreadTimeline, Totals, MAX_DAMAGE_LISTED, MAX_LEAKS, MAX_THREAD_TIMELINES};
 use crate::format::event::*;
 use crate::format::{Damage, Event, Record, SegmentHeader};
@@ -675,6 +677,10 @@ impl Replayer {
                     if op.b != 0 {
                         node.unwound += 1;
                     }
+                    self.track.totals.scope_intervals += 1;
+                    if self.track.intervals.len() < MAX_SCOPE_INTERVALS {
+                        self.track.intervals.push(ScopeInterval { scope: n, enter_ns: entered, exit_ns: ts });
+                    }
                     if k > 0 {
                         self.track.totals.unmatched_scope_exits += 1;
                     }
@@ -827,6 +833,7 @@ impl Replayer {
             thread_timelines,
             variables: tracked.variables,
             scopes: tracked.scopes,
+            scope_intervals: tracked.intervals,
             foreign: tracked.foreign,
             tracking: tracked.totals,
             suggestions,

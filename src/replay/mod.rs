@@ -43,8 +43,8 @@ mod track;
 
 pub use engine::Replayer;
 pub use track::{
-    ForeignRegion, Handoff, HistoryEntry, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable, MAX_FOREIGN, MAX_HISTORY,
-    MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_NODES, MAX_VARIABLES,
+    ForeignRegion, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable, MAX_FOREIGN,
+    MAX_HISTORY, MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_INTERVALS, MAX_SCOPE_NODES, MAX_VARIABLES,
 };
 
 use crate::format::{Damage, Reader, SegmentHeader};
@@ -87,6 +87,9 @@ pub struct Replay {
     /// The scope trees of every thread, as nodes with parent links, in the
     /// order first entered.
     pub scopes: Vec<ScopeNode>,
+    /// Closed scope entries with their times, in the order closed (at most
+    /// [`MAX_SCOPE_INTERVALS`]; [`TrackingTotals::scope_intervals`] counts them all).
+    pub scope_intervals: Vec<ScopeInterval>,
     /// Foreign memory tracked with `memscope::ffi`, in the order tracked
     /// (at most [`MAX_FOREIGN`]).
     pub foreign: Vec<ForeignRegion>,

@@ -17,6 +17,8 @@ pub const MAX_SCOPE_NODES: usize = 100_000;
 pub const MAX_SCOPE_DEPTH: u32 = 256;
 /// The most foreign regions a replay lists.
 pub const MAX_FOREIGN: usize = 100_000;
+/// The most scope entries [`super::Replay::scope_intervals`] lists.
+pub const MAX_SCOPE_INTERVALS: usize = 10_000;
 /// The most history entries kept per tracked allocation.
 pub const MAX_HISTORY: usize = 64;
 /// How far below an address replay probes for the start of an allocation
@@ -172,6 +174,18 @@ pub struct ScopeNode {
     pub peak_live_bytes: u64,
 }
 
+/// One closed entry of a scope: when its thread entered and left it.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ScopeInterval {
+    /// The scope node.
+    pub scope: u32,
+    /// When the thread entered it, ns since the epoch.
+    pub enter_ns: u64,
+    /// When the thread left it, ns since the epoch.
+    pub exit_ns: u64,
+}
+
 /// Foreign memory tracked with `memscope::ffi::track_foreign`.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -214,6 +228,8 @@ pub struct TrackingTotals {
     pub unmatched_scope_exits: u64,
     /// Scope entries still open at the end.
     pub scopes_open_at_end: u64,
+    /// Scope entries closed (the first [`MAX_SCOPE_INTERVALS`] are listed).
+    pub scope_intervals: u64,
     /// Scopes attributed to a parent node ([`MAX_SCOPE_NODES`], [`MAX_SCOPE_DEPTH`]).
     pub scopes_collapsed: u64,
     /// Foreign regions tracked.
@@ -334,6 +350,7 @@ pub(crate) struct Tracker {
     pub(crate) foreign: Vec<ForeignAcc>,
     /// Address → index in `foreign` of the regions held.
     pub(crate) foreign_live: FastMap<u64, u32>,
+    pub(crate) intervals: Vec<ScopeInterval>,
     pub(crate) threads: Vec<ThreadTrack>,
     pub(crate) totals: TrackingTotals,
 }
@@ -552,7 +569,7 @@ impl Tracker {
         t.unlinked = variables.iter().filter(|v| v.state == "unlinked").count() as u64;
         t.foreign_live_count = self.foreign_live.len() as u64;
         t.foreign_live_bytes = self.foreign_live.values().fold(0u64, |s, &i| s.saturating_add(self.foreign[i as usize].size));
-        Tracked { variables, scopes, foreign, totals: self.totals }
+        Tracked { variables, scopes, foreign, intervals: self.intervals, totals: self.totals }
     }
 }
 
@@ -562,5 +579,6 @@ pub(crate) struct Tracked {
     pub(crate) variables: Vec<Variable>,
     pub(crate) scopes: Vec<ScopeNode>,
     pub(crate) foreign: Vec<ForeignRegion>,
+    pub(crate) intervals: Vec<ScopeInterval>,
     pub(crate) totals: TrackingTotals,
 }
