@@ -148,6 +148,75 @@ test('the timeline draws, zooms with the wheel, pans by dragging and shows a too
   await clean();
 });
 
+test('the timeline overlays scope entries: a toggle, a count, a key and a tooltip per bar, following the zoom', async (t) => {
+  const { page, clean } = await open(t, 'demo');
+  const doc = json.demo;
+  const listed = doc.scope_intervals.length;
+  assert.ok(listed > 0, 'the demo closes scope entries');
+  assert.ok(doc.tracking.scope_intervals > listed, 'the demo closes more scope entries than the JSON lists');
+  const toggle = page.locator('#timeline-scopes-toggle');
+  assert.equal(await toggle.count(), 1, 'the overlay has a toggle');
+  assert.ok(await toggle.isChecked(), 'on by default when there are entries');
+  const info = page.locator('#timeline-scopes');
+  assert.equal(await info.getAttribute('data-intervals'), String(listed), 'every listed entry is laid out');
+  assert.equal(await info.getAttribute('data-visible'), String(listed), 'all of them are drawn in the full view');
+  assert.equal(await info.getAttribute('data-total'), String(doc.tracking.scope_intervals));
+  assert.equal(await page.locator('#timeline-scopes-count').textContent(),
+    `showing ${NF.format(listed)} of ${NF.format(doc.tracking.scope_intervals)} scope entries`);
+  const byId = new Map(doc.scopes.map((s) => [s.id, s]));
+  const names = [...new Set(doc.scope_intervals.map((i) => byId.get(i.scope).name))];
+  assert.deepEqual((await page.locator('#timeline-scope-key .key-name').allTextContents()).sort(), names.sort(), 'one color key per scope name drawn');
+
+  // Hover the longest entry: scan the lanes (under the chart) at its midpoint until the tooltip names a scope.
+  const longest = doc.scope_intervals.reduce((a, b) => (b.exit_ns - b.enter_ns > a.exit_ns - a.enter_ns ? b : a));
+  const scope = byId.get(longest.scope);
+  const thread = doc.threads.find((th) => th.thread === scope.thread);
+  const canvas = page.locator('#timeline-canvas');
+  await canvas.scrollIntoViewIfNeeded();
+  const box = await canvas.boundingBox();
+  const x = box.x + box.width * ((longest.enter_ns + longest.exit_ns) / 2 / doc.summary.duration_ns);
+  const tip = page.locator('#tooltip');
+  const hoverLanes = async (b) => {
+    for (let y = b.y + b.height - 30; y > b.y + b.height - 30 - 120; y -= 2) {
+      await page.mouse.move(x, y);
+      if (await tip.isVisible() && (await tip.textContent()).startsWith('scope ')) return y;
+    }
+    return null;
+  };
+  const y = await hoverLanes(box);
+  assert.ok(y !== null, 'hovering a scope bar shows a scope tooltip');
+  const text = await tip.textContent();
+  const duration = longest.exit_ns - longest.enter_ns;
+  assert.ok(text.startsWith(`scope ${scope.name}\n`), `the tooltip names the scope: ${text}`);
+  assert.ok(text.includes(`thread ${thread.name} (#${scope.thread})`), `and its thread: ${text}`);
+  assert.ok(text.includes(`(${NF.format(duration)} ns)`), `and its exact duration: ${text}`);
+
+  // The wheel zooms around the pointer: the entry stays under it, and fewer entries are in view.
+  await page.mouse.wheel(0, -600);
+  const visible = Number(await info.getAttribute('data-visible'));
+  assert.ok(visible >= 1 && visible < listed, `zoomed in, ${visible} of ${listed} entries are in view`);
+  await page.mouse.move(x, y + 1);
+  await page.mouse.move(x, y);
+  assert.ok((await tip.textContent()).startsWith(`scope ${scope.name}\n`), 'the bar follows the zoom');
+  await canvas.dblclick();
+
+  // The toggle works from the keyboard and removes the lanes.
+  const height = box.height;
+  await toggle.focus();
+  await page.keyboard.press('Space');
+  assert.equal(await toggle.isChecked(), false);
+  assert.equal(await info.getAttribute('data-visible'), '0');
+  const off = await canvas.boundingBox();
+  assert.ok(off.height < height, `the canvas loses its lanes (${off.height} < ${height})`);
+  await page.mouse.move(x, off.y + 100);
+  assert.ok(!(await tip.textContent()).startsWith('scope '), 'no scope tooltip with the overlay off');
+  await page.keyboard.press('Space');
+  assert.ok(await toggle.isChecked());
+  assert.equal((await canvas.boundingBox()).height, height);
+  assert.equal(await info.getAttribute('data-visible'), String(listed));
+  await clean();
+});
+
 /** The variable names shown in the table, top to bottom. */
 const names = (page) => page.$$eval('#variables-table tbody tr td:first-child', (tds) => tds.map((td) => td.textContent));
 
@@ -297,6 +366,9 @@ test('hostile names show as text and run no script', async (t) => {
   for (const v of doc.variables) assert.ok((await names(page)).includes(v.name), `${v.name} shown literally`);
   const scopeNames = await page.$$eval('#scopes-body tr[data-scope] td.name', (tds) => tds.map((td) => td.textContent));
   for (const s of doc.scopes) assert.ok(scopeNames.some((n) => n.includes(s.name)), `scope ${s.name} shown literally`);
+  const keyNames = await page.locator('#timeline-scope-key .key-name').allTextContents();
+  for (const s of doc.scopes) assert.ok(keyNames.includes(s.name), `scope ${s.name} shown literally in the timeline's scope key`);
+  assert.equal(await page.locator('#timeline-scopes').getAttribute('data-intervals'), String(doc.scope_intervals.length));
   const threadNames = await page.$$eval('#threads-table tbody td.name', (tds) => tds.map((td) => td.textContent));
   for (const th of doc.threads.filter((x) => x.name)) assert.ok(threadNames.includes(th.name), `thread ${th.name} shown literally`);
   assert.ok((await page.locator('#suggestions-body').textContent()).includes(doc.suggestions[0].text));

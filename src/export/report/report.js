@@ -379,6 +379,74 @@
     return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
   }
 
+  // Scope entries (scope_intervals) for the timeline: a lane per thread, a
+  // row per nesting depth present in it, each row's entries sorted by enter
+  // time with a running maximum of their exits (`reach`) to binary-search.
+  var SCOPE_ROWS = 4; // deeper nesting shares the last row of its lane
+  function scopeLayout() {
+    var list = arr(data.scope_intervals);
+    var byThread = new Map(), count = 0, skipped = 0, names = new Map();
+    for (var i = 0; i < list.length; i++) {
+      var iv = list[i], s = iv ? scopeById.get(iv.scope) : null;
+      if (!s || !has(iv.enter_ns) || !has(iv.exit_ns) || iv.exit_ns < iv.enter_ns) { skipped++; continue; }
+      var tid = has(s.thread) ? s.thread : -1;
+      var lane = byThread.get(tid);
+      if (!lane) { lane = { thread: tid, byDepth: new Map(), count: 0 }; byThread.set(tid, lane); }
+      var d = num(s.depth);
+      if (!lane.byDepth.has(d)) lane.byDepth.set(d, []);
+      lane.byDepth.get(d).push(iv);
+      lane.count++;
+      count++;
+      var nm = String(s.name);
+      names.set(nm, (names.get(nm) || 0) + 1);
+    }
+    var lanes = Array.from(byThread.values()).sort(function (a, b) { return a.thread - b.thread; }).map(function (lane) {
+      var groups = [];
+      Array.from(lane.byDepth.keys()).sort(function (a, b) { return a - b; }).forEach(function (d, k) {
+        var r = Math.min(k, SCOPE_ROWS - 1);
+        groups[r] = (groups[r] || []).concat(lane.byDepth.get(d));
+      });
+      var rows = groups.map(function (items) {
+        items.sort(function (a, b) { return a.enter_ns - b.enter_ns || a.exit_ns - b.exit_ns; });
+        var n = items.length, row = { enter: new Float64Array(n), exit: new Float64Array(n), reach: new Float64Array(n), scope: new Array(n) };
+        var reach = -Infinity;
+        for (var j = 0; j < n; j++) {
+          row.enter[j] = items[j].enter_ns;
+          row.exit[j] = items[j].exit_ns;
+          reach = Math.max(reach, items[j].exit_ns);
+          row.reach[j] = reach;
+          row.scope[j] = items[j].scope;
+        }
+        return row;
+      });
+      return { thread: lane.thread, count: lane.count, rows: rows, top: 0, height: 0, short: null };
+    });
+    return { lanes: lanes, count: count, listed: list.length, skipped: skipped, names: names };
+  }
+  /** The first entry of `row` that ends at or after `t` (or one that encloses a later one). */
+  function firstReaching(row, t) {
+    var lo = 0, hi = row.reach.length;
+    while (lo < hi) { var m = (lo + hi) >> 1; if (row.reach[m] < t) lo = m + 1; else hi = m; }
+    return lo;
+  }
+  /** One color per scope name, spread around the hue circle; lighter in dark mode. */
+  var scopeNameIndex = new Map();
+  scopes.forEach(function (s) { var n = String(s.name); if (!scopeNameIndex.has(n)) scopeNameIndex.set(n, scopeNameIndex.size); });
+  var scopeColorCache = { dark: null, byName: new Map() };
+  function isDark() { return !!(window.matchMedia && window.matchMedia('(prefers-color-scheme: dark)').matches); }
+  /** The color of a scope name; `dark` is isDark(), passed by callers that draw many. */
+  function scopeColor(name, dark) {
+    if (dark === undefined) dark = isDark();
+    if (scopeColorCache.dark !== dark) { scopeColorCache.dark = dark; scopeColorCache.byName = new Map(); }
+    var c = scopeColorCache.byName.get(name);
+    if (!c) {
+      var hue = Math.round((num(scopeNameIndex.get(name)) * 137.508 + 200) % 360);
+      c = dark ? 'hsl(' + hue + ', 70%, 64%)' : 'hsl(' + hue + ', 65%, 42%)';
+      scopeColorCache.byName.set(name, c);
+    }
+    return c;
+  }
+
   function renderTimeline() {
     var body = byId('timeline-body');
     if (!timeline.length) {
@@ -399,14 +467,22 @@
     var full = { t0: view.t0, t1: view.t1 };
     var showVars = overlayVars.length > 0;
     var selected = null;
+    var SL = scopeLayout();
+    var showScopes = SL.count > 0;
+    var scopeTotal = tracking && has(tracking.scope_intervals) ? tracking.scope_intervals : SL.listed;
 
     var controls = h('div', { class: 'toolbar' });
     var canvas = h('canvas', { tabindex: '0', role: 'img', id: 'timeline-canvas',
-      'aria-label': 'Live bytes over time. Wheel or + and − zoom, drag or arrow keys pan, double-click or 0 resets.' });
+      'aria-label': 'Live bytes over time' + (SL.count ? ', with scope entries in a lane per thread under it' : '') +
+        '. Wheel or + and − zoom, drag or arrow keys pan, double-click or 0 resets.',
+      'aria-describedby': SL.count ? 'timeline-scopes' : null });
     var chart = h('div', { class: 'chart' }, canvas);
     var legend = h('div', { class: 'legend' });
+    var scopeKey = SL.count ? h('div', { class: 'legend scope-key', id: 'timeline-scope-key', role: 'list', 'aria-label': 'Scope colors' }) : null;
+    var scopeInfo = SL.count ? h('p', { class: 'muted small', id: 'timeline-scopes',
+      dataset: { intervals: SL.count, listed: SL.listed, total: scopeTotal, visible: SL.count, marks: 0 } }) : null;
     var note = h('p', { class: 'muted small' });
-    add(body, [controls, chart, legend, note]);
+    add(body, [controls, chart, legend, scopeKey, scopeInfo, note]);
     add(controls, [
       h('button', { type: 'button', class: 'btn', onclick: function () { zoom(0.5, 0.5); }, title: 'Zoom in (+)' }, 'Zoom in'),
       h('button', { type: 'button', class: 'btn', onclick: function () { zoom(2, 0.5); }, title: 'Zoom out (−)' }, 'Zoom out'),
@@ -428,19 +504,67 @@
       vsw.style.background = cssVar('--overlay');
       add(legend, h('label', null, vcb, vsw, 'tracked variables (when tracked → freed)'));
     }
+    var scopeSwatches = [];
+    if (SL.count) {
+      var scb = h('input', { type: 'checkbox', id: 'timeline-scopes-toggle' });
+      scb.checked = showScopes;
+      scb.addEventListener('change', function () { showScopes = scb.checked; hoverX = null; hideTip(); resize(); });
+      add(legend, h('label', { title: 'Each bar is one entry of a scope, from enter to exit, on the thread that entered it' }, scb, 'scope entries (a lane per thread, a row per nesting depth)'));
+      var KEY_CAP = 12;
+      var keyNames = Array.from(SL.names.keys()).sort(function (a, b) { return num(scopeNameIndex.get(a)) - num(scopeNameIndex.get(b)); });
+      keyNames.slice(0, KEY_CAP).forEach(function (nm) {
+        var sw = h('span', { class: 'swatch block' });
+        scopeSwatches.push({ swatch: sw, name: nm });
+        add(scopeKey, h('span', { class: 'key-item', role: 'listitem', title: nm + ': ' + plural(SL.names.get(nm), 'entry', 'entries') + ' drawn' }, sw, h('span', { class: 'key-name' }, nm)));
+      });
+      if (keyNames.length > KEY_CAP) add(scopeKey, h('span', { class: 'muted', role: 'listitem' }, '+ ' + plural(keyNames.length - KEY_CAP, 'more scope name', 'more scope names')));
+      var perThread = SL.lanes.slice(0, 12).map(function (l) { return (l.thread < 0 ? 'unknown thread' : threadLabel(l.thread)) + ': ' + int(l.count); });
+      if (SL.lanes.length > 12) perThread.push('and ' + plural(SL.lanes.length - 12, 'more thread', 'more threads'));
+      add(scopeInfo, 'Scope lanes: ' + plural(SL.count, 'entry', 'entries') + ' on ' + plural(SL.lanes.length, 'thread', 'threads') + ' (' + perThread.join(', ') +
+        '). Hover a bar for its scope, thread and duration; an entry narrower than a pixel is drawn as a 1-pixel mark, one per pixel column.');
+      if (SL.skipped) add(scopeInfo, ' ' + plural(SL.skipped, 'listed entry names', 'listed entries name') + ' no known scope or no valid time and ' + (SL.skipped === 1 ? 'is' : 'are') + ' not drawn.');
+      if (scopeTotal > SL.listed) {
+        add(scopeInfo, [' ', h('span', { class: 'count-note', id: 'timeline-scopes-count' },
+          'showing ' + int(SL.listed) + ' of ' + int(scopeTotal) + ' scope entries'), ' (the first ' + int(SL.listed) + ' to close; later entries are not in the data).']);
+      }
+    }
+    var scopeNote = '';
+    if (!Array.isArray(data.scope_intervals)) scopeNote = scopes.length ? ' This document has no scope_intervals (an older memscope made it), so scopes are not overlaid.' : '';
+    else if (SL.skipped && !SL.count) scopeNote = ' ' + plural(SL.skipped, 'listed scope entry names', 'listed scope entries name') + ' no known scope or no valid time, so no scope lane is drawn.';
+    else if (!SL.count && scopes.length) scopeNote = ' No scope entry closed during the recording, so no scope lane is drawn.';
     add(note, 'Each point is the most bytes live within an interval of ' + dur(width) + ' (' + exactNs(width) + '); between points the live bytes did not change.' +
       (overlayVars.length > OVERLAY_CAP ? ' The overlay draws the first ' + int(OVERLAY_CAP) + ' of ' + int(overlayVars.length) + ' tracked variables.' : '') +
-      (threadTimelines.length ? '' : ' No per-thread timeline in this recording.') +
-      ' Scope enter and exit times are not in the data, so scopes are not overlaid.');
+      (threadTimelines.length ? '' : ' No per-thread timeline in this recording.') + scopeNote);
 
     var LANES = Math.min(overlayVars.length, 6);
-    var H = 300, padL = 64, padR = 12, padT = 14, padB = 28, strip = LANES ? LANES * 3 + 5 : 0;
+    var BASE_H = 300, H = BASE_H, padL = 64, padR = 12, padT = 14, padB = 28, strip = LANES ? LANES * 3 + 5 : 0;
     var dpr = 1, W = 600, hoverX = null, drag = null;
+    // Scope lanes sit between the variables strip and the time axis.
+    var laneTop = BASE_H - padB + 4, LANE_GAP = 5, ROW = 7, BAR = 5, scopeH = 0;
+    (function () {
+      var rows = 0;
+      SL.lanes.forEach(function (l) { rows += l.rows.length; });
+      // Many threads or depths: thinner rows and gaps, so the lanes stay about 240 pixels tall.
+      if (rows * ROW + (SL.lanes.length - 1) * LANE_GAP > 240) {
+        LANE_GAP = 2;
+        ROW = Math.max(3, Math.floor((240 - (SL.lanes.length - 1) * LANE_GAP) / rows));
+        BAR = Math.max(2, ROW - 2);
+      }
+      var y = 0;
+      SL.lanes.forEach(function (l, i) {
+        if (i) y += LANE_GAP;
+        l.top = y;
+        l.height = l.rows.length * ROW;
+        y += l.height;
+      });
+      scopeH = y;
+    })();
     function X(t) { return padL + (t - view.t0) / (view.t1 - view.t0) * (W - padL - padR); }
     function T(x) { return view.t0 + (x - padL) / (W - padL - padR) * (view.t1 - view.t0); }
     function resize() {
       dpr = window.devicePixelRatio || 1;
       W = Math.max(320, Math.round(chart.clientWidth));
+      H = BASE_H + (showScopes ? scopeH + 4 : 0);
       canvas.width = Math.round(W * dpr);
       canvas.height = Math.round(H * dpr);
       canvas.style.height = H + 'px';
@@ -464,7 +588,8 @@
       var yMax = 1;
       series.forEach(function (s) { if (!s.visible) return; for (var i = range[0]; i < range[1]; i++) if (s.values[i] > yMax) yMax = s.values[i]; });
       yMax *= 1.08;
-      var plotB = H - padB - strip;
+      var plotB = BASE_H - padB - strip;
+      var gridB = showScopes ? laneTop + scopeH : plotB + strip;
       var Y = function (v) { return plotB - v / yMax * (plotB - padT); };
       // grid and axes
       ctx.strokeStyle = grid; ctx.fillStyle = muted; ctx.lineWidth = 1;
@@ -477,7 +602,7 @@
       ctx.textAlign = 'center'; ctx.textBaseline = 'top';
       ticks(view.t0, view.t1, Math.max(2, Math.floor((W - padL) / 110)), false).forEach(function (t) {
         var x = Math.round(X(t)) + 0.5;
-        ctx.beginPath(); ctx.moveTo(x, padT); ctx.lineTo(x, plotB + strip); ctx.stroke();
+        ctx.beginPath(); ctx.moveTo(x, padT); ctx.lineTo(x, gridB); ctx.stroke();
         ctx.fillText(dur(t), x, H - padB + 8);
       });
       ctx.save();
@@ -535,16 +660,119 @@
           ctx.fillRect(a, plotB + 4 + (k % LANES) * 3, Math.max(1.5, b - a), 2);
         }
       }
+      // scope entries
+      if (showScopes) drawScopes(ctx);
+      else if (scopeInfo) { scopeInfo.dataset.visible = '0'; scopeInfo.dataset.marks = '0'; }
       // hover line
       if (hoverX !== null) {
         ctx.strokeStyle = fg; ctx.globalAlpha = 0.35;
-        ctx.beginPath(); ctx.moveTo(hoverX + 0.5, padT); ctx.lineTo(hoverX + 0.5, plotB); ctx.stroke();
+        ctx.beginPath(); ctx.moveTo(hoverX + 0.5, padT); ctx.lineTo(hoverX + 0.5, gridB); ctx.stroke();
         ctx.globalAlpha = 1;
       }
       ctx.restore();
       ctx.strokeStyle = muted;
       ctx.beginPath(); ctx.moveTo(padL + 0.5, padT); ctx.lineTo(padL + 0.5, plotB + 0.5); ctx.lineTo(W - padR, plotB + 0.5); ctx.stroke();
+      if (showScopes) drawLaneLabels(ctx, muted);
+      if (scopeSwatches.length) { var dk = isDark(); scopeSwatches.forEach(function (k) { k.swatch.style.background = scopeColor(k.name, dk); }); }
       byId('timeline-range').textContent = 'showing ' + dur(view.t0) + ' – ' + dur(view.t1);
+    }
+    /**
+     * Draws each listed scope entry in the view as a bar from enter to exit.
+     * An entry narrower than a pixel becomes a 1-pixel mark, at most one per
+     * pixel column and row, so 10,000 entries cost at most a few thousand
+     * rectangles and the loop visits only the entries in the view.
+     */
+    function drawScopes(ctx) {
+      var left = padL - 2, right = W - padR + 2, visible = 0, marks = 0;
+      var bg = cssVar('--panel-2'), dark = isDark(), colorById = new Map();
+      var colorOf = function (id) {
+        var c = colorById.get(id);
+        if (c === undefined) { c = scopeColor(scopeName(id), dark); colorById.set(id, c); }
+        return c;
+      };
+      SL.lanes.forEach(function (lane) {
+        ctx.fillStyle = bg;
+        ctx.fillRect(padL, laneTop + lane.top, W - padL - padR, lane.height);
+        var style = null;
+        lane.rows.forEach(function (row, r) {
+          var y = laneTop + lane.top + r * ROW + (ROW - BAR) / 2, n = row.enter.length, lastCol = -Infinity;
+          for (var i = firstReaching(row, view.t0); i < n && row.enter[i] <= view.t1; i++) {
+            if (row.exit[i] < view.t0) continue;
+            visible++;
+            var a = X(row.enter[i]), b = X(row.exit[i]), c;
+            if (b - a >= 1) {
+              a = Math.max(a, left); b = Math.min(b, right);
+              c = colorOf(row.scope[i]);
+              if (c !== style) ctx.fillStyle = style = c;
+              // a 1-pixel gap at the end tells neighbouring entries apart once they are wide enough
+              ctx.fillRect(a, y, b - a >= 4 ? b - a - 1 : b - a, BAR);
+              marks++;
+              lastCol = Math.max(lastCol, Math.ceil(b) - 1);
+            } else {
+              var col = Math.floor(a);
+              if (col <= lastCol) continue;
+              c = colorOf(row.scope[i]);
+              if (c !== style) ctx.fillStyle = style = c;
+              ctx.fillRect(col, y, 1, BAR);
+              marks++;
+              lastCol = col;
+            }
+          }
+        });
+      });
+      scopeInfo.dataset.visible = String(visible);
+      scopeInfo.dataset.marks = String(marks);
+    }
+    function drawLaneLabels(ctx, color) {
+      ctx.save();
+      ctx.font = '10px ' + cssVar('--sans');
+      ctx.fillStyle = color; ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
+      SL.lanes.forEach(function (lane) {
+        if (lane.height < 6) return;
+        if (lane.short === null) {
+          var t = threadById.get(lane.thread);
+          var text = lane.thread < 0 ? '?' : t && t.name ? String(t.name) : '#' + lane.thread, max = padL - 10;
+          if (ctx.measureText(text).width > max) {
+            while (text.length > 1 && ctx.measureText(text + '…').width > max) text = text.slice(0, -1);
+            text += '…';
+          }
+          lane.short = text;
+        }
+        ctx.fillText(lane.short, padL - 6, laneTop + lane.top + lane.height / 2);
+      });
+      ctx.restore();
+    }
+    /** The lane, row and entry under (x, y): the entry nearest x within 2 pixels, or index -1. */
+    function scopeAt(x, y) {
+      if (!showScopes || y < laneTop - LANE_GAP / 2 || y >= laneTop + scopeH + LANE_GAP / 2) return null;
+      var lane = null;
+      for (var k = 0; k < SL.lanes.length; k++) {
+        var l = SL.lanes[k];
+        if (y >= laneTop + l.top - LANE_GAP / 2 && y < laneTop + l.top + l.height + LANE_GAP / 2) { lane = l; break; }
+      }
+      if (!lane) return null;
+      var r = Math.max(0, Math.min(lane.rows.length - 1, Math.floor((y - laneTop - lane.top) / ROW)));
+      var row = lane.rows[r], t = T(x), tol = 2 * (view.t1 - view.t0) / (W - padL - padR);
+      var best = -1, bestD = Infinity, near = 0;
+      for (var i = firstReaching(row, t - tol), n = row.enter.length; i < n && row.enter[i] <= t + tol; i++) {
+        if (row.exit[i] < t - tol) continue;
+        near++;
+        var d = t < row.enter[i] ? row.enter[i] - t : t > row.exit[i] ? t - row.exit[i] : 0;
+        if (d < bestD || (d === bestD && row.exit[i] - row.enter[i] > row.exit[best] - row.enter[best])) { best = i; bestD = d; }
+      }
+      return { lane: lane, row: row, index: best, near: near };
+    }
+    function scopeTip(hit) {
+      var row = hit.row, i = hit.index, id = row.scope[i], s = scopeById.get(id);
+      var d = row.exit[i] - row.enter[i];
+      var lines = ['scope ' + scopeName(id)];
+      if (s && has(s.parent)) lines.push('  in ' + scopePath(id));
+      lines.push('thread ' + (hit.lane.thread < 0 ? '—' : threadLabel(hit.lane.thread)));
+      lines.push('duration ' + dur(d) + (d < 1e3 ? '' : ' (' + exactNs(d) + ')'));
+      lines.push('entered at ' + dur(row.enter[i]) + ' (' + exactNs(row.enter[i]) + ')');
+      lines.push('left at ' + dur(row.exit[i]) + ' (' + exactNs(row.exit[i]) + ')');
+      if (hit.near > 1) lines.push(plural(hit.near - 1, 'other entry', 'other entries') + ' of this row within 2 pixels: zoom in to tell them apart');
+      return lines.join('\n');
     }
     function zoom(factor, at) {
       var span = view.t1 - view.t0;
@@ -587,7 +815,7 @@
         hideTip(); hoverX = null; draw();
         return;
       }
-      hover(x, ev.clientX, ev.clientY);
+      hover(x, ev.clientX, ev.clientY, ev.clientY - canvas.getBoundingClientRect().top);
     });
     canvas.addEventListener('pointerleave', function () { hoverX = null; hideTip(); draw(); });
     canvas.addEventListener('dblclick', function () { view.t0 = full.t0; view.t1 = full.t1; draw(); });
@@ -603,9 +831,11 @@
       }
       if (handled) ev.preventDefault();
     });
-    function hover(x, cx, cy) {
+    function hover(x, cx, cy, y) {
       if (x < padL || x > W - padR) { hoverX = null; hideTip(); draw(); return; }
       hoverX = x;
+      var hit = scopeAt(x, y);
+      if (hit && hit.index >= 0) { showTip(scopeTip(hit), cx, cy); draw(); return; }
       var t = T(x);
       var lo = 0, hi = ts.length;
       while (lo < hi) { var m = (lo + hi) >> 1; if (ts[m] <= t) lo = m + 1; else hi = m; }
