@@ -540,9 +540,10 @@ impl Replayer {
         Some(live.tag - 1)
     }
 
-    /// Links variable `v` to the allocation containing `ptr`, or notes why not.
-    fn link(&mut self, v: u32, ptr: u64) {
-        let Some(start) = self.containing(ptr) else {
+    /// Links variable `v` to the allocation that starts at `start` (the one
+    /// [`Replayer::containing`] found for `ptr`), or notes why there is none.
+    fn link(&mut self, v: u32, ptr: u64, start: Option<u64>) {
+        let Some(start) = start else {
             self.track.vars[v as usize].notes.push(format!(
                 "no live allocation contains {ptr:#x}: allocated before the recording started, freed already, or not on the heap"
             ));
@@ -567,19 +568,19 @@ impl Replayer {
         match kind {
             KIND_VAR => {
                 let (ptr, site) = (op.a, op.c);
-                self.track.totals.variables += 1;
+                let start = self.containing(ptr);
                 // The same site naming this allocation again: no new variable.
-                if let Some(a) = self.containing(ptr).and_then(|start| self.live.get(start)).map(|l| l.tag).filter(|&tag| tag != 0) {
+                if let Some(a) = start.and_then(|start| self.live.get(start)).map(|l| l.tag).filter(|&tag| tag != 0) {
                     let existing =
                         self.track.allocs[a as usize - 1].vars.iter().copied().find(|&v| self.track.vars[v as usize].site == site);
                     if let Some(v) = existing {
-                        self.track.totals.variables -= 1;
                         self.track.totals.retracked += 1;
                         self.track.vars[v as usize].retracked += 1;
                         self.track.thread(t).last_var = Some(v);
                         return;
                     }
                 }
+                self.track.totals.variables += 1;
                 if self.track.vars.len() >= MAX_VARIABLES {
                     self.track.thread(t).last_var = None;
                     return;
@@ -602,14 +603,14 @@ impl Replayer {
                 });
                 self.track.thread(t).last_var = Some(v);
                 if ptr != 0 {
-                    self.link(v, ptr);
+                    self.link(v, ptr, start);
                 }
             }
             KIND_VAR_MORE => {
                 let Some(v) = last_var else { return };
                 if op.a != 0 {
                     self.track.vars[v as usize].reported_addresses = true;
-                    self.link(v, op.a);
+                    self.link(v, op.a, self.containing(op.a));
                 } else {
                     let var = &mut self.track.vars[v as usize];
                     var.reported_addresses = true;
