@@ -54,6 +54,8 @@ pub mod format;
 pub mod record;
 #[cfg(not(loom))]
 pub mod replay;
+#[cfg(all(not(loom), feature = "symbolize"))]
+pub mod symbolize;
 
 mod error;
 mod sync;

@@ -8,6 +8,7 @@
 //! ```
 
 pub mod html;
+pub mod profile;
 pub use html::{html, html_to_path, html_to_path_with, html_with};
 
 use crate::format::{Damage, OnFull};

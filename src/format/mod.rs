@@ -10,6 +10,7 @@
 pub mod codec;
 pub mod event;
 mod reader;
+pub mod stacks;
 
 pub use event::{Event, RawEvent};
 pub use reader::{Damage, DamageKind, EventChunk, HeaderError, Reader, Record};

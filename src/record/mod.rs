@@ -11,6 +11,8 @@ pub mod ring;
 mod alloc;
 #[cfg(not(loom))]
 mod drain;
+/// The module map: every loaded object, gathered off the hot path.
+pub(crate) mod modules;
 #[cfg(not(loom))]
 pub mod ffi;
 #[cfg(not(loom))]

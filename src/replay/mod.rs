@@ -35,6 +35,7 @@
 
 mod engine;
 mod live;
+mod sites;
 mod stats;
 mod suggest;
 #[cfg(test)]
@@ -42,6 +43,7 @@ mod tests;
 mod track;
 
 pub use engine::Replayer;
+pub use sites::SiteStats;
 pub use track::{
     ForeignRegion, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable, MAX_FOREIGN,
     MAX_HISTORY, MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_INTERVALS, MAX_SCOPE_NODES, MAX_VARIABLES,

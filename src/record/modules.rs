@@ -1,0 +1,1 @@
+//! The module map (to be written).

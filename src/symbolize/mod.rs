@@ -1,0 +1,1 @@
+//! Offline symbolization of call-stack addresses (to be written).
