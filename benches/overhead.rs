@@ -7,8 +7,10 @@
 //!   with no recording running: `System` plus one atomic load (a plain `mov`
 //!   on x86-64) per call;
 //! - `tracking_recording`: the same with a recording running (`OnFull::Block`,
-//!   default config) and the `memscope-drain` thread writing chunks to a
-//!   temporary file. Each recording's `Summary` is printed after its bench, so
+//!   default config, call stacks on) and the `memscope-drain` thread writing
+//!   chunks to a temporary file;
+//! - `tracking_recording_no_stacks`: the same with `CallStacks::Off`, so the
+//!   difference is what call stacks cost. Each recording's `Summary` is printed after its bench, so
 //!   the run shows the events written, the events lost and the bytes/event.
 //!
 //! Each thread runs `iters` pairs after a `Barrier`; the reported time is the
@@ -23,7 +25,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput};
 use memscope::format::RawEvent;
 use memscope::record::ring::Ring;
-use memscope::{Recorder, TrackingAllocator};
+use memscope::{CallStacks, Recorder, TrackingAllocator};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::ptr::NonNull;
@@ -70,21 +72,23 @@ fn pairs(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("tracking_idle", threads), &threads, |b, &t| {
             b.iter_custom(|iters| parallel(t, iters, common::run_global))
         });
-        let path = temp_path(&format!("pair-{threads}"));
-        let recording = Recorder::new(&path).start().expect("start a recording");
-        group.bench_with_input(BenchmarkId::new("tracking_recording", threads), &threads, |b, &t| {
-            b.iter_custom(|iters| parallel(t, iters, common::run_global))
-        });
-        match recording.finish() {
-            Ok(s) => eprintln!(
-                "pair/tracking_recording/{threads}: {} events written, {} lost, {:.3} bytes/event on disk",
-                s.events_written,
-                s.events_lost,
-                s.bytes_per_event()
-            ),
-            Err(e) => eprintln!("pair/tracking_recording/{threads}: finish failed: {e}"),
+        for (name, stacks) in [("tracking_recording", CallStacks::FramePointers), ("tracking_recording_no_stacks", CallStacks::Off)] {
+            let path = temp_path(&format!("pair-{name}-{threads}"));
+            let recording = Recorder::new(&path).call_stacks(stacks).start().expect("start a recording");
+            group.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &t| {
+                b.iter_custom(|iters| parallel(t, iters, common::run_global))
+            });
+            match recording.finish() {
+                Ok(s) => eprintln!(
+                    "pair/{name}/{threads}: {} events written, {} lost, {:.3} bytes/event on disk",
+                    s.events_written,
+                    s.events_lost,
+                    s.bytes_per_event()
+                ),
+                Err(e) => eprintln!("pair/{name}/{threads}: finish failed: {e}"),
+            }
+            let _ = std::fs::remove_file(&path);
         }
-        let _ = std::fs::remove_file(&path);
     }
     group.finish();
 }
@@ -120,7 +124,7 @@ impl Drop for HeapRing {
 /// `n` allocation events, built before the timed loops so that only the
 /// queue's own work is timed.
 fn events(n: usize) -> Vec<RawEvent> {
-    (0..n).map(|i| RawEvent::alloc(i as u64, 0x7f00_0000_0000 + i * 64, 8 + i % 504, 1, false)).collect()
+    (0..n).map(|i| RawEvent::alloc(i as u64, 0x7f00_0000_0000 + i * 64, 8 + i % 504, 1, false, 0)).collect()
 }
 
 fn ring(c: &mut Criterion) {

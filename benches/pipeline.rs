@@ -104,7 +104,7 @@ fn drain(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             for (seq, chunk) in events.chunks(batch).enumerate() {
-                encoder.put_events(&mut out, 1, seq as u64, chunk);
+                encoder.put_events(&mut out, 1, seq as u64, chunk, &[]);
             }
             black_box(out.len())
         })

@@ -49,17 +49,23 @@ fn recording() -> (Vec<u8>, usize) {
         &mut out,
         1,
         0,
-        &[RawEvent::thread_start(1, 100, [0; 16]), RawEvent::alloc(10, 0x1000, 64, 8, false), RawEvent::alloc(20, 0x2000, 1000, 8, false)],
+        &[
+            RawEvent::thread_start(1, 100, [0; 16]),
+            RawEvent::alloc(10, 0x1000, 64, 8, false, 0),
+            RawEvent::alloc(20, 0x2000, 1000, 8, false, 0),
+        ],
+        &[],
     );
     enc.put_events(
         &mut out,
         2,
         1,
         &[RawEvent::thread_start(5, 101, name), RawEvent::realloc(30, 0x1000, 64, 0x3000, 128), RawEvent::lost(40, 5)],
+        &[],
     );
     format::put_round(&mut out, 0, 50);
     let last = out.len();
-    enc.put_events(&mut out, 1, 2, &[RawEvent::dealloc(60, 0x2000, 1000, 8), RawEvent::alloc(70, 0x4000, 32, 8, true)]);
+    enc.put_events(&mut out, 1, 2, &[RawEvent::dealloc(60, 0x2000, 1000, 8), RawEvent::alloc(70, 0x4000, 32, 8, true, 0)], &[]);
     format::put_round(&mut out, 1, 80);
     format::put_end(&mut out, 8, 5, 90);
     (out, last)

@@ -1,14 +1,18 @@
 //! Golden files: a committed recording of each format version must keep
 //! decoding to the same records, and today's encoder must keep producing the
 //! same bytes for the current version (FORMAT.md: a layout change bumps the
-//! version). Regenerate with `MEMSCOPE_BLESS=1 cargo test --test golden`
-//! only together with a version bump.
+//! version). Regenerate the current version's file with
+//! `MEMSCOPE_BLESS=1 cargo test --test golden` only together with a version
+//! bump; older versions' files are never rewritten (the encoder writes only
+//! the current version).
 
 use memscope::format::event::*;
+use memscope::format::stacks::{ModuleRecord, StackNode, MARK_ENDED_EARLY, MARK_TABLE_FULL, MARK_TRUNCATED};
 use memscope::format::{self, ChunkEncoder, Event, OnFull, RawEvent, Reader, Record, SegmentHeader, SiteRecord};
 
 const GOLDEN_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v1.memscope");
 const GOLDEN_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v2.memscope");
+const GOLDEN_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v3.memscope");
 
 fn name(s: &str) -> [u8; 16] {
     let mut n = [0u8; 16];
@@ -31,16 +35,16 @@ fn v1_records() -> (SegmentHeader, Vec<(u32, Vec<RawEvent>)>) {
     };
     let t1 = vec![
         RawEvent::thread_start(10, 5001, name("main")),
-        RawEvent::alloc(20, 0x5555_0000_1000, 48, 8, false),
-        RawEvent::alloc(25, 0x5555_0000_2000, 4096, 4096, true),
+        RawEvent::alloc(20, 0x5555_0000_1000, 48, 8, false, 0),
+        RawEvent::alloc(25, 0x5555_0000_2000, 4096, 4096, true, 0),
         RawEvent::realloc(30, 0x5555_0000_1000, 48, 0x5555_0000_3000, 96),
         RawEvent::realloc(31, 0x5555_0000_3000, 96, 0x5555_0000_3000, 1 << 33),
         RawEvent::dealloc(40, 0x5555_0000_2000, 4096, 4096),
-        RawEvent::alloc(45, 0x5555_0000_2000, 64, 16, false),
+        RawEvent::alloc(45, 0x5555_0000_2000, 64, 16, false, 0),
     ];
     let t2 = vec![
         RawEvent::thread_start(12, 5002, name("worker-with-a-lo")),
-        RawEvent::alloc(22, 0x7f00_0000_0010, 24, 8, false),
+        RawEvent::alloc(22, 0x7f00_0000_0010, 24, 8, false, 0),
         RawEvent::dealloc(41, 0x5555_0000_3000, 1 << 33, 8),
         RawEvent::thread_exit(50),
         RawEvent::lost(50, 7),
@@ -48,26 +52,9 @@ fn v1_records() -> (SegmentHeader, Vec<(u32, Vec<RawEvent>)>) {
     (header, vec![(1, t1), (2, t2)])
 }
 
-fn encode_v1() -> Vec<u8> {
-    let (header, chunks) = v1_records();
-    let mut out = header.encode().to_vec();
-    let mut enc = ChunkEncoder::default();
-    for (seq, (thread, events)) in chunks.iter().enumerate() {
-        enc.put_events(&mut out, *thread, seq as u64, events);
-    }
-    format::put_round(&mut out, 0, 35);
-    format::put_end(&mut out, 11, 7, 60);
-    out
-}
-
 #[test]
-fn golden_v1_decodes_and_encoder_is_stable() {
-    let fresh = encode_v1();
-    if std::env::var_os("MEMSCOPE_BLESS").is_some() {
-        std::fs::write(GOLDEN_V1, &fresh).unwrap();
-    }
+fn golden_v1_decodes() {
     let golden = std::fs::read(GOLDEN_V1).expect("tests/golden/v1.memscope is committed");
-    assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
 
     let (header, chunks) = v1_records();
     let mut reader = Reader::new(&golden[..]).unwrap();
@@ -89,11 +76,11 @@ fn golden_v1_decodes_and_encoder_is_stable() {
     let Record::Events(c) = &records[0] else { unreachable!() };
     assert_eq!(
         c.events[3],
-        Event::Realloc { ts_ns: 30, old_ptr: 0x5555_0000_1000, new_ptr: 0x5555_0000_3000, old_size: Some(48), new_size: 96 }
+        Event::Realloc { ts_ns: 30, old_ptr: 0x5555_0000_1000, new_ptr: 0x5555_0000_3000, old_size: Some(48), new_size: 96, stack: 0 }
     );
     assert_eq!(
         c.events[4],
-        Event::Realloc { ts_ns: 31, old_ptr: 0x5555_0000_3000, new_ptr: 0x5555_0000_3000, old_size: None, new_size: 1 << 33 }
+        Event::Realloc { ts_ns: 31, old_ptr: 0x5555_0000_3000, new_ptr: 0x5555_0000_3000, old_size: None, new_size: 1 << 33, stack: 0 }
     );
     assert_eq!(&golden[0..8], b"MEMSCOPE");
     assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 1);
@@ -149,11 +136,11 @@ fn v2_records() -> V2Records {
     let events = vec![
         RawEvent::thread_start(10, 5001, name("main")),
         RawEvent::with_kind(KIND_SCOPE_ENTER, 15, scope, 0, 0),
-        RawEvent::alloc(20, 0x5555_0000_1000, 80, 8, false),
+        RawEvent::alloc(20, 0x5555_0000_1000, 80, 8, false, 0),
         RawEvent::with_kind(KIND_VAR, 21, 0x5555_0000_1000, 80, var),
         RawEvent::with_kind(KIND_VAR_MORE, 21, 0, 16, 0),
         RawEvent::with_kind(KIND_VAR_TYPE, 21, ty, 0, 0),
-        RawEvent::alloc(22, 0x5555_0000_2000, 80, 8, false),
+        RawEvent::alloc(22, 0x5555_0000_2000, 80, 8, false, 0),
         RawEvent::with_kind(KIND_VAR, 23, 0x5555_0000_2000, 80, clone),
         RawEvent::with_kind(KIND_SHARED, 23, 2, 1, 0),
         RawEvent::with_kind(KIND_CLONE_OF, 23, 0x5555_0000_1000, 0, 0),
@@ -166,29 +153,9 @@ fn v2_records() -> V2Records {
     (header, sites, texts, events)
 }
 
-fn encode_v2() -> Vec<u8> {
-    let (header, sites, texts, events) = v2_records();
-    let mut out = header.encode().to_vec();
-    for s in &sites {
-        format::put_site(&mut out, s);
-    }
-    for (key, text) in &texts {
-        format::put_text(&mut out, *key, text);
-    }
-    ChunkEncoder::default().put_events(&mut out, 1, 0, &events);
-    format::put_round(&mut out, 0, 30);
-    format::put_end(&mut out, events.len() as u64, 0, 40);
-    out
-}
-
 #[test]
-fn golden_v2_decodes_and_encoder_is_stable() {
-    let fresh = encode_v2();
-    if std::env::var_os("MEMSCOPE_BLESS").is_some() {
-        std::fs::write(GOLDEN_V2, &fresh).unwrap();
-    }
+fn golden_v2_decodes() {
     let golden = std::fs::read(GOLDEN_V2).expect("tests/golden/v2.memscope is committed");
-    assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
 
     let (header, sites, texts, events) = v2_records();
     let mut reader = Reader::new(&golden[..]).unwrap();
@@ -225,4 +192,134 @@ fn golden_v2_decodes_and_encoder_is_stable() {
     let s = &replay.scopes[0];
     assert_eq!((s.name.as_str(), s.entries, s.unwound, s.allocations, s.allocated_bytes), ("parse </script>", 1, 1, 2, 160));
     assert_eq!((s.deallocations, s.live_bytes, s.peak_live_bytes, s.total_duration_ns), (1, 80, 160, 13));
+}
+
+/// The content of the version-3 golden file: the module map (an executable
+/// and a library, one without a build id), the stack tree (two stacks
+/// sharing their outer frames, a stack cut at the depth cap, one that ended
+/// at a broken link, and the table-full marker), and allocations, a zeroed
+/// allocation and both reallocation forms carrying stack ids, next to a
+/// deallocation (which carries none).
+type V3Records = (SegmentHeader, Vec<ModuleRecord>, Vec<StackNode>, Vec<RawEvent>, Vec<u32>);
+
+fn v3_records() -> V3Records {
+    let header = SegmentHeader {
+        version: 3,
+        start_unix_ns: 1_763_700_000_000_000_000,
+        start_monotonic_ns: 123_456_789,
+        pid: 4444,
+        ring_capacity: 8192,
+        on_full: OnFull::Block,
+    };
+    let modules = vec![
+        ModuleRecord {
+            load_bias: 0x5555_0000_0000,
+            start: 0x5555_0000_0000,
+            end: 0x5555_0010_0000,
+            build_id: vec![0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+            path: "/usr/bin/myapp".into(),
+        },
+        ModuleRecord {
+            load_bias: 0x7f00_0000_0000,
+            start: 0x7f00_0000_0000,
+            end: 0x7f00_0020_0000,
+            build_id: vec![],
+            path: "/lib/libü.so".into(),
+        },
+    ];
+    let nodes = vec![
+        StackNode { parent: 0, address: 0x5555_0000_1100 }, // 1: main
+        StackNode { parent: 1, address: 0x5555_0000_2200 }, // 2: main → parse
+        StackNode { parent: 2, address: 0x5555_0000_3300 }, // 3: main → parse → read (a stack)
+        StackNode { parent: 2, address: 0x5555_0000_4400 }, // 4: main → parse → grow (a stack)
+        StackNode { parent: 0, address: MARK_TRUNCATED },   // 5: cut at the depth cap
+        StackNode { parent: 5, address: 0x7f00_0000_0500 }, // 6: … → libü (a stack)
+        StackNode { parent: 0, address: MARK_ENDED_EARLY }, // 7: ended at a broken link
+        StackNode { parent: 7, address: 0x5555_0000_3300 }, // 8 (a stack)
+        StackNode { parent: 0, address: MARK_TABLE_FULL },  // 9: not captured
+    ];
+    let events = vec![
+        RawEvent::thread_start(10, 5001, name("main")),
+        RawEvent::alloc(20, 0x5555_1000_1000, 48, 8, false, 0),
+        RawEvent::alloc(21, 0x5555_1000_2000, 4096, 4096, true, 0),
+        RawEvent::realloc(30, 0x5555_1000_1000, 48, 0x5555_1000_3000, 96),
+        RawEvent::realloc(31, 0x5555_1000_3000, 96, 0x5555_1000_3000, 1 << 33),
+        RawEvent::dealloc(40, 0x5555_1000_2000, 4096, 4096),
+        RawEvent::alloc(45, 0x5555_1000_2000, 64, 16, false, 0),
+        RawEvent::alloc(46, 0x5555_1000_4000, 8, 8, false, 0),
+        RawEvent::alloc(47, 0x5555_1000_5000, 8, 8, false, 0),
+        RawEvent::alloc(48, 0x5555_1000_6000, 8, 8, false, 0),
+    ];
+    // The file's stack id of each event (the ring carries its own ids).
+    let stacks = vec![0, 3, 3, 4, 4, 0, 6, 8, 9, 0];
+    (header, modules, nodes, events, stacks)
+}
+
+fn encode_v3() -> Vec<u8> {
+    let (header, modules, nodes, events, stacks) = v3_records();
+    let mut out = header.encode().to_vec();
+    for m in &modules {
+        format::put_module(&mut out, m);
+    }
+    format::put_stack_nodes(&mut out, 1, &nodes[..4]);
+    format::put_stack_nodes(&mut out, 5, &nodes[4..]);
+    ChunkEncoder::default().put_events(&mut out, 1, 0, &events, &stacks);
+    format::put_round(&mut out, 0, 50);
+    format::put_end(&mut out, events.len() as u64, 0, 60);
+    out
+}
+
+#[test]
+fn golden_v3_decodes_and_encoder_is_stable() {
+    let fresh = encode_v3();
+    if std::env::var_os("MEMSCOPE_BLESS").is_some() {
+        std::fs::write(GOLDEN_V3, &fresh).unwrap();
+    }
+    let golden = std::fs::read(GOLDEN_V3).expect("tests/golden/v3.memscope is committed");
+    assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
+
+    let (header, modules, nodes, _, stacks) = v3_records();
+    let mut reader = Reader::new(&golden[..]).unwrap();
+    assert_eq!(*reader.header(), header);
+    let mut records = Vec::new();
+    while let Some(item) = reader.next_record().unwrap() {
+        records.push(item.expect("golden file has no damage"));
+    }
+    assert_eq!(records.len(), modules.len() + 2 + 3);
+    for (i, m) in modules.iter().enumerate() {
+        assert_eq!(records[i], Record::Module(m.clone()));
+    }
+    assert_eq!(records[2], Record::Stack { first_id: 1, nodes: nodes[..4].to_vec() });
+    assert_eq!(records[3], Record::Stack { first_id: 5, nodes: nodes[4..].to_vec() });
+    let Record::Events(chunk) = &records[4] else { panic!("expected the chunk") };
+    let got: Vec<u32> = chunk.events.iter().map(Event::stack).collect();
+    assert_eq!(got, stacks);
+    // Spot-check against FORMAT.md's tables, independent of the encoder.
+    assert_eq!(chunk.events[2], Event::Alloc { ts_ns: 21, ptr: 0x5555_1000_2000, size: 4096, align: 4096, zeroed: true, stack: 3 });
+    assert_eq!(
+        chunk.events[4],
+        Event::Realloc { ts_ns: 31, old_ptr: 0x5555_1000_3000, new_ptr: 0x5555_1000_3000, old_size: None, new_size: 1 << 33, stack: 4 }
+    );
+    assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 3);
+
+    // And it replays: per-site figures and the counters of stacks not captured.
+    let replay = memscope::replay::Replay::from_reader(&golden[..], "v3.memscope".as_ref()).unwrap();
+    let st = &replay.stacks;
+    assert!(st.recorded);
+    assert_eq!((st.nodes.len(), st.modules.len(), st.table_full_allocations, st.unknown_stack_allocations), (9, 2, 1, 0));
+    assert_eq!(st.frames(3), vec![0x5555_0000_3300, 0x5555_0000_2200, 0x5555_0000_1100]);
+    let site = |id: u32| st.sites.iter().find(|s| s.stack == id).unwrap_or_else(|| panic!("site {id}"));
+    // Stack 3: the 4096-byte zeroed allocation (freed) and the 48 bytes that
+    // the reallocation moved to stack 4.
+    let s3 = site(3);
+    assert_eq!((s3.allocations, s3.allocated_bytes, s3.deallocations, s3.deallocated_bytes, s3.live_bytes_end), (2, 4144, 1, 4144, 0));
+    assert_eq!((s3.max_live_bytes, s3.total_lifetime_ns), (4144, 19));
+    // Stack 4: two reallocations, 96 then 8 GiB bytes in place.
+    let s4 = site(4);
+    assert_eq!(
+        (s4.allocations, s4.reallocations, s4.allocated_bytes, s4.deallocated_bytes, s4.live_bytes_end),
+        (0, 2, 96 + (1 << 33), 96, 1 << 33)
+    );
+    assert_eq!((s4.peak_bytes, s4.peak_count), (1 << 33, 1));
+    assert_eq!(site(9).live_bytes_end, 8);
 }

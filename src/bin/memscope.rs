@@ -2,9 +2,10 @@
 //! or to a self-contained HTML report.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use memscope::export::JsonOptions;
+use memscope::export::profile::Profile;
+use memscope::export::{dhat, folded, JsonOptions};
 use memscope::replay::Replay;
 use memscope::OnFull;
 use std::fs::File;
@@ -89,14 +90,106 @@ enum Command {
         #[arg(long)]
         only_tracked: bool,
     },
+    /// Embed the symbols of every address a recording uses into it, so it replays with names on another machine.
+    #[command(
+        after_help = "Examples:\n  memscope symbolize run.memscope\n  memscope symbolize run.memscope -o run-symbolized.memscope --debug-dir /usr/lib/debug\n\n\
+                      Reads the binaries at the paths the recording names, checked by build id; appends Symbols records\n\
+                      to the file (or to a copy at -o). Running it again adds only what is new."
+    )]
+    Symbolize {
+        /// The recording file.
+        file: PathBuf,
+        /// Write a symbolized copy here instead of appending to FILE.
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// A directory to look in for separate debug files, as /usr/lib/debug; may be given
+        /// more than once.
+        #[arg(long = "debug-dir", value_name = "DIR")]
+        debug_dirs: Vec<PathBuf>,
+    },
+    /// Replay a recording and export its call stacks, symbolized, with exact per-site figures: pprof, DHAT or folded stacks.
+    #[command(after_help = "Examples:\n  memscope export run.memscope --format pprof -o run.pb.gz && go tool pprof -top run.pb.gz\n  \
+                      memscope export run.memscope --format dhat -o dhat.json   (open it in valgrind's dh_view.html)\n  \
+                      memscope export run.memscope --format folded --metric leaked-bytes -o - | inferno-flamegraph > leaks.svg\n  \
+                      memscope export run.memscope --format pprof --debug-dir /usr/lib/debug -o run.pb.gz\n\n\
+                      Addresses are symbolized from the binaries at their recorded paths, or from debug files in\n\
+                      --debug-dir; what cannot be read is reported as `memscope: warning: ...` and its frames read\n\
+                      module+0xoffset.\n\
+                      Exits with 3 when the file is damaged or truncated; the export is still written (see `memscope --help`).")]
+    Export {
+        /// The recording file.
+        file: PathBuf,
+        /// The output format.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// What the folded stacks' values count (only with `--format folded`) [default: allocated-bytes].
+        #[arg(long, value_enum)]
+        metric: Option<FoldedMetric>,
+        /// Where to write the export; `-` is standard output.
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+        /// A directory to look in for separate debug files, as /usr/lib/debug; may be given
+        /// more than once.
+        #[arg(long = "debug-dir", value_name = "DIR")]
+        debug_dirs: Vec<PathBuf>,
+    },
+}
+
+/// The formats of `memscope export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    /// pprof's profile.proto, gzipped (go tool pprof, Pyroscope, speedscope, Perfetto):
+    /// alloc_objects, alloc_space, inuse_objects, inuse_space (in use = live at the end).
+    Pprof,
+    /// DHAT's JSON, version 2 (valgrind's dh_view.html, the Firefox Profiler).
+    Dhat,
+    /// Folded stacks, `root;...;leaf VALUE` (flamegraph.pl, inferno, speedscope).
+    Folded,
+}
+
+/// What the values of `memscope export --format folded` count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FoldedMetric {
+    /// Allocations made at the site, reallocations included.
+    Allocations,
+    /// Bytes allocated at the site, the new sizes of reallocations included.
+    AllocatedBytes,
+    /// Bytes still live when the recording ended.
+    LeakedBytes,
+    /// Bytes live at the global peak.
+    PeakBytes,
+}
+
+impl From<FoldedMetric> for folded::Metric {
+    fn from(m: FoldedMetric) -> Self {
+        match m {
+            FoldedMetric::Allocations => folded::Metric::Allocations,
+            FoldedMetric::AllocatedBytes => folded::Metric::AllocatedBytes,
+            FoldedMetric::LeakedBytes => folded::Metric::LeakedBytes,
+            FoldedMetric::PeakBytes => folded::Metric::PeakBytes,
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (file, result) = match &cli.command {
         Command::Info { file } => (file, info(file)),
+        Command::Symbolize { file, output, debug_dirs } => {
+            if let Err(e) = symbolize(file, output.as_deref(), debug_dirs) {
+                eprintln!("memscope: {}", message(&e));
+                return ExitCode::from(EXIT_FAILED);
+            }
+            return ExitCode::SUCCESS;
+        }
         Command::Json { file, output, pretty, only_tracked } => (file, json(file, output, *pretty, *only_tracked)),
         Command::Html { file, output, only_tracked } => (file, html(file, output, *only_tracked)),
+        Command::Export { file, format, metric, output, debug_dirs } => {
+            if metric.is_some() && *format != ExportFormat::Folded {
+                Cli::command().error(clap::error::ErrorKind::ArgumentConflict, "--metric applies only to --format folded").exit();
+            }
+            (file, export(file, *format, metric.map_or_else(folded::Metric::default, Into::into), output, debug_dirs))
+        }
     };
     match result {
         Ok(replay) if replay.is_incomplete() => {
@@ -176,9 +269,61 @@ impl<R: Read> Read for Progress<'_, R> {
 /// `memscope info FILE`.
 fn info(file: &Path) -> anyhow::Result<Replay> {
     let r = replay_file(file)?;
+    let profile = build_profile(&r, &[]);
     let mut out = io::stdout().lock();
-    write_info(&mut out, file, &r).and_then(|()| out.flush()).context("cannot write to standard output")?;
+    write_info(&mut out, file, &r)
+        .and_then(|()| write_sites(&mut out, &r, &profile))
+        .and_then(|()| out.flush())
+        .context("cannot write to standard output")?;
+    for w in &profile.warnings {
+        eprintln!("memscope: warning: {w}");
+    }
     Ok(r)
+}
+
+/// The call-stack part of `memscope info`: the top sites by peak, by live
+/// at the end and by allocated bytes.
+fn write_sites(o: &mut impl Write, r: &Replay, profile: &Profile) -> io::Result<()> {
+    const TOP: usize = 5;
+    let st = &r.stacks;
+    writeln!(o)?;
+    if !st.recorded {
+        writeln!(o, "Call stacks: none in this recording (format version {}, or stacks turned off)", r.header.version)?;
+        return Ok(());
+    }
+    let truncated = profile.sites.iter().filter(|s| s.truncated).count();
+    writeln!(
+        o,
+        "Call stacks: {} sites, {} truncated ({:.1}%), {} allocations not captured (stack table full), {} with an unknown stack",
+        grouped(profile.sites.len() as u64),
+        grouped(truncated as u64),
+        100.0 * truncated as f64 / profile.sites.len().max(1) as f64,
+        grouped(st.table_full_allocations),
+        grouped(st.unknown_stack_allocations)
+    )?;
+    type Key = fn(&memscope::replay::SiteStats) -> u64;
+    let tables: [(&str, Key); 3] =
+        [("at the peak", |s| s.peak_bytes), ("live at the end", |s| s.live_bytes_end), ("allocated", |s| s.allocated_bytes)];
+    for (title, key) in tables {
+        writeln!(o, "  Top sites by bytes {title}")?;
+        let top = profile.top_sites(TOP, key);
+        if top.is_empty() {
+            writeln!(o, "    (none)")?;
+        }
+        for i in top {
+            let site = &profile.sites[i];
+            let s = &site.stats;
+            writeln!(
+                o,
+                "    {:>12}  {:>9} allocs  {}{}",
+                human(key(s)),
+                grouped(s.allocations + s.reallocations),
+                profile.site_label(site).escape_debug(),
+                if site.truncated { "  [truncated]" } else { "" }
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// `memscope json FILE -o OUT [--pretty] [--only-tracked]`.
@@ -271,6 +416,86 @@ fn html(file: &Path, output: &Path, only_tracked: bool) -> anyhow::Result<Replay
         memscope::export::html_to_path_with(&r, &options, output)?;
     }
     Ok(r)
+}
+
+/// `memscope export FILE --format F [--metric M] -o OUT [--debug-dir DIR]...`.
+fn export(file: &Path, format: ExportFormat, metric: folded::Metric, output: &Path, debug_dirs: &[PathBuf]) -> anyhow::Result<Replay> {
+    let r = replay_file(file)?;
+    let profile = build_profile(&r, debug_dirs);
+    for w in &profile.warnings {
+        eprintln!("memscope: warning: {w}");
+    }
+    let write = |w: &mut dyn Write| -> anyhow::Result<()> {
+        match format {
+            ExportFormat::Pprof => write_pprof(&profile, &r, w)?,
+            ExportFormat::Dhat => {
+                let options = dhat::DhatOptions { cmd: file.display().to_string(), pid: r.header.pid };
+                dhat::write_with(&profile, &options, &mut *w)?;
+            }
+            ExportFormat::Folded => folded::write(&profile, metric, &mut *w)?,
+        }
+        Ok(w.flush()?)
+    };
+    if output == Path::new("-") {
+        write(&mut io::stdout().lock()).context("cannot write the export to standard output")?;
+    } else {
+        let mut f = File::create(output).with_context(|| format!("cannot create {}", output.display()))?;
+        write(&mut f).and_then(|()| Ok(f.sync_all()?)).with_context(|| format!("cannot write {}", output.display()))?;
+    }
+    Ok(r)
+}
+
+/// `memscope symbolize FILE [-o OUT] [--debug-dir DIR]...`.
+#[cfg(feature = "symbolize")]
+fn symbolize(file: &Path, output: Option<&Path>, debug_dirs: &[PathBuf]) -> anyhow::Result<()> {
+    let options = memscope::symbolize::SymbolizeOptions { debug_dirs: debug_dirs.to_vec() };
+    let report = memscope::symbolize::embed(file, output, &options)?;
+    for w in &report.warnings {
+        eprintln!("memscope: warning: {w}");
+    }
+    if report.damaged_records > 0 {
+        eprintln!("memscope: warning: {}: {} damaged record(s) skipped", file.display(), report.damaged_records);
+    }
+    println!(
+        "{}: {} code addresses, {} embedded now, {} already embedded, {} without a name; {} bytes appended",
+        output.unwrap_or(file).display(),
+        report.addresses,
+        report.embedded,
+        report.already_embedded,
+        report.addresses - report.embedded - report.already_embedded,
+        report.bytes_appended
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "symbolize"))]
+fn symbolize(_: &Path, _: Option<&Path>, _: &[PathBuf]) -> anyhow::Result<()> {
+    anyhow::bail!("this memscope was built without the symbolize feature")
+}
+
+/// The symbolized profile of `r`, reading debug files from `debug_dirs` too.
+#[cfg(feature = "symbolize")]
+fn build_profile(r: &Replay, debug_dirs: &[PathBuf]) -> Profile {
+    Profile::build(r, &memscope::symbolize::SymbolizeOptions { debug_dirs: debug_dirs.to_vec() })
+}
+
+/// The profile of `r`, unsymbolized: this build has no `symbolize` feature.
+#[cfg(not(feature = "symbolize"))]
+fn build_profile(r: &Replay, debug_dirs: &[PathBuf]) -> Profile {
+    if !debug_dirs.is_empty() {
+        eprintln!("memscope: warning: built without the symbolize feature: --debug-dir is ignored and frames are module+0xoffset");
+    }
+    Profile::build_unsymbolized(r)
+}
+
+#[cfg(feature = "pprof")]
+fn write_pprof(profile: &Profile, r: &Replay, w: &mut dyn Write) -> io::Result<()> {
+    memscope::export::pprof::write_with(profile, &memscope::export::pprof::PprofOptions { start_unix_ns: r.header.start_unix_ns }, w)
+}
+
+#[cfg(not(feature = "pprof"))]
+fn write_pprof(_: &Profile, _: &Replay, _: &mut dyn Write) -> io::Result<()> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "this memscope was built without the pprof feature"))
 }
 
 fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {

@@ -7,7 +7,11 @@
 //! # Ok::<(), memscope::Error>(())
 //! ```
 
+pub mod dhat;
+pub mod folded;
 pub mod html;
+#[cfg(feature = "pprof")]
+pub mod pprof;
 pub mod profile;
 pub use html::{html, html_to_path, html_to_path_with, html_with};
 
@@ -105,6 +109,161 @@ struct Document<'a> {
     scope_intervals: &'a [ScopeInterval],
     foreign: &'a [ForeignRegion],
     suggestions: &'a [Suggestion],
+    stacks: StacksView,
+    frames: Vec<FrameView>,
+    sites: Vec<SiteView>,
+}
+
+/// The most sites the JSON document lists (the rest are counted in `stacks.sites`).
+pub const MAX_SITES_LISTED: usize = 5000;
+/// The most sites whose timeline the JSON document includes.
+pub const MAX_SITE_TIMELINES: usize = 500;
+
+#[derive(Serialize)]
+struct StacksView {
+    recorded: bool,
+    symbolized: bool,
+    sites: usize,
+    sites_listed: usize,
+    truncated_sites: usize,
+    table_full_allocations: u64,
+    unknown_stack_allocations: u64,
+    modules: Vec<ModuleView>,
+    warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ModuleView {
+    path: String,
+    build_id: String,
+    start: String,
+    end: String,
+}
+
+#[derive(Serialize)]
+struct FrameView {
+    function: String,
+    file: Option<String>,
+    line: u32,
+    column: u32,
+    address: String,
+    module: Option<String>,
+    inlined: bool,
+}
+
+#[derive(Serialize)]
+struct SiteView {
+    id: u32,
+    frames: Vec<usize>,
+    truncated: bool,
+    #[serde(flatten)]
+    stats: crate::replay::SiteStats,
+    timeline: Vec<[u64; 4]>,
+}
+
+/// The call-stack part of the document: the profile's sites (at most
+/// [`MAX_SITES_LISTED`]) with a flat frame table.
+fn stacks_view(replay: &Replay, profile: &profile::Profile, full: bool) -> (StacksView, Vec<FrameView>, Vec<SiteView>) {
+    let listed = if full { profile.sites.len().min(MAX_SITES_LISTED) } else { 0 };
+    let mut frames = Vec::new();
+    // Location index → the frame indices of its lines, innermost first.
+    let mut of_location: Vec<Option<Vec<usize>>> = vec![None; profile.locations.len()];
+    let mut truncated_frame = None;
+    let mut sites = Vec::with_capacity(listed);
+    for (n, site) in profile.sites.iter().take(listed).enumerate() {
+        let mut ids = Vec::new();
+        for &l in &site.locations {
+            let got = of_location[l].get_or_insert_with(|| {
+                let loc = &profile.locations[l];
+                let module = loc.module.and_then(|m| profile.modules.get(m)).map(|m| m.path.clone());
+                let address = format!("{:#x}", loc.address);
+                if loc.lines.is_empty() {
+                    let function = profile.unresolved_label(l);
+                    frames.push(FrameView { function, file: None, line: 0, column: 0, address, module, inlined: false });
+                    return vec![frames.len() - 1];
+                }
+                let last = loc.lines.len() - 1;
+                loc.lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, line)| {
+                        frames.push(FrameView {
+                            function: line.function.clone(),
+                            file: line.file.clone(),
+                            line: line.line,
+                            column: line.column,
+                            address: address.clone(),
+                            module: module.clone(),
+                            inlined: i != last,
+                        });
+                        frames.len() - 1
+                    })
+                    .collect()
+            });
+            ids.extend_from_slice(got);
+        }
+        if site.truncated {
+            let t = *truncated_frame.get_or_insert_with(|| {
+                frames.push(FrameView {
+                    function: profile::TRUNCATED.into(),
+                    file: None,
+                    line: 0,
+                    column: 0,
+                    address: "0x0".into(),
+                    module: None,
+                    inlined: false,
+                });
+                frames.len() - 1
+            });
+            ids.push(t);
+        }
+        let timeline = match replay.stacks.site_timelines.get(n) {
+            Some(points) if n < MAX_SITE_TIMELINES && profile.has_stacks => points
+                .iter()
+                .filter_map(|p| {
+                    // The last global point that starts before the end of the site's slot.
+                    let i = replay.timeline.partition_point(|g| g.ts_ns < p.slot).checked_sub(1)?;
+                    Some([i as u64, p.live_bytes, p.allocated_bytes, p.allocations])
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        sites.push(SiteView { id: site.stats.stack, frames: ids, truncated: site.truncated, stats: site.stats.clone(), timeline });
+    }
+    let view = StacksView {
+        recorded: profile.has_stacks,
+        symbolized: profile.locations.iter().any(|l| !l.lines.is_empty() && l.module.is_some()),
+        sites: if profile.has_stacks { replay.stacks.sites.len() } else { profile.sites.len() },
+        sites_listed: listed,
+        truncated_sites: profile.sites.iter().filter(|s| s.truncated).count(),
+        table_full_allocations: replay.stacks.table_full_allocations,
+        unknown_stack_allocations: replay.stacks.unknown_stack_allocations,
+        modules: profile
+            .modules
+            .iter()
+            .map(|m| ModuleView {
+                path: m.path.clone(),
+                build_id: m.build_id.iter().map(|b| format!("{b:02x}")).collect(),
+                start: format!("{:#x}", m.start),
+                end: format!("{:#x}", m.end),
+            })
+            .collect(),
+        warnings: profile.warnings.clone(),
+    };
+    (view, frames, sites)
+}
+
+/// The profile the JSON document and the report show: symbolized from the
+/// binaries at their recorded paths when the `symbolize` feature is on.
+fn default_profile(replay: &Replay) -> profile::Profile {
+    #[cfg(feature = "symbolize")]
+    {
+        profile::Profile::build(replay, &crate::symbolize::SymbolizeOptions::default())
+    }
+    #[cfg(not(feature = "symbolize"))]
+    {
+        profile::Profile::build_unsymbolized(replay)
+    }
 }
 
 #[derive(Serialize)]
@@ -139,8 +298,14 @@ impl From<&Damage> for DamageView {
 
 /// The document of docs/JSON.md for `replay`, as `options` say.
 fn document<'a>(replay: &'a Replay, options: &JsonOptions) -> Document<'a> {
+    document_with(replay, options, &default_profile(replay))
+}
+
+/// As [`document`], with the sites of `profile`.
+fn document_with<'a>(replay: &'a Replay, options: &JsonOptions, profile: &profile::Profile) -> Document<'a> {
     let h = &replay.header;
     let full = !options.only_tracked;
+    let (stacks, frames, sites) = stacks_view(replay, profile, full);
     fn all_or_none<T>(full: bool, v: &[T]) -> &[T] {
         if full {
             v
@@ -179,6 +344,9 @@ fn document<'a>(replay: &'a Replay, options: &JsonOptions) -> Document<'a> {
         scope_intervals: &replay.scope_intervals,
         foreign: &replay.foreign,
         suggestions: &replay.suggestions,
+        stacks,
+        frames,
+        sites,
     }
 }
 
@@ -224,19 +392,20 @@ mod tests {
             &[
                 RawEvent::thread_start(1, 99, name),
                 RawEvent::with_kind(KIND_SCOPE_ENTER, 5, scope, 0, 0),
-                RawEvent::alloc(10, 0x1000, 100, 8, false),
+                RawEvent::alloc(10, 0x1000, 100, 8, false, 0),
                 RawEvent::with_kind(KIND_VAR, 11, 0x1000, 100, var),
                 RawEvent::with_kind(KIND_SHARED, 11, 1, 0, 0),
                 RawEvent::with_kind(KIND_HANDOFF, 12, 0x1000, 0, label),
                 RawEvent::with_kind(KIND_FOREIGN_ALLOC, 13, 0x8000, 10, label),
-                RawEvent::alloc(20, 0x2000, 5, 8, false),
+                RawEvent::alloc(20, 0x2000, 5, 8, false, 0),
                 RawEvent::realloc(21, 0x1000, 100, 0x1000, 200),
                 RawEvent::dealloc(30, 0x2000, 5, 8),
                 RawEvent::with_kind(KIND_SCOPE_EXIT, 31, scope, 0, 0),
             ],
+            &[],
         );
         let damaged_at = out.len();
-        enc.put_events(&mut out, 1, 1, &[RawEvent::alloc(40, 0x3000, 1, 1, false)]);
+        enc.put_events(&mut out, 1, 1, &[RawEvent::alloc(40, 0x3000, 1, 1, false, 0)], &[]);
         out[damaged_at + 40] ^= 0x55;
         format::put_round(&mut out, 0, 50);
         format::put_end(&mut out, 12, 0, 60);

@@ -15,12 +15,16 @@ pub struct PayloadError {
 }
 
 /// The most bytes one event takes in a payload: a Realloc with a 2-byte
-/// tag, a 10-byte timestamp delta, two 10-byte address deltas and two
-/// 5-byte sizes.
-pub const MAX_EVENT_BYTES: usize = 2 + 10 + 10 + 10 + 5 + 5;
+/// tag, a 10-byte timestamp delta, two 10-byte address deltas, two
+/// 5-byte sizes and a 5-byte stack delta (version 3).
+pub const MAX_EVENT_BYTES: usize = 2 + 10 + 10 + 10 + 5 + 5 + 5;
 
+/// The first format version whose allocations and reallocations carry a stack id.
+pub const STACKS_SINCE_VERSION: u32 = 3;
+
+/// Appends `v` as an unsigned LEB128 varint (at most 10 bytes).
 #[inline]
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -36,6 +40,13 @@ fn zigzag(v: i64) -> u64 {
 #[inline]
 fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// A stack id as the zigzag varint of its difference from the previous one.
+#[inline]
+fn put_stack(out: &mut Vec<u8>, prev: &mut u32, v: u32) {
+    put_varint(out, zigzag(i64::from(v) - i64::from(*prev)));
+    *prev = v;
 }
 
 #[inline]
@@ -75,6 +86,8 @@ const fn tracking_operands(kind: u8) -> Option<u8> {
 struct Model {
     prev_ts: u64,
     prev_ptr: u64,
+    /// The stack id of the chunk's last allocation or reallocation (version 3).
+    prev_stack: u32,
     /// The chunk's last allocation (address, size, alignment), until it is
     /// deallocated or reallocated.
     last_alloc: Option<(u64, u64, u64)>,
@@ -117,27 +130,37 @@ impl Model {
 /// address last freed (an allocator's free list is last-in first-out).
 /// Unknown kinds are skipped; the caller only passes events built by
 /// [`RawEvent`]'s constructors.
-pub fn encode_payload(events: &[RawEvent], first_ts_ns: u64, out: &mut Vec<u8>) {
+///
+/// Writes the current format version's payload: each allocation and
+/// reallocation carries the stack id `stacks[i]` (the file's ids, not the
+/// ring's), as a delta from the chunk's previous one; `stacks` is empty
+/// (every id 0) or as long as `events`.
+pub fn encode_payload(events: &[RawEvent], stacks: &[u32], first_ts_ns: u64, out: &mut Vec<u8>) {
+    debug_assert!(stacks.is_empty() || stacks.len() == events.len());
     let mut m = Model::new(first_ts_ns);
-    for e in events {
+    for (i, e) in events.iter().enumerate() {
         let kind = e.kind();
-        let align_bits = u64::from(e.c.trailing_zeros()) << 4;
+        let align = e.align();
+        let align_bits = u64::from(align.trailing_zeros()) << 4;
+        let stack = stacks.get(i).copied().unwrap_or(0);
         match kind {
             KIND_ALLOC | KIND_ALLOC_ZEROED if m.last_freed == Some(e.a) => {
                 let reuse = if kind == KIND_ALLOC { PAYLOAD_ALLOC_REUSE } else { PAYLOAD_ALLOC_ZEROED_REUSE };
                 put_varint(out, u64::from(reuse) | align_bits);
                 put_delta(out, &mut m.prev_ts, e.ts_ns());
                 put_varint(out, e.b);
-                m.allocated(e.a, e.b, e.c);
+                put_stack(out, &mut m.prev_stack, stack);
+                m.allocated(e.a, e.b, align);
             }
             KIND_ALLOC | KIND_ALLOC_ZEROED => {
                 put_varint(out, u64::from(kind) | align_bits);
                 put_delta(out, &mut m.prev_ts, e.ts_ns());
                 put_delta(out, &mut m.prev_ptr, e.a);
                 put_varint(out, e.b);
-                m.allocated(e.a, e.b, e.c);
+                put_stack(out, &mut m.prev_stack, stack);
+                m.allocated(e.a, e.b, align);
             }
-            KIND_DEALLOC if m.last_alloc == Some((e.a, e.b, e.c)) => {
+            KIND_DEALLOC if m.last_alloc == Some((e.a, e.b, align)) => {
                 put_varint(out, u64::from(PAYLOAD_DEALLOC_LAST));
                 put_delta(out, &mut m.prev_ts, e.ts_ns());
                 m.deallocated(e.a);
@@ -160,6 +183,7 @@ pub fn encode_payload(events: &[RawEvent], first_ts_ns: u64, out: &mut Vec<u8>) 
                 } else {
                     put_varint(out, e.c);
                 }
+                put_stack(out, &mut m.prev_stack, stack);
                 m.reallocated(e.a, e.b);
             }
             KIND_THREAD_START => {
@@ -198,9 +222,10 @@ pub fn encode_payload(events: &[RawEvent], first_ts_ns: u64, out: &mut Vec<u8>) 
     }
 }
 
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
+/// Reads varints from a byte slice (payloads and v3 record bodies).
+pub(crate) struct Cursor<'a> {
+    pub(crate) buf: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl Cursor<'_> {
@@ -208,7 +233,7 @@ impl Cursor<'_> {
         PayloadError { offset: self.pos, what }
     }
 
-    fn varint(&mut self) -> Result<u64, PayloadError> {
+    pub(crate) fn varint(&mut self) -> Result<u64, PayloadError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let Some(&b) = self.buf.get(self.pos) else {
@@ -232,6 +257,17 @@ impl Cursor<'_> {
         Ok(v)
     }
 
+    /// A stack id delta (version 3), or 0 in older versions.
+    fn stack(&mut self, prev: &mut u32, version: u32) -> Result<u32, PayloadError> {
+        if version < STACKS_SINCE_VERSION {
+            return Ok(0);
+        }
+        let v = i64::from(*prev).wrapping_add(unzigzag(self.varint()?));
+        let v = u32::try_from(v).map_err(|_| self.err("stack id out of range"))?;
+        *prev = v;
+        Ok(v)
+    }
+
     fn u32_varint(&mut self) -> Result<u64, PayloadError> {
         let v = self.varint()?;
         if v >> 32 != 0 {
@@ -241,14 +277,15 @@ impl Cursor<'_> {
     }
 }
 
-/// Decodes a payload of exactly `count` events into `out`, undoing
-/// [`encode_payload`]. Never panics on hostile bytes.
+/// Decodes a payload of exactly `count` events, written by format
+/// `version`, into `out`, undoing [`encode_payload`]. Never panics on
+/// hostile bytes.
 ///
 /// # Errors
 /// A [`PayloadError`] naming the byte offset when the payload is malformed,
 /// holds fewer or more bytes than `count` events, or an event's timestamp
 /// exceeds [`TS_MAX`].
-pub fn decode_payload(payload: &[u8], count: u32, first_ts_ns: u64, out: &mut Vec<Event>) -> Result<(), PayloadError> {
+pub fn decode_payload(payload: &[u8], count: u32, first_ts_ns: u64, version: u32, out: &mut Vec<Event>) -> Result<(), PayloadError> {
     let mut c = Cursor { buf: payload, pos: 0 };
     let mut m = Model::new(first_ts_ns);
     for _ in 0..count {
@@ -287,8 +324,9 @@ pub fn decode_payload(payload: &[u8], count: u32, first_ts_ns: u64, out: &mut Ve
                     m.last_freed.ok_or_else(|| c.err("reuse of a freed address before any deallocation in the chunk"))?
                 };
                 let size = c.varint()?;
+                let stack = c.stack(&mut m.prev_stack, version)?;
                 m.allocated(ptr, size, align);
-                Event::Alloc { ts_ns, ptr, size, align, zeroed: kind == KIND_ALLOC_ZEROED || kind == PAYLOAD_ALLOC_ZEROED_REUSE }
+                Event::Alloc { ts_ns, ptr, size, align, zeroed: kind == KIND_ALLOC_ZEROED || kind == PAYLOAD_ALLOC_ZEROED_REUSE, stack }
             }
             KIND_DEALLOC => {
                 let ptr = c.delta(&mut m.prev_ptr)?;
@@ -306,8 +344,9 @@ pub fn decode_payload(payload: &[u8], count: u32, first_ts_ns: u64, out: &mut Ve
                 let new_ptr = c.delta(&mut m.prev_ptr)?;
                 let (old_size, new_size) =
                     if kind == KIND_REALLOC { (Some(c.u32_varint()?), c.u32_varint()?) } else { (None, c.varint()?) };
+                let stack = c.stack(&mut m.prev_stack, version)?;
                 m.reallocated(old_ptr, new_ptr);
-                Event::Realloc { ts_ns, old_ptr, new_ptr, old_size, new_size }
+                Event::Realloc { ts_ns, old_ptr, new_ptr, old_size, new_size, stack }
             }
             KIND_THREAD_START => {
                 let os_tid = c.varint()?;
@@ -342,24 +381,27 @@ mod tests {
     fn arb_event() -> impl Strategy<Value = Event> {
         let ts = 0..=TS_MAX;
         prop_oneof![
-            (ts.clone(), any::<u64>(), any::<u64>(), 0u32..30, any::<bool>()).prop_map(|(ts_ns, ptr, size, l, zeroed)| Event::Alloc {
-                ts_ns,
-                ptr,
-                size,
-                align: 1 << l,
-                zeroed
-            }),
+            (ts.clone(), any::<u64>(), any::<u64>(), 0u32..30, any::<bool>(), any::<u32>())
+                .prop_map(|(ts_ns, ptr, size, l, zeroed, stack)| Event::Alloc { ts_ns, ptr, size, align: 1 << l, zeroed, stack }),
             (ts.clone(), any::<u64>(), any::<u64>(), 0u32..30).prop_map(|(ts_ns, ptr, size, l)| Event::Dealloc {
                 ts_ns,
                 ptr,
                 size,
                 align: 1 << l
             }),
-            (ts.clone(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>()).prop_map(|(ts_ns, old_ptr, new_ptr, o, n)| {
-                Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: Some(o.into()), new_size: n.into() }
-            }),
-            (ts.clone(), any::<u64>(), any::<u64>(), (1u64 << 32)..u64::MAX)
-                .prop_map(|(ts_ns, old_ptr, new_ptr, new_size)| Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: None, new_size }),
+            (ts.clone(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
+                |(ts_ns, old_ptr, new_ptr, o, n, stack)| Event::Realloc {
+                    ts_ns,
+                    old_ptr,
+                    new_ptr,
+                    old_size: Some(o.into()),
+                    new_size: n.into(),
+                    stack
+                }
+            ),
+            (ts.clone(), any::<u64>(), any::<u64>(), (1u64 << 32)..u64::MAX, any::<u32>()).prop_map(
+                |(ts_ns, old_ptr, new_ptr, new_size, stack)| Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: None, new_size, stack }
+            ),
             (ts.clone(), any::<u64>(), "[a-z0-9-]{0,16}").prop_map(|(ts_ns, os_tid, s)| {
                 let mut name = [0u8; 16];
                 name[..s.len()].copy_from_slice(s.as_bytes());
@@ -380,12 +422,25 @@ mod tests {
         #[test]
         fn payload_round_trip(events in prop::collection::vec(arb_event(), 0..200), first in 0..=TS_MAX) {
             let raw: Vec<RawEvent> = events.iter().map(Event::to_raw).collect();
+            // The ring form carries a reallocation's stack in a separate
+            // event, which the drainer folds back: the encoder takes the
+            // file's stack ids beside the events.
+            let stacks: Vec<u32> = events.iter().map(Event::stack).collect();
             let decoded_raw: Vec<Event> = raw.iter().map(|r| r.decode().unwrap()).collect();
-            prop_assert_eq!(&decoded_raw, &events);
+            let ring_view: Vec<Event> = events
+                .iter()
+                .map(|e| match *e {
+                    Event::Realloc { ts_ns, old_ptr, new_ptr, old_size, new_size, .. } => {
+                        Event::Realloc { ts_ns, old_ptr, new_ptr, old_size, new_size, stack: 0 }
+                    }
+                    e => e,
+                })
+                .collect();
+            prop_assert_eq!(&decoded_raw, &ring_view);
             let mut buf = Vec::new();
-            encode_payload(&raw, first, &mut buf);
+            encode_payload(&raw, &stacks, first, &mut buf);
             let mut out = Vec::new();
-            decode_payload(&buf, events.len() as u32, first, &mut out).unwrap();
+            decode_payload(&buf, events.len() as u32, first, crate::format::VERSION, &mut out).unwrap();
             prop_assert_eq!(out, events);
         }
 
@@ -405,23 +460,24 @@ mod tests {
                 ts += u64::from(align_log2) * 37;
                 let (ptr, size, align) = (ptrs[p], sizes[s], 1usize << align_log2);
                 raw.push(match op {
-                    0 => RawEvent::alloc(ts, ptr, size, align, zeroed),
+                    0 => RawEvent::alloc(ts, ptr, size, align, zeroed, align_log2),
                     1 => RawEvent::dealloc(ts, ptr, size, align),
                     2 => RawEvent::realloc(ts, ptr, size, ptrs[(p + 1) % 4], sizes[(s + 1) % 3]),
                     _ => RawEvent::thread_exit(ts),
                 });
             }
             let events: Vec<Event> = raw.iter().map(|r| r.decode().unwrap()).collect();
+            let stacks: Vec<u32> = events.iter().map(Event::stack).collect();
             let mut buf = Vec::new();
-            encode_payload(&raw, first, &mut buf);
+            encode_payload(&raw, &stacks, first, &mut buf);
             let mut out = Vec::new();
-            decode_payload(&buf, raw.len() as u32, first, &mut out).unwrap();
+            decode_payload(&buf, raw.len() as u32, first, crate::format::VERSION, &mut out).unwrap();
             prop_assert_eq!(out, events);
         }
 
         #[test]
         fn decode_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256), count in 0u32..64) {
-            let _ = decode_payload(&bytes, count, 0, &mut Vec::new());
+            let _ = decode_payload(&bytes, count, 0, crate::format::VERSION, &mut Vec::new());
         }
     }
 
@@ -431,7 +487,10 @@ mod tests {
         assert_eq!(r.kind(), KIND_REALLOC);
         let big = RawEvent::realloc(5, 0x1000, 16, 0x2000, 1 << 32);
         assert_eq!(big.kind(), KIND_REALLOC_LARGE);
-        assert_eq!(big.decode(), Some(Event::Realloc { ts_ns: 5, old_ptr: 0x1000, new_ptr: 0x2000, old_size: None, new_size: 1 << 32 }));
+        assert_eq!(
+            big.decode(),
+            Some(Event::Realloc { ts_ns: 5, old_ptr: 0x1000, new_ptr: 0x2000, old_size: None, new_size: 1 << 32, stack: 0 })
+        );
     }
 
     #[test]
@@ -439,7 +498,7 @@ mod tests {
         let worst = [
             RawEvent::realloc(TS_MAX, usize::MAX, u32::MAX as usize, 0, u32::MAX as usize),
             RawEvent::realloc(TS_MAX, usize::MAX, 0, 0, usize::MAX),
-            RawEvent::alloc(TS_MAX, usize::MAX, usize::MAX, 1 << 29, true),
+            RawEvent::alloc(TS_MAX, usize::MAX, usize::MAX, 1 << 29, true, 0),
             RawEvent::thread_start(TS_MAX, u64::MAX, [b'x'; 16]),
             RawEvent::lost(TS_MAX, u64::MAX),
             RawEvent::with_kind(KIND_VAR, TS_MAX, u64::MAX, u64::MAX, u64::MAX),
@@ -447,19 +506,19 @@ mod tests {
         ];
         for e in worst {
             let mut buf = Vec::new();
-            encode_payload(&[e], 0, &mut buf);
+            encode_payload(&[e], &[], 0, &mut buf);
             assert!(buf.len() <= MAX_EVENT_BYTES, "{e:?} took {} bytes", buf.len());
         }
     }
 
     #[test]
     fn compact_forms_are_used_and_shorter() {
-        let long = [RawEvent::alloc(10, 0x5555_0000_1000, 48, 8, false), RawEvent::dealloc(20, 0x5555_0000_2000, 48, 8)];
-        let compact = [RawEvent::alloc(10, 0x5555_0000_1000, 48, 8, false), RawEvent::dealloc(20, 0x5555_0000_1000, 48, 8)];
-        let reuse = [RawEvent::dealloc(10, 0x5555_0000_1000, 48, 8), RawEvent::alloc(20, 0x5555_0000_1000, 48, 8, false)];
+        let long = [RawEvent::alloc(10, 0x5555_0000_1000, 48, 8, false, 0), RawEvent::dealloc(20, 0x5555_0000_2000, 48, 8)];
+        let compact = [RawEvent::alloc(10, 0x5555_0000_1000, 48, 8, false, 0), RawEvent::dealloc(20, 0x5555_0000_1000, 48, 8)];
+        let reuse = [RawEvent::dealloc(10, 0x5555_0000_1000, 48, 8), RawEvent::alloc(20, 0x5555_0000_1000, 48, 8, false, 0)];
         let enc = |events: &[RawEvent]| {
             let mut buf = Vec::new();
-            encode_payload(events, 0, &mut buf);
+            encode_payload(events, &[], 0, &mut buf);
             buf
         };
         let (l, c, r) = (enc(&long), enc(&compact), enc(&reuse));
@@ -467,21 +526,21 @@ mod tests {
         assert_eq!(l.len() - alloc_only, 5, "a long-form free: tag, timestamp, 2-byte address delta, size");
         assert_eq!(c.len() - alloc_only, 2, "a free of the last allocation: tag and timestamp only");
         assert_eq!(c[c.len() - 2], PAYLOAD_DEALLOC_LAST);
-        assert_eq!(r[r.len() - 3] & 0xF, PAYLOAD_ALLOC_REUSE, "reuse of the last freed address: no address");
+        assert_eq!(r[r.len() - 4] & 0xF, PAYLOAD_ALLOC_REUSE, "reuse of the last freed address: tag, timestamp, size, stack; no address");
         let mut out = Vec::new();
-        decode_payload(&c, 2, 0, &mut out).unwrap();
+        decode_payload(&c, 2, 0, crate::format::VERSION, &mut out).unwrap();
         assert_eq!(out[1], Event::Dealloc { ts_ns: 20, ptr: 0x5555_0000_1000, size: 48, align: 8 });
         // A compact form with nothing to refer to is damage, not a panic.
-        assert!(decode_payload(&[PAYLOAD_DEALLOC_LAST, 0], 1, 0, &mut Vec::new()).is_err());
-        assert!(decode_payload(&[PAYLOAD_ALLOC_REUSE, 0, 8], 1, 0, &mut Vec::new()).is_err());
+        assert!(decode_payload(&[PAYLOAD_DEALLOC_LAST, 0], 1, 0, crate::format::VERSION, &mut Vec::new()).is_err());
+        assert!(decode_payload(&[PAYLOAD_ALLOC_REUSE, 0, 8], 1, 0, crate::format::VERSION, &mut Vec::new()).is_err());
     }
 
     #[test]
     fn trailing_bytes_are_an_error() {
         let mut buf = Vec::new();
-        encode_payload(&[RawEvent::thread_exit(3)], 0, &mut buf);
+        encode_payload(&[RawEvent::thread_exit(3)], &[], 0, &mut buf);
         buf.push(0);
-        let err = decode_payload(&buf, 1, 0, &mut Vec::new()).unwrap_err();
+        let err = decode_payload(&buf, 1, 0, crate::format::VERSION, &mut Vec::new()).unwrap_err();
         assert_eq!(err.offset, 2);
     }
 }

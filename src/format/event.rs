@@ -50,6 +50,11 @@ pub const KIND_HANDOFF: u8 = 25;
 /// The largest kind code this version defines.
 pub const KIND_MAX: u8 = KIND_HANDOFF;
 
+/// Ring-only kind (format version 3): the stack of the reallocation pushed
+/// right after it, as an id in the thread's stack table (`a`). The drainer
+/// folds it into that reallocation; it is never stored on disk.
+pub const KIND_STACK_NEXT: u8 = 31;
+
 /// A *string key*: a `&'static str` as a number, its address in bits 0..48
 /// and its length in bits 48..64 (FORMAT.md, glossary). The drainer
 /// writes the text once per recording in a `Text` record; events carry the key.
@@ -109,11 +114,37 @@ const fn head(kind: u8, ts_ns: u64) -> u64 {
 }
 
 impl RawEvent {
-    /// An allocation of `size` bytes aligned to `align` at `ptr`.
+    /// An allocation of `size` bytes aligned to `align` (a power of two)
+    /// at `ptr`, made at call stack `stack` (0: none). `c` holds the
+    /// alignment's log2 in bits 0..8 and the stack in bits 32..64.
     #[inline(always)]
-    pub const fn alloc(ts_ns: u64, ptr: usize, size: usize, align: usize, zeroed: bool) -> Self {
+    pub const fn alloc(ts_ns: u64, ptr: usize, size: usize, align: usize, zeroed: bool, stack: u32) -> Self {
         let kind = if zeroed { KIND_ALLOC_ZEROED } else { KIND_ALLOC };
-        RawEvent { head: head(kind, ts_ns), a: ptr as u64, b: size as u64, c: align as u64 }
+        RawEvent { head: head(kind, ts_ns), a: ptr as u64, b: size as u64, c: (align.trailing_zeros() as u64) | ((stack as u64) << 32) }
+    }
+
+    /// The call stack of the reallocation that follows ([`KIND_STACK_NEXT`]).
+    #[inline(always)]
+    pub const fn stack_next(ts_ns: u64, stack: u32) -> Self {
+        RawEvent { head: head(KIND_STACK_NEXT, ts_ns), a: stack as u64, b: 0, c: 0 }
+    }
+
+    /// The stack of an allocation event (bits 32..64 of `c`); 0 for other kinds.
+    #[inline(always)]
+    pub const fn alloc_stack(&self) -> u32 {
+        match self.kind() {
+            KIND_ALLOC | KIND_ALLOC_ZEROED => (self.c >> 32) as u32,
+            _ => 0,
+        }
+    }
+
+    /// The alignment of an allocation or deallocation event, in bytes.
+    #[inline(always)]
+    pub const fn align(&self) -> u64 {
+        match self.kind() {
+            KIND_ALLOC | KIND_ALLOC_ZEROED => 1 << (self.c & 63),
+            _ => self.c,
+        }
     }
 
     /// A deallocation of `size` bytes aligned to `align` at `ptr`.
@@ -179,13 +210,23 @@ impl RawEvent {
     pub fn decode(&self) -> Option<Event> {
         let ts_ns = self.ts_ns();
         Some(match self.kind() {
-            KIND_ALLOC | KIND_ALLOC_ZEROED => {
-                Event::Alloc { ts_ns, ptr: self.a, size: self.b, align: self.c, zeroed: self.kind() == KIND_ALLOC_ZEROED }
-            }
-            KIND_REALLOC => {
-                Event::Realloc { ts_ns, old_ptr: self.a, new_ptr: self.b, old_size: Some(self.c & 0xFFFF_FFFF), new_size: self.c >> 32 }
-            }
-            KIND_REALLOC_LARGE => Event::Realloc { ts_ns, old_ptr: self.a, new_ptr: self.b, old_size: None, new_size: self.c },
+            KIND_ALLOC | KIND_ALLOC_ZEROED => Event::Alloc {
+                ts_ns,
+                ptr: self.a,
+                size: self.b,
+                align: self.align(),
+                zeroed: self.kind() == KIND_ALLOC_ZEROED,
+                stack: self.alloc_stack(),
+            },
+            KIND_REALLOC => Event::Realloc {
+                ts_ns,
+                old_ptr: self.a,
+                new_ptr: self.b,
+                old_size: Some(self.c & 0xFFFF_FFFF),
+                new_size: self.c >> 32,
+                stack: 0,
+            },
+            KIND_REALLOC_LARGE => Event::Realloc { ts_ns, old_ptr: self.a, new_ptr: self.b, old_size: None, new_size: self.c, stack: 0 },
             KIND_DEALLOC => Event::Dealloc { ts_ns, ptr: self.a, size: self.b, align: self.c },
             KIND_THREAD_START => {
                 let mut name = [0u8; 16];
@@ -227,6 +268,9 @@ pub enum Event {
         align: u64,
         /// Whether this was `alloc_zeroed`.
         zeroed: bool,
+        /// The call stack's id: its innermost node in the file's stack
+        /// tree (format version 3; 0: no stack).
+        stack: u32,
     },
     /// A call of `realloc` that succeeded.
     Realloc {
@@ -240,6 +284,8 @@ pub enum Event {
         old_size: Option<u64>,
         /// The new size in bytes.
         new_size: u64,
+        /// The call stack's id, as for [`Event::Alloc`].
+        stack: u32,
     },
     /// A call of `dealloc`.
     Dealloc {
@@ -371,6 +417,14 @@ pub enum Event {
 }
 
 impl Event {
+    /// The call stack id of an allocation or reallocation (0: none, or another kind).
+    pub fn stack(&self) -> u32 {
+        match *self {
+            Event::Alloc { stack, .. } | Event::Realloc { stack, .. } => stack,
+            _ => 0,
+        }
+    }
+
     /// The event's timestamp in nanoseconds since the epoch.
     pub fn ts_ns(&self) -> u64 {
         match *self {
@@ -393,13 +447,16 @@ impl Event {
         }
     }
 
-    /// Re-encodes the event into its ring form (the inverse of [`RawEvent::decode`]).
+    /// Re-encodes the event into its ring form (the inverse of
+    /// [`RawEvent::decode`], except a reallocation's stack, which the ring
+    /// carries in a [`KIND_STACK_NEXT`] event before it: see
+    /// [`Event::stack`]).
     pub fn to_raw(&self) -> RawEvent {
         match *self {
-            Event::Alloc { ts_ns, ptr, size, align, zeroed } => {
-                RawEvent { head: head(if zeroed { KIND_ALLOC_ZEROED } else { KIND_ALLOC }, ts_ns), a: ptr, b: size, c: align }
+            Event::Alloc { ts_ns, ptr, size, align, zeroed, stack } => {
+                RawEvent::alloc(ts_ns, ptr as usize, size as usize, align as usize, zeroed, stack)
             }
-            Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: Some(old), new_size } if (old | new_size) >> 32 == 0 => {
+            Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: Some(old), new_size, .. } if (old | new_size) >> 32 == 0 => {
                 RawEvent { head: head(KIND_REALLOC, ts_ns), a: old_ptr, b: new_ptr, c: old | (new_size << 32) }
             }
             Event::Realloc { ts_ns, old_ptr, new_ptr, new_size, .. } => {

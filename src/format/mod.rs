@@ -11,6 +11,7 @@ pub mod codec;
 pub mod event;
 mod reader;
 pub mod stacks;
+pub mod symbols;
 
 pub use event::{Event, RawEvent};
 pub use reader::{Damage, DamageKind, EventChunk, HeaderError, Reader, Record};
@@ -18,9 +19,11 @@ pub use reader::{Damage, DamageKind, EventChunk, HeaderError, Reader, Record};
 /// The first 8 bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"MEMSCOPE";
 /// The format version this crate writes and the newest it reads. Version 2
-/// added the tracking events and the `Site` and `Text` records; a reader of
-/// version 2 reads version 1 files unchanged (FORMAT.md, "Versions").
-pub const VERSION: u32 = 2;
+/// added the tracking events and the `Site` and `Text` records; version 3
+/// call stacks (a stack id on every allocation and reallocation, the
+/// `Stack`, `Module` and `Symbols` records). A reader of version 3 reads
+/// versions 1 and 2 (FORMAT.md, "Versions").
+pub const VERSION: u32 = 3;
 /// The oldest format version this crate reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Length of the segment header in bytes.
@@ -42,6 +45,24 @@ pub const TAG_END: u8 = 3;
 pub const TAG_SITE: u8 = 4;
 /// Record tag (version 2): the text behind a string key (a type name or a label).
 pub const TAG_TEXT: u8 = 5;
+
+/// Record tag (version 3): new nodes of the call-stack tree.
+pub const TAG_STACK: u8 = 6;
+/// Record tag (version 3): one loaded object of the module map.
+pub const TAG_MODULE: u8 = 7;
+/// Record tag (version 3): symbols embedded by `memscope symbolize`.
+pub const TAG_SYMBOLS: u8 = 8;
+
+/// Length of the [`TAG_STACK`] fields in bytes.
+pub const STACK_FIELDS_LEN: usize = 16;
+/// Length of the [`TAG_MODULE`] fields in bytes.
+pub const MODULE_FIELDS_LEN: usize = 32;
+/// Length of the [`TAG_SYMBOLS`] fields in bytes.
+pub const SYMBOLS_FIELDS_LEN: usize = 8;
+/// The most nodes one `Stack` record holds.
+pub const MAX_STACK_NODES: usize = 1 << 16;
+/// The longest build id a `Module` record holds, in bytes.
+pub const MAX_BUILD_ID_LEN: usize = 64;
 
 /// Site kind: `track_var!`.
 pub const SITE_VAR: u8 = 1;
@@ -152,12 +173,14 @@ pub struct ChunkEncoder {
 
 impl ChunkEncoder {
     /// Appends one [`TAG_EVENTS`] record holding `events` of `thread` to `out`
-    /// and returns the record's length in bytes. `events` must not be empty.
-    pub fn put_events(&mut self, out: &mut Vec<u8>, thread: u32, sequence: u64, events: &[RawEvent]) -> usize {
+    /// and returns the record's length in bytes. `events` must not be empty;
+    /// `stacks` gives each event's stack id in the file (empty: none), as
+    /// [`codec::encode_payload`] says.
+    pub fn put_events(&mut self, out: &mut Vec<u8>, thread: u32, sequence: u64, events: &[RawEvent], stacks: &[u32]) -> usize {
         debug_assert!(!events.is_empty());
         let first_ts = events.first().map_or(0, RawEvent::ts_ns);
         self.payload.clear();
-        codec::encode_payload(events, first_ts, &mut self.payload);
+        codec::encode_payload(events, stacks, first_ts, &mut self.payload);
         self.compressed.resize(lz4_flex::block::get_maximum_output_size(self.payload.len()), 0);
         let n = lz4_flex::block::compress_into(&self.payload, &mut self.compressed)
             .expect("the output buffer is sized by get_maximum_output_size");
@@ -237,6 +260,53 @@ fn cut(s: &str, max: usize) -> &str {
         n -= 1;
     }
     &s[..n]
+}
+
+/// Appends a [`TAG_STACK`] record: `nodes` get the ids `first_id`,
+/// `first_id + 1`, … Each node's parent is 0 or an id below its own.
+/// At most [`MAX_STACK_NODES`] nodes.
+pub fn put_stack_nodes(out: &mut Vec<u8>, first_id: u32, nodes: &[stacks::StackNode]) {
+    debug_assert!(nodes.len() <= MAX_STACK_NODES);
+    let mut body = Vec::with_capacity(nodes.len() * 8);
+    for n in nodes {
+        codec::put_varint(&mut body, u64::from(n.parent));
+        codec::put_varint(&mut body, n.address);
+    }
+    let mut f = [0u8; STACK_FIELDS_LEN];
+    f[0..4].copy_from_slice(&first_id.to_le_bytes());
+    f[4..8].copy_from_slice(&(nodes.len() as u32).to_le_bytes());
+    f[8..12].copy_from_slice(&crc(&[&body]).to_le_bytes());
+    put_record(out, TAG_STACK, &f, &body);
+}
+
+/// Appends a [`TAG_MODULE`] record. A build id longer than
+/// [`MAX_BUILD_ID_LEN`] bytes is cut, a path longer than [`MAX_TEXT_LEN`].
+pub fn put_module(out: &mut Vec<u8>, m: &stacks::ModuleRecord) {
+    let build_id = &m.build_id[..m.build_id.len().min(MAX_BUILD_ID_LEN)];
+    let path = cut(&m.path, MAX_TEXT_LEN as usize);
+    let mut body = Vec::with_capacity(build_id.len() + path.len());
+    body.extend_from_slice(build_id);
+    body.extend_from_slice(path.as_bytes());
+    let mut f = [0u8; MODULE_FIELDS_LEN];
+    f[0..8].copy_from_slice(&m.load_bias.to_le_bytes());
+    f[8..16].copy_from_slice(&m.start.to_le_bytes());
+    f[16..24].copy_from_slice(&m.end.to_le_bytes());
+    f[24..28].copy_from_slice(&crc(&[&body]).to_le_bytes());
+    f[28..30].copy_from_slice(&(build_id.len() as u16).to_le_bytes());
+    put_record(out, TAG_MODULE, &f, &body);
+}
+
+/// Appends [`TAG_SYMBOLS`] records holding `entries` (return address →
+/// lines, innermost first), as many as keep each body under
+/// [`MAX_BODY_LEN`]: at most 4096 entries each.
+pub fn put_symbols(out: &mut Vec<u8>, entries: &[(u64, Vec<stacks::Line>)]) {
+    for part in entries.chunks(4096) {
+        let mut body = Vec::new();
+        symbols::encode_symbols(part, &mut body);
+        let mut f = [0u8; SYMBOLS_FIELDS_LEN];
+        f[0..4].copy_from_slice(&crc(&[&body]).to_le_bytes());
+        put_record(out, TAG_SYMBOLS, &f, &body);
+    }
 }
 
 /// Appends the [`TAG_END`] record that closes a finished recording.

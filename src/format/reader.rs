@@ -1,7 +1,8 @@
 //! The streaming reader: segment header, then one record at a time, with
 //! resynchronisation after damage (FORMAT.md, "Reading and damage").
 
-use super::codec::{decode_payload, PayloadError};
+use super::codec::{decode_payload, Cursor, PayloadError};
+use super::stacks::{Line, ModuleRecord, StackNode};
 use super::*;
 use std::io::{self, Read};
 
@@ -37,6 +38,18 @@ pub enum Record {
         /// Its text (invalid UTF-8 replaced by U+FFFD).
         text: String,
     },
+    /// New nodes of the call-stack tree (version 3): ids `first_id`,
+    /// `first_id + 1`, … in order.
+    Stack {
+        /// The id of the first node.
+        first_id: u32,
+        /// The nodes.
+        nodes: Vec<StackNode>,
+    },
+    /// One loaded object of the module map (version 3).
+    Module(ModuleRecord),
+    /// Embedded symbols (version 3): return address → its lines, innermost first.
+    Symbols(Vec<(u64, Vec<Line>)>),
 }
 
 /// One thread's chunk of events, decoded.
@@ -371,7 +384,7 @@ impl<R: Read> Reader<R> {
                     _ => return Ok(Err(DamageKind::Decompress)),
                 }
                 let mut events = Vec::with_capacity(count as usize);
-                if let Err(e) = decode_payload(&self.scratch, count, first_ts, &mut events) {
+                if let Err(e) = decode_payload(&self.scratch, count, first_ts, self.header.version, &mut events) {
                     return Ok(Err(DamageKind::Payload(e)));
                 }
                 Record::Events(EventChunk { offset, thread, sequence, events, len_bytes: total as u64 })
@@ -408,7 +421,71 @@ impl<R: Read> Reader<R> {
                 }
                 Record::Text { key: le64(fields, 0), text: String::from_utf8_lossy(body).into_owned() }
             }
+            (TAG_STACK, STACK_FIELDS_LEN) if self.header.version >= 3 => {
+                let (first_id, count, expected) = (le32(fields, 0), le32(fields, 4) as usize, le32(fields, 8));
+                let actual = crc(&[body]);
+                if actual != expected {
+                    return Ok(Err(DamageKind::ChecksumMismatch { expected, actual }));
+                }
+                // Each node takes at least two bytes: bounds the allocation below.
+                if count > MAX_STACK_NODES || count * 2 > body.len() || first_id == 0 {
+                    return Ok(Err(DamageKind::BadLength));
+                }
+                let mut nodes = Vec::with_capacity(count);
+                let mut c = Cursor { buf: body, pos: 0 };
+                for i in 0..count {
+                    let (parent, address) = match (c.varint(), c.varint()) {
+                        (Ok(p), Ok(a)) => (p, a),
+                        (Err(e), _) | (_, Err(e)) => return Ok(Err(DamageKind::Payload(e))),
+                    };
+                    let id = u64::from(first_id) + i as u64;
+                    if parent >= id {
+                        return Ok(Err(DamageKind::Payload(PayloadError {
+                            offset: c.pos,
+                            what: "stack node whose parent is not an earlier node",
+                        })));
+                    }
+                    nodes.push(StackNode { parent: parent as u32, address });
+                }
+                if c.pos != body.len() {
+                    return Ok(Err(DamageKind::Payload(PayloadError {
+                        offset: c.pos,
+                        what: "stack record holds bytes after its last node",
+                    })));
+                }
+                Record::Stack { first_id, nodes }
+            }
+            (TAG_MODULE, MODULE_FIELDS_LEN) if self.header.version >= 3 => {
+                let expected = le32(fields, 24);
+                let actual = crc(&[body]);
+                if actual != expected {
+                    return Ok(Err(DamageKind::ChecksumMismatch { expected, actual }));
+                }
+                let id_len = usize::from(u16::from_le_bytes([fields[28], fields[29]]));
+                if id_len > MAX_BUILD_ID_LEN || id_len > body.len() {
+                    return Ok(Err(DamageKind::BadLength));
+                }
+                Record::Module(ModuleRecord {
+                    load_bias: le64(fields, 0),
+                    start: le64(fields, 8),
+                    end: le64(fields, 16),
+                    build_id: body[..id_len].to_vec(),
+                    path: String::from_utf8_lossy(&body[id_len..]).into_owned(),
+                })
+            }
             (TAG_EVENTS | TAG_ROUND | TAG_END | TAG_SITE | TAG_TEXT, _) => return Ok(Err(DamageKind::BadLength)),
+            (TAG_SYMBOLS, SYMBOLS_FIELDS_LEN) if self.header.version >= 3 => {
+                let expected = le32(fields, 0);
+                let actual = crc(&[body]);
+                if actual != expected {
+                    return Ok(Err(DamageKind::ChecksumMismatch { expected, actual }));
+                }
+                match symbols::decode_symbols(body) {
+                    Ok(entries) => Record::Symbols(entries),
+                    Err(e) => return Ok(Err(DamageKind::Payload(PayloadError { offset: e.offset, what: e.what }))),
+                }
+            }
+            (TAG_STACK | TAG_MODULE | TAG_SYMBOLS, _) if self.header.version >= 3 => return Ok(Err(DamageKind::BadLength)),
             (tag, _) => return Ok(Err(DamageKind::UnknownTag(tag))),
         };
         self.pos += total;
@@ -437,8 +514,9 @@ mod tests {
         let mut starts = Vec::new();
         for seq in 0..3u64 {
             starts.push(out.len());
-            let events: Vec<RawEvent> = (0..50).map(|i| RawEvent::alloc(seq * 100 + i, 0x1000 + i as usize * 64, 48, 8, false)).collect();
-            enc.put_events(&mut out, 7, seq, &events);
+            let events: Vec<RawEvent> =
+                (0..50).map(|i| RawEvent::alloc(seq * 100 + i, 0x1000 + i as usize * 64, 48, 8, false, 0)).collect();
+            enc.put_events(&mut out, 7, seq, &events, &[]);
         }
         starts.push(out.len());
         put_round(&mut out, 0, 250);
@@ -469,7 +547,7 @@ mod tests {
         assert_eq!(recs.len(), 5);
         let Record::Events(c) = &recs[1] else { panic!("expected events") };
         assert_eq!((c.thread, c.sequence, c.events.len()), (7, 1, 50));
-        assert_eq!(c.events[3], Event::Alloc { ts_ns: 103, ptr: 0x1000 + 3 * 64, size: 48, align: 8, zeroed: false });
+        assert_eq!(c.events[3], Event::Alloc { ts_ns: 103, ptr: 0x1000 + 3 * 64, size: 48, align: 8, zeroed: false, stack: 0 });
         assert_eq!(recs[4], Record::End { events_written: 150, events_lost: 0, end_ns: 300 });
     }
 

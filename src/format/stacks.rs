@@ -7,13 +7,21 @@
 //! wrote them, and parent 0 is the root. An allocation event carries the id
 //! of its innermost node (its *stack id*); 0 means no stack.
 
-/// Return address of a marker node that says the walk stopped before the
-/// thread's first frame (a broken frame-pointer chain, an address outside
-/// every loaded module, or the depth cap): the frames above it are unknown.
+/// Return address of a marker node at the root of a stack that was cut at
+/// the depth cap: the frames above it are unknown.
 pub const MARK_TRUNCATED: u64 = 1;
 /// Return address of a marker node that stands for a whole stack that was
 /// not captured because the thread's stack table was full.
 pub const MARK_TABLE_FULL: u64 = 2;
+/// Return address of a marker node at the root of a stack whose
+/// frame-pointer chain ended at a link that was not a frame (a frame
+/// pointer outside the thread's stack, or a return address outside every
+/// loaded object) rather than at a null frame pointer. That is how every
+/// stack ends where glibc's thread start (built without frame pointers)
+/// calls the thread's entry, so replay treats such a stack as complete
+/// when its outermost frame is a thread or process entry, and as truncated
+/// otherwise.
+pub const MARK_ENDED_EARLY: u64 = 3;
 /// Addresses below this are markers, never code.
 pub const MARK_LIMIT: u64 = 16;
 
@@ -49,4 +57,18 @@ impl ModuleRecord {
     pub fn contains(&self, address: u64) -> bool {
         (self.start..self.end).contains(&address)
     }
+}
+
+/// One (possibly inlined) frame at a code address, as symbolization gives it
+/// (`export::profile::Location` holds them, innermost first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Line {
+    /// The demangled function path, without the hash (`myapp::parse::read_records`).
+    pub function: String,
+    /// The source file, when known.
+    pub file: Option<String>,
+    /// The line, from 1 (0: unknown).
+    pub line: u32,
+    /// The column, from 1 (0: unknown).
+    pub column: u32,
 }

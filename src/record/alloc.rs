@@ -66,7 +66,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
         let ptr = unsafe { self.inner.alloc(layout) };
         if !ptr.is_null() {
-            record(&self.inner, |ts| RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), false));
+            record(&self.inner, true, |ts, stack| RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), false, stack));
         }
         ptr
     }
@@ -76,14 +76,14 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         // SAFETY: as for `alloc`.
         let ptr = unsafe { self.inner.alloc_zeroed(layout) };
         if !ptr.is_null() {
-            record(&self.inner, |ts| RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), true));
+            record(&self.inner, true, |ts, stack| RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), true, stack));
         }
         ptr
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        record(&self.inner, |ts| RawEvent::dealloc(ts, ptr as usize, layout.size(), layout.align()));
+        record(&self.inner, false, |ts, _| RawEvent::dealloc(ts, ptr as usize, layout.size(), layout.align()));
         // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
         unsafe { self.inner.dealloc(ptr, layout) }
     }
@@ -94,7 +94,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
         if let (Some(stamp), false) = (stamp, new.is_null()) {
-            record_stamped(stamp, RawEvent::realloc(stamp.ts_ns, ptr as usize, layout.size(), new as usize, new_size));
+            record_stamped(&self.inner, stamp, RawEvent::realloc(stamp.ts_ns, ptr as usize, layout.size(), new as usize, new_size));
         }
         new
     }

@@ -8,13 +8,15 @@
 //! high-water mark or the drain interval passes. Its own allocations are
 //! never recorded: it marks itself ignored before anything else.
 
-use super::registry::{EXITED, FREE};
+use super::registry::{Slot, EXITED, FREE};
+use super::stack::{self, CUT_AT_DEPTH, ENDED_EARLY, LOCAL_FULL};
 use super::thread::{self, REGISTRY, SHARED};
 use super::track;
 use crate::format::event::*;
+use crate::format::stacks::{StackNode, MARK_ENDED_EARLY, MARK_TABLE_FULL, MARK_TRUNCATED};
 use crate::format::{self, ChunkEncoder, RawEvent};
 use crate::sync::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
@@ -58,6 +60,23 @@ pub(crate) struct Drainer {
     last_site: u64,
     /// String keys whose `Text` record this recording's file already holds.
     texts_written: HashSet<u64>,
+    /// Per slot index: the file's stack id of each stack-table id (0: not
+    /// yet seen in this recording).
+    stack_ids: Vec<Vec<u32>>,
+    /// Per slot index: the stack of the slot's next reallocation, from a
+    /// StackNext event (which may end one batch while its reallocation
+    /// starts the next).
+    pending_stack: Vec<u32>,
+    /// The file's stack tree: (parent, return address) → node id.
+    nodes: HashMap<(u32, u64), u32>,
+    /// Nodes made since the last `Stack` record, with the id of the first.
+    new_nodes: Vec<StackNode>,
+    /// The file's stack id of each event of `batch` (0: none).
+    stacks: Vec<u32>,
+    /// The module map's generation last written (`modules::modules_generation`).
+    modules_generation: u64,
+    /// Modules already written, by (start, path).
+    modules_written: HashSet<(u64, String)>,
 }
 
 impl Drainer {
@@ -77,6 +96,119 @@ impl Drainer {
             sites_written: HashSet::new(),
             last_site: 0,
             texts_written: HashSet::new(),
+            stack_ids: Vec::new(),
+            pending_stack: Vec::new(),
+            nodes: HashMap::new(),
+            new_nodes: Vec::new(),
+            stacks: Vec::new(),
+            modules_generation: 0,
+            modules_written: HashSet::new(),
+        }
+    }
+
+    /// Writes the module map's objects not yet in the file (all of them at
+    /// the first call) and lets the frame-pointer walk accept their code.
+    /// Runs at start, before recording begins, and at every round where the
+    /// set of loaded objects changed (`dlopen`): never on the hot path.
+    fn put_modules(&mut self) {
+        let generation = super::modules::modules_generation();
+        if generation == self.modules_generation && !self.modules_written.is_empty() {
+            return;
+        }
+        self.modules_generation = generation;
+        for m in super::modules::loaded_modules() {
+            if self.modules_written.insert((m.start, m.path.clone())) {
+                stack::CODE.add(m.start, m.end);
+                format::put_module(&mut self.out, &m);
+            }
+        }
+    }
+
+    /// The file's node id of (`parent`, `address`), adding the node if new.
+    fn node(&mut self, parent: u32, address: u64) -> u32 {
+        let next = self.nodes.len() as u32 + 1;
+        let id = *self.nodes.entry((parent, address)).or_insert(next);
+        if id == next {
+            self.new_nodes.push(StackNode { parent, address });
+        }
+        id
+    }
+
+    /// The file's stack id of stack-table id `local` of `slot`.
+    fn file_stack(&mut self, slot: &Slot, local: u32) -> u32 {
+        if local == 0 {
+            return 0;
+        }
+        if local == LOCAL_FULL {
+            return self.node(0, MARK_TABLE_FULL);
+        }
+        let index = slot.index() as usize;
+        if let Some(&id) = self.stack_ids.get(index).and_then(|m| m.get(local as usize)) {
+            if id != 0 {
+                return id;
+            }
+        }
+        // SAFETY: this thread is the drainer, and `local` comes from an
+        // event just popped from `slot`'s ring.
+        let Some((frames, flags)) = (unsafe { stack::frames_of(slot, local) }) else { return 0 };
+        let mut id = 0;
+        if flags & u16::from(CUT_AT_DEPTH) != 0 {
+            id = self.node(0, MARK_TRUNCATED);
+        } else if flags & u16::from(ENDED_EARLY) != 0 {
+            id = self.node(0, MARK_ENDED_EARLY);
+        }
+        for &ret in frames.iter().rev() {
+            id = self.node(id, ret);
+        }
+        if self.stack_ids.len() <= index {
+            self.stack_ids.resize_with(index + 1, Vec::new);
+        }
+        let map = &mut self.stack_ids[index];
+        if map.len() <= local as usize {
+            map.resize(local as usize + 1, 0);
+        }
+        map[local as usize] = id;
+        id
+    }
+
+    /// Replaces the stack-table ids of `batch` (popped from `slot`) by the
+    /// file's, into `stacks`, folding StackNext events into the reallocation
+    /// that follows; writes the new stack nodes ahead of the chunk.
+    fn resolve_stacks(&mut self, slot: &Slot) {
+        let index = slot.index() as usize;
+        if self.pending_stack.len() <= index {
+            self.pending_stack.resize(index + 1, 0);
+        }
+        let mut batch = std::mem::take(&mut self.batch);
+        self.stacks.clear();
+        let mut kept = 0;
+        for i in 0..batch.len() {
+            let e = batch[i];
+            let stack = match e.kind() {
+                KIND_STACK_NEXT => {
+                    self.pending_stack[index] = e.a as u32;
+                    continue;
+                }
+                KIND_ALLOC | KIND_ALLOC_ZEROED => self.file_stack(slot, e.alloc_stack()),
+                KIND_REALLOC | KIND_REALLOC_LARGE => {
+                    let local = std::mem::take(&mut self.pending_stack[index]);
+                    self.file_stack(slot, local)
+                }
+                _ => 0,
+            };
+            batch[kept] = e;
+            self.stacks.push(stack);
+            kept += 1;
+        }
+        batch.truncate(kept);
+        self.batch = batch;
+        if !self.new_nodes.is_empty() {
+            let mut first = (self.nodes.len() - self.new_nodes.len()) as u32 + 1;
+            for part in self.new_nodes.chunks(format::MAX_STACK_NODES) {
+                format::put_stack_nodes(&mut self.out, first, part);
+                first += part.len() as u32;
+            }
+            self.new_nodes.clear();
         }
     }
 
@@ -95,6 +227,8 @@ impl Drainer {
             }
             self.baseline(slot.index() as usize, slot.dropped());
         }
+        self.pending_stack.clear();
+        self.put_modules();
         // Relaxed: a count.
         self.reported_unregistered = SHARED.unregistered_lost.load(Ordering::Relaxed);
         self.batch.clear();
@@ -111,7 +245,8 @@ impl Drainer {
     pub(crate) fn round(&mut self) -> Result<usize, crate::Error> {
         let watermark = thread::now_ns();
         let mut most = 0;
-        self.out.clear();
+        // `out` may hold the module map written at start.
+        self.put_modules();
         for slot in REGISTRY.iter() {
             let state = slot.state();
             if state == FREE {
@@ -137,6 +272,7 @@ impl Drainer {
                     self.stats.events_lost += dropped - self.reported_dropped[index];
                     self.reported_dropped[index] = dropped;
                 }
+                self.resolve_stacks(slot);
                 if !self.batch.is_empty() {
                     self.put_chunk(slot.thread());
                 }
@@ -182,7 +318,9 @@ impl Drainer {
                 _ => self.stats.events_written += 1,
             }
         }
-        self.encoder.put_events(&mut self.out, thread, self.sequence, &self.batch);
+        self.stacks.resize(self.batch.len(), 0);
+        self.encoder.put_events(&mut self.out, thread, self.sequence, &self.batch, &self.stacks);
+        self.stacks.clear();
         self.sequence += 1;
         self.stats.chunks += 1;
     }

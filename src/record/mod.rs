@@ -1,8 +1,9 @@
 //! The record side: the allocator, the per-thread rings and their registry,
 //! the drainer, and the tracking API (`track_var!`, `track_scope!`,
 //! [`ffi`]). The only part of the crate with `unsafe` (in `ring.rs`,
-//! `registry.rs`, `thread.rs`, `alloc.rs`, and `track.rs` where the drainer
-//! reads a site or string key back).
+//! `registry.rs`, `thread.rs`, `alloc.rs`, `stack.rs` (the frame-pointer
+//! walk and the stack table), `modules.rs` (`dl_iterate_phdr`), and
+//! `track.rs` where the drainer reads a site or string key back).
 
 pub mod registry;
 pub mod ring;
@@ -11,10 +12,13 @@ pub mod ring;
 mod alloc;
 #[cfg(not(loom))]
 mod drain;
-/// The module map: every loaded object, gathered off the hot path.
-pub(crate) mod modules;
 #[cfg(not(loom))]
 pub mod ffi;
+/// The module map: every loaded object, gathered off the hot path.
+#[cfg(not(loom))]
+pub(crate) mod modules;
+#[cfg(not(loom))]
+pub(crate) mod stack;
 #[cfg(not(loom))]
 mod thread;
 #[cfg(not(loom))]
@@ -31,6 +35,20 @@ pub use api::{Recorder, Recording, Summary};
 pub use track::ScopeGuard;
 #[cfg(not(loom))]
 pub use trackable::{Heap, Trackable, MAX_REGIONS};
+
+/// Whether allocations carry their call stacks (FORMAT.md, "Call stacks").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CallStacks {
+    /// Walk the frame-pointer chain on every allocation and reallocation
+    /// (the default). Code built without frame pointers is missing from the
+    /// stacks: build with `-C force-frame-pointers=yes` (README, "Call
+    /// stacks"); Rust's std has them since 1.79.
+    #[default]
+    FramePointers,
+    /// No call stacks: every allocation is in one site, `[no stack]`.
+    Off,
+}
 
 /// Default ring capacity in events (8192 events, 256 KiB per thread).
 pub const DEFAULT_RING_CAPACITY: usize = 8192;
@@ -94,6 +112,7 @@ mod api {
         on_full: OnFull,
         drain_interval: Duration,
         finish_timeout: Duration,
+        call_stacks: super::CallStacks,
     }
 
     impl Recorder {
@@ -107,7 +126,18 @@ mod api {
                 on_full: OnFull::Block,
                 drain_interval: Duration::from_millis(5),
                 finish_timeout: Duration::from_secs(5),
+                call_stacks: super::CallStacks::FramePointers,
             }
+        }
+
+        /// Whether allocations carry their call stacks
+        /// ([`CallStacks::FramePointers`](super::CallStacks), the default) or
+        /// not ([`CallStacks::Off`](super::CallStacks)). Each thread that
+        /// allocates with stacks on gets a stack table of about 352 KiB
+        /// (from the inner allocator, kept with its ring).
+        pub fn call_stacks(mut self, stacks: super::CallStacks) -> Self {
+            self.call_stacks = stacks;
+            self
         }
 
         /// Capacity of each thread's ring, in events (32 bytes each): a power
@@ -200,6 +230,7 @@ mod api {
             CONTROL.epoch_ns.store(epoch, Ordering::Relaxed);
             CONTROL.on_full.store(thread::on_full_code(self.on_full), Ordering::Relaxed);
             CONTROL.ring_capacity.store(self.ring_capacity, Ordering::Relaxed);
+            CONTROL.stacks.store(u8::from(self.call_stacks == super::CallStacks::FramePointers), Ordering::Relaxed);
             EXIT_TIMEOUT_MS.store(self.finish_timeout.as_millis().min(u32::MAX as u128) as u32, Ordering::Relaxed);
             // Relaxed: only uniqueness and growth matter (`STOP`).
             let session = LAST_SESSION.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1);

@@ -41,6 +41,12 @@ pub struct Slot {
     index: u32,
     /// The next slot in the registry; fixed once the slot is published.
     next: AtomicPtr<Slot>,
+    /// The slot's stack table (`stack::StackTable`), or null before its
+    /// first stack. Stored by an owner once, read by later owners and the
+    /// drainer; the ring's push/pop and the registry's claim/recycle order
+    /// those accesses (see `stack.rs`), so the field is a plain std atomic,
+    /// outside the loom models.
+    pub(crate) stacks: core::sync::atomic::AtomicPtr<u8>,
 }
 
 impl Slot {
@@ -71,6 +77,7 @@ impl Slot {
             dropped: AtomicU64::new(0),
             index,
             next: AtomicPtr::new(core::ptr::null_mut()),
+            stacks: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
         };
         // SAFETY: `mem` is valid and aligned for a `Slot` (the caller's contract).
         unsafe { slot.as_ptr().write(value) };

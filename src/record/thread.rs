@@ -40,6 +40,8 @@ pub(crate) struct Control {
     pub(crate) on_full: AtomicU8,
     /// Capacity of rings created from now on, in events (a power of two).
     pub(crate) ring_capacity: AtomicUsize,
+    /// Whether allocations carry call stacks: 1 (frame-pointer walk) or 0.
+    pub(crate) stacks: AtomicU8,
 }
 
 /// Written by producers only on cold paths.
@@ -59,6 +61,7 @@ pub(crate) static CONTROL: Control = Control {
     epoch_ns: AtomicU64::new(0),
     on_full: AtomicU8::new(0),
     ring_capacity: AtomicUsize::new(crate::record::DEFAULT_RING_CAPACITY),
+    stacks: AtomicU8::new(1),
 };
 
 pub(crate) static SHARED: Shared =
@@ -77,6 +80,10 @@ struct Local {
     thread_id: Cell<u32>,
     /// Set by the exit hook; a later event re-enters through `enter`.
     exited: Cell<bool>,
+    /// The thread's stack, `[low, high)`, for the frame-pointer walk; set
+    /// at its first registration (`high` 0 before).
+    stack_low: Cell<usize>,
+    stack_high: Cell<usize>,
 }
 
 thread_local! {
@@ -87,6 +94,8 @@ thread_local! {
             session: Cell::new(0),
             thread_id: Cell::new(0),
             exited: Cell::new(false),
+            stack_low: Cell::new(0),
+            stack_high: Cell::new(0),
         }
     };
 }
@@ -152,10 +161,12 @@ fn stamp_in<A: GlobalAlloc>(inner: &A, session: u32) -> Option<Stamp> {
         .flatten()
 }
 
-/// Pushes an event stamped by [`stamp`], unless that recording has stopped
-/// since (the event then belongs to no recording).
+/// Pushes a reallocation stamped by [`stamp`], unless that recording has
+/// stopped since (the event then belongs to no recording). With call stacks
+/// on, a StackNext event carrying the stack goes first, and the two are
+/// pushed together or not at all.
 #[inline(always)]
-pub(crate) fn record_stamped(stamp: Stamp, event: RawEvent) {
+pub(crate) fn record_stamped<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent) {
     // Acquire: as in `stamp`.
     if CONTROL.session.load(Ordering::Acquire) != stamp.session {
         return;
@@ -167,41 +178,66 @@ pub(crate) fn record_stamped(stamp: Stamp, event: RawEvent) {
         let slot = l.slot.get();
         if l.session.get() == stamp.session && !slot.is_null() {
             // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).
-            push(unsafe { &*slot }, event, stamp.session);
+            let slot = unsafe { &*slot };
+            // Relaxed: set with `session`, published by the Acquire above.
+            if CONTROL.stacks.load(Ordering::Relaxed) != 0 {
+                // SAFETY: this thread owns `slot`.
+                let stack = unsafe { super::stack::capture(slot, inner, (l.stack_low.get(), l.stack_high.get())) };
+                let pair = [RawEvent::stack_next(stamp.ts_ns, stack), event];
+                if wait_for_room(slot, 2, stamp.session, false) {
+                    push(slot, pair[0], stamp.session);
+                    push(slot, pair[1], stamp.session);
+                } else {
+                    slot.add_dropped(1);
+                }
+            } else {
+                push(slot, event, stamp.session);
+            }
         }
         l.busy.set(false);
     });
 }
 
 /// Records one event from the allocator: `make` receives the timestamp
-/// (nanoseconds since the epoch) and builds the event.
+/// (nanoseconds since the epoch) and the call stack's id in the slot's
+/// stack table (0 unless `with_stack` and stacks are on) and builds the event.
 #[inline(always)]
-pub(crate) fn record<A: GlobalAlloc>(inner: &A, make: impl FnOnce(u64) -> RawEvent) {
+pub(crate) fn record<A: GlobalAlloc>(inner: &A, with_stack: bool, make: impl FnOnce(u64, u32) -> RawEvent) {
     // Acquire: pairs with the drainer's Release store of `session` at start,
     // so the epoch and the policy of this recording are visible.
     let session = CONTROL.session.load(Ordering::Acquire);
     if session == 0 {
         return;
     }
-    record_in(inner, session, make);
+    record_in(inner, session, with_stack, make);
 }
 
 /// The body of [`record`], kept out of line so that, with no recording
 /// running, an allocator call costs one load and one branch on top of `A`
 /// (inlined, this body made every call save and restore registers).
 #[inline(never)]
-fn record_in<A: GlobalAlloc>(inner: &A, session: u32, make: impl FnOnce(u64) -> RawEvent) {
+fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: bool, make: impl FnOnce(u64, u32) -> RawEvent) {
     let _ = LOCAL.try_with(|l| {
         if l.busy.replace(true) {
             return;
         }
         let slot = l.slot.get();
-        if l.session.get() == session && !slot.is_null() {
+        let slot = if l.session.get() == session && !slot.is_null() {
             // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`);
             // slots live for the whole process.
-            push(unsafe { &*slot }, make(now_ns()), session);
-        } else if let Some(slot) = enter(l, inner, session) {
-            push(slot, make(now_ns()), session);
+            Some(unsafe { &*slot })
+        } else {
+            enter(l, inner, session)
+        };
+        if let Some(slot) = slot {
+            // Relaxed: set with `session`, published by the caller's Acquire.
+            let stack = if with_stack && CONTROL.stacks.load(Ordering::Relaxed) != 0 {
+                // SAFETY: this thread owns `slot`.
+                unsafe { super::stack::capture(slot, inner, (l.stack_low.get(), l.stack_high.get())) }
+            } else {
+                0
+            };
+            push(slot, make(now_ns(), stack), session);
         }
         l.busy.set(false);
     });
@@ -447,6 +483,11 @@ fn enter<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Option<&'static 
     if l.thread_id.get() == 0 {
         // Relaxed: only uniqueness matters.
         l.thread_id.set(SHARED.next_thread_id.fetch_add(1, Ordering::Relaxed));
+    }
+    if l.stack_high.get() == 0 {
+        let (low, high) = super::stack::thread_stack_bounds();
+        l.stack_low.set(low);
+        l.stack_high.set(high);
     }
     let slot = match NonNull::new(l.slot.get().cast_mut()) {
         // SAFETY: a non-null `Local::slot` is OWNED by this thread and lives forever.

@@ -2,12 +2,14 @@
 //! order and applies them to the live set and the statistics.
 
 use super::live::{FastMap, Live, LiveSet, IN_SCOPE};
+use super::sites::{Sites, Stacks};
 use super::stats::{Log2Hist, Timeline};
 use super::track::{
     AllocAcc, ForeignAcc, Handoff, ScopeInterval, Tracker, VarAcc, MAX_FOREIGN, MAX_INTERIOR_OFFSET, MAX_SCOPE_INTERVALS, MAX_VARIABLES,
 };
 use super::{EndRecord, Leak, Replay, ThreadStats, ThreadTimeline, Totals, MAX_DAMAGE_LISTED, MAX_LEAKS, MAX_THREAD_TIMELINES};
 use crate::format::event::*;
+use crate::format::stacks::MARK_TABLE_FULL;
 use crate::format::{Damage, Event, Record, SegmentHeader};
 use std::collections::VecDeque;
 
@@ -38,6 +40,8 @@ struct Op {
     c: u64,
     /// Index of the calling thread in [`Replayer::threads`].
     thread: u32,
+    /// Alloc, Realloc: the call stack id (0: none).
+    stack: u32,
     kind: OpKind,
 }
 
@@ -96,6 +100,9 @@ struct ThreadAcc {
     live_bytes: u64,
     /// Its live bytes over time (the first [`MAX_THREAD_TIMELINES`] threads).
     timeline: Option<Box<Timeline>>,
+    /// The address of its last allocation, until deallocated (heaptrack's
+    /// temporary-allocation rule); 0: none.
+    last_alloc: u64,
 }
 
 /// A streaming replay: feed it the records of one segment in file order
@@ -138,6 +145,9 @@ pub struct Replayer {
     end: Option<EndRecord>,
     rounds: u64,
     track: Tracker,
+    sites: Sites,
+    /// The stack tree, the module map and the stack counters so far.
+    stacks: Stacks,
 }
 
 impl Replayer {
@@ -166,6 +176,8 @@ impl Replayer {
             end: None,
             rounds: 0,
             track: Tracker::default(),
+            sites: Sites::default(),
+            stacks: Stacks::default(),
         }
     }
 
@@ -205,6 +217,18 @@ impl Replayer {
             Record::Text { key, text } => {
                 self.track.texts.insert(*key, text.clone());
             }
+            Record::Stack { first_id, nodes } => {
+                // Nodes come in id order; a record that does not continue
+                // the tree (a damaged file) is left out: the stacks above it
+                // replay as unknown.
+                if *first_id as usize == self.stacks.nodes.len() + 1 {
+                    self.stacks.nodes.extend_from_slice(nodes);
+                } else {
+                    self.stacks.records_out_of_order += 1;
+                }
+            }
+            Record::Module(m) => self.stacks.modules.push(m.clone()),
+            Record::Symbols(entries) => self.stacks.symbols.extend(entries.iter().cloned()),
         }
     }
 
@@ -231,6 +255,7 @@ impl Replayer {
         for ev in events {
             let ts = ev.ts_ns();
             self.max_ts = self.max_ts.max(ts);
+            let stack = ev.stack();
             let (kind, class, a, b, c) = match *ev {
                 Event::Alloc { ptr, size, .. } => (OpKind::Alloc, CLASS_ALLOC, ptr, size, 0),
                 Event::Dealloc { ptr, size, .. } => (OpKind::Dealloc, 0, ptr, size, 0),
@@ -257,7 +282,7 @@ impl Replayer {
             // its free right after its allocation must not sort first.
             let class = if ts == last_ts { class.max(last_class) } else { class };
             (last_ts, last_class) = (ts, class);
-            let op = Op { key: ts << 1 | class, a, b, c, thread: t, kind };
+            let op = Op { key: ts << 1 | class, a, b, c, thread: t, stack, kind };
             if ts < self.frontier {
                 self.apply(&op);
             } else {
@@ -363,7 +388,10 @@ impl Replayer {
                     self.track.scope_grow(scope - 1, op.b);
                 }
                 self.owner_live(ts, op.thread, op.b, 0);
-                self.land(ts, op.a, Live::new(op.b, ts, op.thread, scope), false);
+                let site = self.site_of(op.stack);
+                self.sites.allocated(site, ts, op.b);
+                self.threads[op.thread as usize].last_alloc = op.a;
+                self.land(ts, op.a, Live::new(op.b, ts, op.thread, scope, site), false);
             }
             OpKind::Dealloc => match self.live.free(op.a) {
                 Some(freed) => {
@@ -374,8 +402,16 @@ impl Replayer {
                     self.totals.live_count -= 1;
                     self.threads[op.thread as usize].stats.deallocations += 1;
                     self.release_bytes(op.thread, freed.size);
-                    self.owner_live(ts, self.owner(&freed), 0, freed.size);
-                    self.lifetimes.add(ts.saturating_sub(freed.start_ns), freed.size);
+                    let owner = self.owner(&freed);
+                    self.owner_live(ts, owner, 0, freed.size);
+                    let lifetime = ts.saturating_sub(freed.start_ns);
+                    self.lifetimes.add(lifetime, freed.size);
+                    let last = &mut self.threads[owner as usize].last_alloc;
+                    let temporary = *last == op.a;
+                    if temporary {
+                        *last = 0;
+                    }
+                    self.sites.released(freed.site, ts, freed.size, Some(lifetime), temporary);
                     if let Some(n) = freed.scope() {
                         self.track.scope_shrink(n, freed.size, true);
                     }
@@ -414,14 +450,20 @@ impl Replayer {
         if caller_scope != 0 {
             self.track.scope_allocated(caller_scope - 1, new_size, false);
         }
+        let site = self.site_of(op.stack);
+        self.threads[op.thread as usize].last_alloc = new_ptr;
         if old_ptr == new_ptr {
-            if let Some((held, was)) = self.live.resize(old_ptr, new_size) {
+            if let Some(before) = self.live.resize(old_ptr, new_size, site) {
+                let was = before.size;
+                let held = Live { size: new_size, site, ..before };
                 if old_size.is_some_and(|s| s != was) {
                     self.totals.size_mismatches += 1;
                 }
                 self.totals.live_bytes = self.totals.live_bytes.wrapping_add(new_size);
                 self.release_bytes(op.thread, was);
                 self.owner_live(ts, self.owner(&held), new_size, was);
+                self.sites.released(before.site, ts, was, None, false);
+                self.sites.reallocated(site, ts, new_size);
                 self.resized(ts, &held, was, new_ptr);
                 self.note(ts);
                 return;
@@ -435,7 +477,9 @@ impl Replayer {
                 self.totals.live_count -= 1;
                 self.release_bytes(op.thread, freed.size);
                 self.owner_live(ts, self.owner(&freed), 0, freed.size);
-                let live = Live { size: new_size, ..freed };
+                self.sites.released(freed.site, ts, freed.size, None, false);
+                self.sites.reallocated(site, ts, new_size);
+                let live = Live { size: new_size, site, ..freed };
                 self.owner_live(ts, self.owner(&live), new_size, 0);
                 self.resized(ts, &live, freed.size, new_ptr);
                 live
@@ -448,7 +492,8 @@ impl Replayer {
                     self.track.scope_grow(caller_scope - 1, new_size);
                 }
                 self.owner_live(ts, op.thread, new_size, 0);
-                Live::new(new_size, ts, op.thread, caller_scope)
+                self.sites.reallocated(site, ts, new_size);
+                Live::new(new_size, ts, op.thread, caller_scope, site)
             }
         };
         self.land(ts, new_ptr, moved, true);
@@ -469,6 +514,26 @@ impl Replayer {
             a.reallocations += 1;
             a.step(ts, "reallocation");
         }
+    }
+
+    /// The site of an allocation or reallocation with stack id `stack`,
+    /// counting stacks that are unknown or were not captured.
+    #[inline]
+    fn site_of(&mut self, stack: u32) -> u32 {
+        let stack = match self.stacks.nodes.get((stack as usize).wrapping_sub(1)) {
+            _ if stack == 0 => 0,
+            Some(n) => {
+                if n.address == MARK_TABLE_FULL && n.parent == 0 {
+                    self.stacks.table_full_allocations += 1;
+                }
+                stack
+            }
+            None => {
+                self.stacks.unknown_stack_allocations += 1;
+                0
+            }
+        };
+        self.sites.site_of(stack)
     }
 
     /// The thread index that made `live`.
@@ -761,8 +826,10 @@ impl Replayer {
         if t.live_bytes > t.peak_live_bytes {
             t.peak_live_bytes = t.live_bytes;
             t.peak_at_ns = ts;
+            self.sites.new_peak();
         }
         self.timeline.note(ts, t.live_bytes, t.live_count);
+        self.sites.follow_shift(self.timeline.shift());
     }
 
     fn finished_cleanly(&self) -> bool {
@@ -822,6 +889,26 @@ impl Replayer {
         let mut threads: Vec<ThreadStats> = self.threads.into_iter().map(|a| a.stats).collect();
         threads.sort_unstable_by_key(|s| s.thread);
         let tracked = self.track.finish();
+        let mut stacks = self.stacks;
+        stacks.recorded = self.header.version >= crate::format::codec::STACKS_SINCE_VERSION && !stacks.nodes.is_empty();
+        let (sites, timelines, shift) = self.sites.finish();
+        let mut order: Vec<usize> = (0..sites.len()).collect();
+        order.sort_unstable_by(|&a, &b| {
+            let (a, b) = (&sites[a], &sites[b]);
+            b.peak_bytes.cmp(&a.peak_bytes).then(b.allocated_bytes.cmp(&a.allocated_bytes)).then(a.stack.cmp(&b.stack))
+        });
+        let mut timelines: Vec<Option<Vec<_>>> = timelines.into_iter().map(Some).collect();
+        stacks.site_timelines = order
+            .iter()
+            .map(|&i| {
+                let mut t = timelines[i].take().unwrap_or_default();
+                for p in &mut t {
+                    p.slot = (p.slot + 1) << shift;
+                }
+                t
+            })
+            .collect();
+        stacks.sites = order.iter().map(|&i| sites[i].clone()).collect();
         let suggestions = super::suggest::suggestions(&self.totals, &tracked, &self.lifetimes.buckets(), finished);
         Replay {
             header: self.header,
@@ -838,6 +925,7 @@ impl Replayer {
             foreign: tracked.foreign,
             tracking: tracked.totals,
             suggestions,
+            stacks,
             damage: self.damage,
             damage_count: self.damage_count,
             damaged_bytes: self.damaged_bytes,

@@ -60,20 +60,22 @@ pub(crate) struct Live {
     pub(crate) origin: u32,
     /// Its index in the tracked allocations, plus one (0: no variable names it).
     pub(crate) tag: u32,
+    /// Its site (call stack) in the replay's site table.
+    pub(crate) site: u32,
 }
 
 /// The bit of [`Live::origin`] that says it holds a scope node.
 pub(crate) const IN_SCOPE: u32 = 1 << 31;
 
-const _: () = assert!(std::mem::size_of::<Live>() == 24);
+const _: () = assert!(std::mem::size_of::<Live>() == 32);
 
 impl Live {
     /// An untracked allocation made by thread index `thread`, in scope node
-    /// `scope − 1` (0: in no scope).
+    /// `scope − 1` (0: in no scope), at site `site`.
     #[inline]
-    pub(crate) fn new(size: u64, start_ns: u64, thread: u32, scope: u32) -> Self {
+    pub(crate) fn new(size: u64, start_ns: u64, thread: u32, scope: u32, site: u32) -> Self {
         let origin = if scope == 0 { thread } else { (scope - 1) | IN_SCOPE };
-        Live { size, start_ns, origin, tag: 0 }
+        Live { size, start_ns, origin, tag: 0, site }
     }
 
     /// The scope node it was made in.
@@ -158,13 +160,14 @@ impl LiveSet {
         self.map.get_mut(&ptr)
     }
 
-    /// Sets the size of the allocation held at `ptr` (a reallocation in
-    /// place) and returns it as it is now with the old size, or `None`.
+    /// Sets the size and site of the allocation held at `ptr` (a
+    /// reallocation in place) and returns it as it was.
     #[inline]
-    pub(crate) fn resize(&mut self, ptr: u64, size: u64) -> Option<(Live, u64)> {
+    pub(crate) fn resize(&mut self, ptr: u64, size: u64, site: u32) -> Option<Live> {
         let held = self.map.get_mut(&ptr)?;
+        let before = *held;
         let was = std::mem::replace(&mut held.size, size);
-        let now = *held;
+        held.site = site;
         if was >= LARGE || size >= LARGE {
             if size >= LARGE {
                 self.large.insert(ptr, size);
@@ -172,7 +175,7 @@ impl LiveSet {
                 self.large.remove(&ptr);
             }
         }
-        Some((now, was))
+        Some(before)
     }
 
     /// The held allocation of [`LARGE`] bytes or more that contains `ptr`.
@@ -205,7 +208,7 @@ mod tests {
     use std::hash::BuildHasher;
 
     fn live(size: u64) -> Live {
-        Live::new(size, 0, 0, 0)
+        Live::new(size, 0, 0, 0, 0)
     }
 
     #[test]

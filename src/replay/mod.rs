@@ -43,7 +43,7 @@ mod tests;
 mod track;
 
 pub use engine::Replayer;
-pub use sites::SiteStats;
+pub use sites::{SitePoint, SiteStats, Stacks};
 pub use track::{
     ForeignRegion, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable, MAX_FOREIGN,
     MAX_HISTORY, MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_INTERVALS, MAX_SCOPE_NODES, MAX_VARIABLES,
@@ -99,6 +99,8 @@ pub struct Replay {
     pub tracking: TrackingTotals,
     /// Suggestions drawn from the figures above, each naming the figures it rests on.
     pub suggestions: Vec<Suggestion>,
+    /// Call stacks: the stack tree, the module map and exact figures per site.
+    pub stacks: Stacks,
     /// Damaged stretches of the file, in file order; at most
     /// [`MAX_DAMAGE_LISTED`] (the rest are counted in `damage_count`).
     pub damage: Vec<Damage>,

@@ -48,3 +48,250 @@ pub struct SiteStats {
     /// Sum of the lifetimes of the deallocated ones, ns.
     pub total_lifetime_ns: u64,
 }
+
+use super::live::FastMap;
+use crate::format::stacks::{Line, ModuleRecord, StackNode};
+
+/// The most points of one site's timeline: its slots are four times as
+/// wide as the global timeline's.
+pub(crate) const SITE_SLOT_FACTOR_LOG2: u32 = 2;
+
+/// One point of a site's timeline: its figures at the end of a slot of
+/// time (while replaying, `slot` is the slot's index; in a finished
+/// [`Stacks`], the slot's end in ns since the epoch).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SitePoint {
+    /// The end of the slot, ns since the epoch.
+    pub slot: u64,
+    /// Bytes live at the end of the slot.
+    pub live_bytes: u64,
+    /// Bytes allocated here so far (as [`SiteStats::allocated_bytes`]).
+    pub allocated_bytes: u64,
+    /// Allocations and reallocations made here so far.
+    pub allocations: u64,
+}
+
+/// What a replay learns of call stacks: the stack tree, the module map,
+/// and exact figures per site.
+#[non_exhaustive]
+#[derive(Debug, Clone, Default)]
+pub struct Stacks {
+    /// Whether the recording has call stacks (format version 3 with stacks on).
+    pub recorded: bool,
+    /// The stack tree: node id `i` is `nodes[i − 1]` (FORMAT.md, "Stack record").
+    pub nodes: Vec<StackNode>,
+    /// The loaded objects, as recorded.
+    pub modules: Vec<ModuleRecord>,
+    /// Every site, sorted by `peak_bytes`, then `allocated_bytes`, both
+    /// descending, then by stack id.
+    pub sites: Vec<SiteStats>,
+    /// The timeline of each site, parallel to `sites`: points at the ends
+    /// of slots four times as wide as the global timeline's, only where the
+    /// site changed.
+    pub site_timelines: Vec<Vec<SitePoint>>,
+    /// Allocations and reallocations whose stack was not captured because
+    /// their thread's stack table was full.
+    pub table_full_allocations: u64,
+    /// Allocations and reallocations whose stack id names no node of the
+    /// file (a damaged file): replayed with an unknown stack.
+    pub unknown_stack_allocations: u64,
+    /// `Stack` records that did not continue the tree (a damaged file); the
+    /// stacks they hold are unknown.
+    pub records_out_of_order: u64,
+    /// Symbols embedded in the file by `memscope symbolize`: return address
+    /// → its lines, innermost first (a later record's entry wins).
+    pub symbols: std::collections::HashMap<u64, Vec<Line>>,
+}
+
+impl Stacks {
+    /// The frames of stack `id`, innermost first (markers included), or
+    /// nothing for 0 or an unknown id. Stops at 4096 frames.
+    pub fn frames(&self, id: u32) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut id = id as usize;
+        while id != 0 && out.len() < 4096 {
+            let Some(n) = self.nodes.get(id - 1) else { break };
+            out.push(n.address);
+            id = n.parent as usize;
+        }
+        out
+    }
+}
+
+/// A site being replayed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SiteAcc {
+    pub(crate) stats: SiteStats,
+    /// Live now.
+    live_count: u64,
+    live_bytes: u64,
+    /// The figures at peak number `snap_gen` (see [`Sites::touch`]).
+    snap_gen: u64,
+    snap_count: u64,
+    snap_bytes: u64,
+    /// The timeline, at slots of `2^shift` ns (`Sites::shift`).
+    pub(crate) timeline: Vec<SitePoint>,
+}
+
+/// Every site of a replay, with the bookkeeping for "live at the global
+/// peak" and the site timelines.
+///
+/// Live at the peak is exact and O(1) per event: every new global peak
+/// starts a generation; before a site changes, if its snapshot is of an
+/// older generation, its current figures (unchanged since the peak) become
+/// the snapshot of this one. At the end, a site whose snapshot is of the
+/// last generation holds its figures at the last peak in it; any other
+/// has not changed since, and its current figures are those at the peak.
+#[derive(Debug, Default)]
+pub(crate) struct Sites {
+    pub(crate) sites: Vec<SiteAcc>,
+    index: FastMap<u32, u32>,
+    /// The last stack looked up and its site, plus one (0: none).
+    last: (u32, u32),
+    /// Peaks so far (the current generation).
+    gen: u64,
+    /// Site timeline slots are `2^shift` ns wide.
+    pub(crate) shift: u32,
+}
+
+impl Sites {
+    /// The site of stack id `stack`, made on first use.
+    #[inline]
+    pub(crate) fn site_of(&mut self, stack: u32) -> u32 {
+        if self.last.1 != 0 && self.last.0 == stack {
+            return self.last.1 - 1;
+        }
+        let sites = &mut self.sites;
+        let site = *self.index.entry(stack).or_insert_with(|| {
+            sites.push(SiteAcc { stats: SiteStats { stack, ..SiteStats::default() }, ..SiteAcc::default() });
+            (sites.len() - 1) as u32
+        });
+        self.last = (stack, site + 1);
+        site
+    }
+
+    /// A new global peak was just reached.
+    #[inline]
+    pub(crate) fn new_peak(&mut self) {
+        self.gen += 1;
+    }
+
+    /// Follows the global timeline's width (`2^global_shift` ns slots):
+    /// site timelines are [`SITE_SLOT_FACTOR_LOG2`] steps coarser.
+    pub(crate) fn follow_shift(&mut self, global_shift: u32) {
+        let want = global_shift + SITE_SLOT_FACTOR_LOG2;
+        if want <= self.shift {
+            return;
+        }
+        let by = want - self.shift;
+        self.shift = want;
+        for s in &mut self.sites {
+            // Merge points that now share a slot, keeping the last (a
+            // point holds the figures at the end of its slot).
+            let mut out = 0;
+            for i in 0..s.timeline.len() {
+                let mut p = s.timeline[i];
+                p.slot >>= by;
+                if out > 0 && s.timeline[out - 1].slot == p.slot {
+                    s.timeline[out - 1] = p;
+                } else {
+                    s.timeline[out] = p;
+                    out += 1;
+                }
+            }
+            s.timeline.truncate(out);
+        }
+    }
+
+    #[inline]
+    fn touch(&mut self, site: u32) -> &mut SiteAcc {
+        let gen = self.gen;
+        let s = &mut self.sites[site as usize];
+        if s.snap_gen != gen {
+            (s.snap_gen, s.snap_count, s.snap_bytes) = (gen, s.live_count, s.live_bytes);
+        }
+        s
+    }
+
+    #[inline]
+    fn point(shift: u32, s: &mut SiteAcc, ts: u64) {
+        let p = SitePoint {
+            slot: ts >> shift,
+            live_bytes: s.live_bytes,
+            allocated_bytes: s.stats.allocated_bytes,
+            allocations: s.stats.allocations.wrapping_add(s.stats.reallocations),
+        };
+        match s.timeline.last_mut() {
+            Some(last) if last.slot == p.slot => *last = p,
+            _ => s.timeline.push(p),
+        }
+    }
+
+    #[inline]
+    fn grow(s: &mut SiteAcc, ts: u64, size: u64) {
+        s.live_count += 1;
+        s.live_bytes = s.live_bytes.wrapping_add(size);
+        if s.live_bytes > s.stats.max_live_bytes {
+            s.stats.max_live_bytes = s.live_bytes;
+            s.stats.max_live_at_ns = ts;
+        }
+    }
+
+    /// An allocation of `size` bytes made at `site`.
+    #[inline]
+    pub(crate) fn allocated(&mut self, site: u32, ts: u64, size: u64) {
+        let shift = self.shift;
+        let s = self.touch(site);
+        s.stats.allocations += 1;
+        s.stats.allocated_bytes = s.stats.allocated_bytes.wrapping_add(size);
+        Self::grow(s, ts, size);
+        Self::point(shift, s, ts);
+    }
+
+    /// A reallocation made at `site` to `size` bytes (the allocation's old
+    /// size left its old site with [`Sites::released`]).
+    #[inline]
+    pub(crate) fn reallocated(&mut self, site: u32, ts: u64, size: u64) {
+        let shift = self.shift;
+        let s = self.touch(site);
+        s.stats.reallocations += 1;
+        s.stats.allocated_bytes = s.stats.allocated_bytes.wrapping_add(size);
+        Self::grow(s, ts, size);
+        Self::point(shift, s, ts);
+    }
+
+    /// `size` bytes held at `site` stop being live there: a deallocation
+    /// (`lifetime_ns` given, `temporary` when heaptrack's rule says so) or
+    /// the old size of a reallocation (`None`).
+    #[inline]
+    pub(crate) fn released(&mut self, site: u32, ts: u64, size: u64, lifetime_ns: Option<u64>, temporary: bool) {
+        let shift = self.shift;
+        let s = self.touch(site);
+        s.live_count = s.live_count.saturating_sub(1);
+        s.live_bytes = s.live_bytes.wrapping_sub(size);
+        s.stats.deallocated_bytes = s.stats.deallocated_bytes.wrapping_add(size);
+        if let Some(l) = lifetime_ns {
+            s.stats.deallocations += 1;
+            s.stats.total_lifetime_ns = s.stats.total_lifetime_ns.saturating_add(l);
+            s.stats.temporary += u64::from(temporary);
+        }
+        Self::point(shift, s, ts);
+    }
+
+    /// The final figures, in the order sites were first seen, with their
+    /// timelines (points at slots of `2^self.shift` ns).
+    pub(crate) fn finish(mut self) -> (Vec<SiteStats>, Vec<Vec<SitePoint>>, u32) {
+        let gen = self.gen;
+        let mut stats = Vec::with_capacity(self.sites.len());
+        let mut timelines = Vec::with_capacity(self.sites.len());
+        for s in self.sites.drain(..) {
+            let mut st = s.stats;
+            st.live_count_end = s.live_count;
+            st.live_bytes_end = s.live_bytes;
+            (st.peak_count, st.peak_bytes) = if s.snap_gen == gen { (s.snap_count, s.snap_bytes) } else { (s.live_count, s.live_bytes) };
+            stats.push(st);
+            timelines.push(s.timeline);
+        }
+        (stats, timelines, self.shift)
+    }
+}

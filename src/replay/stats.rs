@@ -85,6 +85,11 @@ impl Default for Timeline {
 }
 
 impl Timeline {
+    /// Slots are `2^shift` ns wide.
+    pub(crate) fn shift(&self) -> u32 {
+        self.shift
+    }
+
     /// Notes that `bytes` bytes in `count` allocations were live at `ts_ns`.
     #[inline]
     pub(crate) fn note(&mut self, ts_ns: u64, bytes: u64, count: u64) {

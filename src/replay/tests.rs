@@ -38,7 +38,7 @@ impl Rec {
 
     fn chunk(&mut self, thread: u32, events: &[RawEvent]) -> &mut Self {
         self.starts.push(self.out.len());
-        self.enc.put_events(&mut self.out, thread, self.seq, events);
+        self.enc.put_events(&mut self.out, thread, self.seq, events, &[]);
         self.seq += 1;
         self
     }
@@ -117,8 +117,8 @@ fn tracked_addresses_link_to_the_allocation_containing_them() {
         .chunk(
             1,
             &[
-                RawEvent::alloc(1, 0x10_0000, 1 << 24, 16, false),
-                RawEvent::alloc(2, 0x2000, 40, 8, false),
+                RawEvent::alloc(1, 0x10_0000, 1 << 24, 16, false, 0),
+                RawEvent::alloc(2, 0x2000, 40, 8, false, 0),
                 var(3, 0x10_0000 + 9_000_000),
                 var(4, 0x2010),
                 var(5, 0x2000 + 40),
@@ -149,10 +149,10 @@ fn bucket_of(h: &[Bucket], v: u64) -> Bucket {
 #[test]
 fn cross_thread_free_then_reuse_at_equal_timestamps_applies_free_first() {
     let r = Rec::new()
-        .chunk(1, &[RawEvent::alloc(10, X, 64, 8, false)])
+        .chunk(1, &[RawEvent::alloc(10, X, 64, 8, false, 0)])
         .round(50)
         // Thread 2's reuse of X is in the file before thread 1's free, same nanosecond.
-        .chunk(2, &[RawEvent::alloc(100, X, 32, 8, false)])
+        .chunk(2, &[RawEvent::alloc(100, X, 32, 8, false, 0)])
         .chunk(1, &[RawEvent::dealloc(100, X, 64, 8)])
         .round(150)
         .end(200)
@@ -173,7 +173,7 @@ fn cross_thread_free_then_reuse_at_equal_timestamps_applies_free_first() {
 fn one_threads_alloc_then_free_at_equal_timestamps_keeps_push_order() {
     // Within a chunk and across two chunks of the same thread.
     let r = Rec::new()
-        .chunk(1, &[RawEvent::alloc(5, X, 8, 8, false), RawEvent::dealloc(5, X, 8, 8), RawEvent::alloc(7, Y, 16, 8, false)])
+        .chunk(1, &[RawEvent::alloc(5, X, 8, 8, false, 0), RawEvent::dealloc(5, X, 8, 8), RawEvent::alloc(7, Y, 16, 8, false, 0)])
         .chunk(1, &[RawEvent::realloc(7, Y, 16, Z, 24)])
         .round(6)
         .end(10)
@@ -190,7 +190,7 @@ fn events_pushed_one_round_late_are_ordered_by_timestamp() {
         // Thread 1 reuses X at 95, after thread 2 freed it at 90; but thread 2's
         // free, stamped before round 0 began (watermark 100), was pushed only
         // after the drainer looked at thread 2's ring, so it is in round 1.
-        .chunk(1, &[RawEvent::alloc(10, X, 40, 8, false), RawEvent::alloc(95, X, 48, 8, false)])
+        .chunk(1, &[RawEvent::alloc(10, X, 40, 8, false, 0), RawEvent::alloc(95, X, 48, 8, false, 0)])
         .round(100)
         .chunk(2, &[RawEvent::dealloc(90, X, 40, 8)])
         .round(200)
@@ -213,10 +213,10 @@ fn rounds_release_the_buffer_one_lag_behind() {
     let ev = |raw: RawEvent| raw.decode().expect("known kind");
     let scaled = |v: &[u64]| v.iter().map(|x| x * U).collect::<Vec<_>>();
     let mut p = Replayer::new(header());
-    p.events(1, &[ev(RawEvent::alloc(10 * U, X, 1, 1, false)), ev(RawEvent::alloc(120 * U, Y, 1, 1, false))]);
+    p.events(1, &[ev(RawEvent::alloc(10 * U, X, 1, 1, false, 0)), ev(RawEvent::alloc(120 * U, Y, 1, 1, false, 0))]);
     p.record(&Record::Round { round: 0, watermark_ns: 100 * U });
     assert_eq!(p.buffered(), scaled(&[10, 120]), "round 0 releases nothing: its events may still be landing");
-    p.events(1, &[ev(RawEvent::alloc(150 * U, Z, 1, 1, false)), ev(RawEvent::alloc(250 * U, 0x4000, 1, 1, false))]);
+    p.events(1, &[ev(RawEvent::alloc(150 * U, Z, 1, 1, false, 0)), ev(RawEvent::alloc(250 * U, 0x4000, 1, 1, false, 0))]);
     p.record(&Record::Round { round: 1, watermark_ns: 200 * U });
     assert_eq!(p.buffered(), scaled(&[120, 150, 250]), "round 1 releases below round 0's watermark, one lag older");
     assert_eq!(p.totals.live_count, 1);
@@ -225,7 +225,7 @@ fn rounds_release_the_buffer_one_lag_behind() {
     p.record(&Record::Round { round: 3, watermark_ns: 300 * U });
     assert_eq!(p.buffered(), scaled(&[250]));
     // A straggler stamped below what was released is applied at once, and counted.
-    p.events(2, &[ev(RawEvent::alloc(50 * U, 0x5000, 1, 1, false))]);
+    p.events(2, &[ev(RawEvent::alloc(50 * U, 0x5000, 1, 1, false, 0))]);
     assert_eq!((p.totals.late_events, p.totals.live_count), (1, 4));
     let r = p.finish(0);
     assert_eq!((r.summary.live_count, r.summary.late_events, r.finished, r.rounds), (5, 1, false, 4));
@@ -237,11 +237,11 @@ fn short_rounds_wait_for_the_lag_so_a_preempted_push_is_not_late() {
     let mut p = Replayer::new(header());
     // Thread 1 stamps an allocation at 5 U, then is preempted for 30 rounds
     // of 1 U each before its push lands: still within one lag.
-    p.events(2, &[ev(RawEvent::alloc(6 * U, Y, 1, 1, false))]);
+    p.events(2, &[ev(RawEvent::alloc(6 * U, Y, 1, 1, false, 0))]);
     for r in 0..30 {
         p.record(&Record::Round { round: r, watermark_ns: (10 + r) * U });
     }
-    p.events(1, &[ev(RawEvent::alloc(5 * U, X, 1, 1, false))]);
+    p.events(1, &[ev(RawEvent::alloc(5 * U, X, 1, 1, false, 0))]);
     p.record(&Record::Round { round: 30, watermark_ns: 200 * U });
     let r = p.finish(0);
     assert_eq!((r.summary.late_events, r.summary.live_count), (0, 2));
@@ -256,8 +256,8 @@ fn events_far_ahead_wait_through_several_rounds_in_order() {
     p.events(
         1,
         &[
-            ev(RawEvent::alloc(10 * U, X, 1, 1, false)),
-            ev(RawEvent::alloc(250 * U, Y, 2, 1, false)),
+            ev(RawEvent::alloc(10 * U, X, 1, 1, false, 0)),
+            ev(RawEvent::alloc(250 * U, Y, 2, 1, false, 0)),
             ev(RawEvent::dealloc(400 * U, X, 1, 1)),
         ],
     );
@@ -268,9 +268,9 @@ fn events_far_ahead_wait_through_several_rounds_in_order() {
     p.events(
         2,
         &[
-            ev(RawEvent::alloc(260 * U, Z, 4, 1, false)),
-            ev(RawEvent::alloc(400 * U, X, 8, 1, false)),
-            ev(RawEvent::alloc(390 * U, 0x9000, 16, 1, false)),
+            ev(RawEvent::alloc(260 * U, Z, 4, 1, false, 0)),
+            ev(RawEvent::alloc(400 * U, X, 8, 1, false, 0)),
+            ev(RawEvent::alloc(390 * U, 0x9000, 16, 1, false, 0)),
         ],
     );
     p.record(&Record::Round { round: 2, watermark_ns: 300 * U });
@@ -291,7 +291,7 @@ fn without_rounds_the_buffer_stays_within_its_limit() {
     let mut most = 0;
     for i in 0..100u64 {
         let events: Vec<Event> = (0..10)
-            .map(|j| RawEvent::alloc(i * 10 + j, 0x10_0000 + (i * 10 + j) as usize * 16, 8, 8, false).decode().expect("known kind"))
+            .map(|j| RawEvent::alloc(i * 10 + j, 0x10_0000 + (i * 10 + j) as usize * 16, 8, 8, false, 0).decode().expect("known kind"))
             .collect();
         p.events(1, &events);
         most = most.max(p.buffered().len());
@@ -304,7 +304,7 @@ fn without_rounds_the_buffer_stays_within_its_limit() {
 #[test]
 fn reallocations_in_place_and_moving_continue_the_allocation() {
     let r = Rec::new()
-        .chunk(1, &[RawEvent::alloc(1, X, 100, 8, false), RawEvent::realloc(2, X, 100, X, 200)])
+        .chunk(1, &[RawEvent::alloc(1, X, 100, 8, false, 0), RawEvent::realloc(2, X, 100, X, 200)])
         // Thread 2 moves thread 1's allocation, then frees it.
         .chunk(2, &[RawEvent::realloc(3, X, 200, Y, 300), RawEvent::dealloc(10, Y, 300, 8)])
         .round(20)
@@ -325,7 +325,7 @@ fn reallocations_in_place_and_moving_continue_the_allocation() {
 
 #[test]
 fn a_moved_allocation_stays_attributed_to_its_allocating_thread() {
-    let r = Rec::new().chunk(1, &[RawEvent::alloc(1, X, 10, 8, false)]).chunk(2, &[RawEvent::realloc(5, X, 10, Y, 20)]).end(9).replay();
+    let r = Rec::new().chunk(1, &[RawEvent::alloc(1, X, 10, 8, false, 0)]).chunk(2, &[RawEvent::realloc(5, X, 10, Y, 20)]).end(9).replay();
     assert_eq!(r.largest_leaks, vec![Leak { ptr: Y as u64, size: 20, allocated_at_ns: 1, thread: 1 }]);
     assert_eq!((thread(&r, 1).live_bytes, thread(&r, 2).live_bytes), (20, 0));
 }
@@ -335,8 +335,10 @@ fn large_reallocation_takes_its_old_size_from_the_live_set() {
     const GIB: usize = 1 << 30;
     let big = RawEvent::realloc(2, X, 5 * GIB, Y, 6 * GIB);
     assert!(matches!(big.decode(), Some(Event::Realloc { old_size: None, .. })));
-    let r =
-        Rec::new().chunk(1, &[RawEvent::alloc(1, X, 5 * GIB, 8, false), big, RawEvent::realloc(3, Z, 7 * GIB, Z, 8 * GIB)]).end(4).replay();
+    let r = Rec::new()
+        .chunk(1, &[RawEvent::alloc(1, X, 5 * GIB, 8, false, 0), big, RawEvent::realloc(3, Z, 7 * GIB, Z, 8 * GIB)])
+        .end(4)
+        .replay();
     let t = &r.summary;
     assert_eq!(t.total_deallocated_bytes, 5 << 30);
     assert_eq!(t.total_allocated_bytes, (5 + 6 + 8) << 30);
@@ -349,7 +351,7 @@ fn large_reallocation_takes_its_old_size_from_the_live_set() {
 #[test]
 fn frees_of_memory_allocated_before_recording_are_counted_apart() {
     let r = Rec::new()
-        .chunk(1, &[RawEvent::dealloc(1, X, 64, 8), RawEvent::realloc(2, Y, 100, Z, 150), RawEvent::alloc(3, X, 8, 8, false)])
+        .chunk(1, &[RawEvent::dealloc(1, X, 64, 8), RawEvent::realloc(2, Y, 100, Z, 150), RawEvent::alloc(3, X, 8, 8, false, 0)])
         .end(4)
         .replay();
     let t = &r.summary;
@@ -366,7 +368,7 @@ fn lost_events_are_summed_per_thread_and_unattributed() {
     let mut name = [0u8; 16];
     name[..6].copy_from_slice(b"w\xFFrk\0x");
     let r = Rec::new()
-        .chunk(1, &[RawEvent::thread_start(1, 4242, name), RawEvent::alloc(2, X, 8, 8, false), RawEvent::lost(3, 5)])
+        .chunk(1, &[RawEvent::thread_start(1, 4242, name), RawEvent::alloc(2, X, 8, 8, false, 0), RawEvent::lost(3, 5)])
         .chunk(0, &[RawEvent::lost(3, 7)])
         .round(4)
         .chunk(1, &[RawEvent::lost(5, 1), RawEvent::thread_exit(6)])
@@ -383,9 +385,9 @@ fn lost_events_are_summed_per_thread_and_unattributed() {
 
 fn three_chunks() -> Rec {
     let mut rec = Rec::new();
-    rec.chunk(1, &[RawEvent::alloc(1, X, 10, 8, false)])
-        .chunk(1, &[RawEvent::alloc(2, Y, 20, 8, false)])
-        .chunk(1, &[RawEvent::alloc(3, Z, 40, 8, false)])
+    rec.chunk(1, &[RawEvent::alloc(1, X, 10, 8, false, 0)])
+        .chunk(1, &[RawEvent::alloc(2, Y, 20, 8, false, 0)])
+        .chunk(1, &[RawEvent::alloc(3, Z, 40, 8, false, 0)])
         .round(4)
         .end(5);
     rec
@@ -422,7 +424,7 @@ fn a_truncated_file_replays_up_to_the_cut() {
 #[test]
 fn duration_is_the_end_time_or_the_last_event() {
     let mut rec = Rec::new();
-    rec.chunk(1, &[RawEvent::alloc(40, X, 1, 1, false), RawEvent::thread_exit(70)]).chunk(2, &[RawEvent::alloc(55, Y, 1, 1, false)]);
+    rec.chunk(1, &[RawEvent::alloc(40, X, 1, 1, false, 0), RawEvent::thread_exit(70)]).chunk(2, &[RawEvent::alloc(55, Y, 1, 1, false, 0)]);
     assert_eq!(rec.replay().summary.duration_ns, 70);
     rec.end(1000);
     assert_eq!(rec.replay().summary.duration_ns, 1000);
@@ -434,10 +436,10 @@ fn peak_is_the_first_time_the_maximum_is_reached() {
         .chunk(
             1,
             &[
-                RawEvent::alloc(10, X, 100, 8, false),
-                RawEvent::alloc(20, Y, 50, 8, false), // 150: the peak
+                RawEvent::alloc(10, X, 100, 8, false, 0),
+                RawEvent::alloc(20, Y, 50, 8, false, 0), // 150: the peak
                 RawEvent::dealloc(30, X, 100, 8),
-                RawEvent::alloc(40, X, 100, 8, false), // 150 again: not a new peak
+                RawEvent::alloc(40, X, 100, 8, false, 0), // 150 again: not a new peak
                 RawEvent::dealloc(50, Y, 50, 8),
             ],
         )
@@ -452,8 +454,8 @@ fn an_allocation_on_a_live_address_waits_for_its_free() {
     // Thread 1's realloc is stamped before the call; the call got Y, which
     // thread 2 freed during it, stamped later.
     let r = Rec::new()
-        .chunk(2, &[RawEvent::alloc(1, Y, 16, 8, false)])
-        .chunk(1, &[RawEvent::alloc(2, X, 8, 8, false), RawEvent::realloc(50, X, 8, Y, 32)])
+        .chunk(2, &[RawEvent::alloc(1, Y, 16, 8, false, 0)])
+        .chunk(1, &[RawEvent::alloc(2, X, 8, 8, false, 0), RawEvent::realloc(50, X, 8, Y, 32)])
         .chunk(2, &[RawEvent::dealloc(60, Y, 16, 8)])
         .end(70)
         .replay();
@@ -468,7 +470,8 @@ fn an_allocation_on_a_live_address_waits_for_its_free() {
 
 #[test]
 fn conflicts_never_resolved_stay_live_and_are_counted() {
-    let r = Rec::new().chunk(1, &[RawEvent::alloc(1, X, 8, 8, false)]).chunk(2, &[RawEvent::alloc(2, X, 24, 8, false)]).end(3).replay();
+    let r =
+        Rec::new().chunk(1, &[RawEvent::alloc(1, X, 8, 8, false, 0)]).chunk(2, &[RawEvent::alloc(2, X, 24, 8, false, 0)]).end(3).replay();
     let t = &r.summary;
     assert_eq!((t.address_conflicts, t.unresolved_conflicts, t.live_count, t.live_bytes), (1, 1, 2, 32));
     assert_eq!(r.largest_leaks.iter().map(|l| (l.size, l.thread)).collect::<Vec<_>>(), vec![(24, 2), (8, 1)]);
@@ -476,14 +479,14 @@ fn conflicts_never_resolved_stay_live_and_are_counted() {
 
 #[test]
 fn a_free_with_another_size_is_counted_by_the_live_size() {
-    let r = Rec::new().chunk(1, &[RawEvent::alloc(1, X, 8, 8, false), RawEvent::dealloc(2, X, 9, 8)]).end(3).replay();
+    let r = Rec::new().chunk(1, &[RawEvent::alloc(1, X, 8, 8, false, 0), RawEvent::dealloc(2, X, 9, 8)]).end(3).replay();
     assert_eq!((r.summary.size_mismatches, r.summary.total_deallocated_bytes, r.summary.live_bytes), (1, 8, 0));
 }
 
 #[test]
 fn largest_leaks_are_the_hundred_largest() {
     let events: Vec<RawEvent> =
-        (0..250u64).map(|i| RawEvent::alloc(i, 0x10_0000 + i as usize * 4096, ((i * 37) % 250 + 1) as usize, 8, false)).collect();
+        (0..250u64).map(|i| RawEvent::alloc(i, 0x10_0000 + i as usize * 4096, ((i * 37) % 250 + 1) as usize, 8, false, 0)).collect();
     let r = Rec::new().chunk(1, &events).end(300).replay();
     assert_eq!(r.largest_leaks.len(), MAX_LEAKS);
     assert_eq!(r.largest_leaks[0].size, 250);
@@ -494,7 +497,7 @@ fn largest_leaks_are_the_hundred_largest() {
 #[test]
 fn size_histogram_counts_allocations_by_requested_size() {
     let r = Rec::new()
-        .chunk(1, &[RawEvent::alloc(1, X, 0, 1, false), RawEvent::alloc(2, Y, 24, 8, true), RawEvent::alloc(3, Z, 31, 8, false)])
+        .chunk(1, &[RawEvent::alloc(1, X, 0, 1, false, 0), RawEvent::alloc(2, Y, 24, 8, true, 0), RawEvent::alloc(3, Z, 31, 8, false, 0)])
         .end(4)
         .replay();
     assert_eq!(r.size_histogram.first(), Some(&Bucket { lower: 0, upper: 0, count: 1, bytes: 0 }));
@@ -623,7 +626,7 @@ fn events_from(steps: &[(u8, u8, u8, u32, u8)], min_gap: u64) -> Vec<Event> {
         ts += min_gap + u64::from(gap % 3);
         let (p, q, size) = (addr(a), addr(b), u64::from(size % 5000));
         let ev = match op % 8 {
-            0..=3 if !live.contains_key(&p) => Event::Alloc { ts_ns: ts, ptr: p, size, align: 8, zeroed: op % 2 == 0 },
+            0..=3 if !live.contains_key(&p) => Event::Alloc { ts_ns: ts, ptr: p, size, align: 8, zeroed: op % 2 == 0, stack: 0 },
             4 | 5 => Event::Dealloc { ts_ns: ts, ptr: p, size: live.get(&p).copied().unwrap_or(size), align: 8 },
             6 => Event::Realloc {
                 ts_ns: ts,
@@ -631,10 +634,16 @@ fn events_from(steps: &[(u8, u8, u8, u32, u8)], min_gap: u64) -> Vec<Event> {
                 new_ptr: p,
                 old_size: Some(live.get(&p).copied().unwrap_or(size)),
                 new_size: size / 2,
+                stack: 0,
             },
-            7 if p != q && !live.contains_key(&q) => {
-                Event::Realloc { ts_ns: ts, old_ptr: p, new_ptr: q, old_size: Some(live.get(&p).copied().unwrap_or(size)), new_size: size }
-            }
+            7 if p != q && !live.contains_key(&q) => Event::Realloc {
+                ts_ns: ts,
+                old_ptr: p,
+                new_ptr: q,
+                old_size: Some(live.get(&p).copied().unwrap_or(size)),
+                new_size: size,
+                stack: 0,
+            },
             _ => continue,
         };
         match ev {
@@ -748,14 +757,14 @@ proptest! {
                 .map(|&(_, kind, ts, p, s, t)| {
                     let (p, q) = (0x40 * p as usize, 0x40 * (t % 6) as usize);
                     match kind {
-                        0 => RawEvent::alloc(ts, p, s as usize, 8, false),
+                        0 => RawEvent::alloc(ts, p, s as usize, 8, false, 0),
                         1 => RawEvent::dealloc(ts, p, s as usize, 8),
                         2 => RawEvent::realloc(ts, p, s as usize, q, t as usize),
                         3 => RawEvent::realloc(ts, p, (s & 0xFFFF) as usize, q, (t & 0xFFFF) as usize),
                         4 => RawEvent::thread_start(ts, s, s.to_le_bytes().repeat(2).try_into().unwrap_or_default()),
                         5 => RawEvent::thread_exit(ts),
                         6 => RawEvent::lost(ts, s),
-                        7 | 8 => RawEvent::alloc(ts, p, (s % 100) as usize, 8, true),
+                        7 | 8 => RawEvent::alloc(ts, p, (s % 100) as usize, 8, true, 0),
                         // Tracking events: addresses at or inside allocations,
                         // site and string keys with no record.
                         k => RawEvent::with_kind(KIND_VAR + (k - 9), ts, (p + (s % 3) as usize * 8) as u64, s % 4, t % 3),

@@ -1,0 +1,387 @@
+//! Call stacks on the hot path: a frame-pointer walk, and a per-slot stack
+//! table that turns a stack into a small id.
+//!
+//! Rules (those of `alloc.rs` and `thread.rs`): no allocation through the
+//! global allocator (a table comes from the inner allocator, once per slot),
+//! no lock, no syscall, no unwinding, and never a read outside the calling
+//! thread's own stack: every frame pointer is checked against the thread's
+//! stack bounds, its alignment and its predecessor before it is followed.
+//!
+//! # The walk
+//! With frame pointers, each frame starts with the caller's frame pointer
+//! and the return address into the caller (`[fp]`, `[fp + 8]` on x86-64 and
+//! aarch64). The walk follows that chain from the allocator's own frame and
+//! stops at the first of:
+//! - a null frame pointer: the outermost frame (`_start` and glibc's thread
+//!   start clear it), a complete stack;
+//! - a frame pointer outside the thread's stack, misaligned, or not above
+//!   the previous one; or a return address outside every loaded object's
+//!   code: the chain is broken (code built without frame pointers uses the
+//!   register for data), so nothing past it is read. The stack is kept,
+//!   flagged [`ENDED_EARLY`]; replay drops the flag when its outermost
+//!   frame is a thread's entry, where glibc's frames (built without frame
+//!   pointers) always end the chain;
+//! - [`MAX_DEPTH`] frames: flagged [`CUT_AT_DEPTH`].
+//!
+//! A frame of code built without frame pointers does not save its own
+//! frame, so that function is missing from the stack (its caller and callee
+//! are right); it never produces a frame that was not there.
+//!
+//! # The table
+//! Per slot, fixed size, allocated from the inner allocator on the slot's
+//! first stack: an open-addressing index of stack hashes (producer only) and
+//! an append-only list of stacks (the producer appends, the drainer reads).
+//! A stack's id is its position in the list, from 1. The producer writes a
+//! stack's frames before it pushes the first event carrying the id, and the
+//! push's Release store publishes them to the drainer's Acquire pop. An
+//! entry is never changed once written, so the drainer may read any id it
+//! popped while the producer appends more. When the table is full, new
+//! stacks get [`LOCAL_FULL`] (counted by replay, never lost silently).
+//! Tables stay with their slot for the life of the process: stacks are
+//! process-wide addresses, so a later owner of the slot reuses them.
+
+use super::registry::Slot;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use core::mem::MaybeUninit;
+use core::ptr::NonNull;
+use std::alloc::{GlobalAlloc, Layout};
+
+/// The most frames a stack holds; deeper stacks are cut, outermost part dropped.
+pub(crate) const MAX_DEPTH: usize = 128;
+/// Stacks per slot table (ids 1..TABLE_STACKS).
+pub(crate) const TABLE_STACKS: usize = 4096;
+/// Frames per slot table, over all its stacks.
+pub(crate) const TABLE_FRAMES: usize = 1 << 15;
+/// Index buckets: twice the stacks, so a probe always meets an empty bucket.
+const BUCKETS: usize = 2 * TABLE_STACKS;
+
+/// The local stack id of an event whose stack was not captured because its
+/// slot's table is full.
+pub(crate) const LOCAL_FULL: u32 = u32::MAX;
+
+/// Entry flag: the walk stopped at a broken link before a null frame pointer.
+pub(crate) const ENDED_EARLY: u8 = 1;
+/// Entry flag: the walk stopped at [`MAX_DEPTH`] frames.
+pub(crate) const CUT_AT_DEPTH: u8 = 2;
+
+/// One stack of a table.
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+struct Entry {
+    /// Index of its innermost frame in `frames`.
+    offset: u32,
+    /// Number of frames.
+    len: u16,
+    /// [`ENDED_EARLY`], [`CUT_AT_DEPTH`].
+    flags: u16,
+}
+
+/// A slot's stack table. Lives in memory from the inner allocator, zeroed at
+/// creation, never freed.
+#[repr(C)]
+pub(crate) struct StackTable {
+    /// Producer only: entries used, including the unused entry 0.
+    len: usize,
+    /// Producer only: frames used.
+    frames_used: usize,
+    /// Producer only: `(tag << 32) | id`, 0 for an empty bucket.
+    buckets: [u64; BUCKETS],
+    /// Written by the producer before an id is published, then read-only.
+    entries: [Entry; TABLE_STACKS],
+    /// As `entries`.
+    frames: [u64; TABLE_FRAMES],
+}
+
+impl core::fmt::Debug for StackTable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StackTable").field("len", &self.len).field("frames_used", &self.frames_used).finish_non_exhaustive()
+    }
+}
+
+/// Code address ranges of the loaded objects, for checking return
+/// addresses on the hot path: written at `start` and by the drainer when
+/// the set of objects grows (append only), read by every walk.
+pub(crate) struct CodeRanges {
+    /// `[start, end)` pairs; the first is the executable's.
+    ranges: [(AtomicU64, AtomicU64); MAX_RANGES],
+    /// Pairs published.
+    len: AtomicUsize,
+}
+
+/// The most objects whose code the walk accepts.
+pub(crate) const MAX_RANGES: usize = 256;
+
+#[allow(clippy::declare_interior_mutable_const)]
+const RANGE: (AtomicU64, AtomicU64) = (AtomicU64::new(0), AtomicU64::new(0));
+
+pub(crate) static CODE: CodeRanges = CodeRanges { ranges: [RANGE; MAX_RANGES], len: AtomicUsize::new(0) };
+
+impl CodeRanges {
+    /// Publishes `[start, end)` unless it is already there; returns false when full.
+    /// Called only by the thread that starts recordings or by the drainer,
+    /// one at a time (`record::STATE`).
+    pub(crate) fn add(&self, start: u64, end: u64) -> bool {
+        // Relaxed: this thread is the only writer (see above).
+        let n = self.len.load(Ordering::Relaxed);
+        for (s, e) in &self.ranges[..n] {
+            // Relaxed: written by this same single writer.
+            if s.load(Ordering::Relaxed) == start && e.load(Ordering::Relaxed) == end {
+                return true;
+            }
+        }
+        let Some((s, e)) = self.ranges.get(n) else { return false };
+        // Relaxed: published by the Release store of `len` below.
+        s.store(start, Ordering::Relaxed);
+        e.store(end, Ordering::Relaxed);
+        // Release: pairs with the Acquire load in `contains`: a walker that
+        // sees the new length sees the pair.
+        self.len.store(n + 1, Ordering::Release);
+        true
+    }
+
+    /// Whether `addr` is inside a published range.
+    #[inline(always)]
+    fn contains(&self, addr: u64) -> bool {
+        // Acquire: pairs with the Release store in `add`.
+        let n = self.len.load(Ordering::Acquire);
+        self.ranges[..n.min(MAX_RANGES)].iter().any(|(s, e)| {
+            // Relaxed: ordered by the Acquire load of `len` above.
+            (s.load(Ordering::Relaxed)..e.load(Ordering::Relaxed)).contains(&addr)
+        })
+    }
+}
+
+/// The frame pointer of the calling function.
+#[inline(always)]
+fn frame_pointer() -> usize {
+    let fp: usize;
+    // SAFETY: reads a register into a local; touches no memory or flags.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags))
+    };
+    // SAFETY: as above (x29 is the frame pointer on aarch64).
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        fp = 0;
+    }
+    fp
+}
+
+/// Frames are at least this aligned: 16 on x86-64 (the ABI keeps the stack
+/// 16-byte aligned at a call, and the pushed frame pointer lands on it) and
+/// on aarch64 (sp is always 16-byte aligned).
+const FP_ALIGN: usize = 16;
+
+/// A multiplier of the FxHash family.
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
+/// Walks the calling thread's frame-pointer chain into `out`, innermost
+/// frame first; returns the number of frames, the entry flags and a hash of
+/// both. `stack` is the thread's stack, `[low, high)`.
+#[inline(always)]
+fn walk(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize)) -> (usize, u16, u64) {
+    let (low, high) = stack;
+    let mut fp = frame_pointer();
+    let mut n = 0;
+    let mut hash = 0u64;
+    let flags = loop {
+        if fp == 0 {
+            break 0;
+        }
+        if fp < low || fp > high.saturating_sub(16) || fp % FP_ALIGN != 0 {
+            break u16::from(ENDED_EARLY);
+        }
+        // SAFETY: `[fp, fp + 16)` lies inside this thread's own stack
+        // (checked just above against its bounds, taken at registration),
+        // which is mapped and readable for as long as the thread runs; the
+        // reads are aligned. Stale data there can make a wrong chain, never
+        // a fault, and every link is checked again before it is followed.
+        let (next, ret) = unsafe { ((fp as *const usize).read(), ((fp + 8) as *const u64).read()) };
+        if !CODE.contains(ret) {
+            break u16::from(ENDED_EARLY);
+        }
+        if n == MAX_DEPTH {
+            break u16::from(CUT_AT_DEPTH);
+        }
+        out[n] = MaybeUninit::new(ret);
+        n += 1;
+        hash = (hash.rotate_left(5) ^ ret).wrapping_mul(K);
+        if next != 0 && next <= fp {
+            break u16::from(ENDED_EARLY);
+        }
+        fp = next;
+    };
+    hash = (hash.rotate_left(5) ^ (n as u64) ^ (u64::from(flags) << 32)).wrapping_mul(K);
+    (n, flags, hash)
+}
+
+/// Captures the calling thread's stack and returns its id in `slot`'s
+/// table (creating the table from `inner` on first use), or [`LOCAL_FULL`].
+/// `stack` is the thread's stack bounds.
+///
+/// # Safety
+/// The calling thread must own `slot` (be its ring's producer).
+#[inline(always)]
+pub(crate) unsafe fn capture<A: GlobalAlloc>(slot: &Slot, inner: &A, stack: (usize, usize)) -> u32 {
+    let mut frames = [MaybeUninit::<u64>::uninit(); MAX_DEPTH];
+    let (n, flags, hash) = walk(&mut frames, stack);
+    // SAFETY: `walk` initialised the first `n` elements.
+    let frames = unsafe { core::slice::from_raw_parts(frames.as_ptr().cast::<u64>(), n) };
+    let Some(table) = table_of(slot, inner) else { return LOCAL_FULL };
+    // SAFETY: the caller owns `slot`, so this thread is the table's only
+    // writer; the table lives forever.
+    unsafe { StackTable::intern(table.as_ptr(), frames, flags, hash) }
+}
+
+/// `slot`'s table, created on first use.
+#[inline(always)]
+fn table_of<A: GlobalAlloc>(slot: &Slot, inner: &A) -> Option<NonNull<StackTable>> {
+    // Relaxed: only the owner stores the pointer (in `create_table`), and a
+    // later owner sees it through the registry's claim/recycle pairs.
+    match NonNull::new(slot.stacks.load(Ordering::Relaxed).cast::<StackTable>()) {
+        Some(t) => Some(t),
+        None => create_table(slot, inner),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn create_table<A: GlobalAlloc>(slot: &Slot, inner: &A) -> Option<NonNull<StackTable>> {
+    // SAFETY: the layout has a non-zero size. A zeroed table is a valid
+    // empty one (all counts 0, all buckets empty).
+    let mem = NonNull::new(unsafe { inner.alloc_zeroed(Layout::new::<StackTable>()) })?.cast::<StackTable>();
+    // SAFETY: `mem` is valid for a `StackTable` and this thread owns it.
+    unsafe { (*mem.as_ptr()).len = 1 };
+    // Relaxed: the pointer and the table are published to the drainer by
+    // the Release store of the ring's tail in the next push (the drainer
+    // reads the table only for ids it popped).
+    slot.stacks.store(mem.as_ptr().cast::<u8>(), Ordering::Relaxed);
+    Some(mem)
+}
+
+impl StackTable {
+    /// The id of the stack `frames` with `flags` in the table at `t`, adding
+    /// it if new.
+    ///
+    /// # Safety
+    /// `t` points to a live table and the caller is its only writer. The
+    /// drainer may be reading published entries meanwhile, so this never
+    /// makes a reference covering `entries` or `frames`: it reads and writes
+    /// them through raw pointers, and writes only past the published ones.
+    #[inline(always)]
+    unsafe fn intern(t: *mut StackTable, frames: &[u64], flags: u16, hash: u64) -> u32 {
+        // SAFETY: `buckets` is touched by the writer only (the caller).
+        let buckets = unsafe { &mut *core::ptr::addr_of_mut!((*t).buckets) };
+        let tag = (hash >> 32) | 1;
+        let mut b = hash as usize & (BUCKETS - 1);
+        loop {
+            let v = buckets[b];
+            if v == 0 {
+                // SAFETY: the caller's contract, passed on.
+                return unsafe { Self::insert(t, buckets, b, tag, frames, flags) };
+            }
+            if v >> 32 == tag {
+                let id = v as u32;
+                // SAFETY: a bucket holds only ids of written entries, whose
+                // frames lie inside the table (checked by `insert`).
+                let same = unsafe {
+                    let e = core::ptr::addr_of!((*t).entries).cast::<Entry>().add(id as usize).read();
+                    e.flags == flags
+                        && usize::from(e.len) == frames.len()
+                        && core::slice::from_raw_parts(core::ptr::addr_of!((*t).frames).cast::<u64>().add(e.offset as usize), frames.len())
+                            == frames
+                };
+                if same {
+                    return id;
+                }
+            }
+            b = (b + 1) & (BUCKETS - 1);
+        }
+    }
+
+    /// # Safety
+    /// As [`StackTable::intern`]; `buckets` is the table's own.
+    #[cold]
+    #[inline(never)]
+    unsafe fn insert(t: *mut StackTable, buckets: &mut [u64; BUCKETS], bucket: usize, tag: u64, frames: &[u64], flags: u16) -> u32 {
+        // SAFETY: `len` and `frames_used` are touched by the writer only.
+        let (len, used) = unsafe { (&mut *core::ptr::addr_of_mut!((*t).len), &mut *core::ptr::addr_of_mut!((*t).frames_used)) };
+        let (id, off) = (*len, *used);
+        if id >= TABLE_STACKS || off + frames.len() > TABLE_FRAMES {
+            return LOCAL_FULL;
+        }
+        // SAFETY: entry `id` and frames `off..off + len` are past every
+        // published one (ids and frames are handed out in order), so no
+        // reader looks at them until an event carrying `id` is pushed; both
+        // are in bounds (checked above).
+        unsafe {
+            core::ptr::addr_of_mut!((*t).frames).cast::<u64>().add(off).copy_from_nonoverlapping(frames.as_ptr(), frames.len());
+            core::ptr::addr_of_mut!((*t).entries).cast::<Entry>().add(id).write(Entry {
+                offset: off as u32,
+                len: frames.len() as u16,
+                flags,
+            });
+        }
+        buckets[bucket] = (tag << 32) | id as u64;
+        *len = id + 1;
+        *used = off + frames.len();
+        id as u32
+    }
+}
+
+/// The frames (innermost first) and flags of stack `id` of `slot`'s table.
+///
+/// # Safety
+/// The caller must be the drainer (the slot's ring's consumer), and `id`
+/// must come from an event it popped from that ring, other than 0 and
+/// [`LOCAL_FULL`]: the producer wrote the entry before pushing the event.
+pub(crate) unsafe fn frames_of(slot: &Slot, id: u32) -> Option<(&[u64], u16)> {
+    // Relaxed: see `create_table`: the pop that gave us `id` orders the store.
+    let table = NonNull::new(slot.stacks.load(Ordering::Relaxed).cast::<StackTable>())?;
+    let t = table.as_ptr();
+    let id = id as usize;
+    if id == 0 || id >= TABLE_STACKS {
+        return None;
+    }
+    // SAFETY: entry `id` and its frames were written before the push that
+    // published `id` (the caller's contract), and are never written again;
+    // the producer only writes entries and frames past them. Reads go
+    // through raw pointers to those fields only, never through a reference
+    // to the whole table, which the producer may be appending to.
+    unsafe {
+        let e = core::ptr::addr_of!((*t).entries).cast::<Entry>().add(id).read();
+        let (off, len) = (e.offset as usize, usize::from(e.len));
+        if off + len > TABLE_FRAMES {
+            return None;
+        }
+        let frames = core::slice::from_raw_parts(core::ptr::addr_of!((*t).frames).cast::<u64>().add(off), len);
+        Some((frames, e.flags))
+    }
+}
+
+/// The calling thread's stack, `[low, high)`, or `(0, 0)` when unknown
+/// (every walk then stops at once). Cold: registration only. Allocates
+/// inside glibc for the main thread (it reads /proc/self/maps); the caller
+/// is inside the recorder, so that is not recorded.
+pub(crate) fn thread_stack_bounds() -> (usize, usize) {
+    let mut attr = MaybeUninit::<libc::pthread_attr_t>::uninit();
+    // SAFETY: `attr` is writable; on success it is initialised and destroyed below.
+    unsafe {
+        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+            return (0, 0);
+        }
+        let mut addr: *mut libc::c_void = core::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let ok = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size) == 0;
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        if !ok {
+            return (0, 0);
+        }
+        (addr as usize, (addr as usize).saturating_add(size))
+    }
+}
