@@ -8,8 +8,8 @@
 //! # Ok::<(), memscope::Error>(())
 //! ```
 //!
-//! The page is the hand-written `report/report.html`, `report.css` and
-//! `report.js` (embedded at build time) with the data embedded once, as the
+//! The page is the hand-written `report/report.html`, `report.css` and the
+//! script (embedded at build time) with the data embedded once, as the
 //! very document [`crate::export::json`] writes, in
 //! `<script type="application/json" id="memscope-data">`. The script renders
 //! it; every text from the recording is inserted as text, never as markup.
@@ -28,7 +28,22 @@ use std::path::Path;
 
 const TEMPLATE: &str = include_str!("report/report.html");
 const CSS: &str = include_str!("report/report.css");
-const JS: &str = include_str!("report/report.js");
+/// The script: the views in `report/*.js` joined in this order into one
+/// function, which `core.js` opens and `main.js` closes (each file ends with
+/// a line break). The Content-Security-Policy hashes the whole of it.
+const JS: &str = concat!(
+    include_str!("report/core.js"),
+    include_str!("report/overview.js"),
+    include_str!("report/timeline.js"),
+    include_str!("report/stacks-model.js"),
+    include_str!("report/stacks-flame.js"),
+    include_str!("report/stacks.js"),
+    include_str!("report/stacks-range.js"),
+    include_str!("report/variables.js"),
+    include_str!("report/scopes.js"),
+    include_str!("report/memory.js"),
+    include_str!("report/main.js"),
+);
 
 /// Where the template takes the Content-Security-Policy, the CSS, the JSON
 /// and the script, in this order.
@@ -231,16 +246,33 @@ mod tests {
             assert_eq!(TEMPLATE.matches(m).count(), 1, "{m}");
             rest = rest.split_once(m).expect("in order").1;
         }
-        assert!(!JS.to_ascii_lowercase().contains("</script"), "report.js must not contain </script");
+        assert!(!JS.to_ascii_lowercase().contains("</script"), "the script must not contain </script");
         assert!(!CSS.to_ascii_lowercase().contains("</style"), "report.css must not contain </style");
         assert!(!JS.contains("@@MEMSCOPE_") && !CSS.contains("@@MEMSCOPE_"));
         for forbidden in ["http://", "https://", "//cdn", "@import", "url("] {
-            for (name, text) in [("report.html", TEMPLATE), ("report.css", CSS), ("report.js", JS)] {
+            for (name, text) in [("report.html", TEMPLATE), ("report.css", CSS), ("the script", JS)] {
                 assert!(!text.contains(forbidden), "{name} fetches nothing: {forbidden}");
             }
         }
         assert!(!JS.contains("innerHTML") && !JS.contains("outerHTML") && !JS.contains("insertAdjacentHTML"), "data goes in as text");
-        assert!(!JS.contains("fetch(") && !JS.contains("XMLHttpRequest") && !JS.contains("eval("), "report.js makes no request");
+        assert!(!JS.contains("fetch(") && !JS.contains("XMLHttpRequest") && !JS.contains("eval("), "the script makes no request");
+    }
+
+    #[test]
+    fn the_script_is_one_function_opened_by_core_js_and_closed_by_main_js() {
+        assert!(JS.starts_with("// memscope report:"), "core.js comes first");
+        assert_eq!(JS.matches("\n(function () {\n  'use strict';\n").count(), 1, "one function, opened once");
+        assert!(JS.ends_with("\n})();\n"), "main.js comes last and closes it");
+        assert_eq!(JS.matches("\n})();\n").count(), 1);
+        for view in [
+            "function renderTimeline()",
+            "function renderStacks()",
+            "function flameGraph(",
+            "function renderRangePanel()",
+            "function renderVariables()",
+        ] {
+            assert_eq!(JS.matches(view).count(), 1, "{view} once");
+        }
     }
 
     #[test]

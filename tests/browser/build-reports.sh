@@ -11,7 +11,10 @@
 #   churn     examples/churn.rs, 5,000,000 events (over 2,000 tracked variables)
 #   lost      examples/churn.rs --drop: events lost under OnFull::Drop
 #   cut       demo.memscope cut to two thirds (no End record; exit status 3)
-# and demo-tracked.html / demo-tracked.json (--only-tracked).
+# and demo-tracked.html / demo-tracked.json (--only-tracked), and from
+# stacks-fixture.js (a made-up document with call stacks, in demo.html's page):
+#   stacks    30 sites on 3 threads: nested, truncated, inlined, unresolved, hostile
+#   nostacks  a recording without call stacks
 set -euo pipefail
 out=${1:?usage: build-reports.sh OUT_DIR}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -37,6 +40,8 @@ for name in demo hostile churn lost; do
 done
 "$memscope" json --only-tracked "$out/demo.memscope" -o "$out/demo-tracked.json"
 "$memscope" html --only-tracked "$out/demo.memscope" -o "$out/demo-tracked.html"
+
+node "$root/tests/browser/stacks-fixture.js" "$out/demo.html" "$out"
 
 size=$(stat -c %s "$out/demo.memscope")
 head -c $((size * 2 / 3)) "$out/demo.memscope" >"$out/cut.memscope"

@@ -3,6 +3,8 @@
 // browser.
 'use strict';
 
+const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -85,4 +87,43 @@ async function openReport(context, file, opts = {}) {
   return { page, problems };
 }
 
-module.exports = { launch, openReport, CHROMIUM };
+/**
+ * Opens `file` as openReport does, closes the page when test `t` ends, and
+ * returns it with `clean()`, which asserts that nothing went wrong: no
+ * console error or warning, no uncaught exception, no request, no dialog, and
+ * nothing caught by the page's hooks (alert, error events, CSP violations).
+ */
+async function openClean(t, context, file, opts) {
+  const { page, problems } = await openReport(context, file, opts);
+  t.after(() => page.close());
+  const clean = async () => {
+    const fired = await page.evaluate(() => window.__memscopeFired);
+    assert.deepEqual(problems.console, [], 'no console errors or warnings');
+    assert.deepEqual(problems.pageErrors, [], 'no uncaught exceptions');
+    assert.deepEqual(problems.requests, [], 'no request other than file: and data:');
+    assert.deepEqual(problems.dialogs, [], 'no dialog opened');
+    assert.deepEqual(fired, [], 'no alert, error event or CSP violation');
+  };
+  return { page, clean };
+}
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/**
+ * The folder of the reports the tests open: MEMSCOPE_REPORTS when set, else
+ * target/browser-tests (under CARGO_TARGET_DIR when set), built by
+ * build-reports.sh once per `npm test` run: the test files run one after
+ * another as children of one runner, and the first one to ask builds.
+ */
+function reportsDir() {
+  if (process.env.MEMSCOPE_REPORTS) return process.env.MEMSCOPE_REPORTS;
+  const out = path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'browser-tests');
+  const run = process.env.NODE_TEST_CONTEXT ? `test run ${process.ppid}` : null;
+  const stamp = path.join(out, '.built-for');
+  if (run && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === run) return out;
+  execFileSync('bash', [path.join(__dirname, 'build-reports.sh'), out], { stdio: ['ignore', 'inherit', 'inherit'], cwd: ROOT });
+  if (run) fs.writeFileSync(stamp, run);
+  return out;
+}
+
+module.exports = { launch, openReport, openClean, reportsDir, CHROMIUM, ROOT };

@@ -10,13 +10,12 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { launch, openReport } = require('./lib');
+const { launch, openReport, reportsDir } = require('./lib');
 
 const ROOT = path.resolve(__dirname, '../..');
-const OUT = process.env.MEMSCOPE_REPORTS || path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'browser-tests');
+let OUT;
 const NF = new Intl.NumberFormat('en-US');
 
 let browser;
@@ -24,9 +23,7 @@ const json = {};
 const report = (name) => path.join(OUT, `${name}.html`);
 
 before(async () => {
-  if (!process.env.MEMSCOPE_REPORTS) {
-    execFileSync('bash', [path.join(__dirname, 'build-reports.sh'), OUT], { stdio: ['ignore', 'inherit', 'inherit'], cwd: ROOT });
-  }
+  OUT = reportsDir();
   for (const name of ['demo', 'hostile', 'churn', 'lost', 'demo-tracked', 'cut']) {
     json[name] = JSON.parse(fs.readFileSync(path.join(OUT, `${name}.json`), 'utf8'));
   }
