@@ -25,7 +25,11 @@ const WORKERS: usize = 4;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1);
     let source = args.next().map(PathBuf::from).unwrap_or_else(registry_src);
-    let out_dir = args.next().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/memscope"));
+    let out_dir = args.next().map(PathBuf::from).unwrap_or_else(|| {
+        // Cargo's target folder, wherever CARGO_TARGET_DIR puts it.
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"), PathBuf::from);
+        target.join("memscope")
+    });
     std::fs::create_dir_all(&out_dir)?;
     let recording_path = out_dir.join("index_registry.memscope");
     let json_path = out_dir.join("index_registry.json");
@@ -40,6 +44,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let replay_started = Instant::now();
     let replay = memscope::replay::replay_file(&recording_path)?;
     let replay_time = replay_started.elapsed();
+    let symbolize_started = Instant::now();
+    let profile = memscope::export::profile::Profile::build(&replay, &Default::default());
+    let symbolize_time = symbolize_started.elapsed();
     memscope::export::json_to_path(&replay, &json_path)?;
     memscope::export::html_to_path(&replay, &html_path)?;
 
@@ -57,12 +64,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  deallocations  {:>12}   {:>14} bytes deallocated", t.total_deallocations, t.total_deallocated_bytes);
     println!("  reallocations  {:>12}", t.total_reallocations);
     println!("  peak live      {:>12} bytes at {:.3} s", t.peak_live_bytes, t.peak_at_ns as f64 / 1e9);
-    println!("  live at end    {:>12} bytes in {} allocations (leaks)", t.live_bytes, t.live_count);
+    println!("  live at end    {:>12} bytes in {} allocations (the index the job returned, still held)", t.live_bytes, t.live_count);
     println!("  threads        {:>12}", t.threads);
     println!("  lost events    {:>12}", t.lost_events);
     println!("  tracked        {:>12} variables, {} scope nodes", replay.variables.len(), replay.scopes.len());
     if !replay.damage.is_empty() {
         println!("  DAMAGE: {} damaged stretches in the recording", replay.damage.len());
+    }
+    println!();
+    let sites = &profile.sites;
+    let complete: Vec<_> = sites.iter().filter(|s| !s.truncated).collect();
+    let calls = |s: &memscope::export::profile::Site| s.stats.allocations + s.stats.reallocations;
+    let all_calls: u64 = sites.iter().map(calls).sum();
+    println!(
+        "call stacks: {} sites, {:.2}% reach main or their thread's entry ({:.2}% of allocations and reallocations); symbolized in {:.2} s",
+        sites.len(),
+        100.0 * complete.len() as f64 / sites.len().max(1) as f64,
+        100.0 * complete.iter().map(|s| calls(s)).sum::<u64>() as f64 / all_calls.max(1) as f64,
+        symbolize_time.as_secs_f64()
+    );
+    for w in &profile.warnings {
+        println!("  warning: {w}");
+    }
+    type Key = fn(&memscope::replay::SiteStats) -> u64;
+    let tables: [(&str, Key); 2] = [("at the peak", |s| s.peak_bytes), ("live at the end", |s| s.live_bytes_end)];
+    for (title, key) in tables {
+        println!("  top 5 sites by bytes {title}:");
+        for i in profile.top_sites(5, key) {
+            let site = &sites[i];
+            println!("    {:>12} bytes  {:>8} allocations  {}", key(&site.stats), calls(site), profile.site_label(site));
+        }
     }
     println!();
     println!("recording: {}", recording_path.display());

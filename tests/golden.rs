@@ -323,3 +323,46 @@ fn golden_v3_decodes_and_encoder_is_stable() {
     assert_eq!((s4.peak_bytes, s4.peak_count), (1 << 33, 1));
     assert_eq!(site(9).live_bytes_end, 8);
 }
+
+/// A damaged Stack or Module record costs the stacks (or names) it holds,
+/// never the rest: totals stay those of the intact file, the allocations
+/// whose stacks were in it count as unknown, and the damage is reported.
+#[test]
+fn damaged_stack_and_module_records_leave_the_rest_replayable() {
+    let golden = std::fs::read(GOLDEN_V3).expect("tests/golden/v3.memscope is committed");
+    let intact = memscope::replay::Replay::from_reader(&golden[..], "v3.memscope".as_ref()).unwrap();
+    // Find the records by walking the file.
+    let mut reader = Reader::new(&golden[..]).unwrap();
+    let mut offsets = Vec::new();
+    loop {
+        let at = reader.offset();
+        match reader.next_record().unwrap() {
+            Some(Ok(r)) => offsets.push((at, r)),
+            Some(Err(d)) => panic!("{d}"),
+            None => break,
+        }
+    }
+    let first_stack = offsets.iter().find(|(_, r)| matches!(r, Record::Stack { .. })).unwrap().0 as usize;
+    let first_module = offsets.iter().find(|(_, r)| matches!(r, Record::Module(_))).unwrap().0 as usize;
+    for (what, at) in [("stack", first_stack), ("module", first_module)] {
+        let mut bad = golden.clone();
+        // The last byte of the record's fixed part + 1: inside its body.
+        let body = at + format::RECORD_HEADER_LEN + if what == "stack" { format::STACK_FIELDS_LEN } else { format::MODULE_FIELDS_LEN };
+        bad[body] ^= 0xFF;
+        let r = memscope::replay::Replay::from_reader(&bad[..], "bad.memscope".as_ref()).unwrap();
+        assert_eq!(r.damage_count, 1, "{what}: the damage is reported");
+        assert_eq!(r.summary.total_allocations, intact.summary.total_allocations, "{what}");
+        assert_eq!(r.summary.total_allocated_bytes, intact.summary.total_allocated_bytes, "{what}");
+        assert_eq!(r.summary.live_bytes, intact.summary.live_bytes, "{what}");
+        let site_bytes: u64 = r.stacks.sites.iter().map(|s| s.allocated_bytes).sum();
+        assert_eq!(site_bytes, r.summary.total_allocated_bytes, "{what}: every byte is in some site");
+        if what == "stack" {
+            // Nodes 1–4 are gone, and the record of 5–9 no longer continues the tree.
+            assert_eq!(r.stacks.records_out_of_order, 1);
+            assert_eq!(r.stacks.unknown_stack_allocations, 7, "every allocation and reallocation that had a stack");
+        } else {
+            assert_eq!(r.stacks.modules.len(), 1);
+            assert_eq!(r.stacks.unknown_stack_allocations, 0);
+        }
+    }
+}

@@ -25,16 +25,20 @@ fn sequential_threads_reuse_one_ring() {
     common::quiesce_harness();
     let rec = memscope::Recorder::new(&path).start().expect("start");
     let before = Counts::now();
+    let tables_before = common::STACK_TABLES.load(std::sync::atomic::Ordering::Relaxed);
     counted(|| {
         for i in 0..200u32 {
             black_box(spawn_counted(move || black_box(vec![i; 8]).len()).join());
         }
     });
     let slots = Counts::now().since(&before).slot_allocs;
+    let tables = common::STACK_TABLES.load(std::sync::atomic::Ordering::Relaxed) - tables_before;
     let written = rec.finish().expect("finish");
     assert!(written.threads > 200);
     // At most 2 threads were alive at once (this one and one worker); allow
     // one spare for a worker whose slot the drainer is still emptying.
     assert!(slots <= 3, "{slots} rings allocated for 200 threads, at most 2 of them alive at once");
+    // A stack table stays with its ring: at most one per ring allocated.
+    assert!(tables <= slots + 1, "{tables} stack tables for {slots} new rings");
     let _ = std::fs::remove_file(&path);
 }

@@ -99,6 +99,13 @@ pub fn is_plumbing(function: &str) -> bool {
     PREFIXES.iter().any(|p| function.starts_with(p))
 }
 
+/// Whether `function` is where the global allocator is entered.
+fn is_allocator_entry(function: &str) -> bool {
+    ["__rustc::__rust_", "__rust_alloc", "__rust_realloc", "__rust_dealloc", "__rdl_", "__rg_", "<memscope::record::alloc::TrackingAllocator"]
+        .iter()
+        .any(|p| function.starts_with(p))
+}
+
 /// Whether `function` belongs to the standard library (or the hash map
 /// it uses): frames a user rarely means by "where was it allocated".
 fn is_std(function: &str) -> bool {
@@ -222,6 +229,17 @@ impl Profile {
             // allocator's entry points are often inlined into the caller's
             // function, so a location may start with plumbing lines and go
             // on with the caller's (it is then replaced by a copy without them).
+            // Everything inside the global allocator's entry (`__rust_alloc`,
+            // or `TrackingAllocator`'s methods where they are not inlined)
+            // is the recorder's own, whatever its name (in a debug build the
+            // walk starts in std's thread-local access).
+            if let Some(entry) =
+                locations.iter().rposition(|&i| profile.locations[i].lines.iter().any(|l| is_allocator_entry(&l.function)))
+            {
+                if entry + 1 < locations.len() {
+                    locations.drain(..entry);
+                }
+            }
             let plumbing = locations.iter().take_while(|&&i| profile.locations[i].lines.iter().all(|l| is_plumbing(&l.function))).count();
             let all_lines_known = locations.iter().take(plumbing).all(|&i| !profile.locations[i].lines.is_empty());
             if plumbing < locations.len() && all_lines_known {

@@ -50,6 +50,15 @@ pub enum CallStacks {
     Off,
 }
 
+/// The layout of one thread's stack table, which the recorder allocates
+/// from the inner allocator like a ring (for tests that count the inner
+/// allocator's calls and must tell the recorder's own memory apart).
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub fn stack_table_layout() -> std::alloc::Layout {
+    std::alloc::Layout::new::<stack::StackTable>()
+}
+
 /// Default ring capacity in events (8192 events, 256 KiB per thread).
 pub const DEFAULT_RING_CAPACITY: usize = 8192;
 /// Smallest accepted ring capacity in events.

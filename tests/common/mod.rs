@@ -63,6 +63,8 @@ static ALLOC_BYTES: AtomicU64 = AtomicU64::new(0);
 static DEALLOC_BYTES: AtomicU64 = AtomicU64::new(0);
 static SLOT_ALLOCS: AtomicU64 = AtomicU64::new(0);
 static SLOT_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Stack tables the recorder allocated from the inner allocator (one per slot at most).
+pub static STACK_TABLES: AtomicU64 = AtomicU64::new(0);
 
 /// Forwards to [`System`] and counts, with relaxed atomics and without
 /// allocating, the calls made on threads whose counting flag is set.
@@ -101,7 +103,10 @@ fn is_slot_layout(layout: Layout) -> bool {
 /// [`CountingAlloc`] does (for wrappers that serve some calls themselves).
 #[inline]
 pub fn count_alloc(layout: Layout, zeroed: bool) {
-    if is_slot_layout(layout) {
+    if layout == memscope::record::stack_table_layout() {
+        // A slot's stack table: the recorder's own memory, one per slot.
+        STACK_TABLES.fetch_add(1, Relaxed);
+    } else if is_slot_layout(layout) {
         SLOT_ALLOCS.fetch_add(1, Relaxed);
         SLOT_BYTES.fetch_add(layout.size() as u64, Relaxed);
     } else if counting() {

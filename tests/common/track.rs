@@ -292,10 +292,14 @@ thread_local! {
 }
 
 /// Whether `layout` is a recorder slot's (its ring, allocated from the
-/// inner allocator on a thread's first event): the recorder's memory, not
-/// the program's, so never tallied.
+/// inner allocator on a thread's first event) or a slot's stack table (on
+/// its first call stack): the recorder's memory, not the program's, so
+/// never tallied.
 fn is_slot_layout(layout: Layout) -> bool {
     use memscope::record::{registry::Slot, MAX_RING_CAPACITY, MIN_RING_CAPACITY};
+    if layout == memscope::record::stack_table_layout() {
+        return true;
+    }
     if layout.size() < Slot::layout(MIN_RING_CAPACITY).0.size() {
         return false;
     }

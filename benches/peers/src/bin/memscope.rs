@@ -7,7 +7,8 @@
 //! diagnostic only: the allocating threads then never wait for the drainer,
 //! so their time is the hot path's own cost (and events are lost).
 //! `MEMSCOPE_PEERS_RECORD=0` runs the workload with no recording at all: the
-//! tracking allocator's idle cost.
+//! tracking allocator's idle cost. `MEMSCOPE_PEERS_STACKS=0` records without
+//! call stacks (`CallStacks::Off`), so the difference is what stacks cost.
 
 #[global_allocator]
 static GLOBAL: memscope::TrackingAllocator = memscope::TrackingAllocator::system();
@@ -23,7 +24,11 @@ fn main() -> Result<(), memscope::Error> {
         memscope_peers::run(n, t);
         return Ok(());
     }
-    let recording = memscope::Recorder::new(path).on_full(on_full).start()?;
+    let stacks = match std::env::var("MEMSCOPE_PEERS_STACKS").as_deref() {
+        Ok("0") => memscope::CallStacks::Off,
+        _ => memscope::CallStacks::FramePointers,
+    };
+    let recording = memscope::Recorder::new(path).on_full(on_full).call_stacks(stacks).start()?;
     memscope_peers::run(n, t);
     let s = recording.finish()?;
     println!(
