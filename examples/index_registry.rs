@@ -27,7 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let source = args.next().map(PathBuf::from).unwrap_or_else(registry_src);
     let out_dir = args.next().map(PathBuf::from).unwrap_or_else(|| {
         // Cargo's target folder, wherever CARGO_TARGET_DIR puts it.
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"), PathBuf::from);
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"), PathBuf::from);
         target.join("memscope")
     });
     std::fs::create_dir_all(&out_dir)?;

@@ -71,7 +71,11 @@ fn a_broken_chain_ends_the_stack_without_inventing_frames() {
     let ours: Vec<_> = profile
         .sites
         .iter()
-        .filter(|s| s.locations.iter().any(|&l| profile.locations[l].lines.iter().any(|l| l.function.ends_with("allocate_under_a_bad_frame_pointer"))))
+        .filter(|s| {
+            s.locations
+                .iter()
+                .any(|&l| profile.locations[l].lines.iter().any(|l| l.function.ends_with("allocate_under_a_bad_frame_pointer")))
+        })
         .collect();
     let allocations: u64 = ours.iter().map(|s| s.stats.allocations).sum();
     assert_eq!(allocations, 3, "each call's allocation is in a site naming the allocating function");

@@ -101,9 +101,17 @@ pub fn is_plumbing(function: &str) -> bool {
 
 /// Whether `function` is where the global allocator is entered.
 fn is_allocator_entry(function: &str) -> bool {
-    ["__rustc::__rust_", "__rust_alloc", "__rust_realloc", "__rust_dealloc", "__rdl_", "__rg_", "<memscope::record::alloc::TrackingAllocator"]
-        .iter()
-        .any(|p| function.starts_with(p))
+    [
+        "__rustc::__rust_",
+        "__rust_alloc",
+        "__rust_realloc",
+        "__rust_dealloc",
+        "__rdl_",
+        "__rg_",
+        "<memscope::record::alloc::TrackingAllocator",
+    ]
+    .iter()
+    .any(|p| function.starts_with(p))
 }
 
 /// Whether `function` belongs to the standard library (or the hash map
@@ -233,8 +241,7 @@ impl Profile {
             // or `TrackingAllocator`'s methods where they are not inlined)
             // is the recorder's own, whatever its name (in a debug build the
             // walk starts in std's thread-local access).
-            if let Some(entry) =
-                locations.iter().rposition(|&i| profile.locations[i].lines.iter().any(|l| is_allocator_entry(&l.function)))
+            if let Some(entry) = locations.iter().rposition(|&i| profile.locations[i].lines.iter().any(|l| is_allocator_entry(&l.function)))
             {
                 if entry + 1 < locations.len() {
                     locations.drain(..entry);
