@@ -5,7 +5,8 @@
 #
 # 1. Wall time, max RSS and bytes on disk of the peer workload (N pairs split
 #    across T threads) built as: plain System, memscope (OnFull::Block,
-#    default config), dhat-rs 0.3.3, memscope-rs 0.2.5 (if it builds), and the
+#    default config: call stacks on), memscope without call stacks
+#    (MEMSCOPE_PEERS_STACKS=0), dhat-rs 0.3.3, memscope-rs 0.2.5 (if it builds), and the
 #    System binary under heaptrack. Variants alternate run by run; each figure
 #    is the median of REPS (3) runs under `/usr/bin/time -f` (wall time taken
 #    around it with µs resolution, max RSS from its %M).
@@ -43,7 +44,7 @@ need heaptrack heaptrack
 need valgrind valgrind
 
 echo "building the variants (cargo build --release)" >&2
-VARIANTS=(system memscope dhat)
+VARIANTS=(system memscope memscope-nostacks dhat)
 if cargo build --release --quiet --features memscope-rs >&2; then
   VARIANTS+=(memscope-rs)
   MEMSCOPE_RS_NOTE=""
@@ -67,12 +68,13 @@ run() {
   case $v in
     system | memscope-rs) /usr/bin/time -f "%e %M %U %S" -o "$tfile" "$BIN/$v" "$n" "$t" >"$OUT/stdout.txt" ;;
     memscope) MEMSCOPE_PEERS_OUT="$OUT/run.memscope" /usr/bin/time -f "%e %M %U %S" -o "$tfile" "$BIN/memscope" "$n" "$t" >"$OUT/stdout.txt" ;;
+    memscope-nostacks) MEMSCOPE_PEERS_STACKS=0 MEMSCOPE_PEERS_OUT="$OUT/run.memscope" /usr/bin/time -f "%e %M %U %S" -o "$tfile" "$BIN/memscope" "$n" "$t" >"$OUT/stdout.txt" ;;
     dhat) DHAT_PEERS_OUT="$OUT/run.dhat.json" /usr/bin/time -f "%e %M %U %S" -o "$tfile" "$BIN/dhat" "$n" "$t" >"$OUT/stdout.txt" 2>/dev/null ;;
     heaptrack) /usr/bin/time -f "%e %M %U %S" -o "$tfile" heaptrack -o "$OUT/heaptrack.run" "$BIN/system" "$n" "$t" >"$OUT/stdout.txt" 2>&1 ;;
   esac
   t1=$EPOCHREALTIME
   case $v in
-    memscope)
+    memscope | memscope-nostacks)
       disk=$(stat -c %s "$OUT/run.memscope")
       lost=$(sed -n 's/.*events_lost=\([0-9]*\).*/\1/p' "$OUT/stdout.txt")
       ;;

@@ -16,7 +16,7 @@ pub struct PayloadError {
 
 /// The most bytes one event takes in a payload: a Realloc with a 2-byte
 /// tag, a 10-byte timestamp delta, two 10-byte address deltas, two
-/// 5-byte sizes and a 5-byte stack delta (version 3).
+/// 5-byte sizes and a 5-byte stack operand (version 3).
 pub const MAX_EVENT_BYTES: usize = 2 + 10 + 10 + 10 + 5 + 5 + 5;
 
 /// The first format version whose allocations and reallocations carry a stack id.
@@ -42,11 +42,36 @@ fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-/// A stack id as the zigzag varint of its difference from the previous one.
+/// How many recent stack ids a chunk's payload refers to by position.
+pub const RECENT_STACKS: usize = 8;
+
+/// The stack ids a chunk used last, most recent first (version 3): a stack
+/// operand is a position in it, or [`RECENT_STACKS`] plus the id.
+#[derive(Debug, Default, Clone, Copy)]
+struct RecentStacks([u32; RECENT_STACKS]);
+
+impl RecentStacks {
+    /// Moves `id` to the front (from position `at`, or in from the back).
+    #[inline]
+    fn touch(&mut self, at: usize, id: u32) {
+        self.0.copy_within(0..at, 1);
+        self.0[0] = id;
+    }
+}
+
+/// A stack id as its position among the recent ones, or `RECENT_STACKS + id`.
 #[inline]
-fn put_stack(out: &mut Vec<u8>, prev: &mut u32, v: u32) {
-    put_varint(out, zigzag(i64::from(v) - i64::from(*prev)));
-    *prev = v;
+fn put_stack(out: &mut Vec<u8>, recent: &mut RecentStacks, id: u32) {
+    match recent.0.iter().position(|&r| r == id) {
+        Some(i) => {
+            put_varint(out, i as u64);
+            recent.touch(i, id);
+        }
+        None => {
+            put_varint(out, RECENT_STACKS as u64 + u64::from(id));
+            recent.touch(RECENT_STACKS - 1, id);
+        }
+    }
 }
 
 #[inline]
@@ -63,6 +88,19 @@ pub const PAYLOAD_DEALLOC_LAST: u8 = 9;
 pub const PAYLOAD_ALLOC_REUSE: u8 = 10;
 /// Payload-only kind: as [`PAYLOAD_ALLOC_REUSE`], for a zeroed allocation.
 pub const PAYLOAD_ALLOC_ZEROED_REUSE: u8 = 11;
+
+/// Payload-only kind (version 3): an allocation (long form) whose stack is
+/// the chunk's most recent one; no stack operand.
+pub const PAYLOAD_ALLOC_STACK0: u8 = 12;
+/// Payload-only kind (version 3): an allocation at the chunk's last
+/// deallocated address whose stack is the most recent one; no stack operand.
+pub const PAYLOAD_ALLOC_REUSE_STACK0: u8 = 13;
+/// Payload-only kind (version 3): as [`PAYLOAD_ALLOC_REUSE_STACK0`], with the
+/// second most recent stack.
+pub const PAYLOAD_ALLOC_REUSE_STACK1: u8 = 14;
+/// Payload-only kind (version 3): as [`PAYLOAD_ALLOC_STACK0`], with the
+/// second most recent stack.
+pub const PAYLOAD_ALLOC_STACK1: u8 = 0;
 
 /// Payload-only tag code: the event's kind is a tracking kind (16 and up),
 /// stored as `kind − 16` in the tag's upper bits (FORMAT.md, "Chunk payload").
@@ -86,8 +124,8 @@ const fn tracking_operands(kind: u8) -> Option<u8> {
 struct Model {
     prev_ts: u64,
     prev_ptr: u64,
-    /// The stack id of the chunk's last allocation or reallocation (version 3).
-    prev_stack: u32,
+    /// The stack ids of the chunk's last allocations and reallocations (version 3).
+    recent_stacks: RecentStacks,
     /// The chunk's last allocation (address, size, alignment), until it is
     /// deallocated or reallocated.
     last_alloc: Option<(u64, u64, u64)>,
@@ -133,8 +171,8 @@ impl Model {
 ///
 /// Writes the current format version's payload: each allocation and
 /// reallocation carries the stack id `stacks[i]` (the file's ids, not the
-/// ring's), as a delta from the chunk's previous one; `stacks` is empty
-/// (every id 0) or as long as `events`.
+/// ring's), as its position among the chunk's 8 most recent ones or as
+/// 8 + the id; `stacks` is empty (every id 0) or as long as `events`.
 pub fn encode_payload(events: &[RawEvent], stacks: &[u32], first_ts_ns: u64, out: &mut Vec<u8>) {
     debug_assert!(stacks.is_empty() || stacks.len() == events.len());
     let mut m = Model::new(first_ts_ns);
@@ -144,20 +182,30 @@ pub fn encode_payload(events: &[RawEvent], stacks: &[u32], first_ts_ns: u64, out
         let align_bits = u64::from(align.trailing_zeros()) << 4;
         let stack = stacks.get(i).copied().unwrap_or(0);
         match kind {
-            KIND_ALLOC | KIND_ALLOC_ZEROED if m.last_freed == Some(e.a) => {
-                let reuse = if kind == KIND_ALLOC { PAYLOAD_ALLOC_REUSE } else { PAYLOAD_ALLOC_ZEROED_REUSE };
-                put_varint(out, u64::from(reuse) | align_bits);
-                put_delta(out, &mut m.prev_ts, e.ts_ns());
-                put_varint(out, e.b);
-                put_stack(out, &mut m.prev_stack, stack);
-                m.allocated(e.a, e.b, align);
-            }
             KIND_ALLOC | KIND_ALLOC_ZEROED => {
-                put_varint(out, u64::from(kind) | align_bits);
+                let reuse = m.last_freed == Some(e.a);
+                // A plain allocation at one of the two most recent stacks
+                // says so in its code and has no stack operand.
+                let recent = m.recent_stacks.0[..2].iter().position(|&r| r == stack).filter(|_| kind == KIND_ALLOC);
+                let code = match (reuse, recent, kind) {
+                    (false, Some(0), _) => PAYLOAD_ALLOC_STACK0,
+                    (false, Some(_), _) => PAYLOAD_ALLOC_STACK1,
+                    (true, Some(0), _) => PAYLOAD_ALLOC_REUSE_STACK0,
+                    (true, Some(_), _) => PAYLOAD_ALLOC_REUSE_STACK1,
+                    (false, None, _) => kind,
+                    (true, None, KIND_ALLOC) => PAYLOAD_ALLOC_REUSE,
+                    (true, None, _) => PAYLOAD_ALLOC_ZEROED_REUSE,
+                };
+                put_varint(out, u64::from(code) | align_bits);
                 put_delta(out, &mut m.prev_ts, e.ts_ns());
-                put_delta(out, &mut m.prev_ptr, e.a);
+                if !reuse {
+                    put_delta(out, &mut m.prev_ptr, e.a);
+                }
                 put_varint(out, e.b);
-                put_stack(out, &mut m.prev_stack, stack);
+                match recent {
+                    Some(i) => m.recent_stacks.touch(i, stack),
+                    None => put_stack(out, &mut m.recent_stacks, stack),
+                }
                 m.allocated(e.a, e.b, align);
             }
             KIND_DEALLOC if m.last_alloc == Some((e.a, e.b, align)) => {
@@ -183,7 +231,7 @@ pub fn encode_payload(events: &[RawEvent], stacks: &[u32], first_ts_ns: u64, out
                 } else {
                     put_varint(out, e.c);
                 }
-                put_stack(out, &mut m.prev_stack, stack);
+                put_stack(out, &mut m.recent_stacks, stack);
                 m.reallocated(e.a, e.b);
             }
             KIND_THREAD_START => {
@@ -257,15 +305,18 @@ impl Cursor<'_> {
         Ok(v)
     }
 
-    /// A stack id delta (version 3), or 0 in older versions.
-    fn stack(&mut self, prev: &mut u32, version: u32) -> Result<u32, PayloadError> {
+    /// A stack operand (version 3), or 0 in older versions.
+    fn stack(&mut self, recent: &mut RecentStacks, version: u32) -> Result<u32, PayloadError> {
         if version < STACKS_SINCE_VERSION {
             return Ok(0);
         }
-        let v = i64::from(*prev).wrapping_add(unzigzag(self.varint()?));
-        let v = u32::try_from(v).map_err(|_| self.err("stack id out of range"))?;
-        *prev = v;
-        Ok(v)
+        let v = self.varint()?;
+        let (at, id) = match usize::try_from(v) {
+            Ok(i) if i < RECENT_STACKS => (i, recent.0[i]),
+            _ => (RECENT_STACKS - 1, u32::try_from(v - RECENT_STACKS as u64).map_err(|_| self.err("stack id out of range"))?),
+        };
+        recent.touch(at, id);
+        Ok(id)
     }
 
     fn u32_varint(&mut self) -> Result<u64, PayloadError> {
@@ -311,12 +362,29 @@ pub fn decode_payload(payload: &[u8], count: u32, first_ts_ns: u64, version: u32
             out.push(raw.decode().ok_or_else(|| c.err("unknown tracking event kind"))?);
             continue;
         }
-        let has_align = matches!(kind, KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC | PAYLOAD_ALLOC_REUSE | PAYLOAD_ALLOC_ZEROED_REUSE);
+        let stack_codes = version >= STACKS_SINCE_VERSION
+            && matches!(kind, PAYLOAD_ALLOC_STACK0 | PAYLOAD_ALLOC_STACK1 | PAYLOAD_ALLOC_REUSE_STACK0 | PAYLOAD_ALLOC_REUSE_STACK1);
+        let has_align =
+            stack_codes || matches!(kind, KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC | PAYLOAD_ALLOC_REUSE | PAYLOAD_ALLOC_ZEROED_REUSE);
         if align_log2 != 0 && !has_align || align_log2 > 63 {
             return Err(c.err("bad alignment field"));
         }
         let align = 1u64 << align_log2;
         let ev = match kind {
+            _ if stack_codes => {
+                let reuse = kind == PAYLOAD_ALLOC_REUSE_STACK0 || kind == PAYLOAD_ALLOC_REUSE_STACK1;
+                let ptr = if reuse {
+                    m.last_freed.ok_or_else(|| c.err("reuse of a freed address before any deallocation in the chunk"))?
+                } else {
+                    c.delta(&mut m.prev_ptr)?
+                };
+                let size = c.varint()?;
+                let at = usize::from(kind == PAYLOAD_ALLOC_STACK1 || kind == PAYLOAD_ALLOC_REUSE_STACK1);
+                let stack = m.recent_stacks.0[at];
+                m.recent_stacks.touch(at, stack);
+                m.allocated(ptr, size, align);
+                Event::Alloc { ts_ns, ptr, size, align, zeroed: false, stack }
+            }
             KIND_ALLOC | KIND_ALLOC_ZEROED | PAYLOAD_ALLOC_REUSE | PAYLOAD_ALLOC_ZEROED_REUSE => {
                 let ptr = if kind == KIND_ALLOC || kind == KIND_ALLOC_ZEROED {
                     c.delta(&mut m.prev_ptr)?
@@ -324,7 +392,7 @@ pub fn decode_payload(payload: &[u8], count: u32, first_ts_ns: u64, version: u32
                     m.last_freed.ok_or_else(|| c.err("reuse of a freed address before any deallocation in the chunk"))?
                 };
                 let size = c.varint()?;
-                let stack = c.stack(&mut m.prev_stack, version)?;
+                let stack = c.stack(&mut m.recent_stacks, version)?;
                 m.allocated(ptr, size, align);
                 Event::Alloc { ts_ns, ptr, size, align, zeroed: kind == KIND_ALLOC_ZEROED || kind == PAYLOAD_ALLOC_ZEROED_REUSE, stack }
             }
@@ -344,7 +412,7 @@ pub fn decode_payload(payload: &[u8], count: u32, first_ts_ns: u64, version: u32
                 let new_ptr = c.delta(&mut m.prev_ptr)?;
                 let (old_size, new_size) =
                     if kind == KIND_REALLOC { (Some(c.u32_varint()?), c.u32_varint()?) } else { (None, c.varint()?) };
-                let stack = c.stack(&mut m.prev_stack, version)?;
+                let stack = c.stack(&mut m.recent_stacks, version)?;
                 m.reallocated(old_ptr, new_ptr);
                 Event::Realloc { ts_ns, old_ptr, new_ptr, old_size, new_size, stack }
             }
@@ -526,7 +594,22 @@ mod tests {
         assert_eq!(l.len() - alloc_only, 5, "a long-form free: tag, timestamp, 2-byte address delta, size");
         assert_eq!(c.len() - alloc_only, 2, "a free of the last allocation: tag and timestamp only");
         assert_eq!(c[c.len() - 2], PAYLOAD_DEALLOC_LAST);
-        assert_eq!(r[r.len() - 4] & 0xF, PAYLOAD_ALLOC_REUSE, "reuse of the last freed address: tag, timestamp, size, stack; no address");
+        assert_eq!(
+            r[r.len() - 3] & 0xF,
+            PAYLOAD_ALLOC_REUSE_STACK0,
+            "reuse of the last freed address at the last stack: tag, timestamp, size"
+        );
+        // A stack that is neither of the two most recent takes an operand.
+        let other = [RawEvent::dealloc(10, 0x5555_0000_1000, 48, 8), RawEvent::alloc(20, 0x5555_0000_1000, 48, 8, false, 7)];
+        let mut o = Vec::new();
+        encode_payload(&other, &[0, 7], 0, &mut o);
+        assert_eq!(o[o.len() - 4] & 0xF, PAYLOAD_ALLOC_REUSE, "tag, timestamp, size, stack");
+        assert_eq!(o[o.len() - 1], RECENT_STACKS as u8 + 7, "a stack not among the recent ones: 8 + its id");
+        let mut back = Vec::new();
+        decode_payload(&o, 2, 0, crate::format::VERSION, &mut back).unwrap();
+        assert_eq!(back[1].stack(), 7);
+        // Version 2 has no stack codes: code 12 is damage there.
+        assert!(decode_payload(&[PAYLOAD_ALLOC_STACK0, 0, 0, 8], 1, 0, 2, &mut Vec::new()).is_err());
         let mut out = Vec::new();
         decode_payload(&c, 2, 0, crate::format::VERSION, &mut out).unwrap();
         assert_eq!(out[1], Event::Dealloc { ts_ns: 20, ptr: 0x5555_0000_1000, size: 48, align: 8 });
