@@ -56,7 +56,8 @@ fn call_with_frame_pointer(bad: usize) {
 fn a_broken_chain_ends_the_stack_without_inventing_frames() {
     let path = std::env::temp_dir().join(format!("memscope-broken-chain-{}.memscope", std::process::id()));
     // Two fake frames on the heap: [next frame pointer, return address].
-    let fake: Box<[usize; 4]> = Box::new([0, fake_caller_never_called as usize + 1, 0, fake_caller_never_called as usize + 1]);
+    let ret = fake_caller_never_called as extern "C" fn() as usize + 1;
+    let fake: Box<[usize; 4]> = Box::new([0, ret, 0, ret]);
     let mut fake = black_box(fake);
     fake[0] = &fake[2] as *const usize as usize;
     let recording = memscope::Recorder::new(&path).start().expect("start");
