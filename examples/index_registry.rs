@@ -36,7 +36,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let json_path = out_dir.join("index_registry.json");
     let html_path = out_dir.join("index_registry.html");
 
-    let recording = memscope::Recorder::new(&recording_path).start()?;
+    // MEMSCOPE_STACKS=0 records without call stacks, to measure what they cost (benches/README.md).
+    let stacks = match std::env::var("MEMSCOPE_STACKS").as_deref() {
+        Ok("0") => memscope::CallStacks::Off,
+        _ => memscope::CallStacks::FramePointers,
+    };
+    let recording = memscope::Recorder::new(&recording_path).call_stacks(stacks).start()?;
     let started = Instant::now();
     let index = run_job(&source)?;
     let job_time = started.elapsed();
