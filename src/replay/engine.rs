@@ -389,7 +389,7 @@ impl Replayer {
                 }
                 self.owner_live(ts, op.thread, op.b, 0);
                 let site = self.site_of(op.stack);
-                self.sites.allocated(site, ts, op.b);
+                self.sites.gained(site, ts, op.b, false);
                 self.threads[op.thread as usize].last_alloc = op.a;
                 self.land(ts, op.a, Live::new(op.b, ts, op.thread, scope, site), false);
             }
@@ -463,7 +463,7 @@ impl Replayer {
                 self.release_bytes(op.thread, was);
                 self.owner_live(ts, self.owner(&held), new_size, was);
                 self.sites.released(before.site, ts, was, None, false);
-                self.sites.reallocated(site, ts, new_size);
+                self.sites.gained(site, ts, new_size, true);
                 self.resized(ts, &held, was, new_ptr);
                 self.note(ts);
                 return;
@@ -478,7 +478,7 @@ impl Replayer {
                 self.release_bytes(op.thread, freed.size);
                 self.owner_live(ts, self.owner(&freed), 0, freed.size);
                 self.sites.released(freed.site, ts, freed.size, None, false);
-                self.sites.reallocated(site, ts, new_size);
+                self.sites.gained(site, ts, new_size, true);
                 let live = Live { size: new_size, site, ..freed };
                 self.owner_live(ts, self.owner(&live), new_size, 0);
                 self.resized(ts, &live, freed.size, new_ptr);
@@ -492,7 +492,7 @@ impl Replayer {
                     self.track.scope_grow(caller_scope - 1, new_size);
                 }
                 self.owner_live(ts, op.thread, new_size, 0);
-                self.sites.reallocated(site, ts, new_size);
+                self.sites.gained(site, ts, new_size, true);
                 Live::new(new_size, ts, op.thread, caller_scope, site)
             }
         };

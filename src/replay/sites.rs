@@ -237,24 +237,18 @@ impl Sites {
         }
     }
 
-    /// An allocation of `size` bytes made at `site`.
+    /// An allocation of `size` bytes made at `site`, or a reallocation to
+    /// `size` bytes made there (`reallocation`; the allocation's old size
+    /// left its old site with [`Sites::released`]).
     #[inline]
-    pub(crate) fn allocated(&mut self, site: u32, ts: u64, size: u64) {
+    pub(crate) fn gained(&mut self, site: u32, ts: u64, size: u64, reallocation: bool) {
         let shift = self.shift;
         let s = self.touch(site);
-        s.stats.allocations += 1;
-        s.stats.allocated_bytes = s.stats.allocated_bytes.wrapping_add(size);
-        Self::grow(s, ts, size);
-        Self::point(shift, s, ts);
-    }
-
-    /// A reallocation made at `site` to `size` bytes (the allocation's old
-    /// size left its old site with [`Sites::released`]).
-    #[inline]
-    pub(crate) fn reallocated(&mut self, site: u32, ts: u64, size: u64) {
-        let shift = self.shift;
-        let s = self.touch(site);
-        s.stats.reallocations += 1;
+        if reallocation {
+            s.stats.reallocations += 1;
+        } else {
+            s.stats.allocations += 1;
+        }
         s.stats.allocated_bytes = s.stats.allocated_bytes.wrapping_add(size);
         Self::grow(s, ts, size);
         Self::point(shift, s, ts);

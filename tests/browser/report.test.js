@@ -12,7 +12,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { launch, openReport, reportsDir } = require('./lib');
+const { launch, openClean, reportsDir } = require('./lib');
 
 const ROOT = path.resolve(__dirname, '../..');
 let OUT;
@@ -35,20 +35,8 @@ after(async () => {
 });
 
 /** Opens a report and checks it drew itself offline and cleanly; returns the page. */
-async function open(t, name, opts) {
-  const { page, problems } = await openReport(browser.context, report(name), opts);
-  t.after(async () => {
-    await page.close();
-  });
-  const clean = async () => {
-    const fired = await page.evaluate(() => window.__memscopeFired);
-    assert.deepEqual(problems.console, [], 'no console errors or warnings');
-    assert.deepEqual(problems.pageErrors, [], 'no uncaught exceptions');
-    assert.deepEqual(problems.requests, [], 'no request other than file: and data:');
-    assert.deepEqual(problems.dialogs, [], 'no dialog opened');
-    assert.deepEqual(fired, [], 'no alert, error event or CSP violation');
-  };
-  return { page, clean };
+function open(t, name, opts) {
+  return openClean(t, browser.context, report(name), opts);
 }
 
 function at(obj, dotted) {
