@@ -780,3 +780,124 @@ proptest! {
         prop_assert_eq!(r.summary.events, raw.len() as u64);
     }
 }
+
+/// Per-site figures against a model that keeps, per site, a map of its live
+/// allocations, and snapshots every site's live bytes at each new global
+/// peak (the naive O(sites) way that replay avoids).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SiteModel {
+    /// stack → (allocations, reallocations, allocated bytes, deallocations, deallocated bytes, live bytes at the end, live bytes at the peak, temporary)
+    sites: BTreeMap<u32, [u64; 8]>,
+}
+
+impl SiteModel {
+    fn of_events(events: &[Event]) -> Self {
+        let mut live: BTreeMap<u64, (u64, u32)> = BTreeMap::new();
+        let mut sites: BTreeMap<u32, [u64; 8]> = BTreeMap::new();
+        let (mut total, mut peak) = (0u64, 0u64);
+        let mut at_peak: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut last_alloc = 0u64;
+        for e in events {
+            match *e {
+                Event::Alloc { ptr, size, stack, .. } => {
+                    let s = sites.entry(stack).or_default();
+                    s[0] += 1;
+                    s[2] += size;
+                    live.insert(ptr, (size, stack));
+                    total += size;
+                    last_alloc = ptr;
+                }
+                Event::Dealloc { ptr, .. } => {
+                    if let Some((size, stack)) = live.remove(&ptr) {
+                        let s = sites.entry(stack).or_default();
+                        s[3] += 1;
+                        s[4] += size;
+                        s[7] += u64::from(last_alloc == ptr);
+                        total -= size;
+                        if last_alloc == ptr {
+                            last_alloc = 0;
+                        }
+                    }
+                }
+                Event::Realloc { old_ptr, new_ptr, new_size, stack, .. } => {
+                    if let Some((size, old_stack)) = live.remove(&old_ptr) {
+                        sites.entry(old_stack).or_default()[4] += size;
+                        total -= size;
+                    }
+                    let s = sites.entry(stack).or_default();
+                    s[1] += 1;
+                    s[2] += new_size;
+                    live.insert(new_ptr, (new_size, stack));
+                    total += new_size;
+                    last_alloc = new_ptr;
+                }
+                _ => {}
+            }
+            if total > peak {
+                peak = total;
+                at_peak.clear();
+                for &(size, stack) in live.values() {
+                    *at_peak.entry(stack).or_default() += size;
+                }
+            }
+        }
+        for &(size, stack) in live.values() {
+            sites.entry(stack).or_default()[5] += size;
+        }
+        for (stack, s) in &mut sites {
+            s[6] = at_peak.get(stack).copied().unwrap_or(0);
+        }
+        SiteModel { sites }
+    }
+
+    fn of_replay(r: &Replay) -> Self {
+        let sites = r
+            .stacks
+            .sites
+            .iter()
+            .map(|s| {
+                let figures = [
+                    s.allocations,
+                    s.reallocations,
+                    s.allocated_bytes,
+                    s.deallocations,
+                    s.deallocated_bytes,
+                    s.live_bytes_end,
+                    s.peak_bytes,
+                    s.temporary,
+                ];
+                (s.stack, figures)
+            })
+            .collect();
+        SiteModel { sites }
+    }
+}
+
+proptest! {
+    /// One thread, strictly increasing timestamps, allocations and
+    /// reallocations at four stacks: every site's figures equal the model's,
+    /// and they add up to the totals.
+    #[test]
+    fn sites_match_a_model(steps in steps(), stacks in prop::collection::vec(1u32..5, 200)) {
+        let mut events = events_from(&steps, 1);
+        for (e, &s) in events.iter_mut().zip(&stacks) {
+            match e {
+                Event::Alloc { stack, .. } | Event::Realloc { stack, .. } => *stack = s,
+                _ => {}
+            }
+        }
+        let mut rp = Replayer::new(header());
+        let nodes = (0..4).map(|i| crate::format::stacks::StackNode { parent: 0, address: 0x1000 + i }).collect();
+        rp.record(&Record::Stack { first_id: 1, nodes });
+        rp.events(1, &events);
+        rp.record(&Record::End { events_written: 0, events_lost: 0, end_ns: u64::MAX >> 9 });
+        let r = rp.finish(0);
+        let model = SiteModel::of_events(&events);
+        prop_assert_eq!(SiteModel::of_replay(&r), model);
+        let sum = |f: fn(&SiteStats) -> u64| r.stacks.sites.iter().map(f).sum::<u64>();
+        prop_assert_eq!(sum(|s| s.allocated_bytes), r.summary.total_allocated_bytes);
+        prop_assert_eq!(sum(|s| s.live_bytes_end), r.summary.live_bytes);
+        prop_assert_eq!(sum(|s| s.peak_bytes), r.summary.peak_live_bytes);
+        prop_assert_eq!(sum(|s| s.allocations), r.summary.total_allocations);
+    }
+}
