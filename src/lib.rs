@@ -63,4 +63,4 @@ mod sync;
 pub use error::Error;
 pub use format::OnFull;
 #[cfg(not(loom))]
-pub use record::{ffi, CallStacks, Heap, Recorder, Recording, ScopeGuard, Summary, Trackable, TrackingAllocator};
+pub use record::{ffi, CallStacks, Heap, Recorder, Recording, ScopeGuard, StackCapture, Summary, Trackable, TrackingAllocator};

@@ -139,7 +139,8 @@ fn sites_equal_an_independent_per_function_counter() {
         free_a(v);
     }
     let expected: Vec<[u64; 5]> = (0..4).map(|t| std::array::from_fn(|k| COUNTS[t][k].load(Relaxed))).collect();
-    recording.finish().expect("finish");
+    let summary = recording.finish().expect("finish");
+    assert_eq!(summary.call_stacks, memscope::StackCapture::Recorded, "this build has frame pointers");
     drop(kept);
 
     let replay = memscope::replay::replay_file(&path).expect("replay");

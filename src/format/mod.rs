@@ -61,6 +61,8 @@ pub const MODULE_FIELDS_LEN: usize = 32;
 pub const SYMBOLS_FIELDS_LEN: usize = 8;
 /// The most nodes one `Stack` record holds.
 pub const MAX_STACK_NODES: usize = 1 << 16;
+/// The most entries (addresses) one `Symbols` record holds.
+pub const MAX_SYMBOLS_ENTRIES: usize = 4096;
 /// The longest build id a `Module` record holds, in bytes.
 pub const MAX_BUILD_ID_LEN: usize = 64;
 
@@ -298,9 +300,9 @@ pub fn put_module(out: &mut Vec<u8>, m: &stacks::ModuleRecord) {
 
 /// Appends [`TAG_SYMBOLS`] records holding `entries` (return address →
 /// lines, innermost first), as many as keep each body under
-/// [`MAX_BODY_LEN`]: at most 4096 entries each.
+/// [`MAX_BODY_LEN`]: at most [`MAX_SYMBOLS_ENTRIES`] entries each.
 pub fn put_symbols(out: &mut Vec<u8>, entries: &[(u64, Vec<stacks::Line>)]) {
-    for part in entries.chunks(4096) {
+    for part in entries.chunks(MAX_SYMBOLS_ENTRIES) {
         let mut body = Vec::new();
         symbols::encode_symbols(part, &mut body);
         let mut f = [0u8; SYMBOLS_FIELDS_LEN];

@@ -428,7 +428,7 @@ impl<R: Read> Reader<R> {
                     return Ok(Err(DamageKind::ChecksumMismatch { expected, actual }));
                 }
                 // Each node takes at least two bytes: bounds the allocation below.
-                if count > MAX_STACK_NODES || count * 2 > body.len() || first_id == 0 {
+                if count > MAX_STACK_NODES || count * 2 > body.len() || first_id == 0 || u64::from(first_id) + count as u64 > 1 << 32 {
                     return Ok(Err(DamageKind::BadLength));
                 }
                 let mut nodes = Vec::with_capacity(count);

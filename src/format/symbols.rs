@@ -98,7 +98,9 @@ pub fn encode_symbols(entries: &[(u64, Vec<Line>)], out: &mut Vec<u8>) {
 pub fn decode_symbols(body: &[u8]) -> Result<Vec<(u64, Vec<Line>)>, SymbolsError> {
     let mut c = Cursor { buf: body, pos: 0 };
     // An entry takes at least 2 bytes (its address and its line count).
-    let count = c.count(usize::MAX, 2, "entry count exceeds the body")?;
+    // A writer puts at most MAX_SYMBOLS_ENTRIES in one record: more would
+    // let one record cost far more memory than its bytes.
+    let count = c.count(super::MAX_SYMBOLS_ENTRIES, 2, "entry count exceeds the body or 4096")?;
     let mut entries = Vec::with_capacity(count);
     for _ in 0..count {
         let address = c.varint()?;
@@ -294,7 +296,7 @@ mod tests {
         let cases: &[(&[u8], usize, &str)] = &[
             (&[], 0, "body ends inside a varint"),
             (&[0xff; 11], 9, "varint overflows 64 bits"),
-            (&[200, 1, 0, 0], 0, "entry count exceeds the body"),
+            (&[200, 1, 0, 0], 0, "entry count exceeds the body or 4096"),
             (&[1, 0, 255, 3, 0, 0, 0, 0], 2, "line count exceeds the body or 256"),
             (&[1, 0, 1, 0x80, 0x40, 0, 0, 0], 3, "string longer than 4096 bytes"),
             (&[1, 0, 1, 9, b'a', 0, 0, 0], 3, "body ends inside a string"),

@@ -31,6 +31,8 @@ pub(crate) struct DrainStats {
     pub(crate) chunks: u64,
     pub(crate) threads: u64,
     pub(crate) end_ns: u64,
+    /// Stacks were asked for but the walk does not work in this build.
+    pub(crate) no_frame_pointers: bool,
 }
 
 /// The most events in one chunk. A ring can hold 2^20 events, and a
@@ -73,10 +75,12 @@ pub(crate) struct Drainer {
     new_nodes: Vec<StackNode>,
     /// The file's stack id of each event of `batch` (0: none).
     stacks: Vec<u32>,
-    /// The module map's generation last written (`modules::modules_generation`).
-    modules_generation: u64,
     /// Modules already written, by (start, path).
     modules_written: HashSet<(u64, String)>,
+    /// Sends the module map when it changes (never called into from here).
+    watcher: Option<super::modules::Watcher>,
+    /// Code ranges the walk could not be told about (more than `MAX_RANGES`).
+    pub(crate) code_ranges_dropped: u64,
 }
 
 impl Drainer {
@@ -101,26 +105,44 @@ impl Drainer {
             nodes: HashMap::new(),
             new_nodes: Vec::new(),
             stacks: Vec::new(),
-            modules_generation: 0,
             modules_written: HashSet::new(),
+            watcher: None,
+            code_ranges_dropped: 0,
         }
     }
 
-    /// Writes the module map's objects not yet in the file (all of them at
-    /// the first call) and lets the frame-pointer walk accept their code.
-    /// Runs at start, before recording begins, and at every round where the
-    /// set of loaded objects changed (`dlopen`): never on the hot path.
-    fn put_modules(&mut self) {
-        let generation = super::modules::modules_generation();
-        if generation == self.modules_generation && !self.modules_written.is_empty() {
-            return;
+    /// Writes the objects of `map` not yet in the file and lets the
+    /// frame-pointer walk accept their code.
+    fn put_modules(&mut self, map: super::modules::ModuleMap) {
+        let (modules, code) = map;
+        for (start, end) in code {
+            if !stack::CODE.add(start, end) {
+                self.code_ranges_dropped += 1;
+            }
         }
-        self.modules_generation = generation;
-        for m in super::modules::loaded_modules() {
+        for m in modules {
             if self.modules_written.insert((m.start, m.path.clone())) {
-                stack::CODE.add(m.start, m.end);
                 format::put_module(&mut self.out, &m);
             }
+        }
+    }
+
+    /// Before recording begins: the module map as it is now, written and
+    /// given to the walk, and a watcher for later changes. This is the only
+    /// call into the dynamic loader from the drainer thread, made while no
+    /// producer can be waiting for it.
+    fn start_modules(&mut self) {
+        let generation = super::modules::modules_generation();
+        self.put_modules(super::modules::loaded_modules_and_code());
+        self.watcher = super::modules::Watcher::start(generation);
+    }
+
+    /// Takes the module maps the watcher sent since the last round.
+    fn poll_modules(&mut self) {
+        let Some(w) = &self.watcher else { return };
+        let maps: Vec<_> = w.maps.try_iter().collect();
+        for map in maps {
+            self.put_modules(map);
         }
     }
 
@@ -189,7 +211,13 @@ impl Drainer {
                     self.pending_stack[index] = e.a as u32;
                     continue;
                 }
-                KIND_ALLOC | KIND_ALLOC_ZEROED => self.file_stack(slot, e.alloc_stack()),
+                KIND_ALLOC | KIND_ALLOC_ZEROED => {
+                    // A StackNext is always followed by its reallocation
+                    // (they are pushed together); never let one reach further.
+                    debug_assert_eq!(self.pending_stack[index], 0);
+                    self.pending_stack[index] = 0;
+                    self.file_stack(slot, e.alloc_stack())
+                }
                 KIND_REALLOC | KIND_REALLOC_LARGE => {
                     let local = std::mem::take(&mut self.pending_stack[index]);
                     self.file_stack(slot, local)
@@ -219,16 +247,27 @@ impl Drainer {
         for slot in REGISTRY.iter() {
             let state = slot.state();
             self.batch.clear();
+            let reset = stack::drainer_reset_check(slot);
             // SAFETY: one drainer runs at a time (`record::STATE`), so this
             // thread is every ring's only consumer.
             unsafe { slot.ring.pop_into(&mut self.batch, usize::MAX) };
+            if let Some(r) = reset {
+                // This recording has no ids of the slot yet: acknowledge at once.
+                stack::drainer_ack_reset(slot, r);
+            }
             if state == EXITED {
                 slot.recycle();
             }
             self.baseline(slot.index() as usize, slot.dropped());
         }
         self.pending_stack.clear();
-        self.put_modules();
+        self.start_modules();
+        // Relaxed: set by `launch` before this thread started; read by the
+        // hot path only after the Release store of `session` that follows.
+        if thread::CONTROL.stacks.load(Ordering::Relaxed) != 0 && !stack::walk_works() {
+            thread::CONTROL.stacks.store(0, Ordering::Relaxed);
+            self.stats.no_frame_pointers = true;
+        }
         // Relaxed: a count.
         self.reported_unregistered = SHARED.unregistered_lost.load(Ordering::Relaxed);
         self.batch.clear();
@@ -246,7 +285,7 @@ impl Drainer {
         let watermark = thread::now_ns();
         let mut most = 0;
         // `out` may hold the module map written at start.
-        self.put_modules();
+        self.poll_modules();
         for slot in REGISTRY.iter() {
             let state = slot.state();
             if state == FREE {
@@ -259,6 +298,9 @@ impl Drainer {
             // Read before popping (Acquire, in `dropped`): the owner's thread
             // id is then visible even for a batch holding only a Lost event.
             let dropped = slot.dropped();
+            // Read before popping too: every id pushed before a reset request
+            // is then popped and resolved in this round (`stack::StackTable`).
+            let reset = stack::drainer_reset_check(slot);
             let mut taken = 0;
             loop {
                 self.batch.clear();
@@ -281,6 +323,13 @@ impl Drainer {
                 }
             }
             most = most.max(taken);
+            if let Some(r) = reset {
+                if let Some(ids) = self.stack_ids.get_mut(index) {
+                    ids.clear();
+                }
+                self.pending_stack[index] = 0;
+                stack::drainer_ack_reset(slot, r);
+            }
             if state == EXITED {
                 slot.recycle();
             }

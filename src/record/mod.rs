@@ -30,7 +30,7 @@ mod trackable;
 #[cfg(not(loom))]
 pub use alloc::TrackingAllocator;
 #[cfg(not(loom))]
-pub use api::{Recorder, Recording, Summary};
+pub use api::{Recorder, Recording, StackCapture, Summary};
 #[cfg(not(loom))]
 pub use track::ScopeGuard;
 #[cfg(not(loom))]
@@ -41,9 +41,11 @@ pub use trackable::{Heap, Trackable, MAX_REGIONS};
 #[non_exhaustive]
 pub enum CallStacks {
     /// Walk the frame-pointer chain on every allocation and reallocation
-    /// (the default). Code built without frame pointers is missing from the
-    /// stacks: build with `-C force-frame-pointers=yes` (README, "Call
-    /// stacks"); Rust's std has them since 1.79.
+    /// (the default). Where code built without frame pointers calls, the
+    /// caller's line is missing from the stack: build with
+    /// `-C force-frame-pointers=yes` (README, "Which code allocated");
+    /// Rust's std has them since 1.79. If memscope itself has none, stacks
+    /// are turned off for the recording ([`StackCapture::NoFramePointers`]).
     #[default]
     FramePointers,
     /// No call stacks: every allocation is in one site, `[no stack]`.
@@ -275,7 +277,15 @@ mod api {
                 thread::at_exit(finish_at_exit);
                 thread::at_fork_child(after_fork_in_child);
             }
-            Ok(Recording { path, handle: Some(handle), done: done_rx, timeout: self.finish_timeout, session, pid: std::process::id() })
+            Ok(Recording {
+                path,
+                handle: Some(handle),
+                done: done_rx,
+                timeout: self.finish_timeout,
+                session,
+                pid: std::process::id(),
+                call_stacks: self.call_stacks,
+            })
         }
     }
 
@@ -352,6 +362,8 @@ mod api {
         session: u32,
         /// The process that started it (a forked child's copy is inert).
         pid: u32,
+        /// The configured call stacks.
+        call_stacks: super::CallStacks,
     }
 
     impl Recording {
@@ -400,6 +412,11 @@ mod api {
                         chunks: stats.chunks,
                         threads: stats.threads,
                         duration_ns: stats.end_ns,
+                        call_stacks: match (self.call_stacks, stats.no_frame_pointers) {
+                            (super::CallStacks::Off, _) => StackCapture::TurnedOff,
+                            (_, true) => StackCapture::NoFramePointers,
+                            _ => StackCapture::Recorded,
+                        },
                     })
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::FinishTimeout(self.timeout)),
@@ -441,6 +458,22 @@ mod api {
         pub threads: u64,
         /// Length of the recording in nanoseconds.
         pub duration_ns: u64,
+        /// Whether allocations carry call stacks.
+        pub call_stacks: StackCapture,
+    }
+
+    /// Whether a recording's allocations carry call stacks, and if not, why.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub enum StackCapture {
+        /// Every allocation and reallocation carries its call stack.
+        Recorded,
+        /// Turned off with `Recorder::call_stacks(CallStacks::Off)`.
+        TurnedOff,
+        /// Asked for, but memscope was built without frame pointers, so the
+        /// walk cannot work: build with `-C force-frame-pointers=yes` (README,
+        /// "Which code allocated").
+        NoFramePointers,
     }
 
     impl Summary {
@@ -466,7 +499,11 @@ mod api {
                 self.bytes_written,
                 self.bytes_per_event(),
                 self.path.display()
-            )
+            )?;
+            if self.call_stacks == StackCapture::NoFramePointers {
+                write!(f, "; no call stacks: memscope was built without frame pointers (build with -C force-frame-pointers=yes)")?;
+            }
+            Ok(())
         }
     }
 }

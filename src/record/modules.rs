@@ -36,14 +36,20 @@ const MAX_BUILD_ID_LEN: usize = 64;
 /// no file. A malformed build-id note leaves that object's build id empty.
 #[cfg_attr(not(any(test, feature = "symbolize")), allow(dead_code, reason = "the drainer calls it once call stacks are wired in"))]
 pub(crate) fn loaded_modules() -> Vec<ModuleRecord> {
-    let mut gather = Gather { modules: Vec::new(), first: true };
+    loaded_modules_and_code().0
+}
+
+/// [`loaded_modules`], plus the `[start, end)` of every executable segment
+/// of them (the code a return address may point into).
+pub(crate) fn loaded_modules_and_code() -> ModuleMap {
+    let mut gather = Gather { modules: Vec::new(), code: Vec::new(), first: true };
     // SAFETY: `gather_one` matches the callback type `dl_iterate_phdr` expects,
     // and `data` points to `gather`, which outlives the call and is accessed
     // only by the callback, on this thread, while the call runs.
     unsafe {
         libc::dl_iterate_phdr(Some(gather_one), (&mut gather as *mut Gather).cast::<c_void>());
     }
-    gather.modules
+    (gather.modules, gather.code)
 }
 
 /// A cheap check for a changed module map: a value that changes whenever an
@@ -69,6 +75,9 @@ pub(crate) fn modules_generation() -> u64 {
 /// The state [`gather_one`] fills.
 struct Gather {
     modules: Vec<ModuleRecord>,
+    /// `[start, end)` of every executable `PT_LOAD` segment, for the
+    /// frame-pointer walk's check of return addresses.
+    code: Vec<(u64, u64)>,
     /// Whether the next object is the first one reported (the executable).
     first: bool,
 }
@@ -120,6 +129,9 @@ unsafe extern "C" fn gather_one(info: *mut libc::dl_phdr_info, _size: usize, dat
         let lo = bias.wrapping_add(wide(p.p_vaddr));
         start = start.min(lo);
         end = end.max(lo.saturating_add(wide(p.p_memsz)));
+        if p.p_flags & libc::PF_X != 0 && p.p_memsz > 0 {
+            gather.code.push((lo, lo.saturating_add(wide(p.p_memsz))));
+        }
     }
     if start >= end {
         return 0; // No PT_LOAD (or only empty ones): nothing to map addresses to.
@@ -318,5 +330,71 @@ mod tests {
         assert_eq!(parse_build_id(&huge, 4), None);
         assert_eq!(parse_build_id(&note(b"GNU\0", NT_GNU_BUILD_ID, &[], 4), 4), None);
         assert_eq!(parse_build_id(&[], 4), None);
+    }
+}
+
+/// The loaded objects and the `[start, end)` of their executable segments.
+pub(crate) type ModuleMap = (Vec<ModuleRecord>, Vec<(u64, u64)>);
+
+/// A thread that watches the module map while a recording runs and sends
+/// the whole map (with its code ranges) each time it changes (`dlopen`,
+/// `dlclose`): the drainer must never call into the dynamic loader itself,
+/// because a producer may allocate inside a `dl_iterate_phdr` callback,
+/// holding the loader's lock, and wait for the drainer (`OnFull::Block`).
+/// This thread may block on that lock; the drainer never does.
+#[derive(Debug)]
+pub(crate) struct Watcher {
+    /// New module maps, newest last.
+    pub(crate) maps: std::sync::mpsc::Receiver<ModuleMap>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// How often the watcher looks at the loader's counters.
+const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl Watcher {
+    /// Starts watching for changes from `generation` (the map the caller
+    /// already wrote). `None` when no thread can be started: the map then
+    /// stays as it was at the start.
+    pub(crate) fn start(generation: u64) -> Option<Watcher> {
+        let (tx, maps) = std::sync::mpsc::channel();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("memscope-modules".into())
+            .spawn(move || {
+                super::thread::ignore_this_thread();
+                let _ = ready_tx.send(());
+                let mut seen = generation;
+                // Relaxed: a flag polled every interval; nothing else is published with it.
+                while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(WATCH_INTERVAL);
+                    let now = modules_generation();
+                    if now != seen {
+                        seen = now;
+                        if tx.send(loaded_modules_and_code()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            })
+            .ok()?;
+        // The caller publishes the recording after this returns: wait until
+        // the thread ignores itself, so that none of its own allocations (its
+        // start-up included) is recorded as the program's.
+        let watcher = Watcher { maps, stop };
+        // On a timeout, dropping `watcher` stops the thread.
+        ready.recv_timeout(std::time::Duration::from_secs(1)).ok()?;
+        Some(watcher)
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        // Relaxed: see the loop above; the thread ends within one interval
+        // (or when a send finds the receiver gone). It is not joined: it may
+        // be waiting for the loader's lock.
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -23,9 +23,13 @@
 //!   pointers) always end the chain;
 //! - [`MAX_DEPTH`] frames: flagged [`CUT_AT_DEPTH`].
 //!
-//! A frame of code built without frame pointers does not save its own
-//! frame, so that function is missing from the stack (its caller and callee
-//! are right); it never produces a frame that was not there.
+//! A function built without frame pointers links no frame of its own: its
+//! callee's frame links straight to its caller's, so the return address
+//! into its caller (the caller's line) is missing from the stack, while
+//! the function itself appears (as its callee's return address). If it used
+//! the register for data, the link is not a frame and the walk ends there.
+//! Return addresses are accepted only inside the executable segments of
+//! the loaded objects.
 //!
 //! # The table
 //! Per slot, fixed size, allocated from the inner allocator on the slot's
@@ -41,7 +45,7 @@
 //! process-wide addresses, so a later owner of the slot reuses them.
 
 use super::registry::Slot;
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 use std::alloc::{GlobalAlloc, Layout};
@@ -78,8 +82,26 @@ struct Entry {
 
 /// A slot's stack table. Lives in memory from the inner allocator, zeroed at
 /// creation, never freed.
+///
+/// # Reset
+/// A full table is emptied rather than left full: the producer asks for a
+/// reset (bumps `requested`, Release) and from then on gives every stack
+/// [`LOCAL_FULL`] without touching the table. The drainer, having loaded
+/// `requested` (Acquire) before it empties the slot's ring, has then
+/// resolved every id pushed before the request; it forgets its own ids for
+/// the slot and acknowledges (`acked`, Release). The producer, seeing the
+/// acknowledgement (Acquire), empties the table and hands out ids from 1
+/// again. So an id is never resolved against a table reset since it was
+/// pushed, and memory stays bounded.
 #[repr(C)]
 pub(crate) struct StackTable {
+    /// Resets asked for by the producer, ever.
+    requested: AtomicU32,
+    /// Resets the drainer acknowledged, ever (≤ `requested`).
+    acked: AtomicU32,
+    /// Producer only: the last reset it carried out (= `requested` when
+    /// none is pending).
+    reset_done: u32,
     /// Producer only: entries used, including the unused entry 0.
     len: usize,
     /// Producer only: frames used.
@@ -90,12 +112,6 @@ pub(crate) struct StackTable {
     entries: [Entry; TABLE_STACKS],
     /// As `entries`.
     frames: [u64; TABLE_FRAMES],
-}
-
-impl core::fmt::Debug for StackTable {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("StackTable").field("len", &self.len).field("frames_used", &self.frames_used).finish_non_exhaustive()
-    }
 }
 
 /// Code address ranges of the loaded objects, for checking return
@@ -151,6 +167,27 @@ impl CodeRanges {
     }
 }
 
+/// The stack pointer.
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: reads a register into a local; touches no memory or flags.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    // SAFETY: as above.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        sp = usize::MAX;
+    }
+    sp
+}
+
 /// The frame pointer of the calling function.
 #[inline(always)]
 fn frame_pointer() -> usize {
@@ -167,7 +204,7 @@ fn frame_pointer() -> usize {
     };
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
-        fp = 0;
+        fp = 1; // Misaligned: the walk ends at once, marked ended early.
     }
     fp
 }
@@ -185,7 +222,10 @@ const K: u64 = 0x517c_c1b7_2722_0a95;
 /// both. `stack` is the thread's stack, `[low, high)`.
 #[inline(always)]
 fn walk(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize)) -> (usize, u16, u64) {
-    let (low, high) = stack;
+    // Nothing below the stack pointer is a live frame, and for the main
+    // thread the range glibc reports reaches far below the mapped stack
+    // (down to the previous mapping): never read there.
+    let (low, high) = (stack.0.max(stack_pointer()), stack.1);
     let mut fp = frame_pointer();
     let mut n = 0;
     let mut hash = 0u64;
@@ -196,10 +236,11 @@ fn walk(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize)) -> (usiz
         if fp < low || fp > high.saturating_sub(16) || fp % FP_ALIGN != 0 {
             break u16::from(ENDED_EARLY);
         }
-        // SAFETY: `[fp, fp + 16)` lies inside this thread's own stack
-        // (checked just above against its bounds, taken at registration),
-        // which is mapped and readable for as long as the thread runs; the
-        // reads are aligned. Stale data there can make a wrong chain, never
+        // SAFETY: `[fp, fp + 16)` lies inside this thread's own stack, at or
+        // above the stack pointer and below the stack's top (checked just
+        // above against its bounds, taken at registration): memory that is
+        // mapped and readable for as long as the thread runs; the reads are
+        // aligned. Stale data there can make a wrong chain, never
         // a fault, and every link is checked again before it is followed.
         let (next, ret) = unsafe { ((fp as *const usize).read(), ((fp + 8) as *const u64).read()) };
         if !CODE.contains(ret) {
@@ -233,17 +274,111 @@ pub(crate) unsafe fn capture<A: GlobalAlloc>(slot: &Slot, inner: &A, stack: (usi
     // SAFETY: `walk` initialised the first `n` elements.
     let frames = unsafe { core::slice::from_raw_parts(frames.as_ptr().cast::<u64>(), n) };
     let Some(table) = table_of(slot, inner) else { return LOCAL_FULL };
+    let t = table.as_ptr();
     // SAFETY: the caller owns `slot`, so this thread is the table's only
-    // writer; the table lives forever.
-    unsafe { StackTable::intern(table.as_ptr(), frames, flags, hash) }
+    // writer (its producer-only fields are this thread's); the table lives
+    // forever; `requested` and `acked` are atomics.
+    unsafe {
+        // Relaxed: `requested` is written by this thread only.
+        let requested = (*t).requested.load(Ordering::Relaxed);
+        if requested != (*t).reset_done && !finish_reset(t, requested) {
+            return LOCAL_FULL;
+        }
+        StackTable::intern(t, frames, flags, hash)
+    }
 }
+
+/// Carries out a reset the drainer has acknowledged; false while it has not.
+///
+/// # Safety
+/// As [`StackTable::intern`].
+#[cold]
+#[inline(never)]
+unsafe fn finish_reset(t: *mut StackTable, requested: u32) -> bool {
+    // SAFETY: `t` is live; `acked` is an atomic.
+    // Acquire: pairs with the drainer's Release store of `acked` (in
+    // `drainer_reset_check`), made after it resolved every id pushed before
+    // the request: nothing will read the old entries after this.
+    if unsafe { (*t).acked.load(Ordering::Acquire) } != requested {
+        return false;
+    }
+    // SAFETY: the producer-only fields are this thread's, and no reader
+    // looks at any entry until an event carrying a new id is pushed.
+    unsafe {
+        core::ptr::addr_of_mut!((*t).buckets).write_bytes(0, 1);
+        (*t).len = 1;
+        (*t).frames_used = 0;
+        (*t).reset_done = requested;
+    }
+    true
+}
+
+/// Asks the drainer to let this full table be emptied.
+///
+/// # Safety
+/// As [`StackTable::intern`].
+#[cold]
+#[inline(never)]
+unsafe fn request_reset(t: *mut StackTable) {
+    // SAFETY: `t` is live; `requested` is an atomic written only by this thread.
+    unsafe {
+        // Relaxed load: this thread's own value. Release store: pairs with
+        // the drainer's Acquire load in `drainer_reset_check`: every event
+        // this thread pushed before (carrying old ids) is then visible in
+        // the ring to the drainer's next pop.
+        let r = (*t).requested.load(Ordering::Relaxed);
+        (*t).requested.store(r.wrapping_add(1), Ordering::Release);
+    }
+}
+
+/// Drainer, before emptying `slot`'s ring: a reset the producer asked for,
+/// or `None`. After emptying the ring it passes the value to
+/// [`drainer_ack_reset`], having forgotten its ids for the slot.
+pub(crate) fn drainer_reset_check(slot: &Slot) -> Option<u32> {
+    let t = published_table(slot)?;
+    // SAFETY: a published table lives forever; these fields are atomics.
+    let (requested, acked) = unsafe {
+        // Acquire: pairs with the Release store in `request_reset`.
+        // Relaxed: `acked` is written by the drainer only.
+        ((*t.as_ptr()).requested.load(Ordering::Acquire), (*t.as_ptr()).acked.load(Ordering::Relaxed))
+    };
+    (requested != acked).then_some(requested)
+}
+
+/// Drainer: acknowledges reset `requested` of `slot`'s table (see
+/// [`StackTable`]); the caller has emptied the ring since
+/// [`drainer_reset_check`] and forgotten its ids for the slot.
+pub(crate) fn drainer_ack_reset(slot: &Slot, requested: u32) {
+    if let Some(t) = published_table(slot) {
+        // SAFETY: a published table lives forever; `acked` is an atomic.
+        // Release: pairs with the producer's Acquire load in `finish_reset`.
+        unsafe { (*t.as_ptr()).acked.store(requested, Ordering::Release) };
+    }
+}
+
+/// `slot`'s table as the drainer sees it, if there is one.
+fn published_table(slot: &Slot) -> Option<NonNull<StackTable>> {
+    // Acquire: pairs with the Release store in `create_table`: the table
+    // is seen initialised.
+    let p = slot.stacks.load(Ordering::Acquire);
+    NonNull::new(p.cast::<StackTable>()).filter(|_| p != NO_TABLE)
+}
+
+/// What `Slot::stacks` holds after the inner allocator refused a table:
+/// that slot captures no stacks (every event gets [`LOCAL_FULL`]) rather
+/// than retrying a 352 KiB allocation on every call.
+const NO_TABLE: *mut u8 = core::ptr::dangling_mut::<u8>();
 
 /// `slot`'s table, created on first use.
 #[inline(always)]
 fn table_of<A: GlobalAlloc>(slot: &Slot, inner: &A) -> Option<NonNull<StackTable>> {
     // Relaxed: only the owner stores the pointer (in `create_table`), and a
     // later owner sees it through the registry's claim/recycle pairs.
-    match NonNull::new(slot.stacks.load(Ordering::Relaxed).cast::<StackTable>()) {
+    let p = slot.stacks.load(Ordering::Relaxed);
+    if p == NO_TABLE {
+        return None;
+    }
+    match NonNull::new(p.cast::<StackTable>()) {
         Some(t) => Some(t),
         None => create_table(slot, inner),
     }
@@ -253,14 +388,19 @@ fn table_of<A: GlobalAlloc>(slot: &Slot, inner: &A) -> Option<NonNull<StackTable
 #[inline(never)]
 fn create_table<A: GlobalAlloc>(slot: &Slot, inner: &A) -> Option<NonNull<StackTable>> {
     // SAFETY: the layout has a non-zero size. A zeroed table is a valid
-    // empty one (all counts 0, all buckets empty).
-    let mem = NonNull::new(unsafe { inner.alloc_zeroed(Layout::new::<StackTable>()) })?.cast::<StackTable>();
+    // empty one (all counts 0, all buckets empty, no reset pending).
+    let Some(mem) = NonNull::new(unsafe { inner.alloc_zeroed(Layout::new::<StackTable>()) }) else {
+        // Relaxed: read back by this thread (and later owners, through the
+        // registry's claim/recycle pairs); the drainer skips it as no table.
+        slot.stacks.store(NO_TABLE, Ordering::Relaxed);
+        return None;
+    };
+    let mem = mem.cast::<StackTable>();
     // SAFETY: `mem` is valid for a `StackTable` and this thread owns it.
     unsafe { (*mem.as_ptr()).len = 1 };
-    // Relaxed: the pointer and the table are published to the drainer by
-    // the Release store of the ring's tail in the next push (the drainer
-    // reads the table only for ids it popped).
-    slot.stacks.store(mem.as_ptr().cast::<u8>(), Ordering::Relaxed);
+    // Release: pairs with the drainer's Acquire loads (`frames_of`,
+    // `drainer_reset_check`): it sees the table initialised.
+    slot.stacks.store(mem.as_ptr().cast::<u8>(), Ordering::Release);
     Some(mem)
 }
 
@@ -313,6 +453,8 @@ impl StackTable {
         let (len, used) = unsafe { (&mut *core::ptr::addr_of_mut!((*t).len), &mut *core::ptr::addr_of_mut!((*t).frames_used)) };
         let (id, off) = (*len, *used);
         if id >= TABLE_STACKS || off + frames.len() > TABLE_FRAMES {
+            // SAFETY: the caller's contract, passed on.
+            unsafe { request_reset(t) };
             return LOCAL_FULL;
         }
         // SAFETY: entry `id` and frames `off..off + len` are past every
@@ -341,8 +483,7 @@ impl StackTable {
 /// must come from an event it popped from that ring, other than 0 and
 /// [`LOCAL_FULL`]: the producer wrote the entry before pushing the event.
 pub(crate) unsafe fn frames_of(slot: &Slot, id: u32) -> Option<(&[u64], u16)> {
-    // Relaxed: see `create_table`: the pop that gave us `id` orders the store.
-    let table = NonNull::new(slot.stacks.load(Ordering::Relaxed).cast::<StackTable>())?;
+    let table = published_table(slot)?;
     let t = table.as_ptr();
     let id = id as usize;
     if id == 0 || id >= TABLE_STACKS {
@@ -362,6 +503,36 @@ pub(crate) unsafe fn frames_of(slot: &Slot, id: u32) -> Option<(&[u64], u16)> {
         let frames = core::slice::from_raw_parts(core::ptr::addr_of!((*t).frames).cast::<u64>().add(off), len);
         Some((frames, e.flags))
     }
+}
+
+/// Whether the frame-pointer walk works in this build: a probe two calls
+/// deep must find the return address into its caller. It does not when
+/// memscope itself was built without frame pointers (the register then
+/// holds data; the crate's `.cargo/config.toml` does not apply to a
+/// program that depends on it): stacks are then turned off for the
+/// recording and the `Summary` says why, rather than recording empty stacks.
+/// Runs on the drainer thread at start, after the module map is loaded.
+pub(crate) fn walk_works() -> bool {
+    core::hint::black_box(probe_outer())
+}
+
+#[inline(never)]
+fn probe_outer() -> bool {
+    let ret = core::hint::black_box(probe_inner());
+    let outer = probe_outer as fn() -> bool as usize as u64;
+    // The return address lies just past the call inside this function.
+    ret > outer && ret - outer < 4096
+}
+
+#[inline(never)]
+fn probe_inner() -> u64 {
+    let mut frames = [MaybeUninit::<u64>::uninit(); MAX_DEPTH];
+    let (n, _, _) = walk(&mut frames, thread_stack_bounds());
+    if n == 0 {
+        return 0;
+    }
+    // SAFETY: `walk` initialised the first `n` elements.
+    unsafe { frames[0].assume_init() }
 }
 
 /// The calling thread's stack, `[low, high)`, or `(0, 0)` when unknown
