@@ -231,3 +231,37 @@ fn html_writes_one_page_holding_the_json_and_exits_3_on_damage() {
     assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
     assert!(std::fs::read_to_string(&page).expect("still written").contains("memscope-data"));
 }
+
+#[test]
+fn info_shows_tracking_and_the_top_sites() {
+    // The version-2 golden file: two variables, a scope, a foreign region
+    // released, a handoff; no call stacks.
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v2.memscope");
+    let out = memscope(&["info".as_ref(), golden.as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let s = text(&out.stdout);
+    for want in [
+        "Tracking",
+        "variables              2",
+        "entries in 1 nodes",
+        "regions, 0 live at the end (0 B)",
+        "handoffs               1",
+        "Call stacks: none in this recording",
+    ] {
+        assert!(s.contains(want), "info output lacks {want:?}:\n{s}");
+    }
+    // The version-3 golden file has stacks: its sites, largest first.
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v3.memscope");
+    let out = memscope(&["info".as_ref(), golden.as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let s = text(&out.stdout);
+    for want in [
+        "Call stacks: 6 sites, 2 truncated",
+        "Top sites by bytes at the peak",
+        "8.00 GiB          2 allocs  myapp+0x4400",
+        "[stack table full]",
+    ] {
+        assert!(s.contains(want), "info output lacks {want:?}:\n{s}");
+    }
+    assert!(!s.contains("\nTracking"), "no tracking section without tracking events:\n{s}");
+}

@@ -272,6 +272,7 @@ fn info(file: &Path) -> anyhow::Result<Replay> {
     let profile = build_profile(&r, &[]);
     let mut out = io::stdout().lock();
     write_info(&mut out, file, &r)
+        .and_then(|()| write_tracking(&mut out, &r))
         .and_then(|()| write_sites(&mut out, &r, &profile))
         .and_then(|()| out.flush())
         .context("cannot write to standard output")?;
@@ -279,6 +280,53 @@ fn info(file: &Path) -> anyhow::Result<Replay> {
         eprintln!("memscope: warning: {w}");
     }
     Ok(r)
+}
+
+/// The tracking part of `memscope info`: named variables, scopes and
+/// foreign memory (`track_var!`, `track_scope!`, `memscope::ffi`).
+fn write_tracking(o: &mut impl Write, r: &Replay) -> io::Result<()> {
+    let t = &r.tracking;
+    if t.variables == 0 && t.scope_entries == 0 && t.foreign_regions == 0 && t.handoffs == 0 {
+        return Ok(());
+    }
+    writeln!(o)?;
+    writeln!(o, "Tracking")?;
+    let live = r.variables.iter().filter(|v| v.state == "live").count();
+    writeln!(
+        o,
+        "  variables     {:>10}   {} live at the end, {} with no heap memory, {} unlinked, {} retracked",
+        grouped(t.variables),
+        grouped(live as u64),
+        grouped(t.no_heap),
+        grouped(t.unlinked),
+        grouped(t.retracked)
+    )?;
+    writeln!(
+        o,
+        "  scopes        {:>10}   entries in {} nodes, {} open at the end, {} unmatched exits",
+        grouped(t.scope_entries),
+        grouped(r.scopes.len() as u64),
+        grouped(t.scopes_open_at_end),
+        grouped(t.unmatched_scope_exits)
+    )?;
+    writeln!(
+        o,
+        "  foreign       {:>10}   regions, {} live at the end ({}), {} releases of unknown addresses",
+        grouped(t.foreign_regions),
+        grouped(t.foreign_live_count),
+        human(t.foreign_live_bytes),
+        grouped(t.unknown_foreign_releases)
+    )?;
+    for f in r.foreign.iter().filter(|f| f.state == "live").take(5) {
+        writeln!(o, "    live foreign  {:>12}  {}  {}", human(f.size), f.ptr_hex, f.label.escape_debug())?;
+    }
+    writeln!(
+        o,
+        "  handoffs      {:>10}   allocations handed to foreign code ({} unlinked)",
+        grouped(t.handoffs),
+        grouped(t.unlinked_handoffs)
+    )?;
+    Ok(())
 }
 
 /// The call-stack part of `memscope info`: the top sites by peak, by live
