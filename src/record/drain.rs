@@ -327,7 +327,10 @@ impl Drainer {
                 if let Some(ids) = self.stack_ids.get_mut(index) {
                     ids.clear();
                 }
-                self.pending_stack[index] = 0;
+                // `pending_stack` is kept: a StackNext whose reallocation is
+                // not popped yet was pushed after the request, so it holds
+                // LOCAL_FULL (a marker, not a table id), never an old id.
+                debug_assert!(self.pending_stack.get(index).is_none_or(|&p| p == 0 || p == LOCAL_FULL));
                 stack::drainer_ack_reset(slot, r);
             }
             if state == EXITED {
