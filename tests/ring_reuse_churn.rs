@@ -35,9 +35,13 @@ fn sequential_threads_reuse_one_ring() {
     let tables = common::STACK_TABLES.load(std::sync::atomic::Ordering::Relaxed) - tables_before;
     let written = rec.finish().expect("finish");
     assert!(written.threads > 200);
-    // At most 2 threads were alive at once (this one and one worker); allow
-    // one spare for a worker whose slot the drainer is still emptying.
-    assert!(slots <= 3, "{slots} rings allocated for 200 threads, at most 2 of them alive at once");
+    // At most 2 threads were alive at once (this one and one worker). A
+    // starting worker waits at most 100 ms for the drainer to recycle the
+    // previous worker's ring before it allocates a spare; on this shared
+    // 2-core machine that patience ran out once or twice in 60 runs (4 rings,
+    // measured at 9a8de6f and since), so allow two spares: without reuse
+    // there would be 200.
+    assert!(slots <= 4, "{slots} rings allocated for 200 threads, at most 2 of them alive at once");
     // A stack table stays with its ring: at most one per ring allocated.
     assert!(tables <= slots + 1, "{tables} stack tables for {slots} new rings");
     let _ = std::fs::remove_file(&path);
