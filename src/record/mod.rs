@@ -61,6 +61,21 @@ pub fn stack_table_layout() -> std::alloc::Layout {
     std::alloc::Layout::new::<stack::StackTable>()
 }
 
+/// Up to `n` return addresses of the calling thread's frames, innermost
+/// first (the first is in the caller), by the allocator's frame-pointer
+/// walk: for tests that symbolize the running binary.
+#[cfg(not(loom))]
+#[doc(hidden)]
+#[inline(never)]
+pub fn return_addresses(n: usize) -> Vec<u64> {
+    // This function's own frame is the walk's first: skip it.
+    let mut v = stack::return_addresses(n + 1);
+    if !v.is_empty() {
+        v.remove(0);
+    }
+    v
+}
+
 /// Default ring capacity in events (8192 events, 256 KiB per thread).
 pub const DEFAULT_RING_CAPACITY: usize = 8192;
 /// Smallest accepted ring capacity in events.

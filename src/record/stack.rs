@@ -222,6 +222,13 @@ const K: u64 = 0x517c_c1b7_2722_0a95;
 /// both. `stack` is the thread's stack, `[low, high)`.
 #[inline(always)]
 fn walk(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize)) -> (usize, u16, u64) {
+    walk_checked(out, stack, true)
+}
+
+/// [`walk`], with the check of return addresses against the loaded code
+/// optional (`check_code`: a constant at every call, so it costs nothing).
+#[inline(always)]
+fn walk_checked(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize), check_code: bool) -> (usize, u16, u64) {
     // Nothing below the stack pointer is a live frame, and for the main
     // thread the range glibc reports reaches far below the mapped stack
     // (down to the previous mapping): never read there.
@@ -243,7 +250,7 @@ fn walk(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize)) -> (usiz
         // aligned. Stale data there can make a wrong chain, never
         // a fault, and every link is checked again before it is followed.
         let (next, ret) = unsafe { ((fp as *const usize).read(), ((fp + 8) as *const u64).read()) };
-        if !CODE.contains(ret) {
+        if check_code && !CODE.contains(ret) {
             break u16::from(ENDED_EARLY);
         }
         if n == MAX_DEPTH {
@@ -533,6 +540,19 @@ fn probe_inner() -> u64 {
     }
     // SAFETY: `walk` initialised the first `n` elements.
     unsafe { frames[0].assume_init() }
+}
+
+/// Up to `n` return addresses of the calling thread, innermost first: the
+/// first is in the caller of this function. The allocator's walk, without
+/// its check against the loaded code (which is only filled while a
+/// recording runs): for tests that symbolize the running binary.
+#[inline(never)]
+pub(crate) fn return_addresses(n: usize) -> Vec<u64> {
+    let mut frames = [MaybeUninit::<u64>::uninit(); MAX_DEPTH];
+    let (got, _, _) = walk_checked(&mut frames, thread_stack_bounds(), false);
+    // SAFETY: `walk_checked` initialised the first `got` elements.
+    let frames = unsafe { core::slice::from_raw_parts(frames.as_ptr().cast::<u64>(), got) };
+    frames.iter().take(n).copied().collect()
 }
 
 /// The calling thread's stack, `[low, high)`, or `(0, 0)` when unknown

@@ -2,52 +2,17 @@
 //! cannot be used.
 
 use super::*;
-use std::os::raw::{c_int, c_void};
+use std::os::raw::c_void;
 use std::path::Path;
 
-// Return addresses come from the C unwinder that std links anyway
-// (libgcc_s): it reports real call sites on every architecture, without
-// relying on frame pointers.
-#[repr(C)]
-struct UnwindContext {
-    _opaque: [u8; 0],
-}
-
-type TraceFn = extern "C" fn(*mut UnwindContext, *mut c_void) -> c_int;
-
-extern "C" {
-    fn _Unwind_Backtrace(trace: TraceFn, data: *mut c_void) -> c_int;
-    fn _Unwind_GetIP(context: *mut UnwindContext) -> usize;
-}
-
-/// `_URC_NO_REASON`: go on unwinding.
-const GO_ON: c_int = 0;
-/// `_URC_END_OF_STACK`: stop.
-const STOP: c_int = 5;
-
-extern "C" fn push_ip(context: *mut UnwindContext, data: *mut c_void) -> c_int {
-    // SAFETY: `data` is the `&mut Vec<u64>` `return_addresses` passes, used
-    // by no one else while `_Unwind_Backtrace` runs.
-    let ips = unsafe { &mut *data.cast::<Vec<u64>>() };
-    // SAFETY: `context` is the live frame context the unwinder passes.
-    let ip = unsafe { _Unwind_GetIP(context) };
-    ips.push(ip as u64);
-    if ips.len() < 4 {
-        GO_ON
-    } else {
-        STOP
-    }
-}
-
 /// The instruction pointers of the innermost frames: `[0]` is in this
-/// function, `[1]` the return address of the call to it in its caller.
+/// function, `[1]` the return address of the call to it in its caller (by
+/// the recorder's own frame-pointer walk: this crate is built with frame
+/// pointers, `.cargo/config.toml`).
 #[inline(never)]
 fn return_addresses() -> Vec<u64> {
-    let mut ips: Vec<u64> = Vec::with_capacity(4);
-    // SAFETY: `push_ip` has the callback type the unwinder expects and
-    // `data` points to `ips`, alive for the whole call.
-    unsafe { _Unwind_Backtrace(push_ip, (&mut ips as *mut Vec<u64>).cast::<c_void>()) };
-    assert!(ips.len() >= 2, "the unwinder reached the caller");
+    let ips = crate::record::return_addresses(4);
+    assert!(ips.len() >= 2, "the walk reached the caller: {ips:x?}");
     ips
 }
 
