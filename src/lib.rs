@@ -38,7 +38,17 @@
 //!   LZ4-compressed chunks ([`Recorder`], [`Recording`]).
 //! - [`format`](mod@format) is the on-disk format (FORMAT.md is the spec).
 //! - [`replay`] folds a recording back into live and history state.
-//! - [`export`] writes the replay as JSON.
+//! - [`export`] writes the replay as JSON, HTML and, with features, other
+//!   viewers' formats.
+//!
+//! Cargo features, all off by default (a program that only records needs
+//! none; the `memscope` command-line tool, package `memscope-cli` in `cli/`,
+//! turns both on):
+//! - `symbolize`: the `symbolize` module, offline resolution of call-stack
+//!   addresses to functions, files and lines (addr2line, object,
+//!   rustc-demangle);
+//! - `pprof`: `export::pprof`, the gzipped `profile.proto` export (prost,
+//!   flate2).
 //!
 //! What process exit does: a recording still running when the process calls
 //! `exit` (returning from `main`, `std::process::exit`) is finished by an

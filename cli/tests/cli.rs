@@ -236,7 +236,7 @@ fn html_writes_one_page_holding_the_json_and_exits_3_on_damage() {
 fn info_shows_tracking_and_the_top_sites() {
     // The version-2 golden file: two variables, a scope, a foreign region
     // released, a handoff; no call stacks.
-    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v2.memscope");
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/golden/v2.memscope");
     let out = memscope(&["info".as_ref(), golden.as_ref()]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     let s = text(&out.stdout);
@@ -251,7 +251,7 @@ fn info_shows_tracking_and_the_top_sites() {
         assert!(s.contains(want), "info output lacks {want:?}:\n{s}");
     }
     // The version-3 golden file has stacks: its sites, largest first.
-    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v3.memscope");
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/golden/v3.memscope");
     let out = memscope(&["info".as_ref(), golden.as_ref()]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     let s = text(&out.stdout);
