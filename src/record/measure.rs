@@ -1,10 +1,10 @@
 //! Heap assertions in tests: exact figures for the allocator calls a
 //! closure makes, with no recording and no file.
 //!
-//! [`measure`] runs a closure and returns what the calling thread allocated,
+//! [`measure`](crate::measure) runs a closure and returns what the calling thread allocated,
 //! deallocated and reallocated meanwhile, its peak and what it left live, as
-//! a [`HeapStats`]; [`measure_with_threads`] adds the threads the closure
-//! spawns through its [`MeasureScope`]. Each measurement sees only its own
+//! a [`HeapStats`](crate::HeapStats); [`measure_with_threads`](crate::measure_with_threads) adds the threads the closure
+//! spawns through its [`MeasureScope`](crate::MeasureScope). Each measurement sees only its own
 //! thread(s), so tests that measure run side by side under the default
 //! parallel test runner, and measurements nest (each sees its own calls, an
 //! outer one also sees the inner one's). They need [`TrackingAllocator`]
@@ -40,14 +40,14 @@
 //!   are signed for that reason: no table of addresses is kept (that would
 //!   need memory and a lock inside the allocator), so a deallocation cannot
 //!   be told apart by where its memory came from. Such a deallocation can
-//!   hide a leak of the same size from [`HeapStats::assert_no_leaks`]: keep
+//!   hide a leak of the same size from [`HeapStats::assert_no_leaks`](crate::HeapStats::assert_no_leaks): keep
 //!   older memory's drops out of the closure when asserting on leaks.
 //! - Memory the closure allocates and returns (in `R`), moves to another
 //!   thread or forgets counts as live at the end.
 //! - Not counted: the measurement's own work (it allocates nothing while the
 //!   closure runs; spawning and joining measured threads is excluded), other
 //!   threads, threads spawned with `std::thread::spawn` even from inside the
-//!   closure (use [`measure_with_threads`]), and code in [`unmeasured`].
+//!   closure (use [`measure_with_threads`](crate::measure_with_threads)), and code in [`unmeasured`](crate::unmeasured).
 //!
 //! # Cost
 //! When the calling thread measures nothing, each allocator call reads one
@@ -204,12 +204,14 @@ fn current() -> *const Counters {
 }
 
 /// The allocator hook for an allocation of `size` bytes that succeeded. When
-/// the thread measures nothing: one thread-local load and a branch.
+/// the thread measures nothing: one thread-local load and a branch (the
+/// rest is out of line, so that it does not keep `__rust_alloc` from being
+/// inlined, nor make it save registers).
 #[inline(always)]
 pub(crate) fn allocated(size: usize) {
     let c = current();
     if !c.is_null() {
-        apply_all(c, Change { allocations: 1, deallocations: 0, reallocations: 0, allocated_bytes: size as u64, deallocated_bytes: 0 });
+        on_alloc(c, size);
     }
 }
 
@@ -218,7 +220,7 @@ pub(crate) fn allocated(size: usize) {
 pub(crate) fn deallocated(size: usize) {
     let c = current();
     if !c.is_null() {
-        apply_all(c, Change { allocations: 0, deallocations: 1, reallocations: 0, allocated_bytes: 0, deallocated_bytes: size as u64 });
+        on_dealloc(c, size);
     }
 }
 
@@ -228,23 +230,36 @@ pub(crate) fn deallocated(size: usize) {
 pub(crate) fn reallocated(old_size: usize, new_size: usize) {
     let c = current();
     if !c.is_null() {
-        apply_all(
-            c,
-            Change {
-                allocations: 0,
-                deallocations: 0,
-                reallocations: 1,
-                allocated_bytes: new_size as u64,
-                deallocated_bytes: old_size as u64,
-            },
-        );
+        on_realloc(c, old_size, new_size);
     }
 }
 
-/// Adds `change` to the measurement at `c` and every enclosing one. Out of
-/// line, so that the hook stays a load and a branch in the allocator.
-/// Allocates nothing, takes no lock, cannot panic.
+// `#[cold]`: not rare in a test that measures, but marking them so keeps the
+// branch that calls them out of the allocator's straight-line path.
+#[cold]
 #[inline(never)]
+fn on_alloc(c: *const Counters, size: usize) {
+    apply_all(c, Change { allocations: 1, deallocations: 0, reallocations: 0, allocated_bytes: size as u64, deallocated_bytes: 0 });
+}
+
+#[cold]
+#[inline(never)]
+fn on_dealloc(c: *const Counters, size: usize) {
+    apply_all(c, Change { allocations: 0, deallocations: 1, reallocations: 0, allocated_bytes: 0, deallocated_bytes: size as u64 });
+}
+
+#[cold]
+#[inline(never)]
+fn on_realloc(c: *const Counters, old_size: usize, new_size: usize) {
+    apply_all(
+        c,
+        Change { allocations: 0, deallocations: 0, reallocations: 1, allocated_bytes: new_size as u64, deallocated_bytes: old_size as u64 },
+    );
+}
+
+/// Adds `change` to the measurement at `c` and every enclosing one.
+/// Allocates nothing, takes no lock, cannot panic.
+#[inline(always)]
 fn apply_all(mut c: *const Counters, change: Change) {
     while !c.is_null() {
         // SAFETY: `c` is this thread's `CURRENT` or a `parent` reached from
