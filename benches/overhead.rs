@@ -141,13 +141,16 @@ fn thread_cpu_ns() -> u64 {
     clock(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
+/// `work(pairs, thread_index)`.
+type Workload = fn(u64, u64);
+
 /// The idle cases again, on the bench thread, timed by the thread's CPU
 /// clock instead of the wall clock: time the thread spends descheduled (a
 /// machine shared with other work) is left out, so the few ns that separate
 /// these cases stay visible under load.
 fn pairs_cpu(c: &mut Criterion) {
     let mut group = c.benchmark_group("pair_cpu");
-    let cases: [(&str, fn(u64, u64)); 4] = [
+    let cases: [(&str, Workload); 4] = [
         ("system_direct", common::run_system_direct),
         ("tracking_direct", run_tracking_direct),
         ("tracking_idle", common::run_global),
