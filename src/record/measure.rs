@@ -1,10 +1,10 @@
 //! Heap assertions in tests: exact figures for the allocator calls a
 //! closure makes, with no recording and no file.
 //!
-//! [`measure`](crate::measure) runs a closure and returns what the calling thread allocated,
+//! [`measure`] runs a closure and returns what the calling thread allocated,
 //! deallocated and reallocated meanwhile, its peak and what it left live, as
-//! a [`HeapStats`](crate::HeapStats); [`measure_with_threads`](crate::measure_with_threads) adds the threads the closure
-//! spawns through its [`MeasureScope`](crate::MeasureScope). Each measurement sees only its own
+//! a [`HeapStats`]; [`measure_with_threads`] adds the threads the closure
+//! spawns through its [`MeasureScope`]. Each measurement sees only its own
 //! thread(s), so tests that measure run side by side under the default
 //! parallel test runner, and measurements nest (each sees its own calls, an
 //! outer one also sees the inner one's). They need [`TrackingAllocator`]
@@ -40,14 +40,14 @@
 //!   are signed for that reason: no table of addresses is kept (that would
 //!   need memory and a lock inside the allocator), so a deallocation cannot
 //!   be told apart by where its memory came from. Such a deallocation can
-//!   hide a leak of the same size from [`HeapStats::assert_no_leaks`](crate::HeapStats::assert_no_leaks): keep
+//!   hide a leak of the same size from [`HeapStats::assert_no_leaks`]: keep
 //!   older memory's drops out of the closure when asserting on leaks.
 //! - Memory the closure allocates and returns (in `R`), moves to another
 //!   thread or forgets counts as live at the end.
 //! - Not counted: the measurement's own work (it allocates nothing while the
 //!   closure runs; spawning and joining measured threads is excluded), other
 //!   threads, threads spawned with `std::thread::spawn` even from inside the
-//!   closure (use [`measure_with_threads`](crate::measure_with_threads)), and code in [`unmeasured`](crate::unmeasured).
+//!   closure (use [`measure_with_threads`]), and code in [`unmeasured`].
 //!
 //! # Cost
 //! When the calling thread measures nothing, each allocator call reads one

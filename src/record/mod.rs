@@ -16,9 +16,9 @@ mod alloc;
 mod drain;
 #[cfg(not(loom))]
 pub mod ffi;
-/// The module map: every loaded object, gathered off the hot path.
 #[cfg(not(loom))]
 pub mod measure;
+/// The module map: every loaded object, gathered off the hot path.
 #[cfg(not(loom))]
 pub(crate) mod modules;
 #[cfg(not(loom))]
