@@ -224,6 +224,35 @@ fn threads_count_only_when_spawned_through_the_scope() {
 }
 
 #[test]
+fn an_outer_measurement_counts_the_threads_of_an_inner_one_exactly() {
+    // The outer measurement is this thread's; once the inner one shares its
+    // counters with threads, the outer's are updated from three threads at
+    // once, and no update may be lost.
+    const N: u64 = 20_000;
+    let (inner, outer) = measure(|| {
+        let kept = black_box(Box::new(0u64));
+        let ((), inner) = measure_with_threads(|scope| {
+            let churn = move || {
+                for i in 0..N {
+                    drop(black_box(Box::new(i)));
+                }
+            };
+            let a = scope.spawn(churn);
+            let b = scope.spawn(churn);
+            churn();
+            a.join().unwrap();
+            b.join().unwrap();
+        });
+        drop(kept);
+        inner
+    });
+    assert_heap!(inner, allocations == 3 * N, deallocations == 3 * N, allocated_bytes == 24 * N, live_bytes == 0);
+    assert!((8..=24).contains(&inner.peak_bytes), "at most one 8-byte box per thread at a time: {inner}");
+    assert_heap!(outer, allocations == 3 * N + 1, deallocations == 3 * N + 1, allocated_bytes == 24 * N + 8, live_bytes == 0);
+    assert!((16..=32).contains(&outer.peak_bytes), "{outer}");
+}
+
+#[test]
 fn the_measurement_itself_counts_nothing() {
     let ((), empty) = measure(|| ());
     assert_eq!(empty, HeapStats::default());

@@ -412,9 +412,13 @@ pub fn measure_with_threads<'env, R>(f: impl for<'scope> FnOnce(MeasureScope<'sc
         up = c.parent.load(Ordering::Relaxed);
     }
     let counters = Counters::new(parent, true);
-    let result = std::thread::scope(|scope| {
-        let _on = Installed::new(&counters);
-        f(MeasureScope { scope, counters: CountersRef(&counters) })
+    // The scope's own bookkeeping (std allocates it) is no one's: run the
+    // scope unmeasured, so that enclosing measurements do not see it either.
+    let result = unmeasured(|| {
+        std::thread::scope(|scope| {
+            let _on = Installed::new(&counters);
+            f(MeasureScope { scope, counters: CountersRef(&counters) })
+        })
     });
     (result, counters.stats())
 }
