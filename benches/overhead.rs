@@ -3,9 +3,15 @@
 //!
 //! - `system_direct`: `std::alloc::System` called through `GlobalAlloc`, no
 //!   global allocator in between (the pure baseline);
+//! - `tracking_direct`: a `TrackingAllocator::system()` called through
+//!   `GlobalAlloc` directly, like `system_direct`, with no recording running
+//!   and nothing measured: what the wrapper adds to `System` per pair (the
+//!   session load and the `memscope::measure` thread-local check);
 //! - `tracking_idle`: the bench's global allocator, `TrackingAllocator::system()`,
 //!   with no recording running: `System` plus one atomic load (a plain `mov`
-//!   on x86-64) per call;
+//!   on x86-64) and one thread-local load per call;
+//! - `tracking_measured`: the same inside `memscope::measure` (a one-thread
+//!   measurement's counters updated on every call);
 //! - `tracking_recording`: the same with a recording running (`OnFull::Block`,
 //!   default config, call stacks on) and the `memscope-drain` thread writing
 //!   chunks to a temporary file;
@@ -17,7 +23,8 @@
 //! slowest thread's, so criterion's time per iteration is the time per pair
 //! per thread. A pair is two events: ns added per event = (recording - idle) / 2.
 //!
-//! Also: our SPSC [`Ring`] against `crossbeam_queue::ArrayQueue`, push+pop on
+//! `pair_cpu/*` repeats the idle cases on one thread timed by its CPU clock
+//! (robust to a loaded machine). Also: our SPSC [`Ring`] against `crossbeam_queue::ArrayQueue`, push+pop on
 //! one thread, and the parts of an event's cost (clock reads).
 //!
 //! Run: `cargo bench --bench overhead` (`-- --quick` while developing).
@@ -26,6 +33,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use memscope::format::RawEvent;
 use memscope::record::ring::Ring;
 use memscope::{CallStacks, Recorder, TrackingAllocator};
+use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::ptr::NonNull;
@@ -59,6 +67,35 @@ fn parallel(threads: usize, iters: u64, work: fn(u64, u64)) -> Duration {
     handles.into_iter().map(|h| h.join().expect("bench thread panicked")).max().unwrap_or_default()
 }
 
+/// A second `TrackingAllocator`, called directly (not as the global allocator).
+static DIRECT: TrackingAllocator = TrackingAllocator::system();
+
+/// `common::run_system_direct` through `DIRECT` instead of `System`: the
+/// same sizes, the same calls, plus the wrapper's checks.
+#[inline(never)]
+fn run_tracking_direct(pairs: u64, thread: u64) {
+    let mut rng = common::Xorshift64::for_thread(thread);
+    for _ in 0..pairs {
+        let size = rng.size();
+        // `size` is from 8 to 511 and the alignment 1, so the layout is valid.
+        let Ok(layout) = Layout::from_size_align(size, 1) else { unreachable!() };
+        // SAFETY: `layout` has a non-zero size.
+        let ptr = unsafe { DIRECT.alloc(layout) };
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `ptr` was just allocated by `DIRECT` with `layout` and is not used after.
+        unsafe { DIRECT.dealloc(black_box(ptr), layout) };
+    }
+}
+
+/// `common::run_global` inside `memscope::measure`; checks the count.
+#[inline(never)]
+fn run_global_measured(pairs: u64, thread: u64) {
+    let ((), stats) = memscope::measure(|| common::run_global(pairs, thread));
+    assert_eq!(stats.allocations, pairs, "{stats}");
+}
+
 fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("memscope-bench-{}-{name}.memscope", std::process::id()))
 }
@@ -69,8 +106,14 @@ fn pairs(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("system_direct", threads), &threads, |b, &t| {
             b.iter_custom(|iters| parallel(t, iters, common::run_system_direct))
         });
+        group.bench_with_input(BenchmarkId::new("tracking_direct", threads), &threads, |b, &t| {
+            b.iter_custom(|iters| parallel(t, iters, run_tracking_direct))
+        });
         group.bench_with_input(BenchmarkId::new("tracking_idle", threads), &threads, |b, &t| {
             b.iter_custom(|iters| parallel(t, iters, common::run_global))
+        });
+        group.bench_with_input(BenchmarkId::new("tracking_measured", threads), &threads, |b, &t| {
+            b.iter_custom(|iters| parallel(t, iters, run_global_measured))
         });
         for (name, stacks) in [("tracking_recording", CallStacks::FramePointers), ("tracking_recording_no_stacks", CallStacks::Off)] {
             let path = temp_path(&format!("pair-{name}-{threads}"));
@@ -89,6 +132,38 @@ fn pairs(c: &mut Criterion) {
             }
             let _ = std::fs::remove_file(&path);
         }
+    }
+    group.finish();
+}
+
+/// The calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), in ns.
+fn thread_cpu_ns() -> u64 {
+    clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// `work(pairs, thread_index)`.
+type Workload = fn(u64, u64);
+
+/// The idle cases again, on the bench thread, timed by the thread's CPU
+/// clock instead of the wall clock: time the thread spends descheduled (a
+/// machine shared with other work) is left out, so the few ns that separate
+/// these cases stay visible under load.
+fn pairs_cpu(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pair_cpu");
+    let cases: [(&str, Workload); 4] = [
+        ("system_direct", common::run_system_direct),
+        ("tracking_direct", run_tracking_direct),
+        ("tracking_idle", common::run_global),
+        ("tracking_measured", run_global_measured),
+    ];
+    for (name, work) in cases {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = thread_cpu_ns();
+                work(iters, 0);
+                Duration::from_nanos(thread_cpu_ns() - start)
+            })
+        });
     }
     group.finish();
 }
@@ -215,6 +290,7 @@ fn main() {
     // What `criterion_group!`/`criterion_main!` expand to, without their undocumented `pub fn`.
     let mut c = Criterion::default().configure_from_args();
     pairs(&mut c);
+    pairs_cpu(&mut c);
     ring(&mut c);
     parts(&mut c);
     c.final_summary();

@@ -32,6 +32,24 @@
 //! }
 //! ```
 //!
+//! Heap assertions in tests, with no recording and no file:
+//! [`measure`] returns the exact allocations, deallocations, bytes, peak and
+//! live at the end of the calling thread over a closure (and, with
+//! [`measure_with_threads`], of the threads it spawns), and [`assert_heap!`]
+//! checks them with a message that names every figure. Measurements of
+//! different threads are independent, so tests that measure run under the
+//! default parallel test runner.
+//!
+//! ```
+//! #[global_allocator]
+//! static A: memscope::TrackingAllocator = memscope::TrackingAllocator::system();
+//!
+//! let (v, stats) = memscope::measure(|| vec![0u64; 1000]);
+//! memscope::assert_heap!(stats, allocations == 1, allocated_bytes == 8000, live_bytes == 8000);
+//! stats.assert_peak_at_most(8 << 10);
+//! # drop(v);
+//! ```
+//!
 //! The pipeline, one module each:
 //! - [`record`]: [`TrackingAllocator`] pushes fixed-size events into
 //!   per-thread lock-free rings; the `memscope-drain` thread writes them as
@@ -72,5 +90,7 @@ mod sync;
 
 pub use error::Error;
 pub use format::OnFull;
+#[cfg(not(loom))]
+pub use record::measure::{measure, measure_with_threads, unmeasured, HeapStats, MeasureScope, MeasuredJoinHandle};
 #[cfg(not(loom))]
 pub use record::{ffi, CallStacks, Heap, Recorder, Recording, ScopeGuard, StackCapture, Summary, Trackable, TrackingAllocator};

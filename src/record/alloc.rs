@@ -1,11 +1,12 @@
 //! [`TrackingAllocator`]: the `#[global_allocator]` that records every call.
 //!
-//! Hot-path rules (enforced in `thread.rs`, which this calls): no allocation
+//! Hot-path rules (enforced in `thread.rs` and `measure.rs`, which this calls): no allocation
 //! through the global allocator, no lock, no syscall, no unwinding. Where a
 //! timestamp is taken matters for replay: after an allocation returns, before
 //! a deallocation releases memory, and before a reallocation; so an address
 //! freed on one thread and reused on another is always stamped free-first.
 
+use super::measure;
 use super::thread::{record, record_stamped, stamp};
 use crate::format::RawEvent;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -18,7 +19,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// static GLOBAL: memscope::TrackingAllocator = memscope::TrackingAllocator::system();
 /// ```
 ///
-/// When no recording runs, each call costs one atomic load on top of `A`.
+/// When no recording runs and the calling thread measures nothing
+/// ([`measure`](crate::measure)), each call costs one atomic load and one
+/// thread-local load on top of `A`.
 /// While one runs, each call pushes one 32-byte event into the calling
 /// thread's ring (see benches/README.md for the measured cost).
 ///
@@ -66,6 +69,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
         let ptr = unsafe { self.inner.alloc(layout) };
         if !ptr.is_null() {
+            measure::allocated(layout.size());
             record(&self.inner, true, |ts, stack| RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), false, stack));
         }
         ptr
@@ -76,6 +80,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         // SAFETY: as for `alloc`.
         let ptr = unsafe { self.inner.alloc_zeroed(layout) };
         if !ptr.is_null() {
+            measure::allocated(layout.size());
             record(&self.inner, true, |ts, stack| RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), true, stack));
         }
         ptr
@@ -83,6 +88,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        measure::deallocated(layout.size());
         record(&self.inner, false, |ts, _| RawEvent::dealloc(ts, ptr as usize, layout.size(), layout.align()));
         // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
         unsafe { self.inner.dealloc(ptr, layout) }
@@ -93,6 +99,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         let stamp = stamp(&self.inner);
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            measure::reallocated(layout.size(), new_size);
+        }
         if let (Some(stamp), false) = (stamp, new.is_null()) {
             record_stamped(&self.inner, stamp, RawEvent::realloc(stamp.ts_ns, ptr as usize, layout.size(), new as usize, new_size));
         }

@@ -1,7 +1,9 @@
 //! The record side: the allocator, the per-thread rings and their registry,
 //! the drainer, and the tracking API (`track_var!`, `track_scope!`,
-//! [`ffi`]). The only part of the crate with `unsafe` (in `ring.rs`,
-//! `registry.rs`, `thread.rs`, `alloc.rs`, `stack.rs` (the frame-pointer
+//! [`ffi`]), and the in-process measurement behind `memscope::measure`
+//! ([`measure`]). The only part of the crate with `unsafe` (in `ring.rs`,
+//! `registry.rs`, `thread.rs`, `alloc.rs`, `measure.rs` (its thread-local
+//! pointer to the current counters), `stack.rs` (the frame-pointer
 //! walk and the stack table), `modules.rs` (`dl_iterate_phdr`), and
 //! `track.rs` where the drainer reads a site or string key back).
 
@@ -14,6 +16,8 @@ mod alloc;
 mod drain;
 #[cfg(not(loom))]
 pub mod ffi;
+#[cfg(not(loom))]
+pub mod measure;
 /// The module map: every loaded object, gathered off the hot path.
 #[cfg(not(loom))]
 pub(crate) mod modules;
