@@ -17,7 +17,7 @@ pub use html::{html, html_to_path, html_to_path_with, html_with};
 
 use crate::format::{Damage, OnFull};
 use crate::replay::{
-    Bucket, EndRecord, ForeignRegion, Leak, Replay, ScopeInterval, ScopeNode, Suggestion, ThreadStats, ThreadTimeline, TimelinePoint,
+    Bucket, EndRecord, ForeignRegion, HandedOver, Leak, Replay, ScopeInterval, ScopeNode, Suggestion, ThreadStats, ThreadTimeline, TimelinePoint,
     Totals, TrackingTotals, Variable,
 };
 use crate::Error;
@@ -108,6 +108,7 @@ struct Document<'a> {
     scopes: &'a [ScopeNode],
     scope_intervals: &'a [ScopeInterval],
     foreign: &'a [ForeignRegion],
+    handoffs: &'a [HandedOver],
     suggestions: &'a [Suggestion],
     stacks: StacksView,
     frames: Vec<FrameView>,
@@ -343,6 +344,7 @@ fn document_with<'a>(replay: &'a Replay, options: &JsonOptions, profile: &profil
         scopes: &replay.scopes,
         scope_intervals: &replay.scope_intervals,
         foreign: &replay.foreign,
+        handoffs: &replay.handoffs,
         suggestions: &replay.suggestions,
         stacks,
         frames,

@@ -10,7 +10,7 @@
 //! recording runs, a call costs one atomic load.
 
 use super::thread::{record_group, Group, CONTROL};
-use super::trackable::{Heap, Trackable};
+use super::trackable::{Heap, Mode, Trackable, BATCH};
 use crate::format::event::*;
 use crate::format::{SiteRecord, SITE_CLONE, SITE_SCOPE, SITE_VAR};
 use crate::sync::Ordering;
@@ -119,25 +119,62 @@ fn recording() -> bool {
     CONTROL.session.load(Ordering::Relaxed) != 0
 }
 
-/// Adds the events of one tracked value to `group`: `Var` with its first
-/// allocation, `VarMore` for the rest, `VarType` and `Shared` as needed.
-fn add_value<T: Trackable + ?Sized>(group: &mut Group, site: &'static Site, value: &T) -> u64 {
-    let mut heap = Heap::new();
-    value.track(&mut heap);
-    let mut regions = heap.regions();
-    let (ptr, size) = regions.next().unwrap_or((0, 0));
-    group.add(KIND_VAR, ptr, size, site.key());
+/// Pushes a full batch of `heap`'s regions: with the value's Var event if
+/// none went out yet, else as VarMore events of the variable the thread's
+/// Var began. Once the Var event was dropped (a full ring under
+/// `OnFull::Drop`, counted), the value's later batches are not pushed: they
+/// would attach to the thread's previous variable.
+pub(crate) fn push_batch(heap: &mut Heap) {
+    if heap.sent == 2 {
+        return;
+    }
+    let mut group = Group::new();
+    add_regions(&mut group, heap);
+    let pushed = record_group(&mut group, 0) != 0;
+    if heap.sent == 0 {
+        heap.sent = if pushed { 1 } else { 2 };
+    }
+}
+
+/// Adds `heap`'s pending regions to `group`, led by the Var event if none
+/// went out yet.
+fn add_regions(group: &mut Group, heap: &Heap) {
+    let mut regions = heap.pending().iter().copied();
+    if heap.sent == 0 {
+        let (ptr, size) = regions.next().unwrap_or((0, 0));
+        group.add(KIND_VAR, ptr, size, heap.site);
+    }
     for (ptr, size) in regions {
         group.add(KIND_VAR_MORE, ptr, size, 0);
     }
+}
+
+/// Walks `value` and pushes its events: `Var` with its first allocation,
+/// `VarMore` for the rest (batches of [`BATCH`] go out as the walk fills
+/// them), then the bytes not located or past the bound, `VarType`,
+/// `Shared`, and `CloneOf` when `clone_of` is given.
+fn push_value<T: Trackable + ?Sized>(site: &'static Site, value: &T, clone_of: Option<u64>) {
+    let mut heap = Heap::new(Mode::Record, site.key());
+    value.track(&mut heap);
+    if heap.sent == 2 {
+        return;
+    }
+    let mut group = Group::new();
+    add_regions(&mut group, &heap);
     if let Some(bytes) = heap.unlocated() {
         group.add(KIND_VAR_MORE, 0, bytes, 0);
     }
-    site.type_event::<T>(group);
+    if let Some((_, bytes)) = heap.past_bound() {
+        group.add(KIND_VAR_MORE, VAR_MORE_PAST_BOUND, bytes, 0);
+    }
+    site.type_event::<T>(&mut group);
     if let Some((strong, weak)) = heap.counts() {
         group.add(KIND_SHARED, strong, weak, 0);
     }
-    ptr
+    if let Some(source_ptr) = clone_of {
+        group.add(KIND_CLONE_OF, source_ptr, 0, 0);
+    }
+    record_group(&mut group, 0);
 }
 
 /// `track_var!`: records `value`'s heap allocations under `site`.
@@ -152,9 +189,7 @@ pub fn var<T: Trackable + ?Sized>(site: &'static Site, value: &T) {
 #[inline(never)]
 fn var_in<T: Trackable + ?Sized>(site: &'static Site, value: &T) {
     debug_assert!(site.kind == SITE_VAR);
-    let mut group = Group::new();
-    add_value(&mut group, site, value);
-    record_group(&mut group, 0);
+    push_value(site, value, None);
 }
 
 /// `track_clone!`: records `clone`'s heap allocations under `site`, linked
@@ -170,13 +205,10 @@ pub fn clone<S: Trackable + ?Sized, C: Trackable + ?Sized>(site: &'static Site, 
 #[inline(never)]
 fn clone_in<S: Trackable + ?Sized, C: Trackable + ?Sized>(site: &'static Site, source: &S, clone: &C) {
     debug_assert!(site.kind == SITE_CLONE);
-    let mut source_heap = Heap::new();
+    let mut source_heap = Heap::new(Mode::FirstOnly, 0);
     source.track(&mut source_heap);
-    let source_ptr = source_heap.regions().next().map_or(0, |(p, _)| p);
-    let mut group = Group::new();
-    add_value(&mut group, site, clone);
-    group.add(KIND_CLONE_OF, source_ptr, 0, 0);
-    record_group(&mut group, 0);
+    let source_ptr = source_heap.first().map_or(0, |(p, _)| p);
+    push_value(site, clone, Some(source_ptr));
 }
 
 /// A scope opened by `track_scope!`: entered when made, left when dropped
@@ -235,7 +267,7 @@ pub(crate) fn foreign_event(kind: u8, ptr: u64, size: u64, label: &'static str) 
     }
 }
 
-const _: () = assert!(super::trackable::MAX_REGIONS + 4 <= super::thread::MAX_GROUP, "a value's events fit in one group");
+const _: () = assert!(BATCH + 5 <= super::thread::MAX_GROUP, "a batch and a value's last events fit in one group");
 
 /// The site kind code of a variable site, for the macros.
 #[doc(hidden)]

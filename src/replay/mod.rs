@@ -45,7 +45,7 @@ mod track;
 pub use engine::Replayer;
 pub use sites::{SitePoint, SiteStats, Stacks};
 pub use track::{
-    ForeignRegion, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable, MAX_FOREIGN,
+    ForeignRegion, HandedOver, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable, MAX_FOREIGN, MAX_HANDOFFS,
     MAX_HISTORY, MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_INTERVALS, MAX_SCOPE_NODES, MAX_VARIABLES,
 };
 
@@ -95,6 +95,10 @@ pub struct Replay {
     /// Foreign memory tracked with `memscope::ffi`, in the order tracked
     /// (at most [`MAX_FOREIGN`]).
     pub foreign: Vec<ForeignRegion>,
+    /// Allocations handed to foreign code (`memscope::ffi::handed_over`,
+    /// `into_raw`), tracked by a variable or not, in the order handed over
+    /// (at most [`MAX_HANDOFFS`]).
+    pub handoffs: Vec<HandedOver>,
     /// Counts over the tracking events.
     pub tracking: TrackingTotals,
     /// Suggestions drawn from the figures above, each naming the figures it rests on.
