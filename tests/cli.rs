@@ -67,7 +67,7 @@ fn recording() -> (Vec<u8>, usize) {
     let last = out.len();
     enc.put_events(&mut out, 1, 2, &[RawEvent::dealloc(60, 0x2000, 1000, 8), RawEvent::alloc(70, 0x4000, 32, 8, true, 0)], &[]);
     format::put_round(&mut out, 1, 80);
-    format::put_end(&mut out, 8, 5, 90);
+    format::put_end(&mut out, 8, 5, 90, 0);
     (out, last)
 }
 

@@ -91,7 +91,8 @@ fn shared() -> &'static Shared {
             let rc_var = Call { here, when, os_tid: main, regions: rc_regions.clone(), counts: counts_rc(&shared), source: None };
             let weak = Rc::downgrade(&shared);
             let ((copy, here), when) = timed(|| clone_here!(shared));
-            let rc_clone = Call { here, when, os_tid: main, regions: rc_regions.clone(), counts: counts_rc(&copy), source: Some(rc_alloc.0) };
+            let rc_clone =
+                Call { here, when, os_tid: main, regions: rc_regions.clone(), counts: counts_rc(&copy), source: Some(rc_alloc.0) };
             let copy2 = Rc::clone(&shared);
             let (here, when) = timed(|| track_here!(copy2));
             let rc_copy2 = Call { here, when, os_tid: main, regions: rc_regions, counts: counts_rc(&copy2), source: None };
@@ -131,14 +132,7 @@ fn shared() -> &'static Shared {
             let arc_thread_clone = std::thread::spawn(move || {
                 let ((mine, here), when) = timed(|| clone_here!(for_thread));
                 let counts = counts_arc(&mine);
-                Call {
-                    here,
-                    when,
-                    os_tid: os_tid(),
-                    regions: config_regions,
-                    counts,
-                    source: Some(Arc::as_ptr(&for_thread) as u64 - 16),
-                }
+                Call { here, when, os_tid: os_tid(), regions: config_regions, counts, source: Some(Arc::as_ptr(&for_thread) as u64 - 16) }
             })
             .join()
             .expect("thread");
@@ -165,8 +159,14 @@ fn shared() -> &'static Shared {
             // A clone of a value never tracked.
             let untracked = vec![2u8; 10];
             let ((c, here), when) = timed(|| clone_here!(untracked));
-            let untracked_clone =
-                Call { here, when, os_tid: main, regions: vec![(c.as_ptr() as u64, 10)], counts: None, source: Some(untracked.as_ptr() as u64) };
+            let untracked_clone = Call {
+                here,
+                when,
+                os_tid: main,
+                regions: vec![(c.as_ptr() as u64, 10)],
+                counts: None,
+                source: Some(untracked.as_ptr() as u64),
+            };
             drop((untracked, c));
 
             Shared {

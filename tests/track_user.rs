@@ -12,7 +12,9 @@
 //!   and size, and one tracked after growing does not show its final size
 //!   at its allocation's time;
 //! - 12: `ffi::into_raw`'s label is kept without `track_var!`;
-//! - 14: each clone a `track_clone!` makes in a loop is its own variable.
+//! - 14: each clone a `track_clone!` makes in a loop is its own variable;
+//! - 15: memory still live when `finish()` is called is live at the end,
+//!   not a leak: no leak suggestion.
 
 mod common;
 
@@ -65,7 +67,6 @@ struct Seen {
     clone_source_ptr: u64,
 }
 
-
 /// Pushes bytes onto `s` until its capacity reaches `target`, noting each
 /// reallocation.
 fn grow(s: &mut String, target: usize) -> Vec<Step> {
@@ -80,6 +81,9 @@ fn grow(s: &mut String, target: usize) -> Vec<Step> {
     }
     steps
 }
+
+/// Held past the recording's end (item 15).
+static KEPT: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
 
 fn seen() -> &'static Seen {
     static CELL: OnceLock<Seen> = OnceLock::new();
@@ -149,6 +153,14 @@ fn seen() -> &'static Seen {
                 clone_source_ptr,
             };
             drop((index, names, shared, many, grown, late, copies, handles, rc, source));
+
+            // 15: memory the program still holds when it calls finish().
+            {
+                let _scope = memscope::track_scope!("main_job");
+                let kept = vec![5u8; 3000];
+                memscope::track_var!(kept);
+                KEPT.lock().unwrap().push(kept);
+            }
             // SAFETY: `leaked` came from `Box::leak` of a boxed slice and is not used again.
             drop(unsafe { Box::from_raw(leaked as *mut [u8]) });
             seen
@@ -260,8 +272,11 @@ fn a_handoff_keeps_its_label_without_a_variable() {
 fn each_clone_made_in_a_loop_is_its_own_variable() {
     let s = seen();
     for source in ["source", "rc"] {
-        let clones: Vec<&serde_json::Value> =
-            doc().variables().iter().filter(|v| text(v, "origin") == "clone" && text(v, "name").starts_with(&format!("{source} ("))).collect();
+        let clones: Vec<&serde_json::Value> = doc()
+            .variables()
+            .iter()
+            .filter(|v| text(v, "origin") == "clone" && text(v, "name").starts_with(&format!("{source} (")))
+            .collect();
         let names: Vec<&str> = clones.iter().map(|v| text(v, "name")).collect();
         assert_eq!(names, [format!("{source} (clone 1)"), format!("{source} (clone 2)"), format!("{source} (clone 3)")], "{source}");
         let indexes: Vec<u64> = clones.iter().map(|v| num(v, "clone_index")).collect();
@@ -281,4 +296,17 @@ fn each_clone_made_in_a_loop_is_its_own_variable() {
     let strong: Vec<u64> =
         doc().variables().iter().filter(|v| text(v, "name").starts_with("rc (clone")).map(|v| num(v, "strong")).collect();
     assert_eq!(strong, [2, 3, 4]);
+}
+
+#[test]
+fn memory_held_at_finish_is_live_at_the_end_not_a_leak() {
+    seen();
+    let v = var("kept");
+    assert_eq!((text(v, "state"), num(v, "size")), ("live", 3000));
+    let rec = field(&doc().0, "recording");
+    assert_eq!(field(rec, "live_at_end_is_leak").as_bool(), Some(false));
+    assert_eq!(field(field(rec, "end"), "ended_at_exit").as_bool(), Some(false));
+    let kinds: Vec<&str> = array(&doc().0, "suggestions").iter().map(|s| text(s, "kind")).collect();
+    assert!(!kinds.iter().any(|k| k.contains("leak")), "leak suggestions for memory held at finish(): {kinds:?}");
+    assert!(array(&doc().0, "suggestions").iter().all(|s| !text(s, "text").contains("leak")));
 }

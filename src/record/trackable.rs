@@ -491,7 +491,6 @@ impl Trackable for PathBuf {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

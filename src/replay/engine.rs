@@ -207,8 +207,14 @@ impl Replayer {
                     self.release(bound);
                 }
             }
-            &Record::End { events_written, events_lost, end_ns } => {
-                self.end = Some(EndRecord { events_written, events_lost, end_ns });
+            &Record::End { events_written, events_lost, end_ns, flags } => {
+                self.end = Some(EndRecord {
+                    events_written,
+                    events_lost,
+                    end_ns,
+                    ended_at_exit: flags & crate::format::END_AT_EXIT != 0,
+                    no_tracking_allocator: flags & crate::format::END_NO_TRACKING_ALLOCATOR != 0,
+                });
                 self.release(u64::MAX);
             }
             Record::Site(site) => {
@@ -696,8 +702,7 @@ impl Replayer {
                     var.unlinked_bytes = var.unlinked_bytes.saturating_add(op.b);
                     var.notes.push(format!(
                         "owns more heap allocations than one value reports by address ({}): {} bytes in the others are counted, not linked",
-                        MAX_VAR_REGIONS,
-                        op.b
+                        MAX_VAR_REGIONS, op.b
                     ));
                 } else if op.a != 0 {
                     self.track.vars[v as usize].reported_addresses = true;
@@ -936,7 +941,12 @@ impl Replayer {
             })
             .collect();
         stacks.sites = order.iter().map(|&i| sites[i].clone()).collect();
-        let suggestions = super::suggest::suggestions(&self.totals, &tracked, &self.lifetimes.buckets(), finished);
+        let suggestions = super::suggest::suggestions(
+            &self.totals,
+            &tracked,
+            &self.lifetimes.buckets(),
+            finished && self.end.is_some_and(|e| e.ended_at_exit),
+        );
         Replay {
             header: self.header,
             summary: self.totals,

@@ -45,8 +45,8 @@ mod track;
 pub use engine::Replayer;
 pub use sites::{SitePoint, SiteStats, Stacks};
 pub use track::{
-    ForeignRegion, HandedOver, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable, MAX_FOREIGN, MAX_HANDOFFS,
-    MAX_HISTORY, MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_INTERVALS, MAX_SCOPE_NODES, MAX_VARIABLES,
+    ForeignRegion, HandedOver, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable,
+    MAX_FOREIGN, MAX_HANDOFFS, MAX_HISTORY, MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_INTERVALS, MAX_SCOPE_NODES, MAX_VARIABLES,
 };
 
 use crate::format::{Damage, Reader, SegmentHeader};
@@ -124,6 +124,15 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// Whether what is live at the end leaked: the recording ended at
+    /// process exit (the `atexit` hook finished it) and no event was lost.
+    /// Otherwise it is only *live at the end*: the program still held it
+    /// when it called `finish()` (or events were lost, so the live set may
+    /// hold allocations whose deallocation was not recorded).
+    pub fn live_at_end_is_leak(&self) -> bool {
+        self.end.is_some_and(|e| e.ended_at_exit) && self.summary.lost_events == 0
+    }
+
     /// Replays a recording read from `r`; `path_for_errors` names it in errors.
     ///
     /// Damaged records are skipped, listed in [`Replay::damage`], and replay
@@ -352,4 +361,12 @@ pub struct EndRecord {
     pub events_lost: u64,
     /// When the recording ended, ns since the epoch.
     pub end_ns: u64,
+    /// Whether the `atexit` hook finished the recording, at process exit
+    /// (version 4): then what is live at the end leaked. Otherwise
+    /// (`finish()`, the guard dropped) the program still held it.
+    pub ended_at_exit: bool,
+    /// Whether the global allocator was not `memscope::TrackingAllocator`
+    /// when the recording started (version 4): no allocation could be
+    /// recorded.
+    pub no_tracking_allocator: bool,
 }

@@ -95,6 +95,7 @@ pub fn record<R>(name: &str, work: impl FnOnce() -> R) -> (PathBuf, R) {
     let r = work();
     let summary = recording.finish().expect("finish the recording");
     assert_eq!(summary.events_lost, 0, "events lost under OnFull::Block");
+    assert!(summary.allocator_installed, "the tests' global allocator is a TrackingAllocator: {summary}");
     (path, r)
 }
 

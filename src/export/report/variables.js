@@ -13,7 +13,7 @@
     var ids = Array.from(new Set(variables.map(function (v) { return v.thread; }))).sort(function (a, b) { return a - b; });
     ids.forEach(function (t) { add(threadSel, h('option', { value: String(t) }, threadLabel(t))); });
     var stateSel = h('select', { id: 'var-state', 'aria-label': 'Filter by state' }, h('option', { value: '' }, 'any state'));
-    ['leaked', 'freed', 'shared', 'no heap', 'unlinked'].forEach(function (s) { add(stateSel, h('option', { value: s, title: STATE_TITLES[s] }, s)); });
+    [LIVE_WORD, 'freed', 'shared', 'no heap', 'unlinked'].forEach(function (s) { add(stateSel, h('option', { value: s, title: STATE_TITLES[s] }, s)); });
     add(body, h('div', { class: 'toolbar' }, h('label', null, 'Filter', text), h('label', null, 'Thread', threadSel), h('label', null, 'State', stateSel)));
 
     var prepared = variables.map(function (v) {
@@ -91,8 +91,10 @@
         ['scope', has(v.scope) ? scopePath(v.scope) : '— (outside any tracked scope)'],
         ['tracked', qty('ns', v.tracked_at_ns)],
         ['size when tracked', qty('bytes', v.size)],
+        v.regions_truncated ? ['allocations past the bound', ['more than ' + int(arr(v.allocations).length) + ' heap allocations: only these are linked; ', qty('bytes', v.unlinked_bytes), ' in the others are counted in the size, not linked']] : null,
+        !v.regions_truncated && num(v.unlinked_bytes) > 0 ? ['not linked', [qty('bytes', v.unlinked_bytes), ' reported without an address']] : null,
         ['state', stateBadges(v)],
-        ['freed', has(v.freed_at_ns) ? qty('ns', v.freed_at_ns) : (v.state === 'live' ? 'never: live at the end (leaked)' : '—')],
+        ['freed', has(v.freed_at_ns) ? qty('ns', v.freed_at_ns) : (v.state === 'live' ? (LEAKS ? 'never: live at process exit (leaked)' : 'not before the recording ended (live at the end)') : '—')],
         ['lifetime', has(v.lifetime_ns) ? qty('ns', v.lifetime_ns) : '—'],
         ['allocations linked', int(arr(v.allocations).length)],
         num(v.retracked) > 0 ? ['tracked again', plural(v.retracked, 'time', 'times')] : null
