@@ -190,8 +190,16 @@ fn linked_bytes(v: &serde_json::Value) -> u64 {
 #[test]
 fn a_value_counts_every_heap_allocation_it_owns() {
     let s = seen();
-    for name in ["index", "names", "shared"] {
+    let types = [
+        ("index", "track_user::Index"),
+        ("names", "alloc::vec::Vec<alloc::string::String>"),
+        ("shared", "alloc::rc::Rc<alloc::vec::Vec<u32>>"),
+    ];
+    for (name, ty) in types {
         let v = var(name);
+        // The type reaches the Site record although the value's first events
+        // went out in a batch before the walk ended.
+        assert_eq!(text(v, "type"), ty, "{name}");
         assert_eq!(text(v, "state"), "freed", "{name}");
         assert_eq!(num(v, "size"), s.built[name], "{name}: the bytes its construction left live (meter): {v}");
         assert_eq!(linked_bytes(v), s.built[name], "{name}: every allocation linked");
@@ -209,6 +217,7 @@ fn a_value_counts_every_heap_allocation_it_owns() {
 fn a_value_past_the_region_bound_says_so() {
     let s = seen();
     let v = var("many");
+    assert_eq!(text(v, "type"), "alloc::vec::Vec<alloc::vec::Vec<u8>>");
     assert_eq!(field(v, "regions_truncated").as_bool(), Some(true), "{v}");
     assert_eq!(array(v, "allocations").len(), MAX_REGIONS);
     // The buffer and MAX_REGIONS − 1 vectors are linked; 11 vectors of 8 bytes are counted.

@@ -326,6 +326,9 @@ fn write_tracking(o: &mut impl Write, r: &Replay) -> io::Result<()> {
         grouped(t.handoffs),
         grouped(t.unlinked_handoffs)
     )?;
+    for h in r.handoffs.iter().take(5) {
+        writeln!(o, "    handed over   {:>12}  {}  {}  ({})", human(h.size), h.ptr_hex, h.label.escape_debug(), h.state)?;
+    }
     Ok(())
 }
 

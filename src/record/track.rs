@@ -62,9 +62,10 @@ impl Site {
         }
     }
 
-    /// The string key of `T`'s type name for this site: adds nothing when
-    /// it is the site's type, else adds a `VarType` event to `group`.
-    fn type_event<T: ?Sized>(&'static self, group: &mut Group) {
+    /// The string key of `T`'s type name for a `VarType` event, when it is
+    /// not the site's type (the first call sets the site's type: before any
+    /// event carrying the site is pushed, so its `Site` record has it).
+    fn type_event<T: ?Sized>(&'static self) -> Option<u64> {
         let key = str_key(std::any::type_name::<T>());
         // Relaxed: only this value matters, not the order with other memory
         // (the drainer reads it after the push, see `record`). A plain load
@@ -79,9 +80,7 @@ impl Site {
             };
         }
         // Key 0 (a name we cannot key) never stands for the site's type.
-        if first != key || key == 0 {
-            group.add(KIND_VAR_TYPE, key, 0, 0);
-        }
+        (first != key || key == 0).then_some(key)
     }
 }
 
@@ -154,6 +153,8 @@ fn add_regions(group: &mut Group, heap: &Heap) {
 /// them), then the bytes not located or past the bound, `VarType`,
 /// `Shared`, and `CloneOf` when `clone_of` is given.
 fn push_value<T: Trackable + ?Sized>(site: &'static Site, value: &T, clone_of: Option<u64>) {
+    // Before the walk, which may push the value's first batch.
+    let type_event = site.type_event::<T>();
     let mut heap = Heap::new(Mode::Record, site.key());
     value.track(&mut heap);
     if heap.sent == 2 {
@@ -167,7 +168,9 @@ fn push_value<T: Trackable + ?Sized>(site: &'static Site, value: &T, clone_of: O
     if let Some((_, bytes)) = heap.past_bound() {
         group.add(KIND_VAR_MORE, VAR_MORE_PAST_BOUND, bytes, 0);
     }
-    site.type_event::<T>(&mut group);
+    if let Some(key) = type_event {
+        group.add(KIND_VAR_TYPE, key, 0, 0);
+    }
     if let Some((strong, weak)) = heap.counts() {
         group.add(KIND_SHARED, strong, weak, 0);
     }
@@ -285,16 +288,21 @@ pub const SCOPE: u8 = SITE_SCOPE;
 /// records, with the current time and thread, the expression's text
 /// (`stringify!`), its type (`std::any::type_name`), the file, line and
 /// column, and the address and size of every heap allocation the value
-/// reports through [`Trackable`](crate::Trackable). A value with no heap
-/// allocation is recorded as such. For `Rc` and `Arc`, the strong and weak
-/// counts at this moment are recorded too.
+/// owns, deeply, as it reports them through [`Trackable`](crate::Trackable)
+/// (at most [`MAX_REGIONS`](crate::record::MAX_REGIONS) by address; the
+/// bytes of the rest are counted, and replay marks the variable
+/// `regions_truncated`). A value with no heap allocation is recorded as
+/// such. For `Rc` and `Arc`, the strong and weak counts at this moment are
+/// recorded too.
 ///
 /// Replay links the variable to the live allocation containing each
 /// address: the variable lives until that allocation is deallocated, and a
 /// reallocation (a growing `Vec`) keeps its name.
 ///
-/// Costs one atomic load when no recording runs; otherwise one to a few
-/// 32-byte events (benches/README.md). Never panics.
+/// Costs one atomic load when no recording runs; otherwise one 32-byte
+/// event per allocation the value owns, plus up to four (benches/README.md),
+/// and a walk of the value (a `Vec<String>` visits each string). Never
+/// panics.
 ///
 /// ```no_run
 /// let numbers = vec![1u64; 10_000];
@@ -315,7 +323,9 @@ macro_rules! track_var {
 /// Evaluates to `source.clone()` (for `source: &Arc<T>`, a new `Arc<T>`,
 /// not a copy of the reference). The clone is recorded as by
 /// [`track_var!`], with a link to the source's first heap allocation; for
-/// `Rc` and `Arc` the counts recorded are those after the clone. Replay
+/// `Rc` and `Arc` the counts recorded are those after the clone. Each clone
+/// is its own variable, named after its source and its index at this site
+/// (`shared (clone 2)`), also the clones of one `Rc` made in a loop. Replay
 /// shows which variables share one allocation.
 ///
 /// ```no_run

@@ -122,10 +122,12 @@
     var out = document.createDocumentFragment();
     var key = function (kind) { return h('span', { class: 'key' }, h('span', { class: 'keymark ' + kind }), kind); };
     add(out, h('p', { class: 'muted small' }, 'From ' + dur(t0) + ' to ' + dur(t1) + ' after the recording started. Hover a mark for its time and size.'));
-    add(out, h('p', { class: 'muted small' }, key('allocation'), key('reallocation'), key('deallocation')));
+    var tracked = allocs.some(function (a) { return arr(a.history).some(function (e) { return e.kind === 'tracked'; }); });
+    add(out, h('p', { class: 'muted small' }, key('allocation'), key('reallocation'), key('deallocation'), tracked ? key('tracked') : null));
+    if (tracked) add(out, h('p', { class: 'muted small' }, '"tracked": the allocation was reallocated before this variable named it; its size then (the steps before were not followed).'));
     allocs.forEach(function (a, i) {
       var lane = h('div', { class: 'lane', role: 'group', 'aria-label': 'allocation ' + (i + 1) });
-      var span = h('div', { class: 'span', title: 'allocation ' + String(a.ptr_hex) + ': ' + exactBytes(num(a.size)) + (has(a.freed_at_ns) ? '' : ', live at the end') });
+      var span = h('div', { class: 'span', title: 'allocation ' + String(a.ptr_hex) + ' from its allocation to ' + (has(a.freed_at_ns) ? 'its deallocation' : 'the end (live at the end)') + '; ' + exactBytes(num(a.size)) + (has(a.freed_at_ns) ? ' when deallocated' : ' at the end') + ' (the marks give each step\'s size)' });
       span.style.left = pct(num(a.allocated_at_ns));
       span.style.width = 'calc(' + pct(has(a.freed_at_ns) ? a.freed_at_ns : endNs) + ' - ' + pct(num(a.allocated_at_ns)) + ')';
       lane.appendChild(span);
