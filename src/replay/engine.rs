@@ -5,7 +5,8 @@ use super::live::{FastMap, Live, LiveSet, IN_SCOPE, RESIZED};
 use super::sites::{Sites, Stacks};
 use super::stats::{Log2Hist, Timeline};
 use super::track::{
-    AllocAcc, ForeignAcc, Handoff, ScopeInterval, Tracker, VarAcc, MAX_FOREIGN, MAX_INTERIOR_OFFSET, MAX_SCOPE_INTERVALS, MAX_VARIABLES,
+    AllocAcc, ForeignAcc, Handoff, ScopeInterval, Tracker, VarAcc, MAX_FOREIGN, MAX_INTERIOR_OFFSET, MAX_SCOPE_INTERVALS,
+    MAX_UNLINKED_NOTES, MAX_VARIABLES,
 };
 use super::{EndRecord, Leak, Replay, ThreadStats, ThreadTimeline, Totals, MAX_DAMAGE_LISTED, MAX_LEAKS, MAX_THREAD_TIMELINES};
 use crate::format::event::*;
@@ -627,9 +628,13 @@ impl Replayer {
     /// [`Replayer::containing`] found for `ptr`), or notes why there is none.
     fn link(&mut self, ts: u64, v: u32, ptr: u64, start: Option<u64>) {
         let Some(start) = start else {
-            self.track.vars[v as usize].notes.push(format!(
-                "no live allocation contains {ptr:#x}: allocated before the recording started, freed already, or not on the heap"
-            ));
+            let var = &mut self.track.vars[v as usize];
+            var.unlinked_addresses += 1;
+            if var.unlinked_addresses <= MAX_UNLINKED_NOTES {
+                var.notes.push(format!(
+                    "no live allocation contains {ptr:#x}: allocated before the recording started, freed already, or not on the heap"
+                ));
+            }
             return;
         };
         let Some(a) = self.tag(ts, start) else { return };
@@ -687,6 +692,7 @@ impl Replayer {
                     notes: Vec::new(),
                     unlinked_bytes: 0,
                     regions_truncated: false,
+                    unlinked_addresses: 0,
                 });
                 self.track.thread(t).last_var = Some(v);
                 if ptr != 0 {

@@ -46,7 +46,8 @@ pub use engine::Replayer;
 pub use sites::{SitePoint, SiteStats, Stacks};
 pub use track::{
     ForeignRegion, HandedOver, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable,
-    MAX_FOREIGN, MAX_HANDOFFS, MAX_HISTORY, MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_INTERVALS, MAX_SCOPE_NODES, MAX_VARIABLES,
+    MAX_FOREIGN, MAX_HANDOFFS, MAX_HISTORY, MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_INTERVALS, MAX_SCOPE_NODES, MAX_UNLINKED_NOTES,
+    MAX_VARIABLES,
 };
 
 use crate::format::{Damage, Reader, SegmentHeader};

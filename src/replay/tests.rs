@@ -139,6 +139,20 @@ fn live_at_the_end_is_a_leak_only_at_process_exit_with_nothing_lost() {
     assert!(json.contains("\"live_at_end_is_leak\":true") && json.contains("\"ended_at_exit\":true"), "{json}");
 }
 
+/// A map of `&'static str` keys reports one address in static memory per
+/// key (`Trackable` for `str`): a few notes name them, one more counts the rest.
+#[test]
+fn unlinked_addresses_of_one_variable_get_a_bounded_number_of_notes() {
+    let mut events = vec![RawEvent::alloc(1, X, 64, 8, false, 0), RawEvent::with_kind(KIND_VAR, 2, X as u64, 64, 0x77)];
+    events.extend((0..10).map(|i| RawEvent::with_kind(KIND_VAR_MORE, 2, 0x7000_0000 + i * 0x1_0000, 5, 0)));
+    let r = Rec::new().chunk(1, &events).end(10).replay();
+    let v = &r.variables[0];
+    assert_eq!((v.state, v.allocations.len(), v.size), ("live", 1, 64));
+    assert_eq!(v.notes.len(), MAX_UNLINKED_NOTES as usize + 1, "{:?}", v.notes);
+    assert!(v.notes[..4].iter().all(|n| n.starts_with("no live allocation contains 0x70")), "{:?}", v.notes);
+    assert!(v.notes[4].starts_with("and 6 more addresses"), "{:?}", v.notes);
+}
+
 #[test]
 fn tracked_addresses_link_to_the_allocation_containing_them() {
     let var = |ts, ptr| RawEvent::with_kind(KIND_VAR, ts, ptr, 0, 0x77);

@@ -17,6 +17,10 @@ pub const MAX_SCOPE_NODES: usize = 100_000;
 pub const MAX_SCOPE_DEPTH: u32 = 256;
 /// The most foreign regions a replay lists.
 pub const MAX_FOREIGN: usize = 100_000;
+/// The most notes of unlinked addresses one variable gets (a map of
+/// `&'static str` keys reports one address in static memory per key); the
+/// rest are counted in one more note.
+pub const MAX_UNLINKED_NOTES: u64 = 4;
 /// The most handoffs [`super::Replay::handoffs`] lists.
 pub const MAX_HANDOFFS: usize = 100_000;
 /// The most scope entries [`super::Replay::scope_intervals`] lists.
@@ -324,6 +328,8 @@ pub(crate) struct VarAcc {
     pub(crate) notes: Vec<String>,
     pub(crate) unlinked_bytes: u64,
     pub(crate) regions_truncated: bool,
+    /// Reported addresses that matched no live allocation.
+    pub(crate) unlinked_addresses: u64,
 }
 
 /// A tracked allocation during replay (the live set holds its index + 1).
@@ -596,7 +602,16 @@ impl Tracker {
                 shared_with: std::mem::take(&mut shared[id]),
                 handoffs,
                 retracked: v.retracked,
-                notes: v.notes.clone(),
+                notes: {
+                    let mut notes = v.notes.clone();
+                    if v.unlinked_addresses > MAX_UNLINKED_NOTES {
+                        notes.push(format!(
+                            "and {} more addresses in no live allocation (static memory, the stack, or memory freed already)",
+                            v.unlinked_addresses - MAX_UNLINKED_NOTES
+                        ));
+                    }
+                    notes
+                },
             });
         }
         let mut foreign = Vec::with_capacity(self.foreign.len());
