@@ -319,3 +319,35 @@ fn memory_held_at_finish_is_live_at_the_end_not_a_leak() {
     assert!(!kinds.iter().any(|k| k.contains("leak")), "leak suggestions for memory held at finish(): {kinds:?}");
     assert!(array(&doc().0, "suggestions").iter().all(|s| !text(s, "text").contains("leak")));
 }
+
+/// Issue 9, item 15: "or where the user asked": a recording started with
+/// `treat_live_at_end_as_leaks` reports what its program held at `finish()`
+/// as leaks.
+#[test]
+fn memory_held_at_finish_is_a_leak_when_the_program_asks() {
+    let path = {
+        let _one_at_a_time = common::track::lock();
+        let path = common::temp_path("track_user_leaks_asked");
+        common::track::remove_at_exit(&path);
+        let recording = memscope::Recorder::new(&path).treat_live_at_end_as_leaks().start().expect("start");
+        {
+            let _scope = memscope::track_scope!("leaky_job");
+            let forgotten = vec![9u8; 1500];
+            memscope::track_var!(forgotten);
+            KEPT.lock().unwrap().push(forgotten);
+        }
+        let summary = recording.finish().expect("finish");
+        assert_eq!(summary.events_lost, 0);
+        path
+    };
+    let doc = document(&path);
+    let rec = field(&doc.0, "recording");
+    assert_eq!(field(field(rec, "end"), "leaks_asked").as_bool(), Some(true));
+    assert_eq!(field(rec, "live_at_end_is_leak").as_bool(), Some(true));
+    let suggestions = array(&doc.0, "suggestions");
+    let about = |kind: &str| suggestions.iter().filter(|s| text(s, "kind") == kind).map(|s| text(s, "text").to_owned()).collect::<Vec<_>>();
+    let by_scope = about("leak_by_scope");
+    assert!(by_scope.iter().any(|t| t.contains("`leaky_job`") && t.contains("the program asked")), "{suggestions:?}");
+    let by_var = about("leaked_variable");
+    assert!(by_var.iter().any(|t| t.starts_with("`forgotten`")), "{suggestions:?}");
+}

@@ -577,6 +577,8 @@ fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {
     if let Some(end) = &r.end {
         let how = if end.ended_at_exit {
             "at process exit (atexit hook): what is live at the end leaked"
+        } else if end.leaks_asked {
+            "by finish() or the guard; the program asked to treat what is live at the end as leaks"
         } else {
             "by finish() or the guard: what is live at the end was still held, not leaked"
         };
@@ -630,7 +632,11 @@ fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {
     let live_note = if t.lost_events > 0 {
         " (not known: events lost)"
     } else if r.live_at_end_is_leak() {
-        " (leaked: the recording ended at process exit)"
+        if r.end.is_some_and(|e| e.ended_at_exit) {
+            " (leaked: the recording ended at process exit)"
+        } else {
+            " (leaks, as the program asked)"
+        }
     } else {
         ""
     };

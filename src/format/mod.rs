@@ -94,6 +94,9 @@ pub const END_AT_EXIT: u64 = 1;
 /// End flag: when the recording started, the global allocator was not
 /// `memscope::TrackingAllocator`: no allocation could be recorded.
 pub const END_NO_TRACKING_ALLOCATOR: u64 = 2;
+/// End flag: the program asked to treat what is live at the end as leaks
+/// (`Recorder::treat_live_at_end_as_leaks`).
+pub const END_LEAKS_ASKED: u64 = 4;
 
 /// The largest compressed body or decompressed payload a reader accepts, in
 /// bytes (16 MiB). The drainer stays far below: a chunk holds at most 2^16
@@ -330,7 +333,8 @@ pub fn put_end_v3(out: &mut Vec<u8>, events_written: u64, events_lost: u64, end_
 }
 
 /// Appends the [`TAG_END`] record that closes a finished recording.
-/// `flags` are [`END_AT_EXIT`] and [`END_NO_TRACKING_ALLOCATOR`] (version 4).
+/// `flags` are [`END_AT_EXIT`], [`END_NO_TRACKING_ALLOCATOR`] and
+/// [`END_LEAKS_ASKED`] (version 4).
 pub fn put_end(out: &mut Vec<u8>, events_written: u64, events_lost: u64, end_ns: u64, flags: u64) {
     let mut f = [0u8; END_FIELDS_LEN_V4];
     f[0..8].copy_from_slice(&events_written.to_le_bytes());

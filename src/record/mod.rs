@@ -155,6 +155,7 @@ mod api {
         drain_interval: Duration,
         finish_timeout: Duration,
         call_stacks: super::CallStacks,
+        leaks_asked: bool,
     }
 
     impl Recorder {
@@ -169,6 +170,7 @@ mod api {
                 drain_interval: Duration::from_millis(5),
                 finish_timeout: Duration::from_secs(5),
                 call_stacks: super::CallStacks::FramePointers,
+                leaks_asked: false,
             }
         }
 
@@ -213,6 +215,18 @@ mod api {
             self
         }
 
+        /// Treats what is still live when the recording ends as leaks, also
+        /// when it ends by `finish()` (by default only a recording that
+        /// ends at process exit reports leaks: memory the program still
+        /// holds when it calls `finish()` is *live at the end*). For a
+        /// program that frees everything before it finishes recording. The
+        /// End record says so (FORMAT.md, End flag 4); with events lost,
+        /// replay still calls nothing a leak.
+        pub fn treat_live_at_end_as_leaks(mut self) -> Self {
+            self.leaks_asked = true;
+            self
+        }
+
         /// Creates the file, starts the `memscope-drain` thread and starts
         /// recording every thread of the process, including threads that
         /// already exist (from their next allocation on).
@@ -253,7 +267,8 @@ mod api {
 
         fn launch(self) -> Result<Recording, Error> {
             let allocator_installed = tracking_allocator_installed();
-            let end_flags = if allocator_installed { 0 } else { crate::format::END_NO_TRACKING_ALLOCATOR };
+            let end_flags = if allocator_installed { 0 } else { crate::format::END_NO_TRACKING_ALLOCATOR }
+                | if self.leaks_asked { crate::format::END_LEAKS_ASKED } else { 0 };
             let path = self.path;
             let mut file = std::fs::File::create(&path).map_err(|source| Error::Create { path: path.clone(), source })?;
             let epoch = thread::monotonic_ns();

@@ -215,6 +215,7 @@ impl Replayer {
                     end_ns,
                     ended_at_exit: flags & crate::format::END_AT_EXIT != 0,
                     no_tracking_allocator: flags & crate::format::END_NO_TRACKING_ALLOCATOR != 0,
+                    leaks_asked: flags & crate::format::END_LEAKS_ASKED != 0,
                 });
                 self.release(u64::MAX);
             }
@@ -951,7 +952,11 @@ impl Replayer {
             &self.totals,
             &tracked,
             &self.lifetimes.buckets(),
-            finished && self.end.is_some_and(|e| e.ended_at_exit),
+            match self.end {
+                Some(e) if finished && e.ended_at_exit => Some(super::suggest::Leaks::AtExit),
+                Some(e) if finished && e.leaks_asked => Some(super::suggest::Leaks::Asked),
+                _ => None,
+            },
         );
         Replay {
             header: self.header,

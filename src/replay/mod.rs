@@ -126,12 +126,13 @@ pub struct Replay {
 
 impl Replay {
     /// Whether what is live at the end leaked: the recording ended at
-    /// process exit (the `atexit` hook finished it) and no event was lost.
-    /// Otherwise it is only *live at the end*: the program still held it
-    /// when it called `finish()` (or events were lost, so the live set may
-    /// hold allocations whose deallocation was not recorded).
+    /// process exit (the `atexit` hook finished it) or the program asked to
+    /// treat it so, and no event was lost. Otherwise it is only *live at
+    /// the end*: the program still held it when it called `finish()` (or
+    /// events were lost, so the live set may hold allocations whose
+    /// deallocation was not recorded).
     pub fn live_at_end_is_leak(&self) -> bool {
-        self.end.is_some_and(|e| e.ended_at_exit) && self.summary.lost_events == 0
+        self.end.is_some_and(|e| e.ended_at_exit || e.leaks_asked) && self.summary.lost_events == 0
     }
 
     /// Replays a recording read from `r`; `path_for_errors` names it in errors.
@@ -370,4 +371,7 @@ pub struct EndRecord {
     /// when the recording started (version 4): no allocation could be
     /// recorded.
     pub no_tracking_allocator: bool,
+    /// Whether the program asked to treat what is live at the end as leaks
+    /// (`Recorder::treat_live_at_end_as_leaks`, version 4).
+    pub leaks_asked: bool,
 }

@@ -131,6 +131,9 @@ fn live_at_the_end_is_a_leak_only_at_process_exit_with_nothing_lost() {
     let lossy = Rec::new().chunk(1, &[events[0], RawEvent::lost(2, 3)]).end_with(10, format::END_AT_EXIT).replay();
     assert_eq!(lossy.summary.lost_events, 3);
     assert!(!lossy.live_at_end_is_leak(), "a lost deallocation would leave its allocation live");
+    let asked = Rec::new().chunk(1, &events).end_with(10, format::END_LEAKS_ASKED).replay();
+    assert!(asked.end.is_some_and(|e| e.leaks_asked && !e.ended_at_exit));
+    assert!(asked.live_at_end_is_leak(), "the program asked");
     let no_allocator = Rec::new().end_with(10, format::END_NO_TRACKING_ALLOCATOR).replay();
     assert!(no_allocator.end.is_some_and(|e| e.no_tracking_allocator));
     let mut json = Vec::new();

@@ -131,6 +131,7 @@
    * the program still held when it called finish() is "live at end".
    */
   var LEAKS = rec.live_at_end_is_leak === true;
+  var AT_EXIT = !!(rec.end && rec.end.ended_at_exit);
   var LIVE_WORD = LEAKS ? 'leaked' : 'live at end';
   /** The state words a variable shows: the replay's state ("live" shows as LIVE_WORD) plus "shared". */
   function stateWords(v) {

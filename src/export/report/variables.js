@@ -94,7 +94,7 @@
         v.regions_truncated ? ['allocations past the bound', ['more than ' + int(arr(v.allocations).length) + ' heap allocations: only these are linked; ', qty('bytes', v.unlinked_bytes), ' in the others are counted in the size, not linked']] : null,
         !v.regions_truncated && num(v.unlinked_bytes) > 0 ? ['not linked', [qty('bytes', v.unlinked_bytes), ' reported without an address']] : null,
         ['state', stateBadges(v)],
-        ['freed', has(v.freed_at_ns) ? qty('ns', v.freed_at_ns) : (v.state === 'live' ? (LEAKS ? 'never: live at process exit (leaked)' : 'not before the recording ended (live at the end)') : '—')],
+        ['freed', has(v.freed_at_ns) ? qty('ns', v.freed_at_ns) : (v.state === 'live' ? (LEAKS ? (AT_EXIT ? 'never: live at process exit (leaked)' : 'never: live at the end (a leak, as the program asked)') : 'not before the recording ended (live at the end)') : '—')],
         ['lifetime', has(v.lifetime_ns) ? qty('ns', v.lifetime_ns) : '—'],
         ['allocations linked', int(arr(v.allocations).length)],
         num(v.retracked) > 0 ? ['tracked again', plural(v.retracked, 'time', 'times')] : null
