@@ -54,6 +54,13 @@ struct Sale {
     cents: u64,
 }
 
+/// `track_var!(sales)` counts each sale's city too.
+impl memscope::Trackable for Sale {
+    fn track(&self, heap: &mut memscope::Heap) {
+        self.city.track(heap);
+    }
+}
+
 /// What a worker sends back: its sales and its per-product (quantity, cents).
 type Parsed = (Vec<Sale>, Vec<(String, u64, u64)>);
 

@@ -111,6 +111,10 @@ fn exit_without_finish_is_finished_by_the_atexit_hook() {
     let r = replay(&path);
     let s = &r.summary;
     assert!(r.finished, "no End record: the atexit hook did not finish the recording");
+    // The End record says the recording ended at process exit: what is live leaked.
+    let end = r.end.expect("the End record");
+    assert!(end.ended_at_exit && !end.no_tracking_allocator, "{end:?}");
+    assert!(r.live_at_end_is_leak());
     assert!(r.damage.is_empty() && r.damage_count == 0, "damage: {:?}", r.damage);
     assert_eq!(s.lost_events, 0);
     // Exit only frees (blocks from before the recording); nothing of it is lost.

@@ -13,6 +13,7 @@ use memscope::format::{self, ChunkEncoder, Event, OnFull, RawEvent, Reader, Reco
 const GOLDEN_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v1.memscope");
 const GOLDEN_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v2.memscope");
 const GOLDEN_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v3.memscope");
+const GOLDEN_V4: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v4.memscope");
 
 fn name(s: &str) -> [u8; 16] {
     let mut n = [0u8; 16];
@@ -71,7 +72,7 @@ fn golden_v1_decodes() {
         assert_eq!(chunk.events, expected);
     }
     assert_eq!(records[2], Record::Round { round: 0, watermark_ns: 35 });
-    assert_eq!(records[3], Record::End { events_written: 11, events_lost: 7, end_ns: 60 });
+    assert_eq!(records[3], Record::End { events_written: 11, events_lost: 7, end_ns: 60, flags: 0 });
     // Spot-check decoded values against FORMAT.md's tables, independent of the encoder.
     let Record::Events(c) = &records[0] else { unreachable!() };
     assert_eq!(
@@ -265,7 +266,7 @@ fn encode_v3() -> Vec<u8> {
     format::put_stack_nodes(&mut out, 5, &nodes[4..]);
     ChunkEncoder::default().put_events(&mut out, 1, 0, &events, &stacks);
     format::put_round(&mut out, 0, 50);
-    format::put_end(&mut out, events.len() as u64, 0, 60);
+    format::put_end_v3(&mut out, events.len() as u64, 0, 60);
     out
 }
 
@@ -365,4 +366,50 @@ fn damaged_stack_and_module_records_leave_the_rest_replayable() {
             assert_eq!(r.stacks.unknown_stack_allocations, 0);
         }
     }
+}
+
+/// Version 4: version 3's records, closed by an End record with flags (the
+/// recording ended at process exit; the allocator was memscope's).
+fn encode_v4() -> Vec<u8> {
+    let (mut header, modules, nodes, events, stacks) = v3_records();
+    header.version = 4;
+    let mut out = header.encode().to_vec();
+    for m in &modules {
+        format::put_module(&mut out, m);
+    }
+    format::put_stack_nodes(&mut out, 1, &nodes[..4]);
+    format::put_stack_nodes(&mut out, 5, &nodes[4..]);
+    ChunkEncoder::default().put_events(&mut out, 1, 0, &events, &stacks);
+    format::put_round(&mut out, 0, 50);
+    format::put_end(&mut out, events.len() as u64, 0, 60, format::END_AT_EXIT);
+    out
+}
+
+#[test]
+fn golden_v4_decodes_the_end_flags_and_encoder_is_stable() {
+    let fresh = encode_v4();
+    if std::env::var_os("MEMSCOPE_BLESS").is_some() {
+        std::fs::write(GOLDEN_V4, &fresh).unwrap();
+    }
+    let golden = std::fs::read(GOLDEN_V4).expect("tests/golden/v4.memscope is committed");
+    assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
+    assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 4);
+    // FORMAT.md, End record: 32 bytes of fields, the flags at offset 24.
+    let end = golden.len() - (16 + 32);
+    assert_eq!(&golden[end..end + 4], b"MSrc");
+    assert_eq!((golden[end + 4], u16::from_le_bytes([golden[end + 6], golden[end + 7]])), (3, 32));
+    assert_eq!(u64::from_le_bytes(golden[end + 16 + 24..].try_into().unwrap()), 1);
+    let mut reader = Reader::new(&golden[..]).unwrap();
+    let mut last = None;
+    while let Some(item) = reader.next_record().unwrap() {
+        last = Some(item.expect("golden file has no damage"));
+    }
+    assert_eq!(last, Some(Record::End { events_written: 10, events_lost: 0, end_ns: 60, flags: format::END_AT_EXIT }));
+    let replay = memscope::replay::Replay::from_reader(&golden[..], "v4.memscope".as_ref()).unwrap();
+    let e = replay.end.expect("End");
+    assert!(e.ended_at_exit && !e.no_tracking_allocator);
+    assert!(replay.live_at_end_is_leak());
+    // The older versions' End records carry no flags.
+    let v3 = memscope::replay::Replay::from_reader(&std::fs::read(GOLDEN_V3).unwrap()[..], "v3.memscope".as_ref()).unwrap();
+    assert!(!v3.end.expect("End").ended_at_exit && !v3.live_at_end_is_leak());
 }

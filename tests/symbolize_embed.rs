@@ -24,7 +24,7 @@ fn recording(module: &ModuleRecord, address: u64) -> Vec<u8> {
     let events = [RawEvent::thread_start(1, 42, [0; 16]), RawEvent::alloc(2, 0x1000, 64, 8, false, 0)];
     ChunkEncoder::default().put_events(&mut out, 1, 0, &events, &[0, 1]);
     format::put_round(&mut out, 0, 3);
-    format::put_end(&mut out, 2, 0, 4);
+    format::put_end(&mut out, 2, 0, 4, 0);
     out
 }
 

@@ -29,8 +29,10 @@ struct Call {
     here: Here,
     when: Window,
     os_tid: u64,
-    /// The value's address (for an `Rc`/`Arc`: `as_ptr`, inside its allocation) and reported bytes.
-    region: (u64, u64),
+    /// The value's heap allocations as it reports them: address and bytes
+    /// (for an `Rc`/`Arc`: its allocation's start and size, the counts and
+    /// the value, then the value's own allocations).
+    regions: Vec<(u64, u64)>,
     counts: Option<(u64, u64)>,
     /// `track_clone!`: the source's address.
     source: Option<u64>,
@@ -83,14 +85,17 @@ fn shared() -> &'static Shared {
             let rc_value = Rc::as_ptr(&shared) as u64;
             // The value sits after the two counts.
             let rc_alloc = (rc_value - 2 * std::mem::size_of::<usize>() as u64, t.alloc_bytes);
+            assert_eq!(rc_alloc.1, 40, "two counts and a String");
+            let rc_regions = vec![rc_alloc, (shared.as_ptr() as u64, 1)];
             let (here, when) = timed(|| track_here!(shared));
-            let rc_var = Call { here, when, os_tid: main, region: (rc_value, 24), counts: counts_rc(&shared), source: None };
+            let rc_var = Call { here, when, os_tid: main, regions: rc_regions.clone(), counts: counts_rc(&shared), source: None };
             let weak = Rc::downgrade(&shared);
             let ((copy, here), when) = timed(|| clone_here!(shared));
-            let rc_clone = Call { here, when, os_tid: main, region: (rc_value, 24), counts: counts_rc(&copy), source: Some(rc_value) };
+            let rc_clone =
+                Call { here, when, os_tid: main, regions: rc_regions.clone(), counts: counts_rc(&copy), source: Some(rc_alloc.0) };
             let copy2 = Rc::clone(&shared);
             let (here, when) = timed(|| track_here!(copy2));
-            let rc_copy2 = Call { here, when, os_tid: main, region: (rc_value, 24), counts: counts_rc(&copy2), source: None };
+            let rc_copy2 = Call { here, when, os_tid: main, regions: rc_regions, counts: counts_rc(&copy2), source: None };
             assert_eq!((rc_var.counts, rc_clone.counts, rc_copy2.counts), (Some((1, 0)), Some((2, 1)), Some((3, 1))));
             drop((shared, copy));
             let ((), rc_strong_gone) = timed(|| drop(copy2));
@@ -107,7 +112,7 @@ fn shared() -> &'static Shared {
                     here,
                     when,
                     os_tid: main,
-                    region: (Arc::as_ptr(&arc) as u64, 8),
+                    regions: vec![(Arc::as_ptr(&arc) as u64 - 16, 24)],
                     counts: counts_arc(&arc),
                     source: None,
                 });
@@ -119,21 +124,15 @@ fn shared() -> &'static Shared {
 
             // An Arc shared with a thread, cloned with track_clone! there.
             let config = Arc::new(vec![1u32; 100]);
-            let config_ptr = Arc::as_ptr(&config) as u64;
+            let config_ptr = Arc::as_ptr(&config) as u64 - 16;
+            let config_regions = vec![(config_ptr, 40), (config.as_ptr() as u64, 400)];
             let (here, when) = timed(|| track_here!(config));
-            let arc_var = Call { here, when, os_tid: main, region: (config_ptr, 24), counts: counts_arc(&config), source: None };
+            let arc_var = Call { here, when, os_tid: main, regions: config_regions.clone(), counts: counts_arc(&config), source: None };
             let for_thread = Arc::clone(&config);
             let arc_thread_clone = std::thread::spawn(move || {
                 let ((mine, here), when) = timed(|| clone_here!(for_thread));
                 let counts = counts_arc(&mine);
-                Call {
-                    here,
-                    when,
-                    os_tid: os_tid(),
-                    region: (Arc::as_ptr(&mine) as u64, 24),
-                    counts,
-                    source: Some(Arc::as_ptr(&for_thread) as u64),
-                }
+                Call { here, when, os_tid: os_tid(), regions: config_regions, counts, source: Some(Arc::as_ptr(&for_thread) as u64 - 16) }
             })
             .join()
             .expect("thread");
@@ -143,14 +142,14 @@ fn shared() -> &'static Shared {
             // A deep clone: a Vec.
             let original = vec![1u64; 64];
             let (here, when) = timed(|| track_here!(original));
-            let orig = Call { here, when, os_tid: main, region: (original.as_ptr() as u64, 512), counts: None, source: None };
+            let orig = Call { here, when, os_tid: main, regions: vec![(original.as_ptr() as u64, 512)], counts: None, source: None };
             let (((deep, here), t), when) = timed(|| metered(|| clone_here!(original)));
             assert_eq!(t.allocs, 1, "the clone's buffer");
             let deep_call = Call {
                 here,
                 when,
                 os_tid: main,
-                region: (deep.as_ptr() as u64, 512),
+                regions: vec![(deep.as_ptr() as u64, 512)],
                 counts: None,
                 source: Some(original.as_ptr() as u64),
             };
@@ -160,8 +159,14 @@ fn shared() -> &'static Shared {
             // A clone of a value never tracked.
             let untracked = vec![2u8; 10];
             let ((c, here), when) = timed(|| clone_here!(untracked));
-            let untracked_clone =
-                Call { here, when, os_tid: main, region: (c.as_ptr() as u64, 10), counts: None, source: Some(untracked.as_ptr() as u64) };
+            let untracked_clone = Call {
+                here,
+                when,
+                os_tid: main,
+                regions: vec![(c.as_ptr() as u64, 10)],
+                counts: None,
+                source: Some(untracked.as_ptr() as u64),
+            };
             drop((untracked, c));
 
             Shared {
@@ -196,7 +201,7 @@ fn record_counts_and_clone_sources_are_the_observed_ones() {
         let found = t.vars_at(&call.here);
         let v =
             found.iter().find(|v| call.when.from - t.epoch <= v.ts_ns && v.ts_ns <= call.when.to - t.epoch).expect("the call's Var event");
-        assert_raw_var(&t, v, &call.here, kind, call.os_tid, &call.when, &[call.region]);
+        assert_raw_var(&t, v, &call.here, kind, call.os_tid, &call.when, &call.regions);
         assert_eq!(v.shared, call.counts, "counts of {}", call.here.name);
         assert_eq!(v.clone_of, call.source, "clone source of {}", call.here.name);
     };
@@ -237,12 +242,13 @@ fn replay_rc_counts_clones_and_sharing() {
             call.counts.map_or((None, None), |(a, b)| (Some(a), Some(b))),
             "counts of {name}"
         );
-        // All three name the Rc's one allocation: its start, its size.
+        // All three name the Rc's allocation (its start, its size) and the String's.
         let allocs = array(v, "allocations");
-        assert_eq!(allocs.len(), 1, "{name}");
+        assert_eq!(allocs.len(), 2, "{name}");
         assert_eq!((num(&allocs[0], "ptr"), num(&allocs[0], "size")), s.rc_alloc, "the Rc's allocation for {name}");
         s.rc_allocated.assert_holds(epoch, num(&allocs[0], "allocated_at_ns"), "allocated_at_ns");
-        assert_eq!(num(v, "size"), s.rc_alloc.1, "size of {name}");
+        assert_eq!(num(&allocs[1], "size"), 1, "the String's buffer for {name}");
+        assert_eq!(num(v, "size"), s.rc_alloc.1 + 1, "size of {name}");
         // Freed when the Weak went, not when the last strong reference did.
         assert_eq!(text(v, "state"), "freed", "{name}");
         let freed = num(v, "freed_at_ns");
@@ -284,7 +290,7 @@ fn replay_arc_clone_on_another_thread() {
     assert_ne!(num(cfg, "thread"), num(theirs, "thread"));
     assert_eq!(opt_num(theirs, "clone_of"), Some(num(cfg, "id")));
     assert_eq!(text(theirs, "origin"), "clone");
-    assert_eq!(text(theirs, "name"), "for_thread");
+    assert_eq!(text(theirs, "name"), "for_thread (clone 1)");
     assert_eq!((opt_num(cfg, "strong"), opt_num(theirs, "strong")), (Some(1), Some(3)));
     assert_eq!((opt_num(cfg, "weak"), opt_num(theirs, "weak")), (Some(0), Some(0)));
     assert_eq!(ids(cfg, "shared_with"), vec![num(theirs, "id")]);
@@ -305,10 +311,10 @@ fn replay_deep_clone_links_its_source_but_owns_another_allocation() {
     assert_eq!(s.deep_bytes, 512);
     assert_eq!(opt_num(deep, "clone_of"), Some(num(orig, "id")));
     assert_eq!((text(orig, "origin"), text(deep, "origin")), ("var", "clone"));
-    assert_eq!(text(deep, "name"), "original", "a clone site is named by its source expression");
-    assert_eq!(num(&array(orig, "allocations")[0], "ptr"), s.original.region.0);
-    assert_eq!(num(&array(deep, "allocations")[0], "ptr"), s.deep.region.0);
-    assert_ne!(s.original.region.0, s.deep.region.0);
+    assert_eq!(text(deep, "name"), "original (clone 1)", "a clone is named by its source expression and its index");
+    assert_eq!(num(&array(orig, "allocations")[0], "ptr"), s.original.regions[0].0);
+    assert_eq!(num(&array(deep, "allocations")[0], "ptr"), s.deep.regions[0].0);
+    assert_ne!(s.original.regions[0].0, s.deep.regions[0].0);
     assert_eq!((num(orig, "size"), num(deep, "size")), (512, 512));
     assert!(array(orig, "shared_with").is_empty() && array(deep, "shared_with").is_empty(), "different allocations");
     assert_eq!((opt_num(orig, "strong"), opt_num(deep, "strong")), (None, None));
@@ -347,14 +353,15 @@ fn borrowed() -> &'static Borrowed {
         let main = os_tid();
         let (path, b) = record("track_shared_borrowed", || {
             let config = Arc::new(vec![0u8; 8]);
-            let ptr = Arc::as_ptr(&config) as u64;
+            let ptr = Arc::as_ptr(&config) as u64 - 16;
+            let regions = vec![(ptr, 40), (config.as_ptr() as u64, 8)];
             let (here, when) = timed(|| track_here!(config));
-            let config_call = Call { here, when, os_tid: main, region: (ptr, 24), counts: counts_arc(&config), source: None };
+            let config_call = Call { here, when, os_tid: main, regions: regions.clone(), counts: counts_arc(&config), source: None };
             let borrowed = &config;
             let ((clone, here), when) = timed(|| clone_here!(borrowed));
             let strong_after = Arc::strong_count(&config) as u64;
             release(clone);
-            let clone = Call { here, when, os_tid: main, region: (ptr, 24), counts: Some((2, 0)), source: Some(ptr) };
+            let clone = Call { here, when, os_tid: main, regions, counts: Some((2, 0)), source: Some(ptr) };
             Borrowed { path: PathBuf::new(), config: config_call, clone, strong_after }
         });
         Borrowed { path, ..b }
@@ -368,8 +375,8 @@ fn record_track_clone_of_a_borrowed_arc_clones_the_arc() {
     assert_eq!(s.strong_after, 2, "the clone is one more strong reference");
     let t = raw_track(&s.path);
     let v = t.var(&s.clone.here);
-    assert_raw_var(&t, v, &s.clone.here, SITE_CLONE, s.clone.os_tid, &s.clone.when, &[s.clone.region]);
-    assert_eq!((v.shared, v.clone_of), (Some((2, 0)), Some(s.clone.region.0)));
+    assert_raw_var(&t, v, &s.clone.here, SITE_CLONE, s.clone.os_tid, &s.clone.when, &s.clone.regions);
+    assert_eq!((v.shared, v.clone_of), (Some((2, 0)), Some(s.clone.regions[0].0)));
 }
 
 #[test]

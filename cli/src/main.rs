@@ -326,6 +326,9 @@ fn write_tracking(o: &mut impl Write, r: &Replay) -> io::Result<()> {
         grouped(t.handoffs),
         grouped(t.unlinked_handoffs)
     )?;
+    for h in r.handoffs.iter().take(5) {
+        writeln!(o, "    handed over   {:>12}  {}  {}  ({})", human(h.size), h.ptr_hex, h.label.escape_debug(), h.state)?;
+    }
     Ok(())
 }
 
@@ -571,9 +574,24 @@ fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {
     writeln!(o)?;
     writeln!(o, "  drain rounds      {}", grouped(r.rounds))?;
     writeln!(o, "  finished          {}", if r.finished { "yes (End record present)" } else { "NO" })?;
+    if let Some(end) = &r.end {
+        let how = if end.ended_at_exit {
+            "at process exit (atexit hook): what is live at the end leaked"
+        } else if end.leaks_asked {
+            "by finish() or the guard; the program asked to treat what is live at the end as leaks"
+        } else {
+            "by finish() or the guard: what is live at the end was still held, not leaked"
+        };
+        writeln!(o, "  ended             {how}")?;
+    }
+    let no_allocator = r.end.is_some_and(|e| e.no_tracking_allocator);
 
-    if !r.finished || r.damage_count > 0 || t.lost_events > 0 {
+    if !r.finished || r.damage_count > 0 || t.lost_events > 0 || no_allocator {
         writeln!(o)?;
+    }
+    if no_allocator {
+        writeln!(o, "!! NO ALLOCATION RECORDED: the global allocator was not memscope::TrackingAllocator; add")?;
+        writeln!(o, "!!   #[global_allocator] static A: memscope::TrackingAllocator = memscope::TrackingAllocator::system();")?;
     }
     if !r.finished {
         writeln!(o, "!! recording was not finished (no End record): the program stopped or the file was cut while recording;")?;
@@ -594,7 +612,12 @@ fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {
         }
     }
     if t.lost_events > 0 {
-        writeln!(o, "!! LOST EVENTS: the recorder dropped {} events; every count below is a lower bound.", grouped(t.lost_events))?;
+        writeln!(
+            o,
+            "!! LOST EVENTS: the recorder dropped {} events; counts below are lower bounds, and live, peak",
+            grouped(t.lost_events)
+        )?;
+        writeln!(o, "!! and live-at-the-end figures are not known (a lost deallocation leaves its allocation counted live).")?;
     }
 
     writeln!(o)?;
@@ -606,7 +629,18 @@ fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {
         "  reallocations        {:>15}   (their new sizes count as allocated, old sizes as deallocated)",
         grouped(t.total_reallocations)
     )?;
-    writeln!(o, "  live at end          {:>15}   {}", grouped(t.live_count), bytes(t.live_bytes))?;
+    let live_note = if t.lost_events > 0 {
+        " (not known: events lost)"
+    } else if r.live_at_end_is_leak() {
+        if r.end.is_some_and(|e| e.ended_at_exit) {
+            " (leaked: the recording ended at process exit)"
+        } else {
+            " (leaks, as the program asked)"
+        }
+    } else {
+        ""
+    };
+    writeln!(o, "  live at end          {:>15}   {}{live_note}", grouped(t.live_count), bytes(t.live_bytes))?;
     writeln!(o, "  peak live            {:>15}   {} at {}", "", bytes(t.peak_live_bytes), duration(t.peak_at_ns))?;
     writeln!(
         o,

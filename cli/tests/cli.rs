@@ -67,7 +67,7 @@ fn recording() -> (Vec<u8>, usize) {
     let last = out.len();
     enc.put_events(&mut out, 1, 2, &[RawEvent::dealloc(60, 0x2000, 1000, 8), RawEvent::alloc(70, 0x4000, 32, 8, true, 0)], &[]);
     format::put_round(&mut out, 1, 80);
-    format::put_end(&mut out, 8, 5, 90);
+    format::put_end(&mut out, 8, 5, 90, 0);
     (out, last)
 }
 
@@ -129,6 +129,23 @@ fn info_shows_header_totals_threads_and_lost_events() {
         assert!(s.contains(want), "info output lacks {want:?}:\n{s}");
     }
     assert!(!s.contains("DAMAGED"), "{s}");
+    // Lost events: what is live at the end is not known, and never called a leak (issue 9, item 19).
+    assert!(s.contains("live at end") && s.contains("(not known: events lost)"), "{s}");
+    assert!(s.contains("ended             by finish() or the guard"), "{s}");
+    assert!(!s.contains("(leaked"), "{s}");
+}
+
+/// Issue 9, item 15: a recording that ended at process exit (End flag 1,
+/// the v4 golden file) says what is live at its end leaked.
+#[test]
+fn info_says_live_at_the_end_leaked_only_when_the_recording_ended_at_exit() {
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v4.memscope");
+    let out = memscope(&["info".as_ref(), golden.as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("ended             at process exit (atexit hook): what is live at the end leaked"), "{s}");
+    assert!(s.contains("(leaked: the recording ended at process exit)"), "{s}");
+    assert!(!s.contains("NO ALLOCATION RECORDED"), "{s}");
 }
 
 #[test]

@@ -17,8 +17,8 @@ pub use html::{html, html_to_path, html_to_path_with, html_with};
 
 use crate::format::{Damage, OnFull};
 use crate::replay::{
-    Bucket, EndRecord, ForeignRegion, Leak, Replay, ScopeInterval, ScopeNode, Suggestion, ThreadStats, ThreadTimeline, TimelinePoint,
-    Totals, TrackingTotals, Variable,
+    Bucket, EndRecord, ForeignRegion, HandedOver, Leak, Replay, ScopeInterval, ScopeNode, Suggestion, ThreadStats, ThreadTimeline,
+    TimelinePoint, Totals, TrackingTotals, Variable,
 };
 use crate::Error;
 use serde::Serialize;
@@ -108,6 +108,7 @@ struct Document<'a> {
     scopes: &'a [ScopeNode],
     scope_intervals: &'a [ScopeInterval],
     foreign: &'a [ForeignRegion],
+    handoffs: &'a [HandedOver],
     suggestions: &'a [Suggestion],
     stacks: StacksView,
     frames: Vec<FrameView>,
@@ -277,6 +278,7 @@ struct Recording<'a> {
     file_bytes: u64,
     finished: bool,
     end: Option<&'a EndRecord>,
+    live_at_end_is_leak: bool,
     rounds: u64,
     damage_count: u64,
     damaged_bytes: u64,
@@ -326,6 +328,7 @@ fn document_with<'a>(replay: &'a Replay, options: &JsonOptions, profile: &profil
             file_bytes: replay.file_bytes,
             finished: replay.finished,
             end: replay.end.as_ref(),
+            live_at_end_is_leak: replay.live_at_end_is_leak(),
             rounds: replay.rounds,
             damage_count: replay.damage_count,
             damaged_bytes: replay.damaged_bytes,
@@ -343,6 +346,7 @@ fn document_with<'a>(replay: &'a Replay, options: &JsonOptions, profile: &profil
         scopes: &replay.scopes,
         scope_intervals: &replay.scope_intervals,
         foreign: &replay.foreign,
+        handoffs: &replay.handoffs,
         suggestions: &replay.suggestions,
         stacks,
         frames,
@@ -408,7 +412,7 @@ mod tests {
         enc.put_events(&mut out, 1, 1, &[RawEvent::alloc(40, 0x3000, 1, 1, false, 0)], &[]);
         out[damaged_at + 40] ^= 0x55;
         format::put_round(&mut out, 0, 50);
-        format::put_end(&mut out, 12, 0, 60);
+        format::put_end(&mut out, 12, 0, 60, 0);
         Replay::from_reader(&out[..], "sample".as_ref()).expect("replays")
     }
 

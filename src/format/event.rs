@@ -30,6 +30,13 @@ pub const KIND_VAR: u8 = 16;
 /// Kind code of a further heap allocation of the thread's last [`KIND_VAR`]
 /// (address 0: that many bytes whose address the value does not expose).
 pub const KIND_VAR_MORE: u8 = 17;
+/// The address a [`KIND_VAR_MORE`] carries for the value's allocations past
+/// the region bound (`MAX_REGIONS`): their bytes, counted but not linked.
+/// Never a heap address (FORMAT.md, "Tracking events").
+pub const VAR_MORE_PAST_BOUND: u64 = 1;
+/// The most heap allocations one tracked value reports by address
+/// (`memscope::MAX_REGIONS`).
+pub const MAX_VAR_REGIONS: usize = 4096;
 /// Kind code of the type of the thread's last [`KIND_VAR`], when it is not
 /// the type its site was first used with (a site in a generic function).
 pub const KIND_VAR_TYPE: u8 = 18;

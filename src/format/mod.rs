@@ -21,9 +21,9 @@ pub const MAGIC: [u8; 8] = *b"MEMSCOPE";
 /// The format version this crate writes and the newest it reads. Version 2
 /// added the tracking events and the `Site` and `Text` records; version 3
 /// call stacks (a stack id on every allocation and reallocation, the
-/// `Stack`, `Module` and `Symbols` records). A reader of version 3 reads
-/// versions 1 and 2 (FORMAT.md, "Versions").
-pub const VERSION: u32 = 3;
+/// `Stack`, `Module` and `Symbols` records); version 4 the End record's
+/// flags. A reader of version 4 reads versions 1 to 3 (FORMAT.md, "Versions").
+pub const VERSION: u32 = 4;
 /// The oldest format version this crate reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Length of the segment header in bytes.
@@ -84,8 +84,19 @@ pub const MAX_TEXT_LEN: u32 = 1 << 20;
 pub const EVENTS_FIELDS_LEN: usize = 32;
 /// Length of the [`TAG_ROUND`] fields in bytes.
 pub const ROUND_FIELDS_LEN: usize = 16;
-/// Length of the [`TAG_END`] fields in bytes.
+/// Length of the [`TAG_END`] fields in bytes, versions 1 to 3.
 pub const END_FIELDS_LEN: usize = 24;
+/// Length of the [`TAG_END`] fields in bytes from version 4 (with flags).
+pub const END_FIELDS_LEN_V4: usize = 32;
+/// End flag: the recording was finished by the `atexit` hook, at process
+/// exit: what is live at its end leaked.
+pub const END_AT_EXIT: u64 = 1;
+/// End flag: when the recording started, the global allocator was not
+/// `memscope::TrackingAllocator`: no allocation could be recorded.
+pub const END_NO_TRACKING_ALLOCATOR: u64 = 2;
+/// End flag: the program asked to treat what is live at the end as leaks
+/// (`Recorder::treat_live_at_end_as_leaks`).
+pub const END_LEAKS_ASKED: u64 = 4;
 
 /// The largest compressed body or decompressed payload a reader accepts, in
 /// bytes (16 MiB). The drainer stays far below: a chunk holds at most 2^16
@@ -311,11 +322,24 @@ pub fn put_symbols(out: &mut Vec<u8>, entries: &[(u64, Vec<stacks::Line>)]) {
     }
 }
 
-/// Appends the [`TAG_END`] record that closes a finished recording.
-pub fn put_end(out: &mut Vec<u8>, events_written: u64, events_lost: u64, end_ns: u64) {
+/// Appends the [`TAG_END`] record of versions 1 to 3 (no flags), for tests
+/// and tools that write older versions.
+pub fn put_end_v3(out: &mut Vec<u8>, events_written: u64, events_lost: u64, end_ns: u64) {
     let mut f = [0u8; END_FIELDS_LEN];
     f[0..8].copy_from_slice(&events_written.to_le_bytes());
     f[8..16].copy_from_slice(&events_lost.to_le_bytes());
     f[16..24].copy_from_slice(&end_ns.to_le_bytes());
+    put_record(out, TAG_END, &f, &[]);
+}
+
+/// Appends the [`TAG_END`] record that closes a finished recording.
+/// `flags` are [`END_AT_EXIT`], [`END_NO_TRACKING_ALLOCATOR`] and
+/// [`END_LEAKS_ASKED`] (version 4).
+pub fn put_end(out: &mut Vec<u8>, events_written: u64, events_lost: u64, end_ns: u64, flags: u64) {
+    let mut f = [0u8; END_FIELDS_LEN_V4];
+    f[0..8].copy_from_slice(&events_written.to_le_bytes());
+    f[8..16].copy_from_slice(&events_lost.to_le_bytes());
+    f[16..24].copy_from_slice(&end_ns.to_le_bytes());
+    f[24..32].copy_from_slice(&flags.to_le_bytes());
     put_record(out, TAG_END, &f, &[]);
 }

@@ -28,6 +28,8 @@ pub enum Record {
         events_lost: u64,
         /// When the recording ended, ns since the epoch.
         end_ns: u64,
+        /// `END_AT_EXIT`, `END_NO_TRACKING_ALLOCATOR` (version 4; 0 before).
+        flags: u64,
     },
     /// A tracking site (version 2).
     Site(SiteRecord),
@@ -390,9 +392,12 @@ impl<R: Read> Reader<R> {
                 Record::Events(EventChunk { offset, thread, sequence, events, len_bytes: total as u64 })
             }
             (TAG_ROUND, ROUND_FIELDS_LEN) if body.is_empty() => Record::Round { round: le64(fields, 0), watermark_ns: le64(fields, 8) },
-            (TAG_END, END_FIELDS_LEN) if body.is_empty() => {
-                Record::End { events_written: le64(fields, 0), events_lost: le64(fields, 8), end_ns: le64(fields, 16) }
-            }
+            (TAG_END, END_FIELDS_LEN | END_FIELDS_LEN_V4) if body.is_empty() => Record::End {
+                events_written: le64(fields, 0),
+                events_lost: le64(fields, 8),
+                end_ns: le64(fields, 16),
+                flags: if fields.len() == END_FIELDS_LEN_V4 { le64(fields, 24) } else { 0 },
+            },
             (TAG_SITE, SITE_FIELDS_LEN) => {
                 let name_len = le32(fields, 20) as usize;
                 let expected = le32(fields, 32);
@@ -521,7 +526,7 @@ mod tests {
         starts.push(out.len());
         put_round(&mut out, 0, 250);
         starts.push(out.len());
-        put_end(&mut out, 150, 0, 300);
+        put_end(&mut out, 150, 0, 300, 0);
         (out, starts)
     }
 
@@ -548,7 +553,7 @@ mod tests {
         let Record::Events(c) = &recs[1] else { panic!("expected events") };
         assert_eq!((c.thread, c.sequence, c.events.len()), (7, 1, 50));
         assert_eq!(c.events[3], Event::Alloc { ts_ns: 103, ptr: 0x1000 + 3 * 64, size: 48, align: 8, zeroed: false, stack: 0 });
-        assert_eq!(recs[4], Record::End { events_written: 150, events_lost: 0, end_ns: 300 });
+        assert_eq!(recs[4], Record::End { events_written: 150, events_lost: 0, end_ns: 300, flags: 0 });
     }
 
     #[test]

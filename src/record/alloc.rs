@@ -9,7 +9,28 @@
 use super::measure;
 use super::thread::{record, record_stamped, stamp};
 use crate::format::RawEvent;
+use crate::sync::Ordering;
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::AtomicBool;
+
+/// The alignment of the probe `start` allocates to learn whether the global
+/// allocator is a `TrackingAllocator` (a page-sized, page-aligned value:
+/// any allocation of that alignment through one sets [`PROBED`]).
+pub(crate) const PROBE_ALIGN: usize = 4096;
+
+/// Set by a `TrackingAllocator` serving an allocation aligned to
+/// [`PROBE_ALIGN`]; cleared by `start` before its probe.
+pub(crate) static PROBED: AtomicBool = AtomicBool::new(false);
+
+/// Notes an allocation of the probe's alignment (rare: page-aligned).
+#[cold]
+#[inline(never)]
+fn probed() {
+    // Relaxed: read by the thread that allocated the probe, after its own
+    // allocation call (program order); other threads' stores only say the
+    // same thing, that a TrackingAllocator serves allocations.
+    PROBED.store(true, Ordering::Relaxed);
+}
 
 /// A global allocator that forwards to `A` and records every allocation,
 /// deallocation and reallocation while a [`Recorder`](crate::Recorder) runs.
@@ -66,6 +87,9 @@ impl<A> TrackingAllocator<A> {
 unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.align() == PROBE_ALIGN {
+            probed();
+        }
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
         let ptr = unsafe { self.inner.alloc(layout) };
         if !ptr.is_null() {

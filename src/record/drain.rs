@@ -33,6 +33,8 @@ pub(crate) struct DrainStats {
     pub(crate) end_ns: u64,
     /// Stacks were asked for but the walk does not work in this build.
     pub(crate) no_frame_pointers: bool,
+    /// The End record's flags (`END_AT_EXIT`, `END_NO_TRACKING_ALLOCATOR`).
+    pub(crate) end_flags: u64,
 }
 
 /// The most events in one chunk. A ring can hold 2^20 events, and a
@@ -425,7 +427,15 @@ impl Drainer {
     /// recording), then drains what is left, writes the End record and syncs
     /// the file. On an error, recording stops (the caller's exit guard zeroes
     /// the session, so producers waiting on a full ring give up and count).
-    pub(crate) fn run(&mut self, stop: &std::sync::atomic::AtomicU32, session: u32) -> Result<DrainStats, crate::Error> {
+    /// `at_exit` holds the id of a recording the `atexit` hook stopped;
+    /// `end_flags` the End record's other flags.
+    pub(crate) fn run(
+        &mut self,
+        stop: &std::sync::atomic::AtomicU32,
+        at_exit: &std::sync::atomic::AtomicU32,
+        session: u32,
+        end_flags: u64,
+    ) -> Result<DrainStats, crate::Error> {
         loop {
             // Acquire: pairs with the Release `fetch_max` in `request_stop`,
             // which comes after the session was zeroed: no new events follow.
@@ -441,7 +451,11 @@ impl Drainer {
             }
         }
         self.stats.end_ns = thread::now_ns();
-        format::put_end(&mut self.out, self.stats.events_written, self.stats.events_lost, self.stats.end_ns);
+        // Acquire: pairs with the hook's Release store, made before its
+        // request to stop (which this drainer saw above).
+        let exit = if at_exit.load(Ordering::Acquire) == session { format::END_AT_EXIT } else { 0 };
+        self.stats.end_flags = end_flags | exit;
+        format::put_end(&mut self.out, self.stats.events_written, self.stats.events_lost, self.stats.end_ns, self.stats.end_flags);
         self.write_out()?;
         if let Err(source) = self.file.sync_all() {
             return Err(crate::Error::Write { path: self.path.clone(), offset: self.stats.bytes_written, source });

@@ -124,6 +124,22 @@ mod api {
     static HOOKS: AtomicBool = AtomicBool::new(false);
     /// The running recording's finish timeout, in ms, for the atexit hook.
     static EXIT_TIMEOUT_MS: AtomicU32 = AtomicU32::new(5000);
+    /// The id of the recording the atexit hook stopped (its End record says so).
+    static AT_EXIT: AtomicU32 = AtomicU32::new(0);
+
+    /// Whether the global allocator is a `TrackingAllocator`: allocates and
+    /// frees a page-aligned probe, which only a `TrackingAllocator` notes.
+    /// Runs while no recording does (the probe is never recorded).
+    fn tracking_allocator_installed() -> bool {
+        #[repr(C, align(4096))]
+        struct Probe(u8);
+        const _: () = assert!(std::mem::align_of::<Probe>() == super::alloc::PROBE_ALIGN);
+        // Relaxed: this thread's own allocation call sets it (program order).
+        super::alloc::PROBED.store(false, Ordering::Relaxed);
+        // `black_box`: the allocation must not be optimised away.
+        drop(std::hint::black_box(Box::new(Probe(0))));
+        super::alloc::PROBED.load(Ordering::Relaxed)
+    }
 
     /// Configures and starts a recording: the one configuration of memscope.
     ///
@@ -143,6 +159,7 @@ mod api {
         drain_interval: Duration,
         finish_timeout: Duration,
         call_stacks: super::CallStacks,
+        leaks_asked: bool,
     }
 
     impl Recorder {
@@ -157,6 +174,7 @@ mod api {
                 drain_interval: Duration::from_millis(5),
                 finish_timeout: Duration::from_secs(5),
                 call_stacks: super::CallStacks::FramePointers,
+                leaks_asked: false,
             }
         }
 
@@ -201,6 +219,18 @@ mod api {
             self
         }
 
+        /// Treats what is still live when the recording ends as leaks, also
+        /// when it ends by `finish()` (by default only a recording that
+        /// ends at process exit reports leaks: memory the program still
+        /// holds when it calls `finish()` is *live at the end*). For a
+        /// program that frees everything before it finishes recording. The
+        /// End record says so (FORMAT.md, End flag 4); with events lost,
+        /// replay still calls nothing a leak.
+        pub fn treat_live_at_end_as_leaks(mut self) -> Self {
+            self.leaks_asked = true;
+            self
+        }
+
         /// Creates the file, starts the `memscope-drain` thread and starts
         /// recording every thread of the process, including threads that
         /// already exist (from their next allocation on).
@@ -240,6 +270,9 @@ mod api {
         }
 
         fn launch(self) -> Result<Recording, Error> {
+            let allocator_installed = tracking_allocator_installed();
+            let end_flags = if allocator_installed { 0 } else { crate::format::END_NO_TRACKING_ALLOCATOR }
+                | if self.leaks_asked { crate::format::END_LEAKS_ASKED } else { 0 };
             let path = self.path;
             let mut file = std::fs::File::create(&path).map_err(|source| Error::Create { path: path.clone(), source })?;
             let epoch = thread::monotonic_ns();
@@ -283,7 +316,7 @@ mod api {
                     // were emptied of older events first (`reset`).
                     CONTROL.session.store(session, Ordering::Release);
                     let _ = ready_tx.send(());
-                    let result = drainer.run(&STOP, session);
+                    let result = drainer.run(&STOP, &AT_EXIT, session, end_flags);
                     drop(drainer);
                     let _ = done_tx.send(result);
                 })
@@ -304,6 +337,7 @@ mod api {
                 session,
                 pid: std::process::id(),
                 call_stacks: self.call_stacks,
+                allocator_installed,
             })
         }
     }
@@ -356,8 +390,14 @@ mod api {
             // Acquire: pairs with the drainer's Release store of IDLE.
             match STATE.load(Ordering::Acquire) {
                 IDLE => return,
-                // Relaxed: the id of the recording this process started last.
-                RUNNING => request_stop(LAST_SESSION.load(Ordering::Relaxed)),
+                RUNNING => {
+                    // Relaxed: the id of the recording this process started last.
+                    let session = LAST_SESSION.load(Ordering::Relaxed);
+                    // Release: pairs with the drainer's Acquire load when it
+                    // writes the End record, after it sees the stop below.
+                    AT_EXIT.store(session, Ordering::Release);
+                    request_stop(session);
+                }
                 _ => {} // STOPPING: another thread's `finish` is draining.
             }
             let deadline = std::time::Instant::now() + Duration::from_millis(EXIT_TIMEOUT_MS.load(Ordering::Relaxed).into());
@@ -383,6 +423,8 @@ mod api {
         pid: u32,
         /// The configured call stacks.
         call_stacks: super::CallStacks,
+        /// Whether the probe at start reached a `TrackingAllocator`.
+        allocator_installed: bool,
     }
 
     impl Recording {
@@ -436,6 +478,7 @@ mod api {
                             (_, true) => StackCapture::NoFramePointers,
                             _ => StackCapture::Recorded,
                         },
+                        allocator_installed: self.allocator_installed,
                     })
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::FinishTimeout(self.timeout)),
@@ -479,6 +522,13 @@ mod api {
         pub duration_ns: u64,
         /// Whether allocations carry call stacks.
         pub call_stacks: StackCapture,
+        /// Whether the global allocator was `memscope::TrackingAllocator`
+        /// when the recording started. When not, no allocation,
+        /// deallocation or reallocation was recorded (only the tracking
+        /// macros' events): add `#[global_allocator] static A:
+        /// memscope::TrackingAllocator = memscope::TrackingAllocator::system();`.
+        /// The End record says so too (`memscope info`, the report).
+        pub allocator_installed: bool,
     }
 
     /// Whether a recording's allocations carry call stacks, and if not, why.
@@ -519,6 +569,12 @@ mod api {
                 self.bytes_per_event(),
                 self.path.display()
             )?;
+            if !self.allocator_installed {
+                write!(
+                    f,
+                    "; NO ALLOCATION RECORDED: the global allocator is not memscope::TrackingAllocator (add `#[global_allocator] static A: memscope::TrackingAllocator = memscope::TrackingAllocator::system();`)"
+                )?;
+            }
             if self.call_stacks == StackCapture::NoFramePointers {
                 write!(f, "; no call stacks: memscope was built without frame pointers (build with -C force-frame-pointers=yes)")?;
             }

@@ -10,7 +10,7 @@
 //! recording runs, a call costs one atomic load.
 
 use super::thread::{record_group, Group, CONTROL};
-use super::trackable::{Heap, Trackable};
+use super::trackable::{Heap, Mode, Trackable, BATCH};
 use crate::format::event::*;
 use crate::format::{SiteRecord, SITE_CLONE, SITE_SCOPE, SITE_VAR};
 use crate::sync::Ordering;
@@ -62,9 +62,10 @@ impl Site {
         }
     }
 
-    /// The string key of `T`'s type name for this site: adds nothing when
-    /// it is the site's type, else adds a `VarType` event to `group`.
-    fn type_event<T: ?Sized>(&'static self, group: &mut Group) {
+    /// The string key of `T`'s type name for a `VarType` event, when it is
+    /// not the site's type (the first call sets the site's type: before any
+    /// event carrying the site is pushed, so its `Site` record has it).
+    fn type_event<T: ?Sized>(&'static self) -> Option<u64> {
         let key = str_key(std::any::type_name::<T>());
         // Relaxed: only this value matters, not the order with other memory
         // (the drainer reads it after the push, see `record`). A plain load
@@ -79,9 +80,7 @@ impl Site {
             };
         }
         // Key 0 (a name we cannot key) never stands for the site's type.
-        if first != key || key == 0 {
-            group.add(KIND_VAR_TYPE, key, 0, 0);
-        }
+        (first != key || key == 0).then_some(key)
     }
 }
 
@@ -119,25 +118,66 @@ fn recording() -> bool {
     CONTROL.session.load(Ordering::Relaxed) != 0
 }
 
-/// Adds the events of one tracked value to `group`: `Var` with its first
-/// allocation, `VarMore` for the rest, `VarType` and `Shared` as needed.
-fn add_value<T: Trackable + ?Sized>(group: &mut Group, site: &'static Site, value: &T) -> u64 {
-    let mut heap = Heap::new();
-    value.track(&mut heap);
-    let mut regions = heap.regions();
-    let (ptr, size) = regions.next().unwrap_or((0, 0));
-    group.add(KIND_VAR, ptr, size, site.key());
+/// Pushes a full batch of `heap`'s regions: with the value's Var event if
+/// none went out yet, else as VarMore events of the variable the thread's
+/// Var began. Once the Var event was dropped (a full ring under
+/// `OnFull::Drop`, counted), the value's later batches are not pushed: they
+/// would attach to the thread's previous variable.
+pub(crate) fn push_batch(heap: &mut Heap) {
+    if heap.sent == 2 {
+        return;
+    }
+    let mut group = Group::new();
+    add_regions(&mut group, heap);
+    let pushed = record_group(&mut group, 0) != 0;
+    if heap.sent == 0 {
+        heap.sent = if pushed { 1 } else { 2 };
+    }
+}
+
+/// Adds `heap`'s pending regions to `group`, led by the Var event if none
+/// went out yet.
+fn add_regions(group: &mut Group, heap: &Heap) {
+    let mut regions = heap.pending().iter().copied();
+    if heap.sent == 0 {
+        let (ptr, size) = regions.next().unwrap_or((0, 0));
+        group.add(KIND_VAR, ptr, size, heap.site);
+    }
     for (ptr, size) in regions {
         group.add(KIND_VAR_MORE, ptr, size, 0);
     }
+}
+
+/// Walks `value` and pushes its events: `Var` with its first allocation,
+/// `VarMore` for the rest (batches of [`BATCH`] go out as the walk fills
+/// them), then the bytes not located or past the bound, `VarType`,
+/// `Shared`, and `CloneOf` when `clone_of` is given.
+fn push_value<T: Trackable + ?Sized>(site: &'static Site, value: &T, clone_of: Option<u64>) {
+    // Before the walk, which may push the value's first batch.
+    let type_event = site.type_event::<T>();
+    let mut heap = Heap::new(Mode::Record, site.key());
+    value.track(&mut heap);
+    if heap.sent == 2 {
+        return;
+    }
+    let mut group = Group::new();
+    add_regions(&mut group, &heap);
     if let Some(bytes) = heap.unlocated() {
         group.add(KIND_VAR_MORE, 0, bytes, 0);
     }
-    site.type_event::<T>(group);
+    if let Some((_, bytes)) = heap.past_bound() {
+        group.add(KIND_VAR_MORE, VAR_MORE_PAST_BOUND, bytes, 0);
+    }
+    if let Some(key) = type_event {
+        group.add(KIND_VAR_TYPE, key, 0, 0);
+    }
     if let Some((strong, weak)) = heap.counts() {
         group.add(KIND_SHARED, strong, weak, 0);
     }
-    ptr
+    if let Some(source_ptr) = clone_of {
+        group.add(KIND_CLONE_OF, source_ptr, 0, 0);
+    }
+    record_group(&mut group, 0);
 }
 
 /// `track_var!`: records `value`'s heap allocations under `site`.
@@ -152,9 +192,7 @@ pub fn var<T: Trackable + ?Sized>(site: &'static Site, value: &T) {
 #[inline(never)]
 fn var_in<T: Trackable + ?Sized>(site: &'static Site, value: &T) {
     debug_assert!(site.kind == SITE_VAR);
-    let mut group = Group::new();
-    add_value(&mut group, site, value);
-    record_group(&mut group, 0);
+    push_value(site, value, None);
 }
 
 /// `track_clone!`: records `clone`'s heap allocations under `site`, linked
@@ -170,13 +208,10 @@ pub fn clone<S: Trackable + ?Sized, C: Trackable + ?Sized>(site: &'static Site, 
 #[inline(never)]
 fn clone_in<S: Trackable + ?Sized, C: Trackable + ?Sized>(site: &'static Site, source: &S, clone: &C) {
     debug_assert!(site.kind == SITE_CLONE);
-    let mut source_heap = Heap::new();
+    let mut source_heap = Heap::new(Mode::FirstOnly, 0);
     source.track(&mut source_heap);
-    let source_ptr = source_heap.regions().next().map_or(0, |(p, _)| p);
-    let mut group = Group::new();
-    add_value(&mut group, site, clone);
-    group.add(KIND_CLONE_OF, source_ptr, 0, 0);
-    record_group(&mut group, 0);
+    let source_ptr = source_heap.first().map_or(0, |(p, _)| p);
+    push_value(site, clone, Some(source_ptr));
 }
 
 /// A scope opened by `track_scope!`: entered when made, left when dropped
@@ -235,7 +270,7 @@ pub(crate) fn foreign_event(kind: u8, ptr: u64, size: u64, label: &'static str) 
     }
 }
 
-const _: () = assert!(super::trackable::MAX_REGIONS + 4 <= super::thread::MAX_GROUP, "a value's events fit in one group");
+const _: () = assert!(BATCH + 5 <= super::thread::MAX_GROUP, "a batch and a value's last events fit in one group");
 
 /// The site kind code of a variable site, for the macros.
 #[doc(hidden)]
@@ -253,16 +288,21 @@ pub const SCOPE: u8 = SITE_SCOPE;
 /// records, with the current time and thread, the expression's text
 /// (`stringify!`), its type (`std::any::type_name`), the file, line and
 /// column, and the address and size of every heap allocation the value
-/// reports through [`Trackable`](crate::Trackable). A value with no heap
-/// allocation is recorded as such. For `Rc` and `Arc`, the strong and weak
-/// counts at this moment are recorded too.
+/// owns, deeply, as it reports them through [`Trackable`](crate::Trackable)
+/// (at most [`MAX_REGIONS`](crate::record::MAX_REGIONS) by address; the
+/// bytes of the rest are counted, and replay marks the variable
+/// `regions_truncated`). A value with no heap allocation is recorded as
+/// such. For `Rc` and `Arc`, the strong and weak counts at this moment are
+/// recorded too.
 ///
 /// Replay links the variable to the live allocation containing each
 /// address: the variable lives until that allocation is deallocated, and a
 /// reallocation (a growing `Vec`) keeps its name.
 ///
-/// Costs one atomic load when no recording runs; otherwise one to a few
-/// 32-byte events (benches/README.md). Never panics.
+/// Costs one atomic load when no recording runs; otherwise one 32-byte
+/// event per allocation the value owns, plus up to four (benches/README.md),
+/// and a walk of the value (a `Vec<String>` visits each string). Never
+/// panics.
 ///
 /// ```no_run
 /// let numbers = vec![1u64; 10_000];
@@ -283,7 +323,9 @@ macro_rules! track_var {
 /// Evaluates to `source.clone()` (for `source: &Arc<T>`, a new `Arc<T>`,
 /// not a copy of the reference). The clone is recorded as by
 /// [`track_var!`], with a link to the source's first heap allocation; for
-/// `Rc` and `Arc` the counts recorded are those after the clone. Replay
+/// `Rc` and `Arc` the counts recorded are those after the clone. Each clone
+/// is its own variable, named after its source and its index at this site
+/// (`shared (clone 2)`), also the clones of one `Rc` made in a loop. Replay
 /// shows which variables share one allocation.
 ///
 /// ```no_run

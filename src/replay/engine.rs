@@ -1,16 +1,17 @@
 //! The [`Replayer`]: buffers events per drain round, puts them in timestamp
 //! order and applies them to the live set and the statistics.
 
-use super::live::{FastMap, Live, LiveSet, IN_SCOPE};
+use super::live::{FastMap, Live, LiveSet, IN_SCOPE, RESIZED};
 use super::sites::{Sites, Stacks};
 use super::stats::{Log2Hist, Timeline};
 use super::track::{
-    AllocAcc, ForeignAcc, Handoff, ScopeInterval, Tracker, VarAcc, MAX_FOREIGN, MAX_INTERIOR_OFFSET, MAX_SCOPE_INTERVALS, MAX_VARIABLES,
+    AllocAcc, ForeignAcc, Handoff, ScopeInterval, Tracker, VarAcc, MAX_FOREIGN, MAX_INTERIOR_OFFSET, MAX_SCOPE_INTERVALS,
+    MAX_UNLINKED_NOTES, MAX_VARIABLES,
 };
 use super::{EndRecord, Leak, Replay, ThreadStats, ThreadTimeline, Totals, MAX_DAMAGE_LISTED, MAX_LEAKS, MAX_THREAD_TIMELINES};
 use crate::format::event::*;
 use crate::format::stacks::MARK_TABLE_FULL;
-use crate::format::{Damage, Event, Record, SegmentHeader};
+use crate::format::{Damage, Event, Record, SegmentHeader, SITE_CLONE};
 use std::collections::VecDeque;
 
 /// What an [`Op`] does.
@@ -207,8 +208,15 @@ impl Replayer {
                     self.release(bound);
                 }
             }
-            &Record::End { events_written, events_lost, end_ns } => {
-                self.end = Some(EndRecord { events_written, events_lost, end_ns });
+            &Record::End { events_written, events_lost, end_ns, flags } => {
+                self.end = Some(EndRecord {
+                    events_written,
+                    events_lost,
+                    end_ns,
+                    ended_at_exit: flags & crate::format::END_AT_EXIT != 0,
+                    no_tracking_allocator: flags & crate::format::END_NO_TRACKING_ALLOCATOR != 0,
+                    leaks_asked: flags & crate::format::END_LEAKS_ASKED != 0,
+                });
                 self.release(u64::MAX);
             }
             Record::Site(site) => {
@@ -455,7 +463,7 @@ impl Replayer {
         if old_ptr == new_ptr {
             if let Some(before) = self.live.resize(old_ptr, new_size, site) {
                 let was = before.size;
-                let held = Live { size: new_size, site, ..before };
+                let held = Live { size: new_size, site, first: before.first | RESIZED, ..before };
                 if old_size.is_some_and(|s| s != was) {
                     self.totals.size_mismatches += 1;
                 }
@@ -479,7 +487,7 @@ impl Replayer {
                 self.owner_live(ts, self.owner(&freed), 0, freed.size);
                 self.sites.released(freed.site, ts, freed.size, None, false);
                 self.sites.gained(site, ts, new_size, true);
-                let live = Live { size: new_size, site, ..freed };
+                let live = Live { size: new_size, site, first: freed.first | RESIZED, ..freed };
                 self.owner_live(ts, self.owner(&live), new_size, 0);
                 self.resized(ts, &live, freed.size, new_ptr);
                 live
@@ -582,8 +590,11 @@ impl Replayer {
         None
     }
 
-    /// The tracked-allocation index of the live allocation at `start`, made on first use.
-    fn tag(&mut self, start: u64) -> Option<u32> {
+    /// The tracked-allocation index of the live allocation at `start`, made
+    /// on first use (at `ts`): its history starts with its allocation, at
+    /// the size it had then, and, if it was reallocated since, its size at
+    /// `ts` (the steps in between were not followed).
+    fn tag(&mut self, ts: u64, start: u64) -> Option<u32> {
         let live = self.live.get_mut(start)?;
         if live.tag == 0 {
             let mut a = AllocAcc {
@@ -598,7 +609,16 @@ impl Replayer {
                 vars: Vec::new(),
                 handoffs: Vec::new(),
             };
-            a.step(live.start_ns, "allocation");
+            if live.resized() {
+                if let Some(first) = live.first_size() {
+                    a.size = first;
+                    a.step(live.start_ns, "allocation");
+                    a.size = live.size;
+                }
+                a.step(ts, "tracked");
+            } else {
+                a.step(live.start_ns, "allocation");
+            }
             self.track.allocs.push(a);
             live.tag = self.track.allocs.len() as u32;
         }
@@ -607,14 +627,18 @@ impl Replayer {
 
     /// Links variable `v` to the allocation that starts at `start` (the one
     /// [`Replayer::containing`] found for `ptr`), or notes why there is none.
-    fn link(&mut self, v: u32, ptr: u64, start: Option<u64>) {
+    fn link(&mut self, ts: u64, v: u32, ptr: u64, start: Option<u64>) {
         let Some(start) = start else {
-            self.track.vars[v as usize].notes.push(format!(
-                "no live allocation contains {ptr:#x}: allocated before the recording started, freed already, or not on the heap"
-            ));
+            let var = &mut self.track.vars[v as usize];
+            var.unlinked_addresses += 1;
+            if var.unlinked_addresses <= MAX_UNLINKED_NOTES {
+                var.notes.push(format!(
+                    "no live allocation contains {ptr:#x}: allocated before the recording started, freed already, or not on the heap"
+                ));
+            }
             return;
         };
-        let Some(a) = self.tag(start) else { return };
+        let Some(a) = self.tag(ts, start) else { return };
         let alloc = &mut self.track.allocs[a as usize];
         if !alloc.vars.contains(&v) {
             alloc.vars.push(v);
@@ -634,8 +658,10 @@ impl Replayer {
             KIND_VAR => {
                 let (ptr, site) = (op.a, op.c);
                 let start = self.containing(ptr);
-                // The same site naming this allocation again: no new variable.
-                if let Some(a) = start.and_then(|start| self.live.get(start)).map(|l| l.tag).filter(|&tag| tag != 0) {
+                // The same site naming this allocation again: no new variable
+                // (but each clone is one: clones of an `Rc` share its allocation).
+                let clone_site = self.track.sites.get(&site).is_some_and(|s| s.kind == SITE_CLONE);
+                if let Some(a) = start.and_then(|start| self.live.get(start)).map(|l| l.tag).filter(|&tag| tag != 0 && !clone_site) {
                     let existing =
                         self.track.allocs[a as usize - 1].vars.iter().copied().find(|&v| self.track.vars[v as usize].site == site);
                     if let Some(v) = existing {
@@ -665,20 +691,33 @@ impl Replayer {
                     clone_of: None,
                     retracked: 0,
                     notes: Vec::new(),
+                    unlinked_bytes: 0,
+                    regions_truncated: false,
+                    unlinked_addresses: 0,
                 });
                 self.track.thread(t).last_var = Some(v);
                 if ptr != 0 {
-                    self.link(v, ptr, start);
+                    self.link(ts, v, ptr, start);
                 }
             }
             KIND_VAR_MORE => {
                 let Some(v) = last_var else { return };
-                if op.a != 0 {
+                if op.a == VAR_MORE_PAST_BOUND {
+                    let var = &mut self.track.vars[v as usize];
+                    var.reported_addresses = true;
+                    var.regions_truncated = true;
+                    var.unlinked_bytes = var.unlinked_bytes.saturating_add(op.b);
+                    var.notes.push(format!(
+                        "owns more heap allocations than one value reports by address ({}): {} bytes in the others are counted, not linked",
+                        MAX_VAR_REGIONS, op.b
+                    ));
+                } else if op.a != 0 {
                     self.track.vars[v as usize].reported_addresses = true;
-                    self.link(v, op.a, self.containing(op.a));
+                    self.link(ts, v, op.a, self.containing(op.a));
                 } else {
                     let var = &mut self.track.vars[v as usize];
                     var.reported_addresses = true;
+                    var.unlinked_bytes = var.unlinked_bytes.saturating_add(op.b);
                     var.notes.push(if op.b == 0 {
                         "holds heap memory whose address and size the value does not expose".to_owned()
                     } else {
@@ -776,7 +815,7 @@ impl Replayer {
             KIND_HANDOFF => {
                 self.track.totals.handoffs += 1;
                 let label = self.track.texts.get(&op.c).cloned().unwrap_or_else(|| "<unknown label>".to_owned());
-                match self.containing(op.a).and_then(|s| self.tag(s)) {
+                match self.containing(op.a).and_then(|s| self.tag(ts, s)) {
                     Some(a) => self.track.allocs[a as usize].handoffs.push(Handoff { label, at_ns: ts, thread: thread_id }),
                     None => self.track.totals.unlinked_handoffs += 1,
                 }
@@ -909,7 +948,16 @@ impl Replayer {
             })
             .collect();
         stacks.sites = order.iter().map(|&i| sites[i].clone()).collect();
-        let suggestions = super::suggest::suggestions(&self.totals, &tracked, &self.lifetimes.buckets(), finished);
+        let suggestions = super::suggest::suggestions(
+            &self.totals,
+            &tracked,
+            &self.lifetimes.buckets(),
+            match self.end {
+                Some(e) if finished && e.ended_at_exit => Some(super::suggest::Leaks::AtExit),
+                Some(e) if finished && e.leaks_asked => Some(super::suggest::Leaks::Asked),
+                _ => None,
+            },
+        );
         Replay {
             header: self.header,
             summary: self.totals,
@@ -923,6 +971,7 @@ impl Replayer {
             scopes: tracked.scopes,
             scope_intervals: tracked.intervals,
             foreign: tracked.foreign,
+            handoffs: tracked.handoffs,
             tracking: tracked.totals,
             suggestions,
             stacks,

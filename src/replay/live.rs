@@ -62,7 +62,16 @@ pub(crate) struct Live {
     pub(crate) tag: u32,
     /// Its site (call stack) in the replay's site table.
     pub(crate) site: u32,
+    /// Its size when allocated, in bytes (below [`FIRST_UNKNOWN`], else
+    /// unknown), and [`RESIZED`] once reallocated: the 4 bytes the entry had
+    /// as padding.
+    pub(crate) first: u32,
 }
+
+/// The bit of [`Live::first`] set once the allocation was reallocated.
+pub(crate) const RESIZED: u32 = 1 << 31;
+/// [`Live::first`] without [`RESIZED`] for a first size of 2^31 − 1 bytes or more.
+pub(crate) const FIRST_UNKNOWN: u32 = RESIZED - 1;
 
 /// The bit of [`Live::origin`] that says it holds a scope node.
 pub(crate) const IN_SCOPE: u32 = 1 << 31;
@@ -75,7 +84,20 @@ impl Live {
     #[inline]
     pub(crate) fn new(size: u64, start_ns: u64, thread: u32, scope: u32, site: u32) -> Self {
         let origin = if scope == 0 { thread } else { (scope - 1) | IN_SCOPE };
-        Live { size, start_ns, origin, tag: 0, site }
+        Live { size, start_ns, origin, tag: 0, site, first: size.min(u64::from(FIRST_UNKNOWN)) as u32 }
+    }
+
+    /// Whether it was reallocated since allocated.
+    #[inline]
+    pub(crate) fn resized(&self) -> bool {
+        self.first & RESIZED != 0
+    }
+
+    /// Its size when allocated, if known.
+    #[inline]
+    pub(crate) fn first_size(&self) -> Option<u64> {
+        let first = self.first & !RESIZED;
+        (first != FIRST_UNKNOWN).then_some(u64::from(first))
     }
 
     /// The scope node it was made in.

@@ -45,8 +45,9 @@ mod track;
 pub use engine::Replayer;
 pub use sites::{SitePoint, SiteStats, Stacks};
 pub use track::{
-    ForeignRegion, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable, MAX_FOREIGN,
-    MAX_HISTORY, MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_INTERVALS, MAX_SCOPE_NODES, MAX_VARIABLES,
+    ForeignRegion, HandedOver, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable,
+    MAX_FOREIGN, MAX_HANDOFFS, MAX_HISTORY, MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_INTERVALS, MAX_SCOPE_NODES, MAX_UNLINKED_NOTES,
+    MAX_VARIABLES,
 };
 
 use crate::format::{Damage, Reader, SegmentHeader};
@@ -95,6 +96,10 @@ pub struct Replay {
     /// Foreign memory tracked with `memscope::ffi`, in the order tracked
     /// (at most [`MAX_FOREIGN`]).
     pub foreign: Vec<ForeignRegion>,
+    /// Allocations handed to foreign code (`memscope::ffi::handed_over`,
+    /// `into_raw`), tracked by a variable or not, in the order handed over
+    /// (at most [`MAX_HANDOFFS`]).
+    pub handoffs: Vec<HandedOver>,
     /// Counts over the tracking events.
     pub tracking: TrackingTotals,
     /// Suggestions drawn from the figures above, each naming the figures it rests on.
@@ -120,6 +125,16 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// Whether what is live at the end leaked: the recording ended at
+    /// process exit (the `atexit` hook finished it) or the program asked to
+    /// treat it so, and no event was lost. Otherwise it is only *live at
+    /// the end*: the program still held it when it called `finish()` (or
+    /// events were lost, so the live set may hold allocations whose
+    /// deallocation was not recorded).
+    pub fn live_at_end_is_leak(&self) -> bool {
+        self.end.is_some_and(|e| e.ended_at_exit || e.leaks_asked) && self.summary.lost_events == 0
+    }
+
     /// Replays a recording read from `r`; `path_for_errors` names it in errors.
     ///
     /// Damaged records are skipped, listed in [`Replay::damage`], and replay
@@ -348,4 +363,15 @@ pub struct EndRecord {
     pub events_lost: u64,
     /// When the recording ended, ns since the epoch.
     pub end_ns: u64,
+    /// Whether the `atexit` hook finished the recording, at process exit
+    /// (version 4): then what is live at the end leaked. Otherwise
+    /// (`finish()`, the guard dropped) the program still held it.
+    pub ended_at_exit: bool,
+    /// Whether the global allocator was not `memscope::TrackingAllocator`
+    /// when the recording started (version 4): no allocation could be
+    /// recorded.
+    pub no_tracking_allocator: bool,
+    /// Whether the program asked to treat what is live at the end as leaks
+    /// (`Recorder::treat_live_at_end_as_leaks`, version 4).
+    pub leaks_asked: bool,
 }

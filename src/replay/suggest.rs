@@ -34,15 +34,27 @@ fn figures<const N: usize>(pairs: [(&'static str, f64); N]) -> BTreeMap<&'static
     pairs.into_iter().collect()
 }
 
-/// The suggestions for a replay; `finished` says the recording ended cleanly
-/// (so what is live at its end was live when the program stopped recording).
-pub(crate) fn suggestions(totals: &Totals, tracked: &Tracked, lifetimes: &[Bucket], finished: bool) -> Vec<Suggestion> {
+/// Why what is live at the end of a recording is a leak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leaks {
+    /// The recording ended at process exit.
+    AtExit,
+    /// The program asked (`Recorder::treat_live_at_end_as_leaks`).
+    Asked,
+}
+
+/// The suggestions for a replay; `leaks` says the recording ended cleanly
+/// and why what is live at its end leaked (`None`: memory still live when
+/// the program called `finish()` is not a leak). With events lost the live
+/// set is not known: no leak suggestion then.
+pub(crate) fn suggestions(totals: &Totals, tracked: &Tracked, lifetimes: &[Bucket], leaks: Option<Leaks>) -> Vec<Suggestion> {
     let mut out = Vec::new();
     if totals.lost_events > 0 {
         out.push(Suggestion {
             kind: "lost_events",
             text: format!(
-                "{} events were lost: every count here is incomplete. Record with OnFull::Block, or a larger ring capacity.",
+                "{} events were lost: counts of calls and bytes are lower bounds, and live bytes, the peak and what was live at the end \
+                 are not known (a lost deallocation leaves its allocation counted live). Record with OnFull::Block, or a larger ring capacity.",
                 totals.lost_events
             ),
             variable: None,
@@ -97,7 +109,11 @@ pub(crate) fn suggestions(totals: &Totals, tracked: &Tracked, lifetimes: &[Bucke
         }
     }
 
-    if finished {
+    if let Some(leaks) = leaks.filter(|_| totals.lost_events == 0) {
+        let how = match leaks {
+            Leaks::AtExit => " at process exit",
+            Leaks::Asked => " (the program asked to treat that as a leak)",
+        };
         // Bytes live at the end made in each scope itself (not in a nested one).
         let mut own: Vec<u64> = tracked.scopes.iter().map(|s| s.live_bytes).collect();
         for s in &tracked.scopes {
@@ -112,10 +128,11 @@ pub(crate) fn suggestions(totals: &Totals, tracked: &Tracked, lifetimes: &[Bucke
             out.push(Suggestion {
                 kind: "leak_by_scope",
                 text: format!(
-                    "{} allocated in scope `{}` (thread {}) was still live when the recording ended.",
+                    "{} allocated in scope `{}` (thread {}) was still live when the recording ended{}: it leaked.",
                     bytes(live),
                     s.name,
-                    s.thread
+                    s.thread,
+                    how
                 ),
                 variable: None,
                 scope: Some(id),
@@ -144,7 +161,7 @@ pub(crate) fn suggestions(totals: &Totals, tracked: &Tracked, lifetimes: &[Bucke
             out.push(Suggestion {
                 kind: "leaked_variable",
                 text: format!(
-                    "`{}` ({}, {}{shared}) was still live when the recording ended: it leaked, or lives until the program exits.",
+                    "`{}` ({}, {}{shared}) was still live when the recording ended{how}: it leaked.",
                     v.name,
                     v.type_name,
                     bytes(v.size)

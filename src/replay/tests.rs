@@ -51,8 +51,12 @@ impl Rec {
     }
 
     fn end(&mut self, end_ns: u64) -> &mut Self {
+        self.end_with(end_ns, 0)
+    }
+
+    fn end_with(&mut self, end_ns: u64, flags: u64) -> &mut Self {
         self.starts.push(self.out.len());
-        format::put_end(&mut self.out, 0, 0, end_ns);
+        format::put_end(&mut self.out, 0, 0, end_ns, flags);
         self
     }
 
@@ -108,6 +112,48 @@ fn check_invariants(r: &Replay) {
         assert!(v.clone_of.is_none_or(|c| (c as usize) < r.variables.len()) && v.shared_with.iter().all(|&w| w != v.id));
     }
     assert_eq!(r.tracking.variables_listed, r.variables.len() as u64);
+}
+
+/// Issue 9, items 13, 15 and 19: what is live at the end is a leak only
+/// when the recording ended at process exit and nothing was lost; the End
+/// record's flags say how it ended and whether the allocator was memscope's.
+#[test]
+fn live_at_the_end_is_a_leak_only_at_process_exit_with_nothing_lost() {
+    let events = [RawEvent::alloc(1, X, 100, 8, false, 0)];
+    let finished = Rec::new().chunk(1, &events).end(10).replay();
+    assert_eq!(finished.summary.live_bytes, 100);
+    let end = finished.end.expect("an End record");
+    assert!(!end.ended_at_exit && !end.no_tracking_allocator);
+    assert!(!finished.live_at_end_is_leak(), "finish() was called: live at the end, not a leak");
+    let at_exit = Rec::new().chunk(1, &events).end_with(10, format::END_AT_EXIT).replay();
+    assert!(at_exit.end.is_some_and(|e| e.ended_at_exit));
+    assert!(at_exit.live_at_end_is_leak());
+    let lossy = Rec::new().chunk(1, &[events[0], RawEvent::lost(2, 3)]).end_with(10, format::END_AT_EXIT).replay();
+    assert_eq!(lossy.summary.lost_events, 3);
+    assert!(!lossy.live_at_end_is_leak(), "a lost deallocation would leave its allocation live");
+    let asked = Rec::new().chunk(1, &events).end_with(10, format::END_LEAKS_ASKED).replay();
+    assert!(asked.end.is_some_and(|e| e.leaks_asked && !e.ended_at_exit));
+    assert!(asked.live_at_end_is_leak(), "the program asked");
+    let no_allocator = Rec::new().end_with(10, format::END_NO_TRACKING_ALLOCATOR).replay();
+    assert!(no_allocator.end.is_some_and(|e| e.no_tracking_allocator));
+    let mut json = Vec::new();
+    crate::export::json(&at_exit, &mut json).expect("JSON into a Vec");
+    let json = String::from_utf8(json).expect("UTF-8");
+    assert!(json.contains("\"live_at_end_is_leak\":true") && json.contains("\"ended_at_exit\":true"), "{json}");
+}
+
+/// A map of `&'static str` keys reports one address in static memory per
+/// key (`Trackable` for `str`): a few notes name them, one more counts the rest.
+#[test]
+fn unlinked_addresses_of_one_variable_get_a_bounded_number_of_notes() {
+    let mut events = vec![RawEvent::alloc(1, X, 64, 8, false, 0), RawEvent::with_kind(KIND_VAR, 2, X as u64, 64, 0x77)];
+    events.extend((0..10).map(|i| RawEvent::with_kind(KIND_VAR_MORE, 2, 0x7000_0000 + i * 0x1_0000, 5, 0)));
+    let r = Rec::new().chunk(1, &events).end(10).replay();
+    let v = &r.variables[0];
+    assert_eq!((v.state, v.allocations.len(), v.size), ("live", 1, 64));
+    assert_eq!(v.notes.len(), MAX_UNLINKED_NOTES as usize + 1, "{:?}", v.notes);
+    assert!(v.notes[..4].iter().all(|n| n.starts_with("no live allocation contains 0x70")), "{:?}", v.notes);
+    assert!(v.notes[4].starts_with("and 6 more addresses"), "{:?}", v.notes);
 }
 
 #[test]
@@ -890,7 +936,7 @@ proptest! {
         let nodes = (0..4).map(|i| crate::format::stacks::StackNode { parent: 0, address: 0x1000 + i }).collect();
         rp.record(&Record::Stack { first_id: 1, nodes });
         rp.events(1, &events);
-        rp.record(&Record::End { events_written: 0, events_lost: 0, end_ns: u64::MAX >> 9 });
+        rp.record(&Record::End { events_written: 0, events_lost: 0, end_ns: u64::MAX >> 9, flags: 0 });
         let r = rp.finish(0);
         let model = SiteModel::of_events(&events);
         prop_assert_eq!(SiteModel::of_replay(&r), model);

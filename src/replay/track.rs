@@ -17,6 +17,12 @@ pub const MAX_SCOPE_NODES: usize = 100_000;
 pub const MAX_SCOPE_DEPTH: u32 = 256;
 /// The most foreign regions a replay lists.
 pub const MAX_FOREIGN: usize = 100_000;
+/// The most notes of unlinked addresses one variable gets (a map of
+/// `&'static str` keys reports one address in static memory per key); the
+/// rest are counted in one more note.
+pub const MAX_UNLINKED_NOTES: u64 = 4;
+/// The most handoffs [`super::Replay::handoffs`] lists.
+pub const MAX_HANDOFFS: usize = 100_000;
 /// The most scope entries [`super::Replay::scope_intervals`] lists.
 pub const MAX_SCOPE_INTERVALS: usize = 10_000;
 /// The most history entries kept per tracked allocation.
@@ -46,14 +52,26 @@ pub struct Variable {
     pub column: u32,
     /// `"var"` (`track_var!`) or `"clone"` (`track_clone!`).
     pub origin: &'static str,
+    /// For a clone: 1 for the first clone its `track_clone!` site made, 2 for
+    /// the next, …; its `name` ends with ` (clone N)`.
+    pub clone_index: Option<u32>,
     /// Recorder id of the thread that tracked it.
     pub thread: u32,
     /// The scope node open on that thread when it was tracked.
     pub scope: Option<u32>,
     /// When it was tracked, ns since the epoch.
     pub tracked_at_ns: u64,
-    /// Bytes: the sizes of its linked allocations when tracked.
+    /// Bytes: the sizes of its linked allocations when tracked, plus
+    /// `unlinked_bytes`.
     pub size: u64,
+    /// Bytes the value reported without linking them to an allocation: heap
+    /// memory whose address it does not expose, and the allocations past the
+    /// region bound (`regions_truncated`).
+    pub unlinked_bytes: u64,
+    /// Whether the value owned more heap allocations than one value reports
+    /// by address (`memscope::MAX_REGIONS`, 4096): only the first are linked;
+    /// the bytes of the rest are in `unlinked_bytes`.
+    pub regions_truncated: bool,
     /// `"live"`, `"freed"`, `"no_heap"` or `"unlinked"`.
     pub state: &'static str,
     /// When its last linked allocation was deallocated (state `"freed"`).
@@ -108,7 +126,9 @@ pub struct TrackedAllocation {
 pub struct HistoryEntry {
     /// When, ns since the epoch.
     pub at_ns: u64,
-    /// `"allocation"`, `"reallocation"` or `"deallocation"`.
+    /// `"allocation"`, `"reallocation"`, `"deallocation"`, or `"tracked"`:
+    /// the allocation was reallocated before a variable named it (the steps
+    /// in between are not known), and this is its size when named.
     pub kind: &'static str,
     /// Its size in bytes after this step.
     pub size: u64,
@@ -126,6 +146,31 @@ pub struct Handoff {
     pub at_ns: u64,
     /// Recorder id of the thread.
     pub thread: u32,
+}
+
+/// An allocation handed to foreign code (`memscope::ffi::handed_over`,
+/// `memscope::ffi::into_raw`), whether or not a variable names it.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HandedOver {
+    /// The label the program gave.
+    pub label: String,
+    /// When, ns since the epoch.
+    pub at_ns: u64,
+    /// Recorder id of the thread.
+    pub thread: u32,
+    /// The allocation's address (the newest, after reallocations).
+    pub ptr: u64,
+    /// The same as a `0x…` string.
+    pub ptr_hex: String,
+    /// Its size in bytes, at the end or when deallocated.
+    pub size: u64,
+    /// When it was deallocated; `None` while live.
+    pub freed_at_ns: Option<u64>,
+    /// `"live"` (still live at the end) or `"freed"`.
+    pub state: &'static str,
+    /// The variables naming it.
+    pub variables: Vec<u32>,
 }
 
 /// One node of a thread's scope tree: a scope site entered under a parent.
@@ -281,6 +326,10 @@ pub(crate) struct VarAcc {
     pub(crate) clone_of: Option<u32>,
     pub(crate) retracked: u64,
     pub(crate) notes: Vec<String>,
+    pub(crate) unlinked_bytes: u64,
+    pub(crate) regions_truncated: bool,
+    /// Reported addresses that matched no live allocation.
+    pub(crate) unlinked_addresses: u64,
 }
 
 /// A tracked allocation during replay (the live set holds its index + 1).
@@ -472,8 +521,15 @@ impl Tracker {
             }
         }
         let mut variables = Vec::with_capacity(self.vars.len());
+        // Clones made per clone site so far, for their index.
+        let mut clones: FastMap<u64, u32> = FastMap::default();
         for (id, v) in self.vars.iter().enumerate() {
             let site = self.sites.get(&v.site);
+            let clone_index = site.filter(|s| s.kind == crate::format::SITE_CLONE).map(|_| {
+                let n = clones.entry(v.site).or_insert(0);
+                *n += 1;
+                *n
+            });
             if site.is_none() {
                 unresolved += 1;
             }
@@ -519,16 +575,23 @@ impl Tracker {
             let handoffs = v.allocs.iter().flat_map(|&i| self.allocs[i as usize].handoffs.iter().cloned()).collect();
             variables.push(Variable {
                 id: id as u32,
-                name: site.map_or_else(|| format!("<unknown site {:#x}>", v.site), |s| s.name.clone()),
+                name: match (site, clone_index) {
+                    (None, _) => format!("<unknown site {:#x}>", v.site),
+                    (Some(s), Some(n)) => format!("{} (clone {n})", s.name),
+                    (Some(s), None) => s.name.clone(),
+                },
                 type_name,
                 file: site.map_or_else(String::new, |s| s.file.clone()),
                 line: site.map_or(0, |s| s.line),
                 column: site.map_or(0, |s| s.column),
-                origin: if site.is_some_and(|s| s.kind == crate::format::SITE_CLONE) { "clone" } else { "var" },
+                origin: if clone_index.is_some() { "clone" } else { "var" },
+                clone_index,
                 thread: v.thread,
                 scope: v.scope,
                 tracked_at_ns: v.tracked_at_ns,
-                size: v.size,
+                size: v.size.saturating_add(v.unlinked_bytes),
+                unlinked_bytes: v.unlinked_bytes,
+                regions_truncated: v.regions_truncated,
                 state,
                 freed_at_ns,
                 lifetime_ns: freed_at_ns.zip(first).map(|(f, s)| f.saturating_sub(s)),
@@ -539,7 +602,16 @@ impl Tracker {
                 shared_with: std::mem::take(&mut shared[id]),
                 handoffs,
                 retracked: v.retracked,
-                notes: v.notes.clone(),
+                notes: {
+                    let mut notes = v.notes.clone();
+                    if v.unlinked_addresses > MAX_UNLINKED_NOTES {
+                        notes.push(format!(
+                            "and {} more addresses in no live allocation (static memory, the stack, or memory freed already)",
+                            v.unlinked_addresses - MAX_UNLINKED_NOTES
+                        ));
+                    }
+                    notes
+                },
             });
         }
         let mut foreign = Vec::with_capacity(self.foreign.len());
@@ -562,6 +634,26 @@ impl Tracker {
                 state: if f.released_at_ns.is_some() { "released" } else { "live" },
             });
         }
+        let mut handoffs = Vec::new();
+        for a in &self.allocs {
+            for h in &a.handoffs {
+                if handoffs.len() >= MAX_HANDOFFS {
+                    break;
+                }
+                handoffs.push(HandedOver {
+                    label: h.label.clone(),
+                    at_ns: h.at_ns,
+                    thread: h.thread,
+                    ptr: a.ptr,
+                    ptr_hex: format!("{:#x}", a.ptr),
+                    size: a.size,
+                    freed_at_ns: a.freed_at_ns,
+                    state: if a.freed_at_ns.is_some() { "freed" } else { "live" },
+                    variables: a.vars.clone(),
+                });
+            }
+        }
+        handoffs.sort_by_key(|h| h.at_ns);
         let t = &mut self.totals;
         t.unresolved_names = unresolved;
         t.variables_listed = variables.len() as u64;
@@ -569,7 +661,7 @@ impl Tracker {
         t.unlinked = variables.iter().filter(|v| v.state == "unlinked").count() as u64;
         t.foreign_live_count = self.foreign_live.len() as u64;
         t.foreign_live_bytes = self.foreign_live.values().fold(0u64, |s, &i| s.saturating_add(self.foreign[i as usize].size));
-        Tracked { variables, scopes, foreign, intervals: self.intervals, totals: self.totals }
+        Tracked { variables, scopes, foreign, handoffs, intervals: self.intervals, totals: self.totals }
     }
 }
 
@@ -579,6 +671,7 @@ pub(crate) struct Tracked {
     pub(crate) variables: Vec<Variable>,
     pub(crate) scopes: Vec<ScopeNode>,
     pub(crate) foreign: Vec<ForeignRegion>,
+    pub(crate) handoffs: Vec<HandedOver>,
     pub(crate) intervals: Vec<ScopeInterval>,
     pub(crate) totals: TrackingTotals,
 }

@@ -95,6 +95,7 @@ pub fn record<R>(name: &str, work: impl FnOnce() -> R) -> (PathBuf, R) {
     let r = work();
     let summary = recording.finish().expect("finish the recording");
     assert_eq!(summary.events_lost, 0, "events lost under OnFull::Block");
+    assert!(summary.allocator_installed, "the tests' global allocator is a TrackingAllocator: {summary}");
     (path, r)
 }
 
@@ -821,7 +822,11 @@ impl Doc {
 /// Asserts a variable's name, type, file, line and column.
 #[track_caller]
 pub fn assert_var_site(v: &Value, here: &Here) {
-    assert_eq!(text(v, "name"), here.name, "name");
+    // A clone is named by its source expression and its index at its site.
+    match v.get("clone_index").and_then(Value::as_u64) {
+        Some(n) => assert_eq!(text(v, "name"), format!("{} (clone {n})", here.name), "name"),
+        None => assert_eq!(text(v, "name"), here.name, "name"),
+    }
     assert_eq!(text(v, "type"), here.type_name, "type of {}", here.name);
     assert_eq!(text(v, "file"), here.file, "file of {}", here.name);
     assert_eq!(num(v, "line"), u64::from(here.line), "line of {}", here.name);

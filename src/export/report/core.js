@@ -95,6 +95,7 @@
   var variables = arr(data.variables);
   var scopes = arr(data.scopes);
   var foreign = arr(data.foreign);
+  var handoffs = arr(data.handoffs);
   var suggestions = arr(data.suggestions);
   var tracking = data.tracking && typeof data.tracking === 'object' ? data.tracking : null;
   var onlyTracked = data.mode === 'only_tracked';
@@ -124,13 +125,22 @@
   }
   function varLabel(v) { return v ? String(v.name) + ' (#' + v.id + ')' : '—'; }
   function isShared(v) { return arr(v.shared_with).length > 0; }
-  /** The state words a variable shows: the replay's state ("live" at the end is a leak) plus "shared". */
+  /**
+   * What is live at the end is a leak only when the recording ended at
+   * process exit with nothing lost (recording.live_at_end_is_leak); memory
+   * the program still held when it called finish() is "live at end".
+   */
+  var LEAKS = rec.live_at_end_is_leak === true;
+  var AT_EXIT = !!(rec.end && rec.end.ended_at_exit);
+  var LIVE_WORD = LEAKS ? 'leaked' : 'live at end';
+  /** The state words a variable shows: the replay's state ("live" shows as LIVE_WORD) plus "shared". */
   function stateWords(v) {
-    var st = v.state === 'live' ? 'leaked' : v.state === 'no_heap' ? 'no heap' : String(v.state || 'unknown');
+    var st = v.state === 'live' ? LIVE_WORD : v.state === 'no_heap' ? 'no heap' : String(v.state || 'unknown');
     return isShared(v) ? [st, 'shared'] : [st];
   }
   var STATE_TITLES = {
-    leaked: 'live at the end of the recording (state "live")',
+    leaked: 'live when the process exited: the recording ended at exit (state "live")',
+    'live at end': 'still live when the recording ended: the program held it when finish() was called (state "live"); not a leak',
     freed: 'every linked allocation was deallocated',
     shared: 'other tracked variables are linked to the same allocation (shared_with)',
     'no heap': 'owns no heap memory',

@@ -64,7 +64,7 @@
         var top = items.filter(function (x) { return x.value > 0; }).sort(function (a, b) { return b.value - a.value; }).slice(0, BAR_CAP);
         top.sort(function (a, b) { return a.type.localeCompare(b.type) || b.value - a.value; });
         clear(out);
-        add(out, h('p', { class: 'muted small' }, 'Allocations of tracked variables still live at the end (leaked), grouped by type, one bar each.'));
+        add(out, h('p', { class: 'muted small' }, 'Allocations of tracked variables still live at the end' + (LEAKS ? (AT_EXIT ? ' of a recording that ended at process exit (leaked)' : ' (leaks, as the program asked)') : ' (held when the recording was finished; not leaks)') + ', grouped by type, one bar each.'));
         if (!top.length) { add(out, empty('No tracked variable was live at the end.')); return; }
         var max = Math.max.apply(null, top.map(function (x) { return x.value; }));
         var grid = h('div', { class: 'bars' }), last = null;
@@ -82,7 +82,7 @@
     when.addEventListener('change', update);
     update();
     var leaks = arr(data.largest_leaks);
-    add(body, h('h3', null, 'Largest allocations live at the end'));
+    add(body, h('h3', null, LEAKS ? (AT_EXIT ? 'Largest allocations live at process exit (leaks)' : 'Largest allocations live at the end (leaks, as the program asked)') : 'Largest allocations live at the end (held when the recording was finished)'));
     if (!leaks.length) add(body, empty(onlyTracked ? 'Not in an --only-tracked report.' : 'None: every allocation was freed.'));
     else {
       var t = sortableTable([
@@ -94,6 +94,17 @@
       add(body, t.element);
     }
     if (foreign.length) add(body, [h('h3', null, 'Foreign memory regions'), foreignTable(foreign)]);
+    if (handoffs.length) {
+      var ht = sortableTable([
+        { key: 'label', label: 'label', cls: 'name' },
+        { key: 'ptr_hex', label: 'address', cls: 'mono' },
+        { key: 'size', label: 'size', num: true, cell: function (x) { return qty('bytes', x.size); } },
+        { key: 'at_ns', label: 'handed over at', num: true, cell: function (x) { return qty('ns', x.at_ns); } },
+        { key: 'state', label: 'state', cell: function (x) { return x.state === 'live' ? LIVE_WORD : String(x.state); } },
+        { key: 'thread', label: 'thread', cell: function (x) { return threadLabel(x.thread); } }
+      ], handoffs, { noun: 'handoff', nouns: 'handoffs' });
+      add(body, [h('h3', { id: 'handoffs' }, 'Allocations handed to foreign code'), ht.element]);
+    }
   }
 
   // ------------------------------------------------------------- histograms

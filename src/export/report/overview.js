@@ -5,7 +5,12 @@
     if (num(S.lost_events) > 0) {
       add(box, h('div', { class: 'alert danger loud', role: 'alert', id: 'lost-events-alert' },
         '⚠ ' + int(S.lost_events) + ' EVENTS LOST: the recorder dropped them (full ring under on_full = "' + String(rec.on_full) +
-        '"); every count in this report is a lower bound.'));
+        '"); counts of calls and bytes are lower bounds, and live bytes, the peak and what was live at the end are not known (a lost deallocation leaves its allocation counted live).'));
+    }
+    if (rec.end && rec.end.no_tracking_allocator) {
+      add(box, h('div', { class: 'alert danger loud', role: 'alert', id: 'no-allocator-alert' },
+        '⚠ NO ALLOCATION RECORDED: the global allocator was not memscope::TrackingAllocator when the recording started. Add ',
+        h('code', null, '#[global_allocator] static A: memscope::TrackingAllocator = memscope::TrackingAllocator::system();'), '.'));
     }
     if (rec.finished === false) {
       add(box, h('div', { class: 'alert warn', role: 'alert' },
@@ -27,7 +32,7 @@
         ' address conflicts, ' + int(num(S.size_mismatches)) + ' size mismatches (0 in a healthy file).'));
     }
     if (onlyTracked) {
-      add(box, h('div', { class: 'alert info' }, 'This report was made with --only-tracked: it holds the totals and the tracked variables and scopes, but no timeline, threads, leaks or histograms.'));
+      add(box, h('div', { class: 'alert info' }, 'This report was made with --only-tracked: it holds the totals and the tracked variables and scopes, but no timeline, threads, largest live allocations or histograms.'));
     }
   }
 
@@ -50,7 +55,8 @@
       card('Allocations', f('count', 'total_allocations'), [sub('bytes', 'total_allocated_bytes'), 'allocated']),
       card('Deallocations', f('count', 'total_deallocations'), [sub('bytes', 'total_deallocated_bytes'), 'deallocated']),
       card('Reallocations', f('count', 'total_reallocations'), ['resizes; new sizes count as allocated']),
-      card('Live at end (leaks)', f('bytes', 'live_bytes'), [sub('count', 'live_count', ''), ' allocations still live'], { danger: false }),
+      card(LEAKS ? (AT_EXIT ? 'Live at exit (leaks)' : 'Live at end (leaks, as asked)') : 'Live at end', f('bytes', 'live_bytes'), [sub('count', 'live_count', ''), ' allocations still live',
+        num(S.lost_events) > 0 ? ' (not known: events lost)' : AT_EXIT ? ' when the process exited' : LEAKS ? ' when the recording ended' : ' when finish() was called; not leaks'], { danger: false }),
       card('Peak live', f('bytes', 'peak_live_bytes'), [sub('ns', 'peak_at_ns', 'first reached at ')]),
       card('Threads', f('count', 'threads'), [threads.length ? plural(threads.length, 'thread entry', 'thread entries') + ' below' : '']),
       card('Events', f('count', 'events'), ['read from the file']),
@@ -65,7 +71,7 @@
       var d = new Date(rec.start_unix_ns / 1e6);
       fact('started', isNaN(d.getTime()) ? '—' : d.toISOString().replace('T', ' ').replace('Z', ' UTC'));
     }
-    fact('finished', rec.finished ? 'yes' : 'NO');
+    fact('finished', rec.finished ? (rec.end && rec.end.ended_at_exit ? 'yes, at process exit' : 'yes') : 'NO');
     fact('full-ring policy', String(rec.on_full || '—'));
     fact('ring capacity', has(rec.ring_capacity) ? int(rec.ring_capacity) + ' events' : '—');
     fact('drain rounds', has(rec.rounds) ? int(rec.rounds) : '—');

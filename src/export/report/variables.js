@@ -13,7 +13,7 @@
     var ids = Array.from(new Set(variables.map(function (v) { return v.thread; }))).sort(function (a, b) { return a - b; });
     ids.forEach(function (t) { add(threadSel, h('option', { value: String(t) }, threadLabel(t))); });
     var stateSel = h('select', { id: 'var-state', 'aria-label': 'Filter by state' }, h('option', { value: '' }, 'any state'));
-    ['leaked', 'freed', 'shared', 'no heap', 'unlinked'].forEach(function (s) { add(stateSel, h('option', { value: s, title: STATE_TITLES[s] }, s)); });
+    [LIVE_WORD, 'freed', 'shared', 'no heap', 'unlinked'].forEach(function (s) { add(stateSel, h('option', { value: s, title: STATE_TITLES[s] }, s)); });
     add(body, h('div', { class: 'toolbar' }, h('label', null, 'Filter', text), h('label', null, 'Thread', threadSel), h('label', null, 'State', stateSel)));
 
     var prepared = variables.map(function (v) {
@@ -91,8 +91,10 @@
         ['scope', has(v.scope) ? scopePath(v.scope) : '— (outside any tracked scope)'],
         ['tracked', qty('ns', v.tracked_at_ns)],
         ['size when tracked', qty('bytes', v.size)],
+        v.regions_truncated ? ['allocations past the bound', ['more than ' + int(arr(v.allocations).length) + ' heap allocations: only these are linked; ', qty('bytes', v.unlinked_bytes), ' in the others are counted in the size, not linked']] : null,
+        !v.regions_truncated && num(v.unlinked_bytes) > 0 ? ['not linked', [qty('bytes', v.unlinked_bytes), ' reported without an address']] : null,
         ['state', stateBadges(v)],
-        ['freed', has(v.freed_at_ns) ? qty('ns', v.freed_at_ns) : (v.state === 'live' ? 'never: live at the end (leaked)' : '—')],
+        ['freed', has(v.freed_at_ns) ? qty('ns', v.freed_at_ns) : (v.state === 'live' ? (LEAKS ? (AT_EXIT ? 'never: live at process exit (leaked)' : 'never: live at the end (a leak, as the program asked)') : 'not before the recording ended (live at the end)') : '—')],
         ['lifetime', has(v.lifetime_ns) ? qty('ns', v.lifetime_ns) : '—'],
         ['allocations linked', int(arr(v.allocations).length)],
         num(v.retracked) > 0 ? ['tracked again', plural(v.retracked, 'time', 'times')] : null
@@ -120,10 +122,12 @@
     var out = document.createDocumentFragment();
     var key = function (kind) { return h('span', { class: 'key' }, h('span', { class: 'keymark ' + kind }), kind); };
     add(out, h('p', { class: 'muted small' }, 'From ' + dur(t0) + ' to ' + dur(t1) + ' after the recording started. Hover a mark for its time and size.'));
-    add(out, h('p', { class: 'muted small' }, key('allocation'), key('reallocation'), key('deallocation')));
+    var tracked = allocs.some(function (a) { return arr(a.history).some(function (e) { return e.kind === 'tracked'; }); });
+    add(out, h('p', { class: 'muted small' }, key('allocation'), key('reallocation'), key('deallocation'), tracked ? key('tracked') : null));
+    if (tracked) add(out, h('p', { class: 'muted small' }, '"tracked": the allocation was reallocated before this variable named it; its size then (the steps before were not followed).'));
     allocs.forEach(function (a, i) {
       var lane = h('div', { class: 'lane', role: 'group', 'aria-label': 'allocation ' + (i + 1) });
-      var span = h('div', { class: 'span', title: 'allocation ' + String(a.ptr_hex) + ': ' + exactBytes(num(a.size)) + (has(a.freed_at_ns) ? '' : ', live at the end') });
+      var span = h('div', { class: 'span', title: 'allocation ' + String(a.ptr_hex) + ' from its allocation to ' + (has(a.freed_at_ns) ? 'its deallocation' : 'the end (live at the end)') + '; ' + exactBytes(num(a.size)) + (has(a.freed_at_ns) ? ' when deallocated' : ' at the end') + ' (the marks give each step\'s size)' });
       span.style.left = pct(num(a.allocated_at_ns));
       span.style.width = 'calc(' + pct(has(a.freed_at_ns) ? a.freed_at_ns : endNs) + ' - ' + pct(num(a.allocated_at_ns)) + ')';
       lane.appendChild(span);
