@@ -62,6 +62,10 @@ pub(crate) struct Live {
     pub(crate) tag: u32,
     /// Its site (call stack) in the replay's site table.
     pub(crate) site: u32,
+    /// The part of its bytes charged to a thread other than the allocating
+    /// one (growth by reallocation), as an index in the replayer's charges
+    /// plus one (0: none; every byte is the allocating thread's).
+    pub(crate) charge: u32,
 }
 
 /// The bit of [`Live::origin`] that says it holds a scope node.
@@ -75,7 +79,7 @@ impl Live {
     #[inline]
     pub(crate) fn new(size: u64, start_ns: u64, thread: u32, scope: u32, site: u32) -> Self {
         let origin = if scope == 0 { thread } else { (scope - 1) | IN_SCOPE };
-        Live { size, start_ns, origin, tag: 0, site }
+        Live { size, start_ns, origin, tag: 0, site, charge: 0 }
     }
 
     /// The scope node it was made in.
