@@ -384,7 +384,9 @@ fn damaged_stack_and_module_records_leave_the_rest_replayable() {
 /// stack tree, events with stack ids), with a reallocation that moved
 /// carrying its return stamp, one that moved with a return stamp equal to
 /// its first stamp, and one in place (no return stamp).
-fn v4_records() -> (SegmentHeader, Vec<ModuleRecord>, Vec<StackNode>, Vec<RawEvent>, Vec<u32>, Vec<u64>) {
+type V4Records = (SegmentHeader, Vec<ModuleRecord>, Vec<StackNode>, Vec<RawEvent>, Vec<u32>, Vec<u64>);
+
+fn v4_records() -> V4Records {
     let (header, modules, nodes, mut events, mut stacks) = v3_records();
     let header = SegmentHeader { version: 4, pid: 4545, ..header };
     events.push(RawEvent::realloc(50, 0x5555_1000_4000, 8, 0x5555_1000_7000, 4000));
