@@ -17,6 +17,13 @@
 //! slowest thread's, so criterion's time per iteration is the time per pair
 //! per thread. A pair is two events: ns added per event = (recording - idle) / 2.
 //!
+//! `realloc/*`: one thread, per iteration an allocation, a reallocation and
+//! a deallocation (three events), through the global allocator: `moving`
+//! grows 64 → 1024 bytes past a neighbour that keeps it from growing in
+//! place (glibc moves it; a moving reallocation takes a second clock
+//! reading, format version 4), `in_place` shrinks 1024 → 512 (glibc keeps
+//! the address). Idle, recording with call stacks, recording without.
+//!
 //! Also: our SPSC [`Ring`] against `crossbeam_queue::ArrayQueue`, push+pop on
 //! one thread, and the parts of an event's cost (clock reads).
 //!
@@ -86,6 +93,65 @@ fn pairs(c: &mut Criterion) {
                     s.bytes_per_event()
                 ),
                 Err(e) => eprintln!("pair/{name}/{threads}: finish failed: {e}"),
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    group.finish();
+}
+
+/// `iters` times: allocate 64 bytes, allocate a neighbour, grow the first to
+/// 1024 bytes (it moves), free both.
+fn realloc_moving(iters: u64) {
+    let small = std::alloc::Layout::from_size_align(64, 8).expect("valid");
+    for _ in 0..iters {
+        // SAFETY: non-zero sizes; each pointer is freed once with its layout.
+        unsafe {
+            let p = std::alloc::alloc(small);
+            let keep = std::alloc::alloc(small);
+            let q = std::alloc::realloc(black_box(p), small, 1024);
+            std::alloc::dealloc(black_box(q), std::alloc::Layout::from_size_align(1024, 8).expect("valid"));
+            std::alloc::dealloc(black_box(keep), small);
+        }
+    }
+}
+
+/// `iters` times: allocate 1024 bytes, shrink to 512 (in place), free.
+fn realloc_in_place(iters: u64) {
+    let big = std::alloc::Layout::from_size_align(1024, 8).expect("valid");
+    for _ in 0..iters {
+        // SAFETY: non-zero sizes; the pointer is freed once with its layout.
+        unsafe {
+            let p = std::alloc::alloc(big);
+            let q = std::alloc::realloc(black_box(p), big, 512);
+            std::alloc::dealloc(black_box(q), std::alloc::Layout::from_size_align(512, 8).expect("valid"));
+        }
+    }
+}
+
+fn reallocs(c: &mut Criterion) {
+    let mut group = c.benchmark_group("realloc");
+    let cases: [(&str, fn(u64)); 2] = [("moving", realloc_moving), ("in_place", realloc_in_place)];
+    for (case, work) in cases {
+        group.bench_function(format!("{case}/tracking_idle"), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                work(iters);
+                start.elapsed()
+            })
+        });
+        for (name, stacks) in [("tracking_recording", CallStacks::FramePointers), ("tracking_recording_no_stacks", CallStacks::Off)] {
+            let path = temp_path(&format!("realloc-{case}-{name}"));
+            let recording = Recorder::new(&path).call_stacks(stacks).start().expect("start a recording");
+            group.bench_function(format!("{case}/{name}"), |b| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    work(iters);
+                    start.elapsed()
+                })
+            });
+            if let Err(e) = recording.finish() {
+                eprintln!("realloc/{case}/{name}: finish failed: {e}");
             }
             let _ = std::fs::remove_file(&path);
         }
@@ -215,6 +281,7 @@ fn main() {
     // What `criterion_group!`/`criterion_main!` expand to, without their undocumented `pub fn`.
     let mut c = Criterion::default().configure_from_args();
     pairs(&mut c);
+    reallocs(&mut c);
     ring(&mut c);
     parts(&mut c);
     c.final_summary();

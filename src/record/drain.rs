@@ -49,24 +49,19 @@ const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
 /// Whether this process registered for `MEMBARRIER_CMD_PRIVATE_EXPEDITED`.
 static MEMBARRIER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Before a recording starts (no producer stamps yet): registers the
-/// process for expedited private membarriers, once; where the kernel has
-/// none (before Linux 4.14, or a sandbox that denies it), producers fence
-/// instead ([`super::registry::PRODUCER_FENCE`]).
+/// Before a recording starts (no producer stamps for it yet): registers the
+/// process for expedited private membarriers (at every start: cheap, and a
+/// forked child may not have inherited the registration); where the kernel
+/// has none (before Linux 4.14, or a sandbox that denies it), producers
+/// fence instead ([`super::registry::PRODUCER_FENCE`]).
 fn register_heavy_barrier() {
     use std::sync::atomic::Ordering::Relaxed;
-    if MEMBARRIER.load(Relaxed) || super::registry::PRODUCER_FENCE.load(Relaxed) {
-        return;
-    }
     // SAFETY: membarrier takes no pointers; an unknown command fails with an error.
     let ok = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) } == 0;
     // Relaxed: both flags are published to producers by the Release store of
     // `session` that starts the recording, after this.
-    if ok {
-        MEMBARRIER.store(true, Relaxed);
-    } else {
-        super::registry::PRODUCER_FENCE.store(true, Relaxed);
-    }
+    MEMBARRIER.store(ok, Relaxed);
+    super::registry::PRODUCER_FENCE.store(!ok, Relaxed);
 }
 
 /// The drainer's side of the in-flight marks (`Slot::begin_event`), after
