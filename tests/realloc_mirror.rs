@@ -138,8 +138,6 @@ fn a_realloc_whose_old_block_another_thread_gets_during_the_call_replays_exactly
         }
     }
     let at = block() as u64;
-    let (taker_thread, taken) =
-        events.iter().find(|(_, e)| matches!(*e, Event::Alloc { ptr, .. } if ptr == at)).map(|(t, e)| (*t, e.ts_ns())).expect("the alloc");
     let (realloc_thread, reallocated, returned) = events
         .iter()
         .find_map(|(t, e)| match *e {
@@ -147,6 +145,12 @@ fn a_realloc_whose_old_block_another_thread_gets_during_the_call_replays_exactly
             _ => None,
         })
         .expect("the realloc");
+    // The block is allocated twice: first by this thread, then by the taker.
+    let (taker_thread, taken) = events
+        .iter()
+        .find(|(t, e)| *t != realloc_thread && matches!(*e, Event::Alloc { ptr, .. } if ptr == at))
+        .map(|(t, e)| (*t, e.ts_ns()))
+        .expect("the other thread's allocation");
     let returned = returned.expect("a moving reallocation carries its return stamp");
     assert!(
         reallocated < taken && taken < returned,
