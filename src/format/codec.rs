@@ -603,6 +603,26 @@ mod tests {
     }
 
     #[test]
+    fn a_return_stamp_follows_the_stack_and_is_checked() {
+        let r = RawEvent::realloc(100, 0x1000, 16, 0x2000, 32);
+        let mut buf = Vec::new();
+        encode_payload(&[r], &[0], &[130], 100, &mut buf);
+        // tag 3, ts delta 0, old addr +0x1000, new addr +0x1000, sizes 16 and 32, stack 0 (position 0 of
+        // the recent stacks, which start as zeros), return 1 + 30.
+        assert_eq!(buf, [3, 0, 0x80, 0x40, 0x80, 0x40, 16, 32, 0, 31]);
+        let mut out = Vec::new();
+        decode_payload(&buf, 1, 100, crate::format::VERSION, &mut out).unwrap();
+        assert!(matches!(out[0], Event::Realloc { returned_ns: Some(130), .. }));
+        // Version 3 has no return operand: the same bytes hold one too many.
+        assert!(decode_payload(&buf, 1, 100, 3, &mut Vec::new()).is_err());
+        // A return stamp of 2^56 or more is damage.
+        let mut big = buf[..9].to_vec();
+        put_varint(&mut big, 1 + TS_MAX);
+        let err = decode_payload(&big, 1, 100, crate::format::VERSION, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.what, "return stamp exceeds 56 bits");
+    }
+
+    #[test]
     fn small_reallocation_uses_the_packed_form() {
         let r = RawEvent::realloc(5, 0x1000, 16, 0x2000, 32);
         assert_eq!(r.kind(), KIND_REALLOC);
