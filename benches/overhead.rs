@@ -129,10 +129,16 @@ fn realloc_in_place(iters: u64) {
     }
 }
 
+/// One `realloc/*` case: its name and its loop.
+struct Case {
+    name: &'static str,
+    work: fn(u64),
+}
+
 fn reallocs(c: &mut Criterion) {
     let mut group = c.benchmark_group("realloc");
-    let cases: [(&str, fn(u64)); 2] = [("moving", realloc_moving), ("in_place", realloc_in_place)];
-    for (case, work) in cases {
+    let cases = [Case { name: "moving", work: realloc_moving }, Case { name: "in_place", work: realloc_in_place }];
+    for Case { name: case, work } in cases {
         group.bench_function(format!("{case}/tracking_idle"), |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
