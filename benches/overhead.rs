@@ -24,7 +24,16 @@
 //! per thread. A pair is two events: ns added per event = (recording - idle) / 2.
 //!
 //! `pair_cpu/*` repeats the idle cases on one thread timed by its CPU clock
-//! (robust to a loaded machine). Also: our SPSC [`Ring`] against `crossbeam_queue::ArrayQueue`, push+pop on
+//! (robust to a loaded machine).
+//!
+//! `realloc/*`: one thread, per iteration an allocation, a reallocation and
+//! a deallocation (three events), through the global allocator: `moving`
+//! grows 64 → 1024 bytes past a neighbour that keeps it from growing in
+//! place (glibc moves it; a moving reallocation takes a second clock
+//! reading, format version 4), `in_place` shrinks 1024 → 512 (glibc keeps
+//! the address). Idle, recording with call stacks, recording without.
+//!
+//! Also: our SPSC [`Ring`] against `crossbeam_queue::ArrayQueue`, push+pop on
 //! one thread, and the parts of an event's cost (clock reads).
 //!
 //! Run: `cargo bench --bench overhead` (`-- --quick` while developing).
@@ -168,6 +177,71 @@ fn pairs_cpu(c: &mut Criterion) {
     group.finish();
 }
 
+/// `iters` times: allocate 64 bytes, allocate a neighbour, grow the first to
+/// 1024 bytes (it moves), free both.
+fn realloc_moving(iters: u64) {
+    let small = std::alloc::Layout::from_size_align(64, 8).expect("valid");
+    for _ in 0..iters {
+        // SAFETY: non-zero sizes; each pointer is freed once with its layout.
+        unsafe {
+            let p = std::alloc::alloc(small);
+            let keep = std::alloc::alloc(small);
+            let q = std::alloc::realloc(black_box(p), small, 1024);
+            std::alloc::dealloc(black_box(q), std::alloc::Layout::from_size_align(1024, 8).expect("valid"));
+            std::alloc::dealloc(black_box(keep), small);
+        }
+    }
+}
+
+/// `iters` times: allocate 1024 bytes, shrink to 512 (in place), free.
+fn realloc_in_place(iters: u64) {
+    let big = std::alloc::Layout::from_size_align(1024, 8).expect("valid");
+    for _ in 0..iters {
+        // SAFETY: non-zero sizes; the pointer is freed once with its layout.
+        unsafe {
+            let p = std::alloc::alloc(big);
+            let q = std::alloc::realloc(black_box(p), big, 512);
+            std::alloc::dealloc(black_box(q), std::alloc::Layout::from_size_align(512, 8).expect("valid"));
+        }
+    }
+}
+
+/// One `realloc/*` case: its name and its loop.
+struct Case {
+    name: &'static str,
+    work: fn(u64),
+}
+
+fn reallocs(c: &mut Criterion) {
+    let mut group = c.benchmark_group("realloc");
+    let cases = [Case { name: "moving", work: realloc_moving }, Case { name: "in_place", work: realloc_in_place }];
+    for Case { name: case, work } in cases {
+        group.bench_function(format!("{case}/tracking_idle"), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                work(iters);
+                start.elapsed()
+            })
+        });
+        for (name, stacks) in [("tracking_recording", CallStacks::FramePointers), ("tracking_recording_no_stacks", CallStacks::Off)] {
+            let path = temp_path(&format!("realloc-{case}-{name}"));
+            let recording = Recorder::new(&path).call_stacks(stacks).start().expect("start a recording");
+            group.bench_function(format!("{case}/{name}"), |b| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    work(iters);
+                    start.elapsed()
+                })
+            });
+            if let Err(e) = recording.finish() {
+                eprintln!("realloc/{case}/{name}: finish failed: {e}");
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    group.finish();
+}
+
 /// A ring of `capacity` events over a buffer from `System`, freed on drop.
 struct HeapRing {
     ring: Ring,
@@ -291,6 +365,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     pairs(&mut c);
     pairs_cpu(&mut c);
+    reallocs(&mut c);
     ring(&mut c);
     parts(&mut c);
     c.final_summary();

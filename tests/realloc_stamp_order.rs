@@ -1,20 +1,20 @@
-//! A reallocation is stamped once, before its call (FORMAT.md, "Events"):
-//! that orders the release of its old block before any reuse, but the block
-//! it returns may be one another thread deallocated during the call, with a
-//! later stamp:
+//! A reallocation is stamped before its call (the release of its old
+//! memory) and, when it moves, again after it returns (the acquisition of
+//! the new memory; FORMAT.md, "Events", version 4). The block it returns
+//! may be one another thread deallocated during the call:
 //!
 //! ```text
-//! t=1  thread A  Realloc { old: Q, new: P }   (stamped before the call)
-//! t=2  thread B  Dealloc { P }                (the deallocation that made P available)
+//! t=1  thread A  Realloc { old: Q, new: P } first stamp, before the call
+//! t=2  thread B  Dealloc { P }              (the deallocation that made P available)
+//! t=3  thread A  ... its return stamp, after the call
 //! ```
 //!
-//! A 32-byte event has no room for a second stamp, so replay repairs it: the
-//! landing at P waits for B's deallocation and is counted in
-//! `reordered_reallocations`, not as an `address_conflict`, and the totals
-//! and the live set stay exact. The inner allocator here forces the
-//! interleaving (its realloc waits until the other thread has freed the
-//! block it is going to return); `exact_cross_thread` meets it for real
-//! about one run in 30 under load.
+//! With one stamp (format version 3) replay had to repair this (the landing
+//! at P waited for B's deallocation, counted in `reordered_reallocations`);
+//! with two, P is acquired at t=3, after its deallocation, and nothing is
+//! repaired. The inner allocator here forces the interleaving (its realloc
+//! waits until the other thread has freed the block it is going to
+//! return). `realloc_mirror.rs` forces the mirror case.
 
 mod common;
 
@@ -131,22 +131,37 @@ fn a_realloc_that_gets_a_block_freed_during_the_call_replays_exactly() {
     let mut reader = memscope::format::Reader::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap())).unwrap();
     while let Some(item) = reader.next_record().unwrap() {
         if let Ok(memscope::format::Record::Events(chunk)) = item {
-            events.extend(chunk.events);
+            events.extend(chunk.events.iter().map(|e| (chunk.thread, *e)));
         }
     }
     let at = block() as u64;
-    let freed = events.iter().find(|e| matches!(**e, Event::Dealloc { ptr, .. } if ptr == at)).expect("the free").ts_ns();
-    let reallocated = events.iter().find(|e| matches!(**e, Event::Realloc { new_ptr, .. } if new_ptr == at)).expect("the realloc").ts_ns();
+    let (freer_thread, freed) =
+        events.iter().find(|(_, e)| matches!(*e, Event::Dealloc { ptr, .. } if ptr == at)).map(|(t, e)| (*t, e.ts_ns())).expect("the free");
+    let (realloc_thread, reallocated, returned) = events
+        .iter()
+        .find_map(|(t, e)| match *e {
+            Event::Realloc { new_ptr, ts_ns, returned_ns, .. } if new_ptr == at => Some((*t, ts_ns, returned_ns)),
+            _ => None,
+        })
+        .expect("the realloc");
+    let returned = returned.expect("a moving reallocation carries its return stamp");
     assert!(
-        reallocated < freed,
-        "the realloc (t={reallocated}) is stamped before the call, so before the free of the block it got (t={freed})"
+        reallocated < freed && freed < returned,
+        "the realloc is stamped before the call (t={reallocated}) and after it returns (t={returned}), around the free of the block it got (t={freed})"
     );
-    // Replay repairs the order: exact totals, the block live at the end, and
-    // the repair counted as a reordered reallocation, not a conflict.
+    assert_ne!(freer_thread, realloc_thread);
+    // Replay needs no repair: exact totals, the block live at the end with
+    // its size and the reallocating thread's charge, no conflict, no
+    // reordered reallocation, and the independent fold agrees.
     let r = assert_exact(&path, &c, &written);
-    assert_eq!((r.summary.address_conflicts, r.summary.reordered_reallocations, r.summary.unresolved_conflicts), (0, 1, 0));
-    assert_eq!(r.largest_leaks.iter().map(|l| (l.ptr, l.size)).collect::<Vec<_>>(), vec![(at, MAGIC as u64)]);
-    assert!(!f.conflicts.is_empty(), "a plain timestamp-order fold does see the disorder");
+    let s = &r.summary;
+    assert_eq!((s.address_conflicts, s.reordered_reallocations, s.unresolved_conflicts, s.size_mismatches, s.late_events), (0, 0, 0, 0, 0));
+    assert_eq!(r.largest_leaks.iter().map(|l| (l.ptr, l.size, l.thread)).collect::<Vec<_>>(), vec![(at, MAGIC as u64, realloc_thread)]);
+    assert_eq!(f.moves_with_return_stamp, 1);
+    assert!(f.conflicts.is_empty(), "the fold by stamps sees no disorder: {:#?}", f.conflicts);
+    let th = |id: u32| r.threads.iter().find(|t| t.thread == id).expect("thread");
+    assert_eq!((th(realloc_thread).live_count, th(realloc_thread).live_bytes), (1, MAGIC as u64));
+    assert_eq!((th(freer_thread).live_count, th(freer_thread).live_bytes), (0, 0));
     // SAFETY: the block came from the realloc above.
     unsafe { std::alloc::dealloc(p, Layout::from_size_align(MAGIC, 8).unwrap()) };
     let _ = std::fs::remove_file(&path);

@@ -139,7 +139,7 @@ fn info_shows_header_totals_threads_and_lost_events() {
 /// the v4 golden file) says what is live at its end leaked.
 #[test]
 fn info_says_live_at_the_end_leaked_only_when_the_recording_ended_at_exit() {
-    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v4.memscope");
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/golden/v4.memscope");
     let out = memscope(&["info".as_ref(), golden.as_ref()]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     let s = text(&out.stdout);

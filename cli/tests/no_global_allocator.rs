@@ -3,7 +3,8 @@
 //! succeed, and the `Summary`, the file's End record, `memscope info` and
 //! the report say why the recording holds no allocation.
 //!
-//! This test binary has no `#[global_allocator]` on purpose.
+//! This test binary has no `#[global_allocator]` on purpose; it sits with the
+//! CLI's tests because it runs `memscope info`.
 
 use std::hint::black_box;
 use std::process::Command;

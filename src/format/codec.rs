@@ -16,11 +16,17 @@ pub struct PayloadError {
 
 /// The most bytes one event takes in a payload: a Realloc with a 2-byte
 /// tag, a 10-byte timestamp delta, two 10-byte address deltas, two
-/// 5-byte sizes and a 5-byte stack operand (version 3).
-pub const MAX_EVENT_BYTES: usize = 2 + 10 + 10 + 10 + 5 + 5 + 5;
+/// 5-byte sizes, a 5-byte stack operand (version 3) and a 9-byte return
+/// stamp operand (version 4: at most 2^56, so 57 bits).
+pub const MAX_EVENT_BYTES: usize = 2 + 10 + 10 + 10 + 5 + 5 + 5 + 9;
 
 /// The first format version whose allocations and reallocations carry a stack id.
 pub const STACKS_SINCE_VERSION: u32 = 3;
+
+/// The first format version whose reallocations carry a return stamp (the
+/// second timestamp of a reallocation that moved) and whose Round
+/// watermarks are exact (FORMAT.md, "Round record").
+pub const EXACT_ORDER_SINCE_VERSION: u32 = 4;
 
 /// Appends `v` as an unsigned LEB128 varint (at most 10 bytes).
 #[inline]
@@ -173,8 +179,12 @@ impl Model {
 /// reallocation carries the stack id `stacks[i]` (the file's ids, not the
 /// ring's), as its position among the chunk's 8 most recent ones or as
 /// 8 + the id; `stacks` is empty (every id 0) or as long as `events`.
-pub fn encode_payload(events: &[RawEvent], stacks: &[u32], first_ts_ns: u64, out: &mut Vec<u8>) {
+/// Likewise `returned` gives each reallocation's return stamp, the
+/// timestamp taken after a moving reallocation returned (0: none; a stamp
+/// below the event's own timestamp is written as equal to it).
+pub fn encode_payload(events: &[RawEvent], stacks: &[u32], returned: &[u64], first_ts_ns: u64, out: &mut Vec<u8>) {
     debug_assert!(stacks.is_empty() || stacks.len() == events.len());
+    debug_assert!(returned.is_empty() || returned.len() == events.len());
     let mut m = Model::new(first_ts_ns);
     for (i, e) in events.iter().enumerate() {
         let kind = e.kind();
@@ -232,6 +242,11 @@ pub fn encode_payload(events: &[RawEvent], stacks: &[u32], first_ts_ns: u64, out
                     put_varint(out, e.c);
                 }
                 put_stack(out, &mut m.recent_stacks, stack);
+                // Version 4: 0, or 1 + (return stamp − timestamp).
+                match returned.get(i).copied().unwrap_or(0) {
+                    0 => put_varint(out, 0),
+                    r => put_varint(out, 1 + r.saturating_sub(e.ts_ns()).min(TS_MAX)),
+                }
                 m.reallocated(e.a, e.b);
             }
             KIND_THREAD_START => {
@@ -317,6 +332,21 @@ impl Cursor<'_> {
         };
         recent.touch(at, id);
         Ok(id)
+    }
+
+    /// A reallocation's return stamp operand (version 4): `None` for 0 or
+    /// an older version, else the event's timestamp plus the operand − 1.
+    fn returned(&mut self, ts_ns: u64, version: u32) -> Result<Option<u64>, PayloadError> {
+        if version < EXACT_ORDER_SINCE_VERSION {
+            return Ok(None);
+        }
+        match self.varint()? {
+            0 => Ok(None),
+            v => match ts_ns.checked_add(v - 1).filter(|&r| r <= TS_MAX) {
+                Some(r) => Ok(Some(r)),
+                None => Err(self.err("return stamp exceeds 56 bits")),
+            },
+        }
     }
 
     fn u32_varint(&mut self) -> Result<u64, PayloadError> {
@@ -413,8 +443,9 @@ pub fn decode_payload(payload: &[u8], count: u32, first_ts_ns: u64, version: u32
                 let (old_size, new_size) =
                     if kind == KIND_REALLOC { (Some(c.u32_varint()?), c.u32_varint()?) } else { (None, c.varint()?) };
                 let stack = c.stack(&mut m.recent_stacks, version)?;
+                let returned_ns = c.returned(ts_ns, version)?;
                 m.reallocated(old_ptr, new_ptr);
-                Event::Realloc { ts_ns, old_ptr, new_ptr, old_size, new_size, stack }
+                Event::Realloc { ts_ns, old_ptr, new_ptr, old_size, new_size, stack, returned_ns }
             }
             KIND_THREAD_START => {
                 let os_tid = c.varint()?;
@@ -446,6 +477,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A return stamp at or after `ts_ns` (never 0, which means none).
+    fn returned(ts_ns: u64, r: Option<u64>) -> Option<u64> {
+        r.map(|r| ts_ns.saturating_add(r % 1_000_000_000_000).min(TS_MAX)).filter(|&r| r != 0)
+    }
+
     fn arb_event() -> impl Strategy<Value = Event> {
         let ts = 0..=TS_MAX;
         prop_oneof![
@@ -457,18 +493,27 @@ mod tests {
                 size,
                 align: 1 << l
             }),
-            (ts.clone(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
-                |(ts_ns, old_ptr, new_ptr, o, n, stack)| Event::Realloc {
+            (ts.clone(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>(), prop::option::of(any::<u64>())).prop_map(
+                |(ts_ns, old_ptr, new_ptr, o, n, stack, r)| Event::Realloc {
                     ts_ns,
                     old_ptr,
                     new_ptr,
                     old_size: Some(o.into()),
                     new_size: n.into(),
-                    stack
+                    stack,
+                    returned_ns: returned(ts_ns, r),
                 }
             ),
-            (ts.clone(), any::<u64>(), any::<u64>(), (1u64 << 32)..u64::MAX, any::<u32>()).prop_map(
-                |(ts_ns, old_ptr, new_ptr, new_size, stack)| Event::Realloc { ts_ns, old_ptr, new_ptr, old_size: None, new_size, stack }
+            (ts.clone(), any::<u64>(), any::<u64>(), (1u64 << 32)..u64::MAX, any::<u32>(), prop::option::of(any::<u64>())).prop_map(
+                |(ts_ns, old_ptr, new_ptr, new_size, stack, r)| Event::Realloc {
+                    ts_ns,
+                    old_ptr,
+                    new_ptr,
+                    old_size: None,
+                    new_size,
+                    stack,
+                    returned_ns: returned(ts_ns, r)
+                }
             ),
             (ts.clone(), any::<u64>(), "[a-z0-9-]{0,16}").prop_map(|(ts_ns, os_tid, s)| {
                 let mut name = [0u8; 16];
@@ -494,19 +539,27 @@ mod tests {
             // event, which the drainer folds back: the encoder takes the
             // file's stack ids beside the events.
             let stacks: Vec<u32> = events.iter().map(Event::stack).collect();
+            // So is its return stamp (version 4).
+            let returns: Vec<u64> = events
+                .iter()
+                .map(|e| match *e {
+                    Event::Realloc { returned_ns, .. } => returned_ns.unwrap_or(0),
+                    _ => 0,
+                })
+                .collect();
             let decoded_raw: Vec<Event> = raw.iter().map(|r| r.decode().unwrap()).collect();
             let ring_view: Vec<Event> = events
                 .iter()
                 .map(|e| match *e {
                     Event::Realloc { ts_ns, old_ptr, new_ptr, old_size, new_size, .. } => {
-                        Event::Realloc { ts_ns, old_ptr, new_ptr, old_size, new_size, stack: 0 }
+                        Event::Realloc { ts_ns, old_ptr, new_ptr, old_size, new_size, stack: 0, returned_ns: None }
                     }
                     e => e,
                 })
                 .collect();
             prop_assert_eq!(&decoded_raw, &ring_view);
             let mut buf = Vec::new();
-            encode_payload(&raw, &stacks, first, &mut buf);
+            encode_payload(&raw, &stacks, &returns, first, &mut buf);
             let mut out = Vec::new();
             decode_payload(&buf, events.len() as u32, first, crate::format::VERSION, &mut out).unwrap();
             prop_assert_eq!(out, events);
@@ -537,7 +590,7 @@ mod tests {
             let events: Vec<Event> = raw.iter().map(|r| r.decode().unwrap()).collect();
             let stacks: Vec<u32> = events.iter().map(Event::stack).collect();
             let mut buf = Vec::new();
-            encode_payload(&raw, &stacks, first, &mut buf);
+            encode_payload(&raw, &stacks, &[], first, &mut buf);
             let mut out = Vec::new();
             decode_payload(&buf, raw.len() as u32, first, crate::format::VERSION, &mut out).unwrap();
             prop_assert_eq!(out, events);
@@ -550,6 +603,26 @@ mod tests {
     }
 
     #[test]
+    fn a_return_stamp_follows_the_stack_and_is_checked() {
+        let r = RawEvent::realloc(100, 0x1000, 16, 0x2000, 32);
+        let mut buf = Vec::new();
+        encode_payload(&[r], &[0], &[130], 100, &mut buf);
+        // tag 3, ts delta 0, old addr +0x1000, new addr +0x1000, sizes 16 and 32, stack 0 (position 0 of
+        // the recent stacks, which start as zeros), return 1 + 30.
+        assert_eq!(buf, [3, 0, 0x80, 0x40, 0x80, 0x40, 16, 32, 0, 31]);
+        let mut out = Vec::new();
+        decode_payload(&buf, 1, 100, crate::format::VERSION, &mut out).unwrap();
+        assert!(matches!(out[0], Event::Realloc { returned_ns: Some(130), .. }));
+        // Version 3 has no return operand: the same bytes hold one too many.
+        assert!(decode_payload(&buf, 1, 100, 3, &mut Vec::new()).is_err());
+        // A return stamp of 2^56 or more is damage.
+        let mut big = buf[..9].to_vec();
+        put_varint(&mut big, 1 + TS_MAX);
+        let err = decode_payload(&big, 1, 100, crate::format::VERSION, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.what, "return stamp exceeds 56 bits");
+    }
+
+    #[test]
     fn small_reallocation_uses_the_packed_form() {
         let r = RawEvent::realloc(5, 0x1000, 16, 0x2000, 32);
         assert_eq!(r.kind(), KIND_REALLOC);
@@ -557,7 +630,15 @@ mod tests {
         assert_eq!(big.kind(), KIND_REALLOC_LARGE);
         assert_eq!(
             big.decode(),
-            Some(Event::Realloc { ts_ns: 5, old_ptr: 0x1000, new_ptr: 0x2000, old_size: None, new_size: 1 << 32, stack: 0 })
+            Some(Event::Realloc {
+                ts_ns: 5,
+                old_ptr: 0x1000,
+                new_ptr: 0x2000,
+                old_size: None,
+                new_size: 1 << 32,
+                stack: 0,
+                returned_ns: None
+            })
         );
     }
 
@@ -574,7 +655,7 @@ mod tests {
         ];
         for e in worst {
             let mut buf = Vec::new();
-            encode_payload(&[e], &[], 0, &mut buf);
+            encode_payload(&[e], &[], &[], 0, &mut buf);
             assert!(buf.len() <= MAX_EVENT_BYTES, "{e:?} took {} bytes", buf.len());
         }
     }
@@ -586,7 +667,7 @@ mod tests {
         let reuse = [RawEvent::dealloc(10, 0x5555_0000_1000, 48, 8), RawEvent::alloc(20, 0x5555_0000_1000, 48, 8, false, 0)];
         let enc = |events: &[RawEvent]| {
             let mut buf = Vec::new();
-            encode_payload(events, &[], 0, &mut buf);
+            encode_payload(events, &[], &[], 0, &mut buf);
             buf
         };
         let (l, c, r) = (enc(&long), enc(&compact), enc(&reuse));
@@ -602,7 +683,7 @@ mod tests {
         // A stack that is neither of the two most recent takes an operand.
         let other = [RawEvent::dealloc(10, 0x5555_0000_1000, 48, 8), RawEvent::alloc(20, 0x5555_0000_1000, 48, 8, false, 7)];
         let mut o = Vec::new();
-        encode_payload(&other, &[0, 7], 0, &mut o);
+        encode_payload(&other, &[0, 7], &[], 0, &mut o);
         assert_eq!(o[o.len() - 4] & 0xF, PAYLOAD_ALLOC_REUSE, "tag, timestamp, size, stack");
         assert_eq!(o[o.len() - 1], RECENT_STACKS as u8 + 7, "a stack not among the recent ones: 8 + its id");
         let mut back = Vec::new();
@@ -621,7 +702,7 @@ mod tests {
     #[test]
     fn trailing_bytes_are_an_error() {
         let mut buf = Vec::new();
-        encode_payload(&[RawEvent::thread_exit(3)], &[], 0, &mut buf);
+        encode_payload(&[RawEvent::thread_exit(3)], &[], &[], 0, &mut buf);
         buf.push(0);
         let err = decode_payload(&buf, 1, 0, crate::format::VERSION, &mut Vec::new()).unwrap_err();
         assert_eq!(err.offset, 2);

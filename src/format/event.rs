@@ -58,8 +58,10 @@ pub const KIND_HANDOFF: u8 = 25;
 pub const KIND_MAX: u8 = KIND_HANDOFF;
 
 /// Ring-only kind (format version 3): the stack of the reallocation pushed
-/// right after it, as an id in the thread's stack table (`a`). The drainer
-/// folds it into that reallocation; it is never stored on disk.
+/// right after it, as an id in the thread's stack table (`a`), and (version
+/// 4) its return stamp plus one in `b` (0: none; the reallocation did not
+/// move). The drainer folds it into that reallocation; it is never stored
+/// on disk.
 pub const KIND_STACK_NEXT: u8 = 31;
 
 /// A *string key*: a `&'static str` as a number, its address in bits 0..48
@@ -130,10 +132,18 @@ impl RawEvent {
         RawEvent { head: head(kind, ts_ns), a: ptr as u64, b: size as u64, c: (align.trailing_zeros() as u64) | ((stack as u64) << 32) }
     }
 
-    /// The call stack of the reallocation that follows ([`KIND_STACK_NEXT`]).
+    /// The call stack of the reallocation that follows, and its return
+    /// stamp `returned_ns` (0: it did not move) ([`KIND_STACK_NEXT`]).
     #[inline(always)]
-    pub const fn stack_next(ts_ns: u64, stack: u32) -> Self {
-        RawEvent { head: head(KIND_STACK_NEXT, ts_ns), a: stack as u64, b: 0, c: 0 }
+    pub const fn stack_next(ts_ns: u64, stack: u32, returned_ns: u64) -> Self {
+        let returned = if returned_ns == 0 { 0 } else { (returned_ns & TS_MAX) + 1 };
+        RawEvent { head: head(KIND_STACK_NEXT, ts_ns), a: stack as u64, b: returned, c: 0 }
+    }
+
+    /// The return stamp a [`KIND_STACK_NEXT`] event carries (0: none).
+    #[inline(always)]
+    pub const fn next_returned(&self) -> u64 {
+        self.b.saturating_sub(1)
     }
 
     /// The stack of an allocation event (bits 32..64 of `c`); 0 for other kinds.
@@ -232,8 +242,11 @@ impl RawEvent {
                 old_size: Some(self.c & 0xFFFF_FFFF),
                 new_size: self.c >> 32,
                 stack: 0,
+                returned_ns: None,
             },
-            KIND_REALLOC_LARGE => Event::Realloc { ts_ns, old_ptr: self.a, new_ptr: self.b, old_size: None, new_size: self.c, stack: 0 },
+            KIND_REALLOC_LARGE => {
+                Event::Realloc { ts_ns, old_ptr: self.a, new_ptr: self.b, old_size: None, new_size: self.c, stack: 0, returned_ns: None }
+            }
             KIND_DEALLOC => Event::Dealloc { ts_ns, ptr: self.a, size: self.b, align: self.c },
             KIND_THREAD_START => {
                 let mut name = [0u8; 16];
@@ -293,6 +306,11 @@ pub enum Event {
         new_size: u64,
         /// The call stack's id, as for [`Event::Alloc`].
         stack: u32,
+        /// For a reallocation that moved (`new_ptr != old_ptr`): nanoseconds
+        /// since the epoch, taken after the call returned (format version
+        /// 4). `None` when it did not move, or in older versions. Replay
+        /// releases `old_ptr` at `ts_ns` and acquires `new_ptr` at this time.
+        returned_ns: Option<u64>,
     },
     /// A call of `dealloc`.
     Dealloc {

@@ -21,8 +21,9 @@ pub const MAGIC: [u8; 8] = *b"MEMSCOPE";
 /// The format version this crate writes and the newest it reads. Version 2
 /// added the tracking events and the `Site` and `Text` records; version 3
 /// call stacks (a stack id on every allocation and reallocation, the
-/// `Stack`, `Module` and `Symbols` records); version 4 the End record's
-/// flags. A reader of version 4 reads versions 1 to 3 (FORMAT.md, "Versions").
+/// `Stack`, `Module` and `Symbols` records); version 4 a return stamp on
+/// every reallocation, exact Round watermarks and the End record's flags.
+/// A reader of version 4 reads versions 1 to 3 (FORMAT.md, "Versions").
 pub const VERSION: u32 = 4;
 /// The oldest format version this crate reads.
 pub const OLDEST_VERSION: u32 = 1;
@@ -190,10 +191,25 @@ impl ChunkEncoder {
     /// `stacks` gives each event's stack id in the file (empty: none), as
     /// [`codec::encode_payload`] says.
     pub fn put_events(&mut self, out: &mut Vec<u8>, thread: u32, sequence: u64, events: &[RawEvent], stacks: &[u32]) -> usize {
+        self.put_events_returned(out, thread, sequence, events, stacks, &[])
+    }
+
+    /// [`ChunkEncoder::put_events`], with each reallocation's return stamp
+    /// in `returned` (empty, or as long as `events`; 0: none), as
+    /// [`codec::encode_payload`] says.
+    pub fn put_events_returned(
+        &mut self,
+        out: &mut Vec<u8>,
+        thread: u32,
+        sequence: u64,
+        events: &[RawEvent],
+        stacks: &[u32],
+        returned: &[u64],
+    ) -> usize {
         debug_assert!(!events.is_empty());
         let first_ts = events.first().map_or(0, RawEvent::ts_ns);
         self.payload.clear();
-        codec::encode_payload(events, stacks, first_ts, &mut self.payload);
+        codec::encode_payload(events, stacks, returned, first_ts, &mut self.payload);
         self.compressed.resize(lz4_flex::block::get_maximum_output_size(self.payload.len()), 0);
         let n = lz4_flex::block::compress_into(&self.payload, &mut self.compressed)
             .expect("the output buffer is sized by get_maximum_output_size");

@@ -3,11 +3,12 @@
 //! Hot-path rules (enforced in `thread.rs` and `measure.rs`, which this calls): no allocation
 //! through the global allocator, no lock, no syscall, no unwinding. Where a
 //! timestamp is taken matters for replay: after an allocation returns, before
-//! a deallocation releases memory, and before a reallocation; so an address
-//! freed on one thread and reused on another is always stamped free-first.
+//! a deallocation releases memory, and before a reallocation (plus, for one
+//! that moved, after it returns); so an address freed on one thread and
+//! reused on another is always stamped free-first.
 
 use super::measure;
-use super::thread::{record, record_stamped, stamp};
+use super::thread::{cancel_stamp, now_ns, record, record_stamped, stamp};
 use crate::format::RawEvent;
 use crate::sync::Ordering;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -118,6 +119,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         unsafe { self.inner.dealloc(ptr, layout) }
     }
 
+    /// Stamped before the call (the release of the old memory) and, when it
+    /// moved, again after it returns (the acquisition of the new memory):
+    /// one clock reading more per moving reallocation, none for one in place.
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let stamp = stamp(&self.inner);
@@ -126,8 +130,17 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         if !new.is_null() {
             measure::reallocated(layout.size(), new_size);
         }
-        if let (Some(stamp), false) = (stamp, new.is_null()) {
-            record_stamped(&self.inner, stamp, RawEvent::realloc(stamp.ts_ns, ptr as usize, layout.size(), new as usize, new_size));
+        if let Some(stamp) = stamp {
+            if new.is_null() {
+                cancel_stamp(stamp);
+            } else {
+                // The new memory may be memory another thread deallocated
+                // during the call: its acquisition is stamped after the call,
+                // as an allocation's is (0: did not move).
+                let returned = if new == ptr { 0 } else { now_ns().max(stamp.ts_ns).max(1) };
+                let event = RawEvent::realloc(stamp.ts_ns, ptr as usize, layout.size(), new as usize, new_size);
+                record_stamped(&self.inner, stamp, event, returned);
+            }
         }
         new
     }

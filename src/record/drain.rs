@@ -44,6 +44,50 @@ pub(crate) struct DrainStats {
 const MAX_CHUNK_EVENTS: usize = 1 << 16;
 const _: () = assert!(MAX_CHUNK_EVENTS * format::codec::MAX_EVENT_BYTES <= format::MAX_BODY_LEN as usize / 4);
 
+/// `membarrier(2)` commands (`linux/membarrier.h`).
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
+
+/// Whether this process registered for `MEMBARRIER_CMD_PRIVATE_EXPEDITED`.
+static MEMBARRIER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Before a recording starts (no producer stamps for it yet): registers the
+/// process for expedited private membarriers (at every start: cheap, and a
+/// forked child may not have inherited the registration); where the kernel
+/// has none (before Linux 4.14, or a sandbox that denies it), producers
+/// fence instead ([`super::registry::PRODUCER_FENCE`]).
+fn register_heavy_barrier() {
+    use std::sync::atomic::Ordering::Relaxed;
+    // SAFETY: membarrier takes no pointers; an unknown command fails with an error.
+    let ok = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) } == 0;
+    // Relaxed: both flags are published to producers by the Release store of
+    // `session` that starts the recording, after this.
+    MEMBARRIER.store(ok, Relaxed);
+    super::registry::PRODUCER_FENCE.store(!ok, Relaxed);
+}
+
+/// The drainer's side of the in-flight marks (`Slot::begin_event`), after
+/// it read the clock: a full memory barrier on every thread of the process
+/// that is running (an IPI; a thread not running went through a context
+/// switch, itself a barrier). Every mark stored before a clock reading
+/// earlier than ours is visible after it: that reading retired before the
+/// interrupt, and so did the store before it. Without membarrier, a SeqCst
+/// fence that pairs with the producers' fence.
+fn heavy_barrier() {
+    use std::sync::atomic::Ordering::Relaxed;
+    // Relaxed: written before this recording's drainer started (`reset`).
+    if MEMBARRIER.load(Relaxed) {
+        // SAFETY: membarrier takes no pointers; the process registered in `reset`.
+        if unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) } == 0 {
+            return;
+        }
+        // Cannot happen once registered; fall back for the rest of the process.
+        MEMBARRIER.store(false, Relaxed);
+        super::registry::PRODUCER_FENCE.store(true, Relaxed);
+    }
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+}
+
 pub(crate) struct Drainer {
     pub(crate) file: File,
     pub(crate) path: PathBuf,
@@ -67,10 +111,19 @@ pub(crate) struct Drainer {
     /// Per slot index: the file's stack id of each stack-table id (0: not
     /// yet seen in this recording).
     stack_ids: Vec<Vec<u32>>,
-    /// Per slot index: the stack of the slot's next reallocation, from a
-    /// StackNext event (which may end one batch while its reallocation
-    /// starts the next).
+    /// Per slot index: the stack and the return stamp of the slot's next
+    /// reallocation, from a StackNext event (which may end one batch while
+    /// its reallocation starts the next).
     pending_stack: Vec<u32>,
+    pending_returned: Vec<u64>,
+    /// The return stamp of each event of `batch` (0: none).
+    returned: Vec<u64>,
+    /// Per slot index: the clock of the last round at which the slot had no
+    /// event in flight (or was free, or not in the registry yet): every
+    /// event of the slot not yet drained is stamped at or after it.
+    idle_since: Vec<u64>,
+    /// The clock at the start of the previous round (0 before the first).
+    last_now: u64,
     /// The file's stack tree: (parent, return address) → node id.
     nodes: HashMap<(u32, u64), u32>,
     /// Nodes made since the last `Stack` record, with the id of the first.
@@ -104,6 +157,10 @@ impl Drainer {
             texts_written: HashSet::new(),
             stack_ids: Vec::new(),
             pending_stack: Vec::new(),
+            pending_returned: Vec::new(),
+            returned: Vec::new(),
+            idle_since: Vec::new(),
+            last_now: 0,
             nodes: HashMap::new(),
             new_nodes: Vec::new(),
             stacks: Vec::new(),
@@ -202,15 +259,19 @@ impl Drainer {
         let index = slot.index() as usize;
         if self.pending_stack.len() <= index {
             self.pending_stack.resize(index + 1, 0);
+            self.pending_returned.resize(index + 1, 0);
         }
         let mut batch = std::mem::take(&mut self.batch);
         self.stacks.clear();
+        self.returned.clear();
         let mut kept = 0;
         for i in 0..batch.len() {
             let e = batch[i];
+            let mut returned = 0;
             let stack = match e.kind() {
                 KIND_STACK_NEXT => {
                     self.pending_stack[index] = e.a as u32;
+                    self.pending_returned[index] = e.next_returned();
                     continue;
                 }
                 KIND_ALLOC | KIND_ALLOC_ZEROED => {
@@ -221,6 +282,7 @@ impl Drainer {
                     self.file_stack(slot, e.alloc_stack())
                 }
                 KIND_REALLOC | KIND_REALLOC_LARGE => {
+                    returned = std::mem::take(&mut self.pending_returned[index]);
                     let local = std::mem::take(&mut self.pending_stack[index]);
                     self.file_stack(slot, local)
                 }
@@ -228,6 +290,7 @@ impl Drainer {
             };
             batch[kept] = e;
             self.stacks.push(stack);
+            self.returned.push(returned);
             kept += 1;
         }
         batch.truncate(kept);
@@ -263,6 +326,10 @@ impl Drainer {
             self.baseline(slot.index() as usize, slot.dropped());
         }
         self.pending_stack.clear();
+        self.pending_returned.clear();
+        self.idle_since.clear();
+        self.last_now = 0;
+        register_heavy_barrier();
         self.start_modules();
         // Relaxed: set by `launch` before this thread started; read by the
         // hot path only after the Release store of `session` that follows.
@@ -283,17 +350,42 @@ impl Drainer {
     }
 
     /// One drain round; returns the largest number of events taken from one ring.
+    ///
+    /// The Round record's watermark is exact (FORMAT.md, "Round record"):
+    /// `now` is read, then a process-wide barrier ([`heavy_barrier`]) makes
+    /// visible every in-flight mark ([`Slot::begin_event`]) set before any
+    /// clock reading earlier than `now`; then each slot's mark is read
+    /// before its ring is popped. A slot with no event in flight has pushed
+    /// every event it stamped before `now` (the mark's Release clear
+    /// follows the push), so this round drains them; a slot with one in
+    /// flight lowers the watermark to the last round at which it had none.
     pub(crate) fn round(&mut self) -> Result<usize, crate::Error> {
-        let watermark = thread::now_ns();
+        let now = thread::now_ns();
+        heavy_barrier();
+        let mut watermark = now;
         let mut most = 0;
         // `out` may hold the module map written at start.
         self.poll_modules();
         for slot in REGISTRY.iter() {
+            let index = slot.index() as usize;
+            if self.idle_since.len() <= index {
+                // Not in the registry at the previous round: nothing of it
+                // was stamped before that round's clock.
+                self.idle_since.resize(index + 1, self.last_now);
+            }
             let state = slot.state();
             if state == FREE {
+                // No owner: a new owner's first stamp follows its claim.
+                self.idle_since[index] = now;
                 continue;
             }
-            let index = slot.index() as usize;
+            // Read before popping: when clear, every event the slot stamped
+            // before `now` is in the ring already.
+            if slot.in_flight() {
+                watermark = watermark.min(self.idle_since[index]);
+            } else {
+                self.idle_since[index] = now;
+            }
             if self.reported_dropped.len() <= index {
                 self.reported_dropped.resize(index + 1, 0);
             }
@@ -311,7 +403,7 @@ impl Drainer {
                 taken += n;
                 let last = n < MAX_CHUNK_EVENTS;
                 if last && dropped > self.reported_dropped[index] {
-                    let ts = self.batch.last().map_or(watermark, |e| e.ts_ns().max(watermark));
+                    let ts = self.batch.last().map_or(now, |e| e.ts_ns().max(now));
                     self.batch.push(RawEvent::lost(ts, dropped - self.reported_dropped[index]));
                     self.stats.events_lost += dropped - self.reported_dropped[index];
                     self.reported_dropped[index] = dropped;
@@ -343,11 +435,12 @@ impl Drainer {
         let unregistered = SHARED.unregistered_lost.load(Ordering::Relaxed);
         if unregistered > self.reported_unregistered {
             self.batch.clear();
-            self.batch.push(RawEvent::lost(watermark, unregistered - self.reported_unregistered));
+            self.batch.push(RawEvent::lost(now, unregistered - self.reported_unregistered));
             self.stats.events_lost += unregistered - self.reported_unregistered;
             self.reported_unregistered = unregistered;
             self.put_chunk(0);
         }
+        self.last_now = now;
         if !self.out.is_empty() {
             format::put_round(&mut self.out, self.round, watermark);
             self.round += 1;
@@ -373,8 +466,10 @@ impl Drainer {
             }
         }
         self.stacks.resize(self.batch.len(), 0);
-        self.encoder.put_events(&mut self.out, thread, self.sequence, &self.batch, &self.stacks);
+        self.returned.resize(self.batch.len(), 0);
+        self.encoder.put_events_returned(&mut self.out, thread, self.sequence, &self.batch, &self.stacks, &self.returned);
         self.stacks.clear();
+        self.returned.clear();
         self.sequence += 1;
         self.stats.chunks += 1;
     }

@@ -17,6 +17,11 @@ use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
+/// Set once, before a recording's events are stamped, when the kernel has
+/// no `membarrier` for the drainer: producers then fence after marking an
+/// event in flight ([`Slot::begin_event`]). Read-only on the hot path.
+pub static PRODUCER_FENCE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// No thread owns the slot and its ring is empty.
 pub const FREE: u8 = 0;
 /// A live thread owns the slot and is its ring's producer.
@@ -37,6 +42,10 @@ pub struct Slot {
     /// Events the owners of this slot dropped, ever (monotonic). Written only
     /// by the current owner, read by the drainer.
     dropped: AtomicU64,
+    /// 1 while the owner holds an event it is stamping or has stamped and
+    /// not yet pushed (a reallocation: for the whole call), else 0. Written
+    /// only by the owner, read by the drainer once per round.
+    in_flight: AtomicU32,
     /// Position of the slot in the registry, from 0; fixed.
     index: u32,
     /// The next slot in the registry; fixed once the slot is published.
@@ -75,6 +84,7 @@ impl Slot {
             state: AtomicU8::new(OWNED),
             thread: AtomicU32::new(0),
             dropped: AtomicU64::new(0),
+            in_flight: AtomicU32::new(0),
             index,
             next: AtomicPtr::new(core::ptr::null_mut()),
             stacks: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
@@ -131,6 +141,40 @@ impl Slot {
         // `state()` returned EXITED the count is final, since the owner's last
         // store precedes its Release in `release`.
         self.dropped.load(Ordering::Acquire)
+    }
+
+    /// Owner: marks an event in flight; call before reading the clock for
+    /// its timestamp, and [`Slot::end_event`] after pushing it (or giving
+    /// it up). This is what makes the drainer's watermark exact
+    /// (`drain::Drainer::round`).
+    #[inline(always)]
+    pub fn begin_event(&self) {
+        // Relaxed: the store must be visible to a drainer whose clock reading
+        // is later than ours; the drainer's heavy barrier after its clock
+        // reading (`drain::heavy_barrier`, membarrier) provides that, paired
+        // with this compiler fence that keeps the store before our clock
+        // reading. Without membarrier, both sides fence (SeqCst fence here,
+        // paired with the SeqCst fence in `heavy_barrier`).
+        self.in_flight.store(1, Ordering::Relaxed);
+        if PRODUCER_FENCE.load(core::sync::atomic::Ordering::Relaxed) {
+            core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        } else {
+            core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Owner: the event marked by [`Slot::begin_event`] is pushed (or dropped and counted).
+    #[inline(always)]
+    pub fn end_event(&self) {
+        // Release: pairs with the Acquire in `in_flight`: a drainer that reads
+        // 0 also sees the push (the ring's tail store) before it.
+        self.in_flight.store(0, Ordering::Release);
+    }
+
+    /// Drainer: whether the owner has an event in flight (see [`Slot::begin_event`]).
+    pub fn in_flight(&self) -> bool {
+        // Acquire: pairs with the Release store in `end_event`.
+        self.in_flight.load(Ordering::Acquire) != 0
     }
 
     /// Owner: gives the slot up. The owner must not push again.

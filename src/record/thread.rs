@@ -127,6 +127,18 @@ pub(crate) struct Stamp {
     session: u32,
     /// Nanoseconds since that recording's epoch.
     pub(crate) ts_ns: u64,
+    /// The slot whose in-flight mark the stamp set (`Slot::begin_event`),
+    /// owned by this thread; [`record_stamped`] or [`cancel_stamp`] clears it.
+    slot: *const Slot,
+}
+
+/// Clears the in-flight mark of a stamp whose call failed (nothing to push).
+#[inline(always)]
+pub(crate) fn cancel_stamp(stamp: Stamp) {
+    // SAFETY: `stamp.slot` is the slot this thread owned when it stamped; a
+    // slot is released only by this thread's exit hook, never during an
+    // allocator call, and slots live for the whole process.
+    unsafe { &*stamp.slot }.end_event();
 }
 
 /// Registers the calling thread if it has no ring in this recording yet,
@@ -153,7 +165,12 @@ fn stamp_in<A: GlobalAlloc>(inner: &A, session: u32) -> Option<Stamp> {
                 return None;
             }
             let ready = (l.session.get() == session && !l.slot.get().is_null()) || enter(l, inner, session).is_some();
-            let stamp = ready.then(|| Stamp { session, ts_ns: now_ns() });
+            let stamp = ready.then(|| {
+                let slot = l.slot.get();
+                // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).
+                unsafe { &*slot }.begin_event();
+                Stamp { session, ts_ns: now_ns(), slot }
+            });
             l.busy.set(false);
             stamp
         })
@@ -162,15 +179,23 @@ fn stamp_in<A: GlobalAlloc>(inner: &A, session: u32) -> Option<Stamp> {
 }
 
 /// Pushes a reallocation stamped by [`stamp`], unless that recording has
-/// stopped since (the event then belongs to no recording). With call stacks
-/// on, a StackNext event carrying the stack goes first, and the two are
+/// stopped since (the event then belongs to no recording), and clears the
+/// stamp's in-flight mark. With call stacks on, or when the reallocation
+/// moved (`returned_ns`, its second stamp, is nonzero), a StackNext event
+/// carrying the stack and the return stamp goes first, and the two are
 /// pushed together or not at all.
 #[inline(always)]
-pub(crate) fn record_stamped<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent) {
+pub(crate) fn record_stamped<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent, returned_ns: u64) {
     // Acquire: as in `stamp`.
-    if CONTROL.session.load(Ordering::Acquire) != stamp.session {
-        return;
+    if CONTROL.session.load(Ordering::Acquire) == stamp.session {
+        record_stamped_in(inner, stamp, event, returned_ns);
     }
+    cancel_stamp(stamp);
+}
+
+/// The body of [`record_stamped`].
+#[inline(always)]
+fn record_stamped_in<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent, returned_ns: u64) {
     let _ = LOCAL.try_with(|l| {
         if l.busy.replace(true) {
             return;
@@ -179,11 +204,16 @@ pub(crate) fn record_stamped<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: Raw
         if l.session.get() == stamp.session && !slot.is_null() {
             // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).
             let slot = unsafe { &*slot };
-            // Relaxed: set with `session`, published by the Acquire above.
-            if CONTROL.stacks.load(Ordering::Relaxed) != 0 {
-                // SAFETY: this thread owns `slot`.
-                let stack = unsafe { super::stack::capture(slot, inner, (l.stack_low.get(), l.stack_high.get())) };
-                let pair = [RawEvent::stack_next(stamp.ts_ns, stack), event];
+            // Relaxed: set with `session`, published by the caller's Acquire.
+            let stacks = CONTROL.stacks.load(Ordering::Relaxed) != 0;
+            if stacks || returned_ns != 0 {
+                let stack = if stacks {
+                    // SAFETY: this thread owns `slot`.
+                    unsafe { super::stack::capture(slot, inner, (l.stack_low.get(), l.stack_high.get())) }
+                } else {
+                    0
+                };
+                let pair = [RawEvent::stack_next(stamp.ts_ns, stack, returned_ns), event];
                 if wait_for_room(slot, 2, stamp.session, false) {
                     push(slot, pair[0], stamp.session);
                     push(slot, pair[1], stamp.session);
@@ -237,7 +267,9 @@ fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: bool, make: im
             } else {
                 0
             };
+            slot.begin_event();
             push(slot, make(now_ns(), stack), session);
+            slot.end_event();
         }
         l.busy.set(false);
     });
@@ -299,12 +331,15 @@ pub(crate) fn record_group(group: &mut Group, only: u32) -> u32 {
             };
             let pushed = match slot {
                 Some(slot) => {
+                    slot.begin_event();
                     let ts = now_ns();
                     let events = &mut group.events[..group.len];
                     for e in events.iter_mut() {
                         *e = RawEvent::with_kind(e.kind(), ts, e.a, e.b, e.c);
                     }
-                    push_group(slot, events, session)
+                    let pushed = push_group(slot, events, session);
+                    slot.end_event();
+                    pushed
                 }
                 None => false,
             };

@@ -25,6 +25,17 @@ enum OpKind {
     ReallocLarge,
     /// A tracking event (`a`, `b`, `c` as in its ring form); its kind code.
     Track(u8),
+    /// The first half of a reallocation that moved (version 4), at its
+    /// first stamp: the release of the old address `a`. `b` links it to its
+    /// [`OpKind::MoveIn`]; `c` as for `Realloc` (`large`: as for `ReallocLarge`).
+    MoveOut {
+        large: bool,
+    },
+    /// The second half, at the return stamp: the acquisition of the new
+    /// address `b`. `a` is the link.
+    MoveIn {
+        large: bool,
+    },
 }
 
 /// An event that touches the live set, in a compact sortable form.
@@ -68,6 +79,16 @@ impl Op {
     #[inline]
     fn ts(&self) -> u64 {
         self.key >> 1
+    }
+}
+
+/// A reallocation's (old size, new size) from [`Op::c`]: packed, or (`large`) the new size alone.
+#[inline]
+fn sizes(large: bool, c: u64) -> (Option<u64>, u64) {
+    if large {
+        (None, c)
+    } else {
+        (Some(c & 0xFFFF_FFFF), c >> 32)
     }
 }
 
@@ -149,6 +170,25 @@ pub struct Replayer {
     sites: Sites,
     /// The stack tree, the module map and the stack counters so far.
     stacks: Stacks,
+    /// The file's Round watermarks are exact (version 4): release up to
+    /// the newest, with no lag.
+    exact_watermarks: bool,
+    /// Reallocations between their two halves: link → the allocation
+    /// taken from the old address (`None`: the old address was not live).
+    moving: FastMap<u64, Option<Live>>,
+    next_link: u64,
+    /// Bytes of live allocations charged to a thread other than the
+    /// allocating one ([`Live::charge`] − 1 indexes this), and free entries.
+    charges: Vec<Charge>,
+    free_charges: Vec<u32>,
+}
+
+/// Bytes of one live allocation that a reallocating thread is charged for.
+#[derive(Debug, Clone, Copy)]
+struct Charge {
+    /// Index of that thread in [`Replayer::threads`].
+    thread: u32,
+    bytes: u64,
 }
 
 impl Replayer {
@@ -179,6 +219,11 @@ impl Replayer {
             track: Tracker::default(),
             sites: Sites::default(),
             stacks: Stacks::default(),
+            exact_watermarks: header.version >= crate::format::codec::EXACT_ORDER_SINCE_VERSION,
+            moving: FastMap::default(),
+            next_link: 0,
+            charges: Vec::new(),
+            free_charges: Vec::new(),
         }
     }
 
@@ -186,6 +231,14 @@ impl Replayer {
     pub fn record(&mut self, record: &Record) {
         match record {
             Record::Events(chunk) => self.events(chunk.thread, &chunk.events),
+            Record::Round { watermark_ns, .. } if self.exact_watermarks => {
+                // Every event stamped before the watermark is in a record
+                // before this one (FORMAT.md, "Round record"): no lag.
+                self.rounds += 1;
+                if *watermark_ns >= self.frontier.saturating_add(RELEASE_STEP_NS) {
+                    self.release(*watermark_ns);
+                }
+            }
             Record::Round { watermark_ns, .. } => {
                 self.rounds += 1;
                 // Release up to the newest earlier watermark that is at
@@ -265,6 +318,35 @@ impl Replayer {
             self.max_ts = self.max_ts.max(ts);
             let stack = ev.stack();
             let (kind, class, a, b, c) = match *ev {
+                // A reallocation that moved, with its return stamp: the old
+                // address is released at the first stamp, the new one
+                // acquired at the second, each where a deallocation and an
+                // allocation would be.
+                Event::Realloc { old_ptr, new_ptr, old_size, new_size, returned_ns: Some(returned), .. } if old_ptr != new_ptr => {
+                    let (large, c) = match old_size {
+                        Some(old) if (old | new_size) >> 32 == 0 => (false, old | new_size << 32),
+                        _ => (true, new_size),
+                    };
+                    let link = self.next_link;
+                    self.next_link += 1;
+                    let class = if ts == last_ts { last_class } else { 0 };
+                    let out = Op { key: ts << 1 | class, a: old_ptr, b: link, c, thread: t, stack, kind: OpKind::MoveOut { large } };
+                    // Its class is the allocations' (the highest), so the
+                    // thread's push order holds at equal timestamps.
+                    let returned = returned.max(ts);
+                    (last_ts, last_class) = (returned, CLASS_ALLOC);
+                    self.max_ts = self.max_ts.max(returned);
+                    let back =
+                        Op { key: returned << 1 | CLASS_ALLOC, a: link, b: new_ptr, c, thread: t, stack, kind: OpKind::MoveIn { large } };
+                    for op in [out, back] {
+                        if op.ts() < self.frontier {
+                            self.apply(&op);
+                        } else {
+                            self.incoming.push(op);
+                        }
+                    }
+                    continue;
+                }
                 Event::Alloc { ptr, size, .. } => (OpKind::Alloc, CLASS_ALLOC, ptr, size, 0),
                 Event::Dealloc { ptr, size, .. } => (OpKind::Dealloc, 0, ptr, size, 0),
                 Event::Realloc { old_ptr, new_ptr, old_size, new_size, .. } => match old_size {
@@ -411,7 +493,8 @@ impl Replayer {
                     self.threads[op.thread as usize].stats.deallocations += 1;
                     self.release_bytes(op.thread, freed.size);
                     let owner = self.owner(&freed);
-                    self.owner_live(ts, owner, 0, freed.size);
+                    self.discharge(ts, &freed);
+                    self.free_charge(freed.charge);
                     let lifetime = ts.saturating_sub(freed.start_ns);
                     self.lifetimes.add(lifetime, freed.size);
                     let last = &mut self.threads[owner as usize].last_alloc;
@@ -438,38 +521,205 @@ impl Replayer {
                 }
             },
             OpKind::Realloc | OpKind::ReallocLarge => self.realloc(ts, op),
+            OpKind::MoveOut { large } => {
+                let (old_size, _) = sizes(large, op.c);
+                let taken = self.take_old(ts, op.thread, op.a, old_size);
+                self.moving.insert(op.b, taken);
+                self.note(ts);
+            }
+            OpKind::MoveIn { large } => {
+                let (_, new_size) = sizes(large, op.c);
+                // A link with no first half cannot come from a reader (both
+                // halves come from one event); treat it as a reallocation of
+                // an address that was not live.
+                let taken = self.moving.remove(&op.a).flatten();
+                let site = self.reallocated(op.thread, op.stack, op.b, new_size);
+                // Stamped after the call, as an allocation: landing on a
+                // held address is disorder, as for an allocation.
+                self.put_new(ts, op.thread, op.b, new_size, site, taken, false);
+            }
             OpKind::Track(kind) => self.apply_track(ts, kind, op),
         }
     }
 
-    fn realloc(&mut self, ts: u64, op: &Op) {
-        let (old_ptr, new_ptr) = (op.a, op.b);
-        let (old_size, new_size) = match op.kind {
-            OpKind::Realloc => (Some(op.c & 0xFFFF_FFFF), op.c >> 32),
-            _ => (None, op.c),
-        };
+    /// The counts of a reallocation by thread index `thread` to `new_size`
+    /// bytes at `new_ptr` with stack `stack`; returns its site.
+    fn reallocated(&mut self, thread: u32, stack: u32, new_ptr: u64, new_size: u64) -> u32 {
         let t = &mut self.totals;
         t.total_reallocations += 1;
         t.total_allocated_bytes = t.total_allocated_bytes.wrapping_add(new_size);
-        let acc = &mut self.threads[op.thread as usize];
+        self.sizes.add(new_size, new_size);
+        let acc = &mut self.threads[thread as usize];
         acc.stats.reallocations += 1;
         acc.stats.allocated_bytes = acc.stats.allocated_bytes.wrapping_add(new_size);
+        acc.last_alloc = new_ptr;
         let caller_scope = acc.scope;
         if caller_scope != 0 {
             self.track.scope_allocated(caller_scope - 1, new_size, false);
         }
-        let site = self.site_of(op.stack);
-        self.threads[op.thread as usize].last_alloc = new_ptr;
+        self.site_of(stack)
+    }
+
+    /// The release of a reallocation's old address `old_ptr` by thread
+    /// index `thread`: returns the allocation it held (no longer live), or
+    /// `None` (counted) if replay did not hold it.
+    fn take_old(&mut self, ts: u64, thread: u32, old_ptr: u64, old_size: Option<u64>) -> Option<Live> {
+        match self.live.free(old_ptr) {
+            Some(freed) => {
+                if old_size.is_some_and(|s| s != freed.size) {
+                    self.totals.size_mismatches += 1;
+                }
+                self.totals.live_count -= 1;
+                self.release_bytes(thread, freed.size);
+                self.discharge(ts, &freed);
+                self.sites.released(freed.site, ts, freed.size, None, false);
+                Some(freed)
+            }
+            None => {
+                let t = &mut self.totals;
+                t.prerecording_reallocations += 1;
+                t.prerecording_deallocated_bytes = t.prerecording_deallocated_bytes.wrapping_add(old_size.unwrap_or(0));
+                None
+            }
+        }
+    }
+
+    /// The acquisition of a reallocation's new address `new_ptr` by thread
+    /// index `thread`: `taken` (from [`Replayer::take_old`]) continues there
+    /// at `new_size` bytes and site `site`, its growth charged to `thread`;
+    /// or, if `None`, a new allocation of `thread` starts there.
+    #[allow(clippy::too_many_arguments)]
+    fn put_new(&mut self, ts: u64, thread: u32, new_ptr: u64, new_size: u64, site: u32, taken: Option<Live>, by_reallocation: bool) {
+        self.sites.gained(site, ts, new_size, true);
+        let live = match taken {
+            Some(freed) => {
+                let mut live = Live { size: new_size, site, first: freed.first | RESIZED, ..freed };
+                self.regrow(&freed, &mut live, thread);
+                self.charge_live(ts, &live);
+                self.resized(ts, &live, freed.size, new_ptr);
+                live
+            }
+            None => {
+                let caller_scope = self.threads[thread as usize].scope;
+                if caller_scope != 0 {
+                    self.track.scope_grow(caller_scope - 1, new_size);
+                }
+                self.owner_live(ts, thread, new_size, 0);
+                Live::new(new_size, ts, thread, caller_scope, site)
+            }
+        };
+        self.land(ts, new_ptr, live, by_reallocation);
+    }
+
+    /// How many of `live`'s bytes are charged to its allocating thread, and
+    /// the rest's thread index and bytes.
+    fn split(&self, live: &Live) -> (u64, Option<Charge>) {
+        match live.charge.checked_sub(1) {
+            None => (live.size, None),
+            Some(i) => {
+                let c = self.charges[i as usize];
+                (live.size.wrapping_sub(c.bytes), Some(c))
+            }
+        }
+    }
+
+    /// Removes `live`'s bytes from the live bytes of the threads charged for them.
+    fn discharge(&mut self, ts: u64, live: &Live) {
+        let (base, other) = self.split(live);
+        self.owner_live(ts, self.owner(live), 0, base);
+        if let Some(c) = other {
+            self.owner_live(ts, c.thread, 0, c.bytes);
+        }
+    }
+
+    /// Adds `live`'s bytes to the live bytes of the threads charged for them.
+    fn charge_live(&mut self, ts: u64, live: &Live) {
+        let (base, other) = self.split(live);
+        self.owner_live(ts, self.owner(live), base, 0);
+        if let Some(c) = other {
+            self.owner_live(ts, c.thread, c.bytes, 0);
+        }
+    }
+
+    fn free_charge(&mut self, charge: u32) {
+        if let Some(i) = charge.checked_sub(1) {
+            self.free_charges.push(i);
+        }
+    }
+
+    /// Charges the growth of a reallocation by thread index `by` from
+    /// `before` to `after` (same allocation, new size; `after.charge` is
+    /// `before.charge`): growth goes to `by` (the allocating thread's own
+    /// part, or the part of another thread, which `by` then takes over); a
+    /// shrink comes off `by`'s part first, then the other. No part goes
+    /// below zero, and the parts always sum to the size.
+    fn regrow(&mut self, before: &Live, after: &mut Live, by: u32) {
+        let (base, other) = self.split(before);
+        let (g, grower) = other.map_or((0, None), |c| (c.bytes, Some(c.thread)));
+        let owner = self.owner(before);
+        let (new, was) = (after.size, before.size);
+        let (g, grower) = if new >= was {
+            let d = new - was;
+            if by == owner {
+                (g, grower)
+            } else {
+                (g + d, Some(by))
+            }
+        } else {
+            let s = was - new;
+            if by == owner {
+                let from_base = s.min(base);
+                (g - (s - from_base), grower)
+            } else {
+                (g - s.min(g), grower)
+            }
+        };
+        match (grower.filter(|_| g != 0), after.charge.checked_sub(1)) {
+            (Some(thread), Some(i)) => self.charges[i as usize] = Charge { thread, bytes: g },
+            (Some(thread), None) => {
+                let c = Charge { thread, bytes: g };
+                let i = match self.free_charges.pop() {
+                    Some(i) => {
+                        self.charges[i as usize] = c;
+                        i
+                    }
+                    None => {
+                        self.charges.push(c);
+                        self.charges.len() as u32 - 1
+                    }
+                };
+                after.charge = i + 1;
+            }
+            (None, Some(i)) => {
+                self.free_charges.push(i);
+                after.charge = 0;
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// A reallocation with one stamp: in place, or (before version 4, or
+    /// without a return stamp) moved, both halves at that stamp.
+    fn realloc(&mut self, ts: u64, op: &Op) {
+        let (old_ptr, new_ptr) = (op.a, op.b);
+        let (old_size, new_size) = sizes(op.kind == OpKind::ReallocLarge, op.c);
+        let site = self.reallocated(op.thread, op.stack, new_ptr, new_size);
         if old_ptr == new_ptr {
             if let Some(before) = self.live.resize(old_ptr, new_size, site) {
                 let was = before.size;
-                let held = Live { size: new_size, site, first: before.first | RESIZED, ..before };
+                let mut held = Live { size: new_size, site, first: before.first | RESIZED, ..before };
                 if old_size.is_some_and(|s| s != was) {
                     self.totals.size_mismatches += 1;
                 }
                 self.totals.live_bytes = self.totals.live_bytes.wrapping_add(new_size);
                 self.release_bytes(op.thread, was);
-                self.owner_live(ts, self.owner(&held), new_size, was);
+                self.discharge(ts, &before);
+                self.regrow(&before, &mut held, op.thread);
+                if let Some(l) = self.live.get_mut(old_ptr) {
+                    l.charge = held.charge;
+                    l.first = held.first;
+                }
+                self.charge_live(ts, &held);
                 self.sites.released(before.site, ts, was, None, false);
                 self.sites.gained(site, ts, new_size, true);
                 self.resized(ts, &held, was, new_ptr);
@@ -477,34 +727,11 @@ impl Replayer {
                 return;
             }
         }
-        let moved = match self.live.free(old_ptr) {
-            Some(freed) => {
-                if old_size.is_some_and(|s| s != freed.size) {
-                    self.totals.size_mismatches += 1;
-                }
-                self.totals.live_count -= 1;
-                self.release_bytes(op.thread, freed.size);
-                self.owner_live(ts, self.owner(&freed), 0, freed.size);
-                self.sites.released(freed.site, ts, freed.size, None, false);
-                self.sites.gained(site, ts, new_size, true);
-                let live = Live { size: new_size, site, first: freed.first | RESIZED, ..freed };
-                self.owner_live(ts, self.owner(&live), new_size, 0);
-                self.resized(ts, &live, freed.size, new_ptr);
-                live
-            }
-            None => {
-                let t = &mut self.totals;
-                t.prerecording_reallocations += 1;
-                t.prerecording_deallocated_bytes = t.prerecording_deallocated_bytes.wrapping_add(old_size.unwrap_or(0));
-                if caller_scope != 0 {
-                    self.track.scope_grow(caller_scope - 1, new_size);
-                }
-                self.owner_live(ts, op.thread, new_size, 0);
-                self.sites.gained(site, ts, new_size, true);
-                Live::new(new_size, ts, op.thread, caller_scope, site)
-            }
-        };
-        self.land(ts, new_ptr, moved, true);
+        let taken = self.take_old(ts, op.thread, old_ptr, old_size);
+        // Stamped before the call: the new address may be one another
+        // thread deallocated during it, stamped later (a reordered
+        // reallocation, not disorder).
+        self.put_new(ts, op.thread, new_ptr, new_size, site, taken, true);
     }
 
     /// The scope and tracking side of a reallocation of `live` (already at
@@ -899,9 +1126,20 @@ impl Replayer {
         let mut leaks = Vec::with_capacity(self.live.len() + self.live.deferred_len());
         for (ptr, l) in self.live.iter() {
             let owner = if l.origin & IN_SCOPE == 0 { l.origin } else { self.track.nodes[(l.origin & !IN_SCOPE) as usize].thread_index };
+            let (base, other) = match l.charge.checked_sub(1) {
+                None => (l.size, None),
+                Some(i) => {
+                    let c = self.charges[i as usize];
+                    (l.size.wrapping_sub(c.bytes), Some(c))
+                }
+            };
+            if let Some(c) = other {
+                let acc = &mut self.threads[c.thread as usize].stats;
+                acc.live_bytes = acc.live_bytes.wrapping_add(c.bytes);
+            }
             let acc = &mut self.threads[owner as usize].stats;
             acc.live_count += 1;
-            acc.live_bytes = acc.live_bytes.wrapping_add(l.size);
+            acc.live_bytes = acc.live_bytes.wrapping_add(base);
             leaks.push(Leak { ptr, size: l.size, allocated_at_ns: l.start_ns, thread: acc.thread });
         }
         debug_assert_eq!(self.totals.live_bytes, leaks.iter().fold(0u64, |s, l| s.wrapping_add(l.size)));

@@ -63,9 +63,12 @@ pub(crate) struct Live {
     /// Its site (call stack) in the replay's site table.
     pub(crate) site: u32,
     /// Its size when allocated, in bytes (below [`FIRST_UNKNOWN`], else
-    /// unknown), and [`RESIZED`] once reallocated: the 4 bytes the entry had
-    /// as padding.
+    /// unknown), and [`RESIZED`] once reallocated.
     pub(crate) first: u32,
+    /// The part of its bytes charged to a thread other than the allocating
+    /// one (growth by reallocation), as an index in the replayer's charges
+    /// plus one (0: none; every byte is the allocating thread's).
+    pub(crate) charge: u32,
 }
 
 /// The bit of [`Live::first`] set once the allocation was reallocated.
@@ -76,7 +79,7 @@ pub(crate) const FIRST_UNKNOWN: u32 = RESIZED - 1;
 /// The bit of [`Live::origin`] that says it holds a scope node.
 pub(crate) const IN_SCOPE: u32 = 1 << 31;
 
-const _: () = assert!(std::mem::size_of::<Live>() == 32);
+const _: () = assert!(std::mem::size_of::<Live>() == 40);
 
 impl Live {
     /// An untracked allocation made by thread index `thread`, in scope node
@@ -84,7 +87,7 @@ impl Live {
     #[inline]
     pub(crate) fn new(size: u64, start_ns: u64, thread: u32, scope: u32, site: u32) -> Self {
         let origin = if scope == 0 { thread } else { (scope - 1) | IN_SCOPE };
-        Live { size, start_ns, origin, tag: 0, site, first: size.min(u64::from(FIRST_UNKNOWN)) as u32 }
+        Live { size, start_ns, origin, tag: 0, site, first: size.min(u64::from(FIRST_UNKNOWN)) as u32, charge: 0 }
     }
 
     /// Whether it was reallocated since allocated.

@@ -15,23 +15,27 @@
 //! # Order
 //!
 //! Events are applied in global timestamp order with bounded memory: the
-//! [`Replayer`] buffers events and, when it reads the `Round` record of
-//! round *r*, applies every buffered event stamped before the newest earlier
-//! watermark at least 20 ms older than round *r*'s (the release lag: an event
-//! stamped just before a round began may be pushed after the drainer looked
-//! at its ring, and its thread may be preempted in between for a whole
-//! time slice while rounds go on). `End`,
-//! or the end of the file, releases everything. At equal timestamps
-//! deallocations and reallocations go before allocations, so a free on one
-//! thread and the reuse of the address on another stamped in the same
-//! nanosecond apply free-first; events of one thread with equal timestamps
-//! keep the order the thread pushed them in; other ties keep file order.
+//! [`Replayer`] buffers events and, when it reads a `Round` record, applies
+//! every buffered event stamped before its watermark. In format version 4
+//! the watermark is exact (every event stamped before it is in an earlier
+//! record), so this is the exact merge. Before version 4, it applies only
+//! what was stamped before the newest earlier watermark at least 20 ms older
+//! (the release lag: an event stamped just before a round began may be
+//! pushed after the drainer looked at its ring, and its thread may be
+//! preempted in between while rounds go on). `End`, or the end of the file,
+//! releases everything. A version-4 reallocation that moved applies in two
+//! steps: the old address is released at its first stamp, the new one
+//! acquired at its return stamp. At equal timestamps deallocations and
+//! reallocations go before allocations, so a free on one thread and the
+//! reuse of the address on another stamped in the same nanosecond apply
+//! free-first; events of one thread with equal timestamps keep the order the
+//! thread pushed them in; other ties keep file order.
 //!
-//! Two repairs keep a disordered recording replayable, and are counted:
-//! an allocation landing on an address the replay still holds live is
-//! deferred until that address is freed ([`Totals::address_conflicts`]);
-//! an event stamped earlier than one already applied is applied at once
-//! ([`Totals::late_events`]).
+//! Two repairs keep a disordered recording replayable, and are counted
+//! (none is needed in a healthy version-4 file): an allocation landing on
+//! an address the replay still holds live is deferred until that address is
+//! freed ([`Totals::address_conflicts`]); an event stamped earlier than one
+//! already applied is applied at once ([`Totals::late_events`]).
 
 mod engine;
 mod live;
@@ -76,7 +80,8 @@ pub struct Replay {
     pub largest_leaks: Vec<Leak>,
     /// Lifetimes of the freed allocations in nanoseconds, in log2 buckets.
     pub lifetime_histogram: Vec<Bucket>,
-    /// Sizes of the allocations in bytes, in log2 buckets.
+    /// Sizes of the allocations and the new sizes of the reallocations, in
+    /// bytes, in log2 buckets.
     pub size_histogram: Vec<Bucket>,
     /// Live bytes over time, downsampled to at most [`TIMELINE_POINTS`] points.
     pub timeline: Vec<TimelinePoint>,
@@ -232,15 +237,18 @@ pub struct Totals {
     /// Events read from the file, of every kind.
     pub events: u64,
     /// Events applied after an event with a later timestamp had already been
-    /// applied: the recording's order guarantee was broken (0 in a healthy file).
+    /// applied: the recording's order guarantee was broken (0 in a healthy
+    /// file of format version 4; before, a thread held up between a stamp
+    /// and its push for more than the 20 ms release lag).
     pub late_events: u64,
     /// Allocations that landed on an address still live in the replay, and
     /// were deferred until it was freed: disorder (0 in a healthy file).
     pub address_conflicts: u64,
     /// Reallocations whose new address was still live in the replay when
     /// they applied, deferred until its deallocation (stamped later) applied.
-    /// Expected now and then: a reallocation is stamped before its call, and
-    /// the allocator may return memory another thread freed during the call.
+    /// Before format version 4, expected now and then: a reallocation was
+    /// stamped only before its call, and the allocator may return memory
+    /// another thread freed during the call. 0 in a version-4 file.
     pub reordered_reallocations: u64,
     /// Of `address_conflicts` and `reordered_reallocations`, the ones whose
     /// address was never freed: they are counted live at the end next to the
@@ -282,7 +290,9 @@ pub struct ThreadStats {
     /// Allocations live at the end that this thread allocated (a
     /// reallocation continues its allocation, whichever thread made it).
     pub live_count: u64,
-    /// Bytes of those allocations.
+    /// Bytes live at the end charged to this thread: those of its
+    /// allocations, except that the bytes a reallocation added are charged
+    /// to the thread that made it (docs/JSON.md, `threads[]`).
     pub live_bytes: u64,
 }
 

@@ -21,6 +21,13 @@ fn header() -> SegmentHeader {
     }
 }
 
+/// A version-3 header: Round watermarks are not exact, replay holds events
+/// back for the release lag (`Replayer` fed directly: the encoder writes
+/// the current version's payload).
+fn header_v3() -> SegmentHeader {
+    SegmentHeader { version: 3, ..header() }
+}
+
 /// A recording under construction.
 struct Rec {
     out: Vec<u8>,
@@ -39,6 +46,23 @@ impl Rec {
     fn chunk(&mut self, thread: u32, events: &[RawEvent]) -> &mut Self {
         self.starts.push(self.out.len());
         self.enc.put_events(&mut self.out, thread, self.seq, events, &[]);
+        self.seq += 1;
+        self
+    }
+
+    /// A chunk of decoded events, with their stacks and return stamps.
+    fn events(&mut self, thread: u32, events: &[Event]) -> &mut Self {
+        let raw: Vec<RawEvent> = events.iter().map(Event::to_raw).collect();
+        let stacks: Vec<u32> = events.iter().map(Event::stack).collect();
+        let returned: Vec<u64> = events
+            .iter()
+            .map(|e| match *e {
+                Event::Realloc { returned_ns, .. } => returned_ns.unwrap_or(0),
+                _ => 0,
+            })
+            .collect();
+        self.starts.push(self.out.len());
+        self.enc.put_events_returned(&mut self.out, thread, self.seq, &raw, &stacks, &returned);
         self.seq += 1;
         self
     }
@@ -86,7 +110,7 @@ fn check_invariants(r: &Replay) {
     assert_eq!(sum(|s| s.lost_events), t.lost_events);
     assert_eq!(sum(|s| s.prerecording_deallocations), t.prerecording_deallocations);
     assert_eq!(r.lifetime_histogram.iter().map(|b| b.count).sum::<u64>(), t.total_deallocations);
-    assert_eq!(r.size_histogram.iter().map(|b| b.count).sum::<u64>(), t.total_allocations);
+    assert_eq!(r.size_histogram.iter().map(|b| b.count).sum::<u64>(), t.total_allocations + t.total_reallocations);
     assert!(t.peak_live_bytes >= t.live_bytes);
     assert!(r.threads.windows(2).all(|w| w[0].thread < w[1].thread));
     assert!(r.largest_leaks.len() <= MAX_LEAKS && r.largest_leaks.len() as u64 <= t.live_count);
@@ -258,7 +282,7 @@ const U: u64 = engine::RELEASE_LAG_NS / 100;
 fn rounds_release_the_buffer_one_lag_behind() {
     let ev = |raw: RawEvent| raw.decode().expect("known kind");
     let scaled = |v: &[u64]| v.iter().map(|x| x * U).collect::<Vec<_>>();
-    let mut p = Replayer::new(header());
+    let mut p = Replayer::new(header_v3());
     p.events(1, &[ev(RawEvent::alloc(10 * U, X, 1, 1, false, 0)), ev(RawEvent::alloc(120 * U, Y, 1, 1, false, 0))]);
     p.record(&Record::Round { round: 0, watermark_ns: 100 * U });
     assert_eq!(p.buffered(), scaled(&[10, 120]), "round 0 releases nothing: its events may still be landing");
@@ -280,7 +304,7 @@ fn rounds_release_the_buffer_one_lag_behind() {
 #[test]
 fn short_rounds_wait_for_the_lag_so_a_preempted_push_is_not_late() {
     let ev = |raw: RawEvent| raw.decode().expect("known kind");
-    let mut p = Replayer::new(header());
+    let mut p = Replayer::new(header_v3());
     // Thread 1 stamps an allocation at 5 U, then is preempted for 30 rounds
     // of 1 U each before its push lands: still within one lag.
     p.events(2, &[ev(RawEvent::alloc(6 * U, Y, 1, 1, false, 0))]);
@@ -297,7 +321,7 @@ fn short_rounds_wait_for_the_lag_so_a_preempted_push_is_not_late() {
 fn events_far_ahead_wait_through_several_rounds_in_order() {
     let ev = |raw: RawEvent| raw.decode().expect("known kind");
     let scaled = |v: &[u64]| v.iter().map(|x| x * U).collect::<Vec<_>>();
-    let mut p = Replayer::new(header());
+    let mut p = Replayer::new(header_v3());
     // Thread 1 frees X at 400, far ahead of the others' clocks.
     p.events(
         1,
@@ -370,10 +394,42 @@ fn reallocations_in_place_and_moving_continue_the_allocation() {
 }
 
 #[test]
-fn a_moved_allocation_stays_attributed_to_its_allocating_thread() {
+fn a_moved_allocation_stays_attributed_to_its_allocating_thread_and_its_growth_to_the_reallocating_one() {
     let r = Rec::new().chunk(1, &[RawEvent::alloc(1, X, 10, 8, false, 0)]).chunk(2, &[RawEvent::realloc(5, X, 10, Y, 20)]).end(9).replay();
     assert_eq!(r.largest_leaks, vec![Leak { ptr: Y as u64, size: 20, allocated_at_ns: 1, thread: 1 }]);
-    assert_eq!((thread(&r, 1).live_bytes, thread(&r, 2).live_bytes), (20, 0));
+    assert_eq!((thread(&r, 1).live_count, thread(&r, 2).live_count), (1, 0));
+    assert_eq!((thread(&r, 1).live_bytes, thread(&r, 2).live_bytes), (10, 10), "the 10 bytes of growth are thread 2's");
+}
+
+/// Growth and shrinking by reallocation, in place and moving, by the
+/// allocating thread and by others, against a per-thread model: every
+/// step's charges are checked through the per-thread timelines' last
+/// points and the live bytes at the end.
+#[test]
+fn reallocation_growth_is_charged_to_the_reallocating_thread() {
+    let r = Rec::new()
+        .chunk(1, &[RawEvent::alloc(1, X, 100, 8, false, 0)])
+        // Thread 2 grows it in place: +400 to thread 2 (1: 100, 2: 400).
+        .chunk(2, &[RawEvent::realloc(2, X, 100, X, 500)])
+        // Thread 3 grows it, moving: thread 2's 400 move to thread 3, +500 (1: 100, 3: 900).
+        .chunk(3, &[RawEvent::realloc(3, X, 500, Y, 1000)])
+        // Thread 1 shrinks it by 150: its own part first (1: 0, 3: 850).
+        .chunk(1, &[RawEvent::realloc(4, Y, 1000, Y, 850)])
+        // Thread 3 shrinks it by 50: its own part (3: 800).
+        .chunk(3, &[RawEvent::realloc(5, Y, 850, Y, 800)])
+        // A second allocation, grown by thread 2 then freed by thread 1.
+        .chunk(1, &[RawEvent::alloc(6, Z, 8, 8, false, 0)])
+        .chunk(2, &[RawEvent::realloc(7, Z, 8, Z, 64)])
+        .chunk(1, &[RawEvent::dealloc(8, Z, 64, 8)])
+        .end(9)
+        .replay();
+    let t = &r.summary;
+    assert_eq!((t.live_count, t.live_bytes, t.size_mismatches), (1, 800, 0));
+    let live = |n| (thread(&r, n).live_count, thread(&r, n).live_bytes);
+    assert_eq!((live(1), live(2), live(3)), ((1, 0), (0, 0), (0, 800)));
+    // Reallocations' new sizes are in the size histogram (7c).
+    assert_eq!(r.size_histogram.iter().map(|b| b.count).sum::<u64>(), 2 + 5);
+    assert_eq!(bucket_of(&r.size_histogram, 1000).count, 3, "1000, 850 and 800 bytes");
 }
 
 #[test]
@@ -681,6 +737,7 @@ fn events_from(steps: &[(u8, u8, u8, u32, u8)], min_gap: u64) -> Vec<Event> {
                 old_size: Some(live.get(&p).copied().unwrap_or(size)),
                 new_size: size / 2,
                 stack: 0,
+                returned_ns: None,
             },
             7 if p != q && !live.contains_key(&q) => Event::Realloc {
                 ts_ns: ts,
@@ -689,6 +746,10 @@ fn events_from(steps: &[(u8, u8, u8, u32, u8)], min_gap: u64) -> Vec<Event> {
                 old_size: Some(live.get(&p).copied().unwrap_or(size)),
                 new_size: size,
                 stack: 0,
+                // A moving reallocation's return stamp (version 4): the
+                // model applies both halves at once, so any stamp up to the
+                // next event's fits it.
+                returned_ns: Some(ts),
             },
             _ => continue,
         };
@@ -730,8 +791,7 @@ proptest! {
                 break;
             }
             let (chunk, tail) = rest.split_at(n.min(rest.len()));
-            let raw: Vec<RawEvent> = chunk.iter().map(Event::to_raw).collect();
-            rec.chunk(1, &raw);
+            rec.events(1, chunk);
             // Every event stamped before the watermark is in an earlier record.
             rec.round(tail.first().map_or(u64::MAX >> 8, Event::ts_ns));
             rest = tail;
@@ -780,8 +840,7 @@ proptest! {
             order.sort_by_key(|&t| shuffle[(w * 3 + t) % shuffle.len()]);
             for t in order {
                 if !per[t][w].is_empty() {
-                    let raw: Vec<RawEvent> = per[t][w].iter().map(Event::to_raw).collect();
-                    rec.chunk(t as u32 + 1, &raw);
+                    rec.events(t as u32 + 1, &per[t][w]);
                 }
             }
             rec.round((w as u64 + 1) * round_len);
@@ -946,4 +1005,61 @@ proptest! {
         prop_assert_eq!(sum(|s| s.peak_bytes), r.summary.peak_live_bytes);
         prop_assert_eq!(sum(|s| s.allocations), r.summary.total_allocations);
     }
+}
+
+/// Version 4: a Round's watermark is exact, so replay releases everything
+/// stamped before it at once, with no lag (FORMAT.md, "Round record").
+#[test]
+fn exact_watermarks_release_without_lag() {
+    let ev = |raw: RawEvent| raw.decode().expect("known kind");
+    let mut p = Replayer::new(header());
+    p.events(1, &[ev(RawEvent::alloc(10 * U, X, 1, 1, false, 0)), ev(RawEvent::alloc(120 * U, Y, 1, 1, false, 0))]);
+    p.record(&Record::Round { round: 0, watermark_ns: 100 * U });
+    assert_eq!(p.buffered(), vec![120 * U], "everything stamped before the watermark is applied");
+    assert_eq!(p.totals.live_count, 1);
+    // A watermark lower than the last (a slot had an event in flight) releases nothing more.
+    p.record(&Record::Round { round: 1, watermark_ns: 90 * U });
+    assert_eq!(p.buffered(), vec![120 * U]);
+    // Releases wait until the bound moved RELEASE_STEP_NS (25 U).
+    p.record(&Record::Round { round: 2, watermark_ns: 121 * U });
+    assert_eq!(p.buffered(), vec![120 * U]);
+    p.record(&Record::Round { round: 3, watermark_ns: 125 * U });
+    assert_eq!(p.buffered(), Vec::<u64>::new());
+    let r = p.finish(0);
+    assert_eq!((r.summary.late_events, r.summary.live_count), (0, 2));
+}
+
+/// Version 4: a reallocation that moved releases its old address at its
+/// first stamp and acquires the new one at its return stamp. Thread 1
+/// reallocates X to Y during [10, 30]; meanwhile thread 2 frees Y (at 20,
+/// the memory the call returns) and allocates at X (at 25, the memory the
+/// call released). Both orders are right with no repair.
+#[test]
+fn a_moving_reallocation_releases_at_its_first_stamp_and_acquires_at_its_return() {
+    let realloc = Event::Realloc {
+        ts_ns: 10,
+        old_ptr: X as u64,
+        new_ptr: Y as u64,
+        old_size: Some(16),
+        new_size: 64,
+        stack: 0,
+        returned_ns: Some(30),
+    };
+    let r = Rec::new()
+        .chunk(2, &[RawEvent::alloc(5, Y, 48, 8, false, 0)])
+        .chunk(1, &[RawEvent::alloc(6, X, 16, 8, false, 0)])
+        .events(1, &[realloc])
+        .chunk(2, &[RawEvent::dealloc(20, Y, 48, 8), RawEvent::alloc(25, X, 32, 8, false, 0)])
+        .end(40)
+        .replay();
+    let t = &r.summary;
+    assert_eq!((t.address_conflicts, t.reordered_reallocations, t.size_mismatches, t.late_events), (0, 0, 0, 0));
+    assert_eq!((t.total_allocated_bytes, t.total_deallocated_bytes, t.live_bytes), (48 + 16 + 64 + 32, 16 + 48, 96));
+    let mut leaks: Vec<_> = r.largest_leaks.iter().map(|l| (l.ptr, l.size, l.thread, l.allocated_at_ns)).collect();
+    leaks.sort();
+    assert_eq!(leaks, vec![(X as u64, 32, 2, 25), (Y as u64, 64, 1, 6)]);
+    // Between its two stamps the reallocation's memory is not live: the
+    // peak (48 + 16 at 6; then 48 + 32 = 80 at 25 after the free; then
+    // 96 at 30) is reached when it returns.
+    assert_eq!((t.peak_live_bytes, t.peak_at_ns), (96, 30));
 }

@@ -380,6 +380,8 @@ pub struct RawFold {
     pub threads: BTreeMap<u32, RawThread>,
     /// Reallocation events whose new address is the old one.
     pub reallocs_in_place: u64,
+    /// Reallocations that moved and carry a return stamp (format version 4).
+    pub moves_with_return_stamp: u64,
     /// Every reallocation event: (old size, new size, moved).
     pub realloc_events: Vec<(u64, u64, bool)>,
     /// Every allocation event: (size, align, zeroed).
@@ -447,14 +449,28 @@ pub fn raw_fold(path: &Path) -> RawFold {
                             f.dealloc_bytes += size;
                             timeline.push((chunk.thread, ev));
                         }
-                        Event::Realloc { old_ptr, new_ptr, old_size, new_size, .. } => {
+                        Event::Realloc { ts_ns, old_ptr, new_ptr, old_size, new_size, returned_ns, .. } => {
                             f.reallocs_in_place += u64::from(old_ptr == new_ptr);
                             f.realloc_events.push((old_size.unwrap_or(u64::MAX), new_size, old_ptr != new_ptr));
                             f.reallocs += 1;
                             t.reallocs += 1;
                             f.alloc_bytes += new_size;
                             f.dealloc_bytes += old_size.expect("no realloc of 4 GiB or more in these tests");
-                            timeline.push((chunk.thread, ev));
+                            match returned_ns {
+                                // A moving reallocation with its return stamp
+                                // (format version 4): the old address is
+                                // released at the first stamp, the new one
+                                // acquired at the second.
+                                Some(returned) if old_ptr != new_ptr => {
+                                    f.moves_with_return_stamp += 1;
+                                    let size = old_size.unwrap_or(0);
+                                    timeline.push((chunk.thread, Event::Dealloc { ts_ns, ptr: old_ptr, size, align: 0 }));
+                                    let acquired =
+                                        Event::Alloc { ts_ns: returned, ptr: new_ptr, size: new_size, align: 0, zeroed: false, stack: 0 };
+                                    timeline.push((chunk.thread, acquired));
+                                }
+                                _ => timeline.push((chunk.thread, ev)),
+                            }
                         }
                         Event::ThreadStart { os_tid, .. } => {
                             f.thread_starts += 1;
@@ -570,10 +586,10 @@ pub fn assert_exact(path: &Path, c: &Counts, written: &memscope::Summary) -> Rep
 }
 
 /// Asserts that the recording's timestamps order every address's life
-/// consistently: replayed in timestamp order, no block is freed that is not
-/// live, and none is allocated at a live address. Only deterministic where
-/// no reallocation can race with a free on another thread (see
-/// `realloc_stamp_order.rs`).
+/// consistently: replayed in timestamp order (a moving reallocation's old
+/// address released at its first stamp, its new one acquired at its return
+/// stamp), no block is freed that is not live, and none is allocated at a
+/// live address (see `realloc_stamp_order.rs`).
 pub fn assert_no_conflicts(path: &Path, r: &Replay) {
     let f = raw_fold(path);
     assert_eq!(r.summary.address_conflicts, 0, "address conflicts: {:#?}", f.conflicts);
@@ -633,4 +649,39 @@ pub fn wait_for_drain_round(path: &Path) {
         assert!(std::time::Instant::now() < deadline, "no drain round in 10 s");
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// Asserts the guarantee of the Round record (FORMAT.md, version 4): every
+/// event stamped before a round's watermark is in a record before that
+/// Round, so no chunk after it holds an event stamped below it (thread
+/// starts, exits and Lost events, which replay does not order, aside).
+/// Returns the number of Round records.
+pub fn assert_watermarks_exact(path: &Path) -> u64 {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut reader = Reader::new(BufReader::new(file)).expect("segment header");
+    let (mut watermark, mut rounds) = (0u64, 0u64);
+    while let Some(item) = reader.next_record().expect("read") {
+        match item.expect("no damage") {
+            Record::Round { watermark_ns, round } => {
+                rounds += 1;
+                assert!(round < u64::MAX);
+                watermark = watermark.max(watermark_ns);
+            }
+            Record::Events(chunk) => {
+                for ev in &chunk.events {
+                    if matches!(ev, Event::ThreadStart { .. } | Event::ThreadExit { .. } | Event::Lost { .. }) {
+                        continue;
+                    }
+                    assert!(
+                        ev.ts_ns() >= watermark,
+                        "thread {} pushed {ev:?} (stamped at {}) after a round with watermark {watermark}",
+                        chunk.thread,
+                        ev.ts_ns()
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    rounds
 }

@@ -116,7 +116,7 @@
     var grid = h('div', { class: 'hist-grid' });
     add(body, grid);
     var defs = [
-      { key: 'size_histogram', title: 'Allocation sizes', unit: 'bytes', what: 'allocations of', emptyText: 'No allocation in this recording.' },
+      { key: 'size_histogram', title: 'Allocation sizes (reallocations at their new size)', unit: 'bytes', what: 'allocations and reallocations of', emptyText: 'No allocation in this recording.' },
       { key: 'lifetime_histogram', title: 'Lifetimes of freed allocations', unit: 'ns', what: 'freed allocations that lived', emptyText: 'No allocation was freed in this recording.' }
     ];
     function fmt(unit, v) { return unit === 'bytes' ? bytes(v) : dur(v); }

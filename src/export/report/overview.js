@@ -27,9 +27,17 @@
         h('b', null, 'Damaged file: '), int(rec.damage_count) + ' damaged stretch(es), ' + exactBytes(num(rec.damaged_bytes)) + ' skipped; their events are missing from every figure.', list));
     }
     var repairs = num(S.late_events) + num(S.address_conflicts) + num(S.size_mismatches);
-    if (repairs > 0) {
-      add(box, h('div', { class: 'alert warn' }, 'Ordering repairs: ' + int(num(S.late_events)) + ' late events, ' + int(num(S.address_conflicts)) +
-        ' address conflicts, ' + int(num(S.size_mismatches)) + ' size mismatches (0 in a healthy file).'));
+    var what = int(num(S.late_events)) + ' late events, ' + int(num(S.address_conflicts)) + ' address conflicts, ' +
+      int(num(S.size_mismatches)) + ' size mismatches';
+    if (repairs > 0 && num(rec.version) >= 4) {
+      // Version 4 orders events exactly (FORMAT.md, "Round record"): any repair means the file broke that guarantee.
+      add(box, h('div', { class: 'alert warn', role: 'alert', id: 'ordering-alert' }, 'Ordering repairs: ' + what +
+        '. A recording orders every event exactly, so these mean the file is damaged or was not written by memscope.'));
+    } else if (repairs > 0) {
+      // Before version 4 a reallocation had one stamp and watermarks were approximate: a healthy file can need repairs.
+      add(box, h('div', { class: 'alert info', id: 'ordering-alert' }, 'Ordering repairs: ' + what +
+        '. This file is format version ' + int(num(rec.version)) +
+        ', whose event order is approximate (a reallocation racing another thread, a thread preempted between a stamp and its push); version 4 recordings need none.'));
     }
     if (onlyTracked) {
       add(box, h('div', { class: 'alert info' }, 'This report was made with --only-tracked: it holds the totals and the tracked variables and scopes, but no timeline, threads, largest live allocations or histograms.'));
