@@ -81,6 +81,9 @@ pub(crate) struct Drainer {
     watcher: Option<super::modules::Watcher>,
     /// Code ranges the walk could not be told about (more than `MAX_RANGES`).
     pub(crate) code_ranges_dropped: u64,
+    /// When the next round looks for slots of threads that are gone (ns
+    /// since the epoch).
+    next_reclaim_ns: u64,
 }
 
 impl Drainer {
@@ -108,6 +111,7 @@ impl Drainer {
             modules_written: HashSet::new(),
             watcher: None,
             code_ranges_dropped: 0,
+            next_reclaim_ns: 0,
         }
     }
 
@@ -271,6 +275,7 @@ impl Drainer {
         // Relaxed: a count.
         self.reported_unregistered = SHARED.unregistered_lost.load(Ordering::Relaxed);
         self.batch.clear();
+        thread::open_count();
     }
 
     fn baseline(&mut self, index: usize, dropped: u64) {
@@ -286,6 +291,12 @@ impl Drainer {
         let mut most = 0;
         // `out` may hold the module map written at start.
         self.poll_modules();
+        if watermark >= self.next_reclaim_ns {
+            // Slots of threads gone without releasing them become EXITED,
+            // and are emptied and recycled below.
+            thread::reclaim_dead();
+            self.next_reclaim_ns = watermark + thread::RECLAIM_INTERVAL_NS;
+        }
         for slot in REGISTRY.iter() {
             let state = slot.state();
             if state == FREE {
@@ -422,7 +433,9 @@ impl Drainer {
     }
 
     /// Runs rounds until `stop` reaches `session` (the id of this drainer's
-    /// recording), then drains what is left, writes the End record and syncs
+    /// recording), then drains what is left, closes the count of lost events
+    /// (after every producer that was waiting for room has pushed or given
+    /// up and counted: `thread::begin_wait`), writes the End record and syncs
     /// the file. On an error, recording stops (the caller's exit guard zeroes
     /// the session, so producers waiting on a full ring give up and count).
     pub(crate) fn run(&mut self, stop: &std::sync::atomic::AtomicU32, session: u32) -> Result<DrainStats, crate::Error> {
@@ -434,6 +447,15 @@ impl Drainer {
             if stopping {
                 // Events stamped just before the stop may still be landing.
                 while self.round()? > 0 {}
+                thread::close_count();
+                while thread::waiters() > 0 {
+                    if self.round()? == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+                // The counts and pushes of the producers that gave up or
+                // pushed before the last `end_wait`.
+                self.round()?;
                 break;
             }
             if most < 1024 {

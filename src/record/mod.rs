@@ -76,6 +76,26 @@ pub fn return_addresses(n: usize) -> Vec<u64> {
     v
 }
 
+/// The number of rings (slots) the recorder has allocated in this process,
+/// ever (they are reused, never freed): for tests that check ring memory
+/// stays bounded by the threads alive at once.
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub fn rings_allocated() -> u32 {
+    thread::REGISTRY.len()
+}
+
+/// Every event the recorder has counted as lost in this process so far
+/// (all recordings, reported or not): for tests that check a recording's
+/// `Summary::events_lost` against the counts producers made.
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub fn lost_counted() -> u64 {
+    // Relaxed: a count, read by a test after its threads are joined.
+    let unregistered = thread::SHARED.unregistered_lost.load(std::sync::atomic::Ordering::Relaxed);
+    thread::REGISTRY.iter().map(|s| s.dropped()).sum::<u64>() + unregistered
+}
+
 /// Default ring capacity in events (8192 events, 256 KiB per thread).
 pub const DEFAULT_RING_CAPACITY: usize = 8192;
 /// Smallest accepted ring capacity in events.
@@ -342,6 +362,7 @@ mod api {
         // Relaxed: the child is single-threaded here.
         CONTROL.session.store(0, Ordering::Relaxed);
         STATE.store(IDLE, Ordering::Relaxed);
+        thread::forget_slot_after_fork();
     }
 
     /// The atexit hook: finishes a recording still running at `exit` (return

@@ -50,8 +50,13 @@ pub(crate) struct Control {
 pub(crate) struct Shared {
     /// The drainer's futex word: 1 when a wake-up is pending.
     pub(crate) wake: AtomicU32,
-    /// Events lost because no slot could be allocated for their thread.
+    /// Events lost because no slot could be allocated for their thread, or
+    /// made by a thread without a slot while it was inside the recorder.
     pub(crate) unregistered_lost: AtomicU64,
+    /// Producers waiting for room under `OnFull::Block` (they may still
+    /// count an event as lost), plus [`CLOSED`] once the stopping drainer
+    /// has closed the recording's count: see [`begin_wait`].
+    pub(crate) waiting: AtomicU32,
     /// The next recorder thread id to hand out (ids start at 1).
     next_thread_id: AtomicU32,
 }
@@ -65,15 +70,26 @@ pub(crate) static CONTROL: Control = Control {
 };
 
 pub(crate) static SHARED: Shared =
-    Shared { wake: AtomicU32::new(0), unregistered_lost: AtomicU64::new(0), next_thread_id: AtomicU32::new(1) };
+    Shared { wake: AtomicU32::new(0), unregistered_lost: AtomicU64::new(0), waiting: AtomicU32::new(0), next_thread_id: AtomicU32::new(1) };
+
+/// `Shared::waiting`: the stopping drainer has taken its last count.
+pub(crate) const CLOSED: u32 = 1 << 31;
 
 /// This thread's recorder state. Const-initialised, no `Drop`.
 struct Local {
-    /// True while the thread is inside the recorder (the re-entrancy guard),
-    /// and forever on the drainer thread: nested allocations are not recorded.
-    busy: Cell<bool>,
+    /// The re-entrancy guard: [`OUTSIDE`], [`RECORDING`] while the thread is
+    /// inside the hot path or the exit hook, [`IGNORED`] while it does the
+    /// recorder's own work (and forever on the drainer thread). A call made
+    /// while RECORDING (a signal handler that allocates) is not recorded but
+    /// counted as lost; one made while IGNORED is the recorder's own.
+    busy: Cell<u8>,
     /// The slot this thread owns, or null. Non-null implies the slot is OWNED by us.
     slot: Cell<*const Slot>,
+    /// The OS thread id (`gettid`), or 0 before its first registration.
+    os_tid: Cell<u32>,
+    /// The recording for which this thread has pushed its ThreadExit (one
+    /// per thread, however often late destructors bring it back).
+    exit_session: Cell<u32>,
     /// The recording for which this thread has pushed its ThreadStart.
     session: Cell<u32>,
     /// This thread's recorder id, or 0 before its first event.
@@ -86,11 +102,20 @@ struct Local {
     stack_high: Cell<usize>,
 }
 
+/// `Local::busy`: not inside the recorder.
+const OUTSIDE: u8 = 0;
+/// `Local::busy`: inside the hot path or the exit hook.
+const RECORDING: u8 = 1;
+/// `Local::busy`: doing the recorder's own work; never recorded.
+const IGNORED: u8 = 2;
+
 thread_local! {
     static LOCAL: Local = const {
         Local {
-            busy: Cell::new(false),
+            busy: Cell::new(OUTSIDE),
             slot: Cell::new(ptr::null()),
+            os_tid: Cell::new(0),
+            exit_session: Cell::new(0),
             session: Cell::new(0),
             thread_id: Cell::new(0),
             exited: Cell::new(false),
@@ -149,12 +174,14 @@ pub(crate) fn stamp<A: GlobalAlloc>(inner: &A) -> Option<Stamp> {
 fn stamp_in<A: GlobalAlloc>(inner: &A, session: u32) -> Option<Stamp> {
     LOCAL
         .try_with(|l| {
-            if l.busy.replace(true) {
+            if l.busy.get() != OUTSIDE {
+                reentered(l, 1);
                 return None;
             }
+            l.busy.set(RECORDING);
             let ready = (l.session.get() == session && !l.slot.get().is_null()) || enter(l, inner, session).is_some();
             let stamp = ready.then(|| Stamp { session, ts_ns: now_ns() });
-            l.busy.set(false);
+            l.busy.set(OUTSIDE);
             stamp
         })
         .ok()
@@ -172,9 +199,11 @@ pub(crate) fn record_stamped<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: Raw
         return;
     }
     let _ = LOCAL.try_with(|l| {
-        if l.busy.replace(true) {
+        if l.busy.get() != OUTSIDE {
+            reentered(l, 1);
             return;
         }
+        l.busy.set(RECORDING);
         let slot = l.slot.get();
         if l.session.get() == stamp.session && !slot.is_null() {
             // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).
@@ -184,17 +213,15 @@ pub(crate) fn record_stamped<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: Raw
                 // SAFETY: this thread owns `slot`.
                 let stack = unsafe { super::stack::capture(slot, inner, (l.stack_low.get(), l.stack_high.get())) };
                 let pair = [RawEvent::stack_next(stamp.ts_ns, stack), event];
-                if wait_for_room(slot, 2, stamp.session, false) {
+                if wait_for_room(slot, 2, 1, stamp.session, false) {
                     push(slot, pair[0], stamp.session);
                     push(slot, pair[1], stamp.session);
-                } else {
-                    slot.add_dropped(1);
                 }
             } else {
                 push(slot, event, stamp.session);
             }
         }
-        l.busy.set(false);
+        l.busy.set(OUTSIDE);
     });
 }
 
@@ -218,9 +245,11 @@ pub(crate) fn record<A: GlobalAlloc>(inner: &A, with_stack: bool, make: impl FnO
 #[inline(never)]
 fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: bool, make: impl FnOnce(u64, u32) -> RawEvent) {
     let _ = LOCAL.try_with(|l| {
-        if l.busy.replace(true) {
+        if l.busy.get() != OUTSIDE {
+            reentered(l, 1);
             return;
         }
+        l.busy.set(RECORDING);
         let slot = l.slot.get();
         let slot = if l.session.get() == session && !slot.is_null() {
             // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`);
@@ -239,8 +268,34 @@ fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: bool, make: im
             };
             push(slot, make(now_ns(), stack), session);
         }
-        l.busy.set(false);
+        l.busy.set(OUTSIDE);
     });
+}
+
+/// An allocator call or tracking group made while this thread is already
+/// inside the recorder: a signal handler interrupted the hot path (or the
+/// exit hook) and called the allocator. Pushing from here could corrupt the
+/// ring the interrupted code is writing (it is single-producer), so the `n`
+/// events are counted as lost instead: in the thread's slot, which the
+/// drainer reports as a Lost event of this thread, or with no slot yet in
+/// the count of threads without one. Calls made while the thread does the
+/// recorder's own work (`ignored`, the drainer) are not counted.
+#[cold]
+#[inline(never)]
+fn reentered(l: &Local, n: u64) {
+    if l.busy.get() != RECORDING {
+        return;
+    }
+    let slot = l.slot.get();
+    if slot.is_null() {
+        // Relaxed: a count, read by the drainer.
+        SHARED.unregistered_lost.fetch_add(n, Ordering::Relaxed);
+    } else {
+        // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`),
+        // and `add_dropped` is an RMW, so counting from a signal handler that
+        // interrupted another count of the same slot loses neither.
+        unsafe { &*slot }.add_dropped(n);
+    }
 }
 
 /// The most events one call of [`record_group`] pushes.
@@ -287,9 +342,11 @@ pub(crate) fn record_group(group: &mut Group, only: u32) -> u32 {
     }
     LOCAL
         .try_with(|l| {
-            if l.busy.replace(true) {
+            if l.busy.get() != OUTSIDE {
+                reentered(l, group.len as u64);
                 return 0;
             }
+            l.busy.set(RECORDING);
             let slot = l.slot.get();
             let slot = if l.session.get() == session && !slot.is_null() {
                 // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).
@@ -308,7 +365,7 @@ pub(crate) fn record_group(group: &mut Group, only: u32) -> u32 {
                 }
                 None => false,
             };
-            l.busy.set(false);
+            l.busy.set(OUTSIDE);
             if pushed {
                 session
             } else {
@@ -324,8 +381,7 @@ pub(crate) fn record_group(group: &mut Group, only: u32) -> u32 {
 /// leave its scope open for the rest of the thread.
 fn push_group(slot: &Slot, events: &[RawEvent], session: u32) -> bool {
     let wait = events.first().is_some_and(|e| e.kind() == crate::format::event::KIND_SCOPE_EXIT);
-    if !wait_for_room(slot, events.len(), session, wait) {
-        slot.add_dropped(events.len() as u64);
+    if !wait_for_room(slot, events.len(), events.len() as u64, session, wait) {
         return false;
     }
     for &e in events {
@@ -335,23 +391,35 @@ fn push_group(slot: &Slot, events: &[RawEvent], session: u32) -> bool {
     true
 }
 
-/// Waits until `slot`'s ring has room for `n` events. Gives up (false) at
-/// once under `OnFull::Drop` unless `wait`, and when the recording stops.
-fn wait_for_room(slot: &Slot, n: usize, session: u32, wait: bool) -> bool {
+/// Waits until `slot`'s ring has room for `n` events. Gives up (false),
+/// counting `lost` events, at once under `OnFull::Drop` unless `wait`, and
+/// when the recording stops (see [`begin_wait`]).
+fn wait_for_room(slot: &Slot, n: usize, lost: u64, session: u32, wait: bool) -> bool {
     const _: () = assert!(MAX_GROUP <= crate::record::MIN_RING_CAPACITY, "a group always fits in an empty ring");
     let cap = slot.ring.capacity();
+    // SAFETY: the caller owns `slot`, so this thread is the ring's only producer.
+    let room = |slot: &Slot| unsafe { cap - slot.ring.len_upper_bound() >= n || cap - slot.ring.refresh_len() >= n };
+    if room(slot) {
+        return true;
+    }
+    // Relaxed: set with `session`, published by the caller's Acquire.
+    if !wait && CONTROL.on_full.load(Ordering::Relaxed) == on_full_code(OnFull::Drop) {
+        slot.add_dropped(lost);
+        return false;
+    }
+    if !begin_wait() {
+        return false;
+    }
     let mut spins = 0u32;
     loop {
-        // SAFETY: the caller owns `slot`, so this thread is the ring's only producer.
-        if unsafe { cap - slot.ring.len_upper_bound() >= n || cap - slot.ring.refresh_len() >= n } {
+        if room(slot) {
+            end_wait();
             return true;
-        }
-        // Relaxed: set with `session`, published by the caller's Acquire.
-        if !wait && CONTROL.on_full.load(Ordering::Relaxed) == on_full_code(OnFull::Drop) {
-            return false;
         }
         // Relaxed: as in `push_full`: we only need to notice a stop eventually.
         if CONTROL.session.load(Ordering::Relaxed) != session {
+            slot.add_dropped(lost);
+            end_wait();
             return false;
         }
         if spins % 64 == 0 {
@@ -392,7 +460,7 @@ fn push_structural(slot: &Slot, event: RawEvent, session: u32) {
 
 /// A full ring: drop and count the event (`OnFull::Drop`, unless `wait`),
 /// or wait for the drainer to make room (`OnFull::Block`), giving up and
-/// counting the event if the recording stops meanwhile.
+/// counting the event if the recording stops meanwhile (see [`begin_wait`]).
 #[cold]
 #[inline(never)]
 fn push_full(slot: &Slot, event: RawEvent, session: u32, wait: bool) {
@@ -401,17 +469,22 @@ fn push_full(slot: &Slot, event: RawEvent, session: u32, wait: bool) {
         slot.add_dropped(1);
         return;
     }
+    if !begin_wait() {
+        return;
+    }
     wake_drainer();
     let mut spins = 0u32;
     loop {
         // SAFETY: as in `push`: this thread owns the slot.
         if unsafe { slot.ring.push(event) } {
+            end_wait();
             return;
         }
         // Relaxed: a stop or a failed drainer zeroes `session`; we only need
         // to notice eventually, and then give up waiting.
         if CONTROL.session.load(Ordering::Relaxed) != session {
             slot.add_dropped(1);
+            end_wait();
             return;
         }
         spins = spins.saturating_add(1);
@@ -424,6 +497,53 @@ fn push_full(slot: &Slot, event: RawEvent, session: u32, wait: bool) {
             std::thread::yield_now();
         }
     }
+}
+
+/// A producer starts waiting for room in its ring. Returns false, and the
+/// producer must neither push nor count its event, once the stopping drainer
+/// has closed the recording's count ([`close_count`]): the stop came first,
+/// so the event belongs to no recording. Otherwise the drainer waits for the
+/// matching [`end_wait`] before its last count, so an event this wait gives
+/// up on is in the End record and the `Summary`.
+///
+/// A shared RMW, but only on a full ring (already a spin-and-yield path).
+fn begin_wait() -> bool {
+    // Relaxed: all accesses to `waiting` are RMWs but the drainer's loads, so
+    // its modification order alone decides whether this wait began before
+    // the `fetch_or` in `close_count` (and is waited for) or after (and sees
+    // CLOSED).
+    if SHARED.waiting.fetch_add(1, Ordering::Relaxed) & CLOSED == 0 {
+        return true;
+    }
+    end_wait();
+    false
+}
+
+/// Ends a wait begun by a successful [`begin_wait`], after its last push or count.
+fn end_wait() {
+    // Release: pairs with the drainer's Acquire load in `waiters`, so the
+    // push or the drop count made before this is visible to its last round.
+    SHARED.waiting.fetch_sub(1, Ordering::Release);
+}
+
+/// Drainer, stopping (the session is already zeroed): closes the
+/// recording's count of lost events; producers that begin waiting from now
+/// on count nothing ([`begin_wait`]).
+pub(crate) fn close_count() {
+    // Relaxed: see `begin_wait`; the drainer then waits with `waiters`.
+    SHARED.waiting.fetch_or(CLOSED, Ordering::Relaxed);
+}
+
+/// Drainer, at start: reopens the count closed by the previous recording.
+pub(crate) fn open_count() {
+    // Relaxed: published to producers by the Release store of `session`.
+    SHARED.waiting.fetch_and(!CLOSED, Ordering::Relaxed);
+}
+
+/// Drainer: how many producers are still in a wait begun before the count was closed.
+pub(crate) fn waiters() -> u32 {
+    // Acquire: pairs with the Release `fetch_sub` in `end_wait`.
+    SHARED.waiting.load(Ordering::Acquire) & !CLOSED
 }
 
 pub(crate) const fn on_full_code(p: OnFull) -> u8 {
@@ -476,13 +596,19 @@ pub(crate) fn wait_for_wake(timeout: Duration) {
 /// A thread whose exit hook already ran (a later destructor allocated) gets a
 /// slot again without a second ThreadStart, and the hook is re-armed: glibc
 /// runs key destructors again while any key holds a value (up to
-/// `PTHREAD_DESTRUCTOR_ITERATIONS` rounds), so the slot is released again.
+/// `PTHREAD_DESTRUCTOR_ITERATIONS` rounds), so the slot is released again,
+/// without a second ThreadExit. If that was the last round, the slot stays
+/// OWNED by a thread that is gone, until the drainer or a registering thread
+/// reclaims it ([`reclaim_dead`]).
 #[cold]
 #[inline(never)]
 fn enter<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Option<&'static Slot> {
     if l.thread_id.get() == 0 {
         // Relaxed: only uniqueness matters.
         l.thread_id.set(SHARED.next_thread_id.fetch_add(1, Ordering::Relaxed));
+    }
+    if l.os_tid.get() == 0 {
+        l.os_tid.set(os_thread_id() as u32);
     }
     if l.stack_high.get() == 0 {
         let (low, high) = super::stack::thread_stack_bounds();
@@ -493,7 +619,7 @@ fn enter<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Option<&'static 
         // SAFETY: a non-null `Local::slot` is OWNED by this thread and lives forever.
         Some(s) => unsafe { &*s.as_ptr() },
         None => {
-            let Some(slot) = acquire_slot(inner, l.thread_id.get()) else {
+            let Some(slot) = acquire_slot(inner, l.thread_id.get(), l.os_tid.get()) else {
                 // Relaxed: a count, read after the recording stops.
                 SHARED.unregistered_lost.fetch_add(1, Ordering::Relaxed);
                 return None;
@@ -505,15 +631,15 @@ fn enter<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Option<&'static 
     };
     let exited = l.exited.replace(false);
     if l.session.replace(session) != session || !exited {
-        push_structural(slot, RawEvent::thread_start(now_ns(), os_thread_id(), os_thread_name()), session);
+        push_structural(slot, RawEvent::thread_start(now_ns(), l.os_tid.get().into(), os_thread_name()), session);
     }
     Some(slot)
 }
 
 /// Claims a free slot, or creates one from `inner` (the inner allocator, or
 /// `System` when called from the tracking API).
-fn acquire_slot<A: GlobalAlloc>(inner: &A, thread_id: u32) -> Option<&'static Slot> {
-    let slot = match claim_or_wait_for_recycle() {
+fn acquire_slot<A: GlobalAlloc>(inner: &A, thread_id: u32, os_tid: u32) -> Option<&'static Slot> {
+    let slot = match claim_or_wait_for_recycle(os_tid) {
         Some(slot) => slot,
         None => {
             // Relaxed: set before `session`, published by its Release store.
@@ -527,29 +653,34 @@ fn acquire_slot<A: GlobalAlloc>(inner: &A, thread_id: u32) -> Option<&'static Sl
             // requirements); `capacity` is a power of two (checked by
             // `Recorder::start`), and
             // the new slot is in no registry yet.
-            unsafe { REGISTRY.insert(Slot::init(mem, capacity, index)) }
+            unsafe { REGISTRY.insert(Slot::init(mem, capacity, index, os_tid)) }
         }
     };
     slot.set_thread(thread_id);
     Some(slot)
 }
 
-/// Claims a FREE slot; if there is none but some slot is EXITED (its owner
-/// gone, its last events not yet drained), wakes the drainer and waits a
-/// little for it to recycle one, rather than growing the registry. Without
+/// Claims a FREE slot; if there is none, first reclaims the slots of threads
+/// that are gone without releasing theirs ([`reclaim_dead`]), and if some
+/// slot is EXITED (its owner gone, its last events not yet drained), wakes
+/// the drainer and waits a little for it to recycle one, rather than growing
+/// the registry. Without
 /// this wait, threads started faster than the drain interval would each add
 /// a ring, and recorder memory would grow with the thread churn instead of
 /// the peak number of live threads (`tests/ring_reuse_churn.rs`). A cold
 /// path: it runs once per thread, and yields (a syscall) only while waiting.
-fn claim_or_wait_for_recycle() -> Option<&'static Slot> {
+fn claim_or_wait_for_recycle(os_tid: u32) -> Option<&'static Slot> {
     /// How long a starting thread waits for the drainer to recycle a ring
     /// before it allocates a new one (a starved drainer must not stall it).
     const PATIENCE_NS: u64 = 100_000_000;
     let mut deadline = 0;
     let mut tries = 0u32;
     loop {
-        if let Some(slot) = REGISTRY.claim() {
+        if let Some(slot) = REGISTRY.claim(os_tid) {
             return Some(slot);
+        }
+        if deadline == 0 {
+            reclaim_dead();
         }
         // Relaxed: as in `push_full`, we only need to notice a stop eventually.
         if CONTROL.session.load(Ordering::Relaxed) == 0 || !REGISTRY.iter().any(|s| s.state() == EXITED) {
@@ -567,6 +698,37 @@ fn claim_or_wait_for_recycle() -> Option<&'static Slot> {
         tries = tries.wrapping_add(1);
         std::thread::yield_now();
     }
+}
+
+/// Marks EXITED every OWNED slot whose owner's OS thread is gone (`tgkill`
+/// says ESRCH), so the drainer empties and recycles it: a thread whose
+/// exit hook did not run last (a destructor allocated in glibc's last
+/// destructor round), or did not run at all (`pthread_key_create` failed),
+/// and a forked child's copies of its parent's slots. Off the hot path: the
+/// drainer calls it every [`RECLAIM_INTERVAL_NS`], and a registering thread
+/// that finds no FREE slot calls it once. Returns how many it reclaimed.
+pub(crate) fn reclaim_dead() -> usize {
+    let pid = std::process::id() as libc::pid_t;
+    let mut n = 0;
+    for slot in REGISTRY.iter() {
+        if let Some((tid, word)) = slot.owner() {
+            if !thread_alive(pid, tid) && slot.reclaim(word) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// How often the drainer looks for slots of threads that are gone, in ns.
+pub(crate) const RECLAIM_INTERVAL_NS: u64 = 20_000_000;
+
+/// Whether thread `tid` of process `pid` exists: `tgkill` with signal 0
+/// checks without sending anything; only ESRCH says it is gone.
+fn thread_alive(pid: libc::pid_t, tid: u32) -> bool {
+    // SAFETY: signal 0 sends nothing; the call only looks the thread up.
+    let r = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid as libc::pid_t, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// The pthread key whose destructor runs [`on_thread_exit`], plus one (0: not created yet).
@@ -599,21 +761,39 @@ fn arm_exit_hook(slot: &Slot) {
 /// the drainer can empty and reuse it.
 extern "C" fn on_thread_exit(value: *mut libc::c_void) {
     let _ = LOCAL.try_with(|l| {
-        let was_busy = l.busy.replace(true);
+        let was_busy = l.busy.replace(RECORDING);
         let slot = l.slot.get();
         if !slot.is_null() && slot == value.cast_const().cast() {
             // SAFETY: `slot` is OWNED by this thread (see `Local::slot`).
             let slot = unsafe { &*slot };
             // Acquire: as in `record`.
             let session = CONTROL.session.load(Ordering::Acquire);
-            if session != 0 && l.session.get() == session {
+            if session != 0 && l.session.get() == session && l.exit_session.replace(session) != session {
                 push_structural(slot, RawEvent::thread_exit(now_ns()), session);
             }
-            slot.release();
+            // Forget the slot before releasing it: a signal handler that
+            // allocates from here on counts its call without a slot
+            // (`reentered`), never in a slot another thread may own.
             l.slot.set(ptr::null());
+            slot.release();
             l.exited.set(true);
         }
         l.busy.set(was_busy);
+    });
+}
+
+/// In a forked child, on its only thread: forgets the slot the thread owned
+/// in the parent (the slot's owner id is the parent thread's, which the
+/// child's drainer will find gone and reclaim); the thread registers afresh
+/// on its next recorded event.
+pub(crate) fn forget_slot_after_fork() {
+    let _ = LOCAL.try_with(|l| {
+        l.slot.set(ptr::null());
+        l.session.set(0);
+        l.exit_session.set(0);
+        l.exited.set(false);
+        l.os_tid.set(0);
+        l.thread_id.set(0);
     });
 }
 
@@ -633,20 +813,20 @@ fn os_thread_name() -> [u8; 16] {
 
 /// Runs `f` with this thread's events unrecorded (the recorder's own work).
 pub(crate) fn ignored<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
+    struct Restore(u8);
     impl Drop for Restore {
         fn drop(&mut self) {
             let prev = self.0;
             let _ = LOCAL.try_with(|l| l.busy.set(prev));
         }
     }
-    let _restore = Restore(LOCAL.try_with(|l| l.busy.replace(true)).unwrap_or(true));
+    let _restore = Restore(LOCAL.try_with(|l| l.busy.replace(IGNORED)).unwrap_or(IGNORED));
     f()
 }
 
 /// Marks the calling thread (the drainer) as never recorded.
 pub(crate) fn ignore_this_thread() {
-    let _ = LOCAL.try_with(|l| l.busy.set(true));
+    let _ = LOCAL.try_with(|l| l.busy.set(IGNORED));
 }
 
 /// Registers `f` to run in the child after `fork`.
