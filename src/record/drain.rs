@@ -260,7 +260,9 @@ impl Drainer {
                 stack::drainer_ack_reset(slot, r);
             }
             if state == EXITED {
-                slot.recycle();
+                // SAFETY: this thread is the only drainer; it saw the slot
+                // EXITED before emptying its ring.
+                unsafe { slot.recycle() };
             }
             self.baseline(slot.index() as usize, slot.dropped());
         }
@@ -275,7 +277,7 @@ impl Drainer {
         // Relaxed: a count.
         self.reported_unregistered = SHARED.unregistered_lost.load(Ordering::Relaxed);
         self.batch.clear();
-        thread::open_count();
+        SHARED.gate.open();
     }
 
     fn baseline(&mut self, index: usize, dropped: u64) {
@@ -345,7 +347,9 @@ impl Drainer {
                 stack::drainer_ack_reset(slot, r);
             }
             if state == EXITED {
-                slot.recycle();
+                // SAFETY: this thread is the only drainer; it saw the slot
+                // EXITED before emptying its ring.
+                unsafe { slot.recycle() };
             }
         }
         // Relaxed: a count.
@@ -435,7 +439,7 @@ impl Drainer {
     /// Runs rounds until `stop` reaches `session` (the id of this drainer's
     /// recording), then drains what is left, closes the count of lost events
     /// (after every producer that was waiting for room has pushed or given
-    /// up and counted: `thread::begin_wait`), writes the End record and syncs
+    /// up and counted: `full::Gate::begin_wait`), writes the End record and syncs
     /// the file. On an error, recording stops (the caller's exit guard zeroes
     /// the session, so producers waiting on a full ring give up and count).
     pub(crate) fn run(&mut self, stop: &std::sync::atomic::AtomicU32, session: u32) -> Result<DrainStats, crate::Error> {
@@ -445,17 +449,7 @@ impl Drainer {
             let stopping = stop.load(Ordering::Acquire) >= session;
             let most = self.round()?;
             if stopping {
-                // Events stamped just before the stop may still be landing.
-                while self.round()? > 0 {}
-                thread::close_count();
-                while thread::waiters() > 0 {
-                    if self.round()? == 0 {
-                        std::thread::yield_now();
-                    }
-                }
-                // The counts and pushes of the producers that gave up or
-                // pushed before the last `end_wait`.
-                self.round()?;
+                super::full::drain_to_close(&SHARED.gate, || self.round(), std::thread::yield_now)?;
                 break;
             }
             if most < 1024 {

@@ -1,12 +1,28 @@
 //! The record side: the allocator, the per-thread rings and their registry,
 //! the drainer, and the tracking API (`track_var!`, `track_scope!`,
 //! [`ffi`]). The only part of the crate with `unsafe` (in `ring.rs`,
-//! `registry.rs`, `thread.rs`, `alloc.rs`, `stack.rs` (the frame-pointer
+//! `registry.rs`, `futex.rs`, `thread/`, `alloc.rs`, `stack.rs` (the frame-pointer
 //! walk and the stack table), `modules.rs` (`dl_iterate_phdr`), and
 //! `track.rs` where the drainer reads a site or string key back).
 
+// The concurrent core, model-checked by `loom-tests/` under `cfg(loom)`:
+// crate-private in a normal build, public only to the loom models.
+#[cfg(loom)]
+pub mod full;
+#[cfg(not(loom))]
+pub(crate) mod full;
+#[cfg(loom)]
+pub mod futex;
+#[cfg(not(loom))]
+pub(crate) mod futex;
+#[cfg(loom)]
 pub mod registry;
+#[cfg(not(loom))]
+pub(crate) mod registry;
+#[cfg(loom)]
 pub mod ring;
+#[cfg(not(loom))]
+pub(crate) mod ring;
 
 #[cfg(not(loom))]
 mod alloc;
@@ -61,6 +77,15 @@ pub fn stack_table_layout() -> std::alloc::Layout {
     std::alloc::Layout::new::<stack::StackTable>()
 }
 
+/// The layout of one thread's slot and ring of `capacity` events, which the
+/// recorder allocates from the inner allocator (for tests that count the
+/// inner allocator's calls and must tell the recorder's own memory apart).
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub fn ring_layout(capacity: usize) -> std::alloc::Layout {
+    registry::Slot::layout(capacity).0
+}
+
 /// Up to `n` return addresses of the calling thread's frames, innermost
 /// first (the first is in the caller), by the allocator's frame-pointer
 /// walk: for tests that symbolize the running binary.
@@ -95,6 +120,11 @@ pub fn lost_counted() -> u64 {
     let unregistered = thread::SHARED.unregistered_lost.load(std::sync::atomic::Ordering::Relaxed);
     thread::REGISTRY.iter().map(|s| s.dropped()).sum::<u64>() + unregistered
 }
+
+/// The recorder's ring, owned by one thread: for the ring benchmark.
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub use ring::OwnedRing;
 
 /// Default ring capacity in events (8192 events, 256 KiB per thread).
 pub const DEFAULT_RING_CAPACITY: usize = 8192;

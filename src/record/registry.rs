@@ -133,11 +133,12 @@ impl Slot {
     /// gone without releasing it; `word` comes from [`Slot::owner`]. Fails
     /// (false) if the slot changed since: released, recycled, claimed again.
     ///
-    /// The caller must know that the owner read with `word` will never push
-    /// again (its OS thread is gone: `tgkill` said ESRCH). Its last pushes
-    /// are ordered before ours by the kernel's thread exit (the exit path
+    /// # Safety
+    /// The owner read with `word` must never touch the slot again (its OS
+    /// thread is gone: `tgkill` said ESRCH). Its last pushes are ordered
+    /// before the drainer's pops by the kernel's thread exit (the exit path
     /// takes locks the caller's `tgkill` takes too), not by this CAS.
-    pub fn reclaim(&self, word: u64) -> bool {
+    pub unsafe fn reclaim(&self, word: u64) -> bool {
         let exited = (word & !STATE_MASK) | u64::from(EXITED);
         // Acquire on success: the same role as `state()`'s after `release`.
         self.word.compare_exchange(word, exited, Ordering::Acquire, Ordering::Relaxed).is_ok()
@@ -180,8 +181,12 @@ impl Slot {
         self.dropped.load(Ordering::Acquire)
     }
 
-    /// Owner: gives the slot up. The owner must not push again.
-    pub fn release(&self) {
+    /// Owner: gives the slot up, for the drainer to empty and recycle.
+    ///
+    /// # Safety
+    /// Only the slot's owner may call this, once per claim, and it must
+    /// not touch the slot (push, count, release) afterwards.
+    pub unsafe fn release(&self) {
         // Relaxed: only the owner and a reclaim (which needs the owner gone)
         // change an OWNED word.
         let word = self.word.load(Ordering::Relaxed);
@@ -192,7 +197,12 @@ impl Slot {
     }
 
     /// Drainer: returns an [`EXITED`] slot whose ring it has emptied to [`FREE`].
-    pub fn recycle(&self) {
+    ///
+    /// # Safety
+    /// Only the rings' one consumer (the drainer) may call this, on a slot
+    /// it saw [`EXITED`] (with [`Slot::state`], before emptying its ring),
+    /// once: the next claim makes a new producer of the ring.
+    pub unsafe fn recycle(&self) {
         // Relaxed: no one else changes an EXITED word.
         let word = self.word.load(Ordering::Relaxed);
         debug_assert_eq!((word & STATE_MASK) as u8, EXITED);
@@ -256,11 +266,6 @@ impl Registry {
         self.count.load(Ordering::Relaxed)
     }
 
-    /// Whether no slot was ever added.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Publishes a slot built by [`Slot::init`]; the caller owns it.
     ///
     /// # Safety
@@ -280,6 +285,52 @@ impl Registry {
                 Ok(_) => return s,
                 Err(now) => head = now,
             }
+        }
+    }
+
+    /// Marks [`EXITED`] every [`OWNED`] slot whose owner's OS thread is
+    /// gone by `alive` (a thread that exited without releasing its slot),
+    /// so the drainer empties and recycles it. Returns how many.
+    ///
+    /// # Safety
+    /// `alive(tid)` may return false only for a thread that will never run
+    /// again (see [`Slot::reclaim`]).
+    pub unsafe fn reclaim_dead(&self, alive: impl Fn(u32) -> bool) -> usize {
+        let mut n = 0;
+        for slot in self.iter() {
+            if let Some((tid, word)) = slot.owner() {
+                // SAFETY: `alive` said the owner read with `word` is gone for
+                // good (the caller's contract).
+                if !alive(tid) && unsafe { slot.reclaim(word) } {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Claims a [`FREE`] slot; if there is none, first reclaims the slots of
+    /// threads that are gone (see [`Registry::reclaim_dead`]), then, while
+    /// some slot is [`EXITED`] (its last events not yet drained), calls
+    /// `wait(tries)` and tries again: `wait` wakes the drainer and yields,
+    /// and returns false to give up. `None`: the caller may add a slot.
+    ///
+    /// # Safety
+    /// As for [`Registry::reclaim_dead`].
+    pub unsafe fn claim_or_wait(&self, os_tid: u32, alive: impl Fn(u32) -> bool, mut wait: impl FnMut(u32) -> bool) -> Option<&Slot> {
+        let mut tries = 0u32;
+        loop {
+            if let Some(slot) = self.claim(os_tid) {
+                return Some(slot);
+            }
+            if tries == 0 {
+                // SAFETY: the caller's contract.
+                unsafe { self.reclaim_dead(&alive) };
+            }
+            if !self.iter().any(|s| s.state() == EXITED) || !wait(tries) {
+                return None;
+            }
+            tries = tries.wrapping_add(1);
         }
     }
 
