@@ -8,6 +8,10 @@
 // The concurrent core, model-checked by `loom-tests/` under `cfg(loom)`:
 // crate-private in a normal build, public only to the loom models.
 #[cfg(loom)]
+pub mod control;
+#[cfg(not(loom))]
+pub(crate) mod control;
+#[cfg(loom)]
 pub mod full;
 #[cfg(not(loom))]
 pub(crate) mod full;
@@ -301,12 +305,12 @@ mod api {
             let header = header.encode();
             file.write_all(&header).map_err(|source| Error::Create { path: path.clone(), source })?;
 
-            // Relaxed: happen before the drainer's spawn, whose Release store
-            // of `session` publishes them to the hot path.
-            CONTROL.epoch_ns.store(epoch, Ordering::Relaxed);
-            CONTROL.on_full.store(thread::on_full_code(self.on_full), Ordering::Relaxed);
-            CONTROL.ring_capacity.store(self.ring_capacity, Ordering::Relaxed);
-            CONTROL.stacks.store(u8::from(self.call_stacks == super::CallStacks::FramePointers), Ordering::Relaxed);
+            CONTROL.configure(
+                epoch,
+                thread::on_full_code(self.on_full),
+                self.ring_capacity,
+                u8::from(self.call_stacks == super::CallStacks::FramePointers),
+            );
             EXIT_TIMEOUT_MS.store(self.finish_timeout.as_millis().min(u32::MAX as u128) as u32, Ordering::Relaxed);
             // Relaxed: only uniqueness and growth matter (`STOP`).
             let session = LAST_SESSION.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1);
@@ -323,11 +327,8 @@ mod api {
                     let _exit = DrainerExit(session);
                     thread::ignore_this_thread();
                     drainer.reset();
-                    // Release: pairs with the Acquire loads of `session` on the
-                    // hot path: the epoch and policy stored above are visible to
-                    // every thread that sees this recording running, and rings
-                    // were emptied of older events first (`reset`).
-                    CONTROL.session.store(session, Ordering::Release);
+                    // The rings were emptied of older events first (`reset`).
+                    CONTROL.publish(session);
                     let _ = ready_tx.send(());
                     let result = drainer.run(&STOP, session);
                     drop(drainer);
@@ -359,9 +360,8 @@ mod api {
 
     impl Drop for DrainerExit {
         fn drop(&mut self) {
-            // Release: pairs with the Acquire loads of `session` on the hot
-            // path. A CAS: only this drainer's recording is stopped.
-            let _ = CONTROL.session.compare_exchange(self.0, 0, Ordering::Release, Ordering::Relaxed);
+            // Only this drainer's recording is stopped.
+            CONTROL.stop(self.0);
             // Release: pairs with the Acquire CAS in `start`: this drainer's
             // last pops happen before the next drainer's first.
             STATE.store(IDLE, Ordering::Release);
@@ -371,9 +371,7 @@ mod api {
     /// Stops recording `session`: no new events from now on; asks its
     /// drainer to finish. A stale guard's call leaves a newer recording alone.
     fn request_stop(session: u32) {
-        // Release: pairs with the Acquire loads on the hot path (which then
-        // see 0 and record nothing more). A CAS, so only `session` stops.
-        if CONTROL.session.compare_exchange(session, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
+        if CONTROL.stop(session) {
             // Relaxed: STATE only guards against a second drainer; the
             // drainer's Release store of IDLE is what later starts pair with.
             let _ = STATE.compare_exchange(RUNNING, STOPPING, Ordering::Relaxed, Ordering::Relaxed);

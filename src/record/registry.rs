@@ -67,6 +67,7 @@ pub struct Slot {
     /// drainer; the ring's push/pop and the registry's claim/recycle order
     /// those accesses (see `stack.rs`), so the field is a plain std atomic,
     /// outside the loom models.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) stacks: core::sync::atomic::AtomicPtr<u8>,
 }
 

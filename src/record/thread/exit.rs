@@ -39,7 +39,7 @@ pub(super) extern "C" fn on_thread_exit(value: *mut libc::c_void) {
             // SAFETY: `slot` is OWNED by this thread (see `Local::slot`).
             let slot = unsafe { &*slot };
             // Acquire: as in `record`.
-            let session = CONTROL.session.load(Ordering::Acquire);
+            let session = CONTROL.running();
             if session != 0 && l.session.get() == session && l.exit_session.replace(session) != session {
                 push_structural(slot, RawEvent::thread_exit(now_ns()), session);
             }

@@ -40,7 +40,7 @@ impl Group {
 /// allocates and makes syscalls, once per thread, as for an allocator call).
 pub(crate) fn record_group(group: &mut Group, only: u32) -> u32 {
     // Acquire: as in `record`.
-    let session = CONTROL.session.load(Ordering::Acquire);
+    let session = CONTROL.running();
     if session == 0 || group.len == 0 || (only != 0 && session != only) {
         return 0;
     }

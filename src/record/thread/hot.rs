@@ -21,7 +21,7 @@ pub(crate) struct Stamp {
 pub(crate) fn stamp<A: GlobalAlloc>(inner: &A) -> Option<Stamp> {
     // Acquire: pairs with the drainer's Release store of `session` at start,
     // so the epoch and the policy of this recording are visible.
-    let session = CONTROL.session.load(Ordering::Acquire);
+    let session = CONTROL.running();
     if session == 0 {
         return None;
     }
@@ -54,7 +54,7 @@ pub(super) fn stamp_in<A: GlobalAlloc>(inner: &A, session: u32) -> Option<Stamp>
 #[inline(always)]
 pub(crate) fn record_stamped<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent) {
     // Acquire: as in `stamp`.
-    if CONTROL.session.load(Ordering::Acquire) != stamp.session {
+    if CONTROL.running() != stamp.session {
         return;
     }
     let _ = LOCAL.try_with(|l| {
@@ -91,7 +91,7 @@ pub(crate) fn record_stamped<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: Raw
 pub(crate) fn record<A: GlobalAlloc>(inner: &A, with_stack: bool, make: impl FnOnce(u64, u32) -> RawEvent) {
     // Acquire: pairs with the drainer's Release store of `session` at start,
     // so the epoch and the policy of this recording are visible.
-    let session = CONTROL.session.load(Ordering::Acquire);
+    let session = CONTROL.running();
     if session == 0 {
         return;
     }

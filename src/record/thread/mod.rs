@@ -39,7 +39,7 @@ use super::full::{self, Gate};
 use super::futex;
 use super::registry::{Registry, Slot};
 use crate::format::{OnFull, RawEvent};
-use crate::sync::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use core::cell::Cell;
 use core::ptr::{self, NonNull};
 use std::alloc::GlobalAlloc;
@@ -48,23 +48,7 @@ use std::time::Duration;
 /// Every thread's slot, for the life of the process.
 pub(crate) static REGISTRY: Registry = Registry::new();
 
-/// Read on every event, written only when a recording starts or stops;
-/// kept on its own cache line so that the hot path never shares a line
-/// that anything writes per event.
-#[derive(Debug)]
-#[repr(align(128))]
-pub(crate) struct Control {
-    /// Id of the running recording, or 0 when none is running.
-    pub(crate) session: AtomicU32,
-    /// `CLOCK_MONOTONIC` at the start of the running recording, in ns.
-    pub(crate) epoch_ns: AtomicU64,
-    /// The running recording's `OnFull`, as 0 (Block) or 1 (Drop).
-    pub(crate) on_full: AtomicU8,
-    /// Capacity of rings created from now on, in events (a power of two).
-    pub(crate) ring_capacity: AtomicUsize,
-    /// Whether allocations carry call stacks: 1 (frame-pointer walk) or 0.
-    pub(crate) stacks: AtomicU8,
-}
+pub(crate) use super::control::Control;
 
 /// Written by producers only on cold paths.
 #[derive(Debug)]
@@ -82,13 +66,8 @@ pub(crate) struct Shared {
     next_thread_id: AtomicU32,
 }
 
-pub(crate) static CONTROL: Control = Control {
-    session: AtomicU32::new(0),
-    epoch_ns: AtomicU64::new(0),
-    on_full: AtomicU8::new(0),
-    ring_capacity: AtomicUsize::new(crate::record::DEFAULT_RING_CAPACITY),
-    stacks: AtomicU8::new(1),
-};
+/// The recording's id and settings, read on every event.
+pub(crate) static CONTROL: Control = Control::new();
 
 pub(crate) static SHARED: Shared =
     Shared { wake: AtomicU32::new(0), unregistered_lost: AtomicU64::new(0), gate: Gate::new(), next_thread_id: AtomicU32::new(1) };

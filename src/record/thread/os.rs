@@ -19,7 +19,7 @@ pub(crate) fn now_ns() -> u64 {
     // Relaxed: published before `session` by the Release store in
     // the drainer thread at start (see `Recorder::start`), which the caller's
     // Acquire load of `session` pairs with.
-    monotonic_ns().saturating_sub(CONTROL.epoch_ns.load(Ordering::Relaxed))
+    monotonic_ns().saturating_sub(CONTROL.epoch_ns())
 }
 
 /// The calling thread's OS id (`gettid`): one syscall, at registration only.
