@@ -7,7 +7,7 @@ use loom::sync::atomic::AtomicUsize;
 use loom::sync::Arc;
 use loom::thread;
 use memscope::format::RawEvent;
-use memscope::record::registry::{Slot, EXITED, FREE, OWNED};
+use memscope::record::registry::{Slot, EXITED, OWNED};
 use memscope_loom_tests::{event, id, spin, TestRegistry};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
@@ -27,7 +27,7 @@ unsafe fn push_blocking(slot: &Slot, e: RawEvent) {
     }
 }
 
-/// One drainer round, as `Drainer::round` does it: read the state, skip
+/// One drainer round through `Registry::drain_pass`, as `Drainer::round` makes it: read the state, skip
 /// FREE slots, read the drop count, pop everything, and recycle the slots
 /// that were EXITED before the pop. Appends the popped ids to `got`, and
 /// calls `before_recycle(got)` just before each `recycle`.
@@ -38,13 +38,8 @@ unsafe fn push_blocking(slot: &Slot, e: RawEvent) {
 /// `owner * 10 + n`; thread ids are non-zero).
 fn drain_round(registry: &TestRegistry, got: &mut Vec<u64>, mut before_recycle: impl FnMut(&[u64])) {
     let mut batch = Vec::new();
-    for slot in registry.iter() {
+    let drain = |slot: &Slot, state: u8, dropped: u64| {
         assert!(slot.index() < registry.len(), "found a slot whose index is not counted");
-        let state = slot.state();
-        if state == FREE {
-            continue;
-        }
-        let dropped = slot.dropped();
         batch.clear();
         // SAFETY: this thread is the only drainer, so every ring's only consumer.
         unsafe { slot.ring.pop_into(&mut batch, usize::MAX) };
@@ -58,11 +53,10 @@ fn drain_round(registry: &TestRegistry, got: &mut Vec<u64>, mut before_recycle: 
         got.extend(batch.iter().map(id));
         if state == EXITED {
             before_recycle(got);
-            // SAFETY: this thread is the only drainer, and saw the slot EXITED
-            // before emptying it.
-            unsafe { slot.recycle() };
         }
-    }
+    };
+    // SAFETY: this thread is the only drainer, and `drain` empties each ring.
+    unsafe { registry.drain_pass(drain) };
 }
 
 /// Runs one [`drain_round`] on a new thread; returns the ids it popped.
@@ -374,17 +368,16 @@ fn dropped_names_owner() {
         let drainer = {
             let registry = registry.clone();
             thread::spawn(move || {
-                let slot = registry.iter().next().unwrap();
-                if slot.state() == FREE {
-                    return;
-                }
-                let dropped = slot.dropped();
-                let mut batch = Vec::new();
-                // SAFETY: this thread is the only drainer, so the ring's only consumer.
-                unsafe { slot.ring.pop_into(&mut batch, usize::MAX) };
-                if dropped > 0 {
-                    assert_eq!(slot.thread(), 2, "Lost event attributed to a previous owner (popped {})", batch.len());
-                }
+                let drain = |slot: &Slot, _, dropped| {
+                    let mut batch = Vec::new();
+                    // SAFETY: this thread is the only drainer, so the ring's only consumer.
+                    unsafe { slot.ring.pop_into(&mut batch, usize::MAX) };
+                    if dropped > 0 {
+                        assert_eq!(slot.thread(), 2, "Lost event attributed to a previous owner (popped {})", batch.len());
+                    }
+                };
+                // SAFETY: as above; `drain` empties the ring.
+                unsafe { registry.drain_pass(drain) };
             })
         };
         owner.join().unwrap();

@@ -8,7 +8,7 @@
 //! high-water mark or the drain interval passes. Its own allocations are
 //! never recorded: it marks itself ignored before anything else.
 
-use super::registry::{Slot, EXITED, FREE};
+use super::registry::{Slot, EXITED};
 use super::stack::{self, CUT_AT_DEPTH, ENDED_EARLY, LOCAL_FULL};
 use super::thread::{self, REGISTRY, SHARED};
 use super::track;
@@ -299,18 +299,11 @@ impl Drainer {
             thread::reclaim_dead();
             self.next_reclaim_ns = watermark + thread::RECLAIM_INTERVAL_NS;
         }
-        for slot in REGISTRY.iter() {
-            let state = slot.state();
-            if state == FREE {
-                continue;
-            }
+        let drain = |slot: &Slot, _state, dropped: u64| {
             let index = slot.index() as usize;
             if self.reported_dropped.len() <= index {
                 self.reported_dropped.resize(index + 1, 0);
             }
-            // Read before popping (Acquire, in `dropped`): the owner's thread
-            // id is then visible even for a batch holding only a Lost event.
-            let dropped = slot.dropped();
             // Read before popping too: every id pushed before a reset request
             // is then popped and resolved in this round (`stack::StackTable`).
             let reset = stack::drainer_reset_check(slot);
@@ -346,12 +339,11 @@ impl Drainer {
                 debug_assert!(self.pending_stack.get(index).is_none_or(|&p| p == 0 || p == LOCAL_FULL));
                 stack::drainer_ack_reset(slot, r);
             }
-            if state == EXITED {
-                // SAFETY: this thread is the only drainer; it saw the slot
-                // EXITED before emptying its ring.
-                unsafe { slot.recycle() };
-            }
-        }
+        };
+        // SAFETY: one drainer runs at a time (`record::STATE`), so this
+        // thread is every ring's only consumer; `drain` pops until the ring
+        // is empty.
+        unsafe { REGISTRY.drain_pass(drain) };
         // Relaxed: a count.
         let unregistered = SHARED.unregistered_lost.load(Ordering::Relaxed);
         if unregistered > self.reported_unregistered {

@@ -335,6 +335,33 @@ impl Registry {
         }
     }
 
+    /// Drainer: one pass over the slots, as a drain round makes it. For each
+    /// slot not [`FREE`]: reads its state, then its drop count (Acquire: the
+    /// owner's thread id is then visible even for a batch holding only a
+    /// Lost event), then calls `drain(slot, dropped)`, which empties the
+    /// ring; then recycles the slot if it was [`EXITED`] before `drain`
+    /// (an owner that exits during `drain` is recycled next pass, once its
+    /// last events are popped).
+    ///
+    /// # Safety
+    /// Only the rings' one consumer may call this, and `drain` must empty
+    /// the slot's ring (pop until it finds it empty).
+    pub unsafe fn drain_pass(&self, mut drain: impl FnMut(&Slot, u8, u64)) {
+        for slot in self.iter() {
+            let state = slot.state();
+            if state == FREE {
+                continue;
+            }
+            let dropped = slot.dropped();
+            drain(slot, state, dropped);
+            if state == EXITED {
+                // SAFETY: the caller is the only consumer, which saw the slot
+                // EXITED before `drain` emptied its ring.
+                unsafe { slot.recycle() };
+            }
+        }
+    }
+
     /// Walks every slot, newest first.
     pub fn iter(&self) -> impl Iterator<Item = &Slot> {
         // Acquire: pairs with the Release CAS in `insert`.
