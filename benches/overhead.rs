@@ -33,19 +33,18 @@
 //! reading, format version 4), `in_place` shrinks 1024 → 512 (glibc keeps
 //! the address). Idle, recording with call stacks, recording without.
 //!
-//! Also: our SPSC [`Ring`] against `crossbeam_queue::ArrayQueue`, push+pop on
+//! Also: our SPSC ring (`OwnedRing`) against `crossbeam_queue::ArrayQueue`, push+pop on
 //! one thread, and the parts of an event's cost (clock reads).
 //!
 //! Run: `cargo bench --bench overhead` (`-- --quick` while developing).
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use memscope::format::RawEvent;
-use memscope::record::ring::Ring;
+use memscope::record::OwnedRing;
 use memscope::{CallStacks, Recorder, TrackingAllocator};
 use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::ptr::NonNull;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -242,34 +241,6 @@ fn reallocs(c: &mut Criterion) {
     group.finish();
 }
 
-/// A ring of `capacity` events over a buffer from `System`, freed on drop.
-struct HeapRing {
-    ring: Ring,
-    buf: NonNull<u8>,
-    capacity: usize,
-}
-
-impl HeapRing {
-    fn new(capacity: usize) -> Self {
-        let layout = Ring::buffer_layout(capacity);
-        // SAFETY: the layout holds `capacity >= 1` events, so its size is non-zero.
-        let buf = NonNull::new(unsafe { std::alloc::GlobalAlloc::alloc(&std::alloc::System, layout) })
-            .unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        // SAFETY: `buf` was allocated with `Ring::buffer_layout(capacity)`, is
-        // used by nothing else, and outlives the ring (freed in `drop`, after
-        // the ring is no longer used); `capacity` is a power of two.
-        let ring = unsafe { Ring::new(buf, capacity) };
-        HeapRing { ring, buf, capacity }
-    }
-}
-
-impl Drop for HeapRing {
-    fn drop(&mut self) {
-        // SAFETY: `buf` came from `System` with this layout; the ring is not used after this.
-        unsafe { std::alloc::GlobalAlloc::dealloc(&std::alloc::System, self.buf.as_ptr(), Ring::buffer_layout(self.capacity)) };
-    }
-}
-
 /// `n` allocation events, built before the timed loops so that only the
 /// queue's own work is timed.
 fn events(n: usize) -> Vec<RawEvent> {
@@ -284,16 +255,13 @@ fn ring(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
 
     group.bench_function("memscope_ring/push_pop_1", |b| {
-        let r = HeapRing::new(CAPACITY);
+        let mut r = OwnedRing::new(CAPACITY);
         let mut out = Vec::with_capacity(BATCH);
         let mut i = 0;
         b.iter(|| {
             i = (i + 1) % BATCH;
-            // SAFETY: this thread is the ring's only producer and only consumer.
-            unsafe {
-                assert!(r.ring.push(*black_box(&evs[i])));
-                r.ring.pop_into(&mut out, 1);
-            }
+            assert!(r.push(*black_box(&evs[i])));
+            r.pop_into(&mut out, 1);
             black_box(out.pop());
         })
     });
@@ -309,15 +277,13 @@ fn ring(c: &mut Criterion) {
 
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function(format!("memscope_ring/push_pop_{BATCH}"), |b| {
-        let r = HeapRing::new(CAPACITY);
+        let mut r = OwnedRing::new(CAPACITY);
         let mut out = Vec::with_capacity(BATCH);
         b.iter(|| {
             for e in black_box(&evs) {
-                // SAFETY: this thread is the ring's only producer.
-                assert!(unsafe { r.ring.push(*e) });
+                assert!(r.push(*e));
             }
-            // SAFETY: this thread is the ring's only consumer.
-            unsafe { r.ring.pop_into(&mut out, usize::MAX) };
+            r.pop_into(&mut out, usize::MAX);
             black_box(&out);
             out.clear();
         })

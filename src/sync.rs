@@ -1,9 +1,11 @@
 //! Atomics and cells for the concurrent core, switched by `cfg(loom)`.
 //!
-//! The ring ([`crate::record::ring`]) and the thread registry
-//! ([`crate::record::registry`]) use only what this module exports, so that
-//! `loom-tests/` can model-check them with `RUSTFLAGS="--cfg loom"` (the
-//! crossbeam and tokio way). Nothing else in the crate needs loom.
+//! The concurrent core of the record side (the ring, the thread registry,
+//! the full-ring wait and stop gate, the drainer's wake-up word:
+//! `record::{ring, registry, full, futex}`) uses only what this module
+//! exports, so that `loom-tests/` model-checks the code that ships with
+//! `RUSTFLAGS="--cfg loom"` (the crossbeam and tokio way). `record::futex`
+//! switches the futex call itself (a yield under loom).
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize};

@@ -97,6 +97,12 @@ impl TestRegistry {
     /// Builds a new OWNED slot and publishes it; the caller owns it. This is
     /// `acquire_slot`'s path when `claim` finds no free slot.
     pub fn insert_new(&self) -> &Slot {
+        self.insert_owned(0)
+    }
+
+    /// As [`TestRegistry::insert_new`], for an owner whose OS thread id is
+    /// `os_tid` (0: unknown, never reclaimed).
+    pub fn insert_owned(&self, os_tid: u32) -> &Slot {
         let (layout, _) = Slot::layout(self.capacity);
         let mem = alloc_or_abort(layout);
         let index = self.registry.next_index();
@@ -104,12 +110,12 @@ impl TestRegistry {
         // `capacity` is a power of two. The new slot is in no registry yet,
         // and stays valid for as long as the registry is used: it is freed
         // only in `drop`, after the registry's last use.
-        unsafe { self.registry.insert(Slot::init(mem, self.capacity, index)) }
+        unsafe { self.registry.insert(Slot::init(mem, self.capacity, index, os_tid)) }
     }
 
     /// Claims a free slot, or builds and publishes a new one (`acquire_slot`).
     pub fn claim_or_insert(&self) -> &Slot {
-        match self.registry.claim() {
+        match self.registry.claim(0) {
             Some(slot) => slot,
             None => self.insert_new(),
         }

@@ -1,13 +1,13 @@
 //! Loom models of the thread registry (`memscope::record::registry`) and of
 //! the slot life cycle the allocator glue and the drainer drive:
-//! FREE -claim-> OWNED -release-> EXITED -recycle-> FREE.
+//! FREE -claim-> OWNED -release (or reclaim, once the owner is gone)-> EXITED -recycle-> FREE.
 #![cfg(loom)]
 
 use loom::sync::atomic::AtomicUsize;
 use loom::sync::Arc;
 use loom::thread;
 use memscope::format::RawEvent;
-use memscope::record::registry::{Slot, EXITED, FREE, OWNED};
+use memscope::record::registry::{Slot, EXITED, OWNED};
 use memscope_loom_tests::{event, id, spin, TestRegistry};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
@@ -27,7 +27,7 @@ unsafe fn push_blocking(slot: &Slot, e: RawEvent) {
     }
 }
 
-/// One drainer round, as `Drainer::round` does it: read the state, skip
+/// One drainer round through `Registry::drain_pass`, as `Drainer::round` makes it: read the state, skip
 /// FREE slots, read the drop count, pop everything, and recycle the slots
 /// that were EXITED before the pop. Appends the popped ids to `got`, and
 /// calls `before_recycle(got)` just before each `recycle`.
@@ -38,13 +38,8 @@ unsafe fn push_blocking(slot: &Slot, e: RawEvent) {
 /// `owner * 10 + n`; thread ids are non-zero).
 fn drain_round(registry: &TestRegistry, got: &mut Vec<u64>, mut before_recycle: impl FnMut(&[u64])) {
     let mut batch = Vec::new();
-    for slot in registry.iter() {
+    let drain = |slot: &Slot, state: u8, dropped: u64| {
         assert!(slot.index() < registry.len(), "found a slot whose index is not counted");
-        let state = slot.state();
-        if state == FREE {
-            continue;
-        }
-        let dropped = slot.dropped();
         batch.clear();
         // SAFETY: this thread is the only drainer, so every ring's only consumer.
         unsafe { slot.ring.pop_into(&mut batch, usize::MAX) };
@@ -58,9 +53,10 @@ fn drain_round(registry: &TestRegistry, got: &mut Vec<u64>, mut before_recycle: 
         got.extend(batch.iter().map(id));
         if state == EXITED {
             before_recycle(got);
-            slot.recycle();
         }
-    }
+    };
+    // SAFETY: this thread is the only drainer, and `drain` empties each ring.
+    unsafe { registry.drain_pass(drain) };
 }
 
 /// Runs one [`drain_round`] on a new thread; returns the ids it popped.
@@ -91,8 +87,12 @@ fn registry_claim_insert() {
         let registry = Arc::new(TestRegistry::new(2));
         let free = {
             let slot = registry.insert_new();
-            slot.release();
-            slot.recycle();
+            // SAFETY: this thread owns the new slot and gives it up once; no
+            // drainer runs yet, so it is the consumer too, and saw it EXITED.
+            unsafe {
+                slot.release();
+                slot.recycle();
+            }
             addr(slot)
         };
         let spawn = |me: u32| {
@@ -176,7 +176,7 @@ fn claim_bounded(registry: &TestRegistry) -> Option<&Slot> {
         if attempt > 0 {
             spin();
         }
-        if let Some(slot) = registry.claim() {
+        if let Some(slot) = registry.claim(0) {
             return Some(slot);
         }
     }
@@ -212,7 +212,8 @@ fn handoff_exit_and_reuse() {
                     // SAFETY: this thread built the slot and has not released it.
                     unsafe { push_blocking(slot, event(10 + n)) };
                 }
-                slot.release();
+                // SAFETY: this thread owns the slot and does not touch it again.
+                unsafe { slot.release() };
             })
         };
         let b = {
@@ -279,7 +280,8 @@ fn dropped_counter() {
                 let slot = registry.iter().next().unwrap();
                 slot.add_dropped(1);
                 slot.add_dropped(2);
-                slot.release();
+                // SAFETY: this thread owns the slot and does not touch it again.
+                unsafe { slot.release() };
             })
         };
         let b = {
@@ -290,7 +292,8 @@ fn dropped_counter() {
                     return false;
                 };
                 slot.add_dropped(4);
-                slot.release();
+                // SAFETY: this thread owns the slot and does not touch it again.
+                unsafe { slot.release() };
                 true
             })
         };
@@ -310,7 +313,8 @@ fn dropped_counter() {
                 if exits == 2 {
                     break;
                 }
-                slot.recycle();
+                // SAFETY: this thread is the only drainer, and saw the slot EXITED.
+                unsafe { slot.recycle() };
             } else if exits == 1 && gave_up.load(Relaxed) {
                 break;
             }
@@ -336,13 +340,17 @@ fn dropped_names_owner() {
         {
             let slot = registry.insert_new();
             slot.set_thread(1);
-            slot.release();
-            slot.recycle();
+            // SAFETY: this thread owns the new slot and gives it up once; no
+            // drainer runs yet, so it is the consumer too, and saw it EXITED.
+            unsafe {
+                slot.release();
+                slot.recycle();
+            }
         }
         let owner = {
             let registry = registry.clone();
             thread::spawn(move || {
-                let slot = registry.claim().expect("the slot is FREE");
+                let slot = registry.claim(0).expect("the slot is FREE");
                 slot.set_thread(2);
                 for n in 1..=2 {
                     // SAFETY: this thread claimed the slot, so it owns it.
@@ -360,20 +368,92 @@ fn dropped_names_owner() {
         let drainer = {
             let registry = registry.clone();
             thread::spawn(move || {
-                let slot = registry.iter().next().unwrap();
-                if slot.state() == FREE {
-                    return;
-                }
-                let dropped = slot.dropped();
-                let mut batch = Vec::new();
-                // SAFETY: this thread is the only drainer, so the ring's only consumer.
-                unsafe { slot.ring.pop_into(&mut batch, usize::MAX) };
-                if dropped > 0 {
-                    assert_eq!(slot.thread(), 2, "Lost event attributed to a previous owner (popped {})", batch.len());
-                }
+                let drain = |slot: &Slot, _, dropped| {
+                    let mut batch = Vec::new();
+                    // SAFETY: this thread is the only drainer, so the ring's only consumer.
+                    unsafe { slot.ring.pop_into(&mut batch, usize::MAX) };
+                    if dropped > 0 {
+                        assert_eq!(slot.thread(), 2, "Lost event attributed to a previous owner (popped {})", batch.len());
+                    }
+                };
+                // SAFETY: as above; `drain` empties the ring.
+                unsafe { registry.drain_pass(drain) };
             })
         };
         owner.join().unwrap();
         drainer.join().unwrap();
     });
+}
+
+/// Item 2 of issue 9: a thread (OS id 7) that exited without releasing its
+/// slot (an allocation in glibc's last destructor round). The drainer
+/// reclaims the slot (`Registry::reclaim_dead`, as its round does every
+/// 20 ms), drains and recycles it; a new thread (OS id 8) registers with
+/// `Registry::claim_or_wait`, which also reclaims and waits for the recycle;
+/// a third thread runs a reclaim at the same time (a registration that read
+/// the slot's word before it changed hands). The new thread may get the old
+/// slot only after its last event was drained, and a stale reclaim must
+/// never take the slot from its new, live owner (the CAS is on the whole
+/// word: state, owner's id, claim generation).
+#[test]
+fn reclaim_dead_owner() {
+    static REUSED: AtomicBool = AtomicBool::new(false);
+    loom::model(|| {
+        let registry = Arc::new(TestRegistry::new(2));
+        let old = {
+            let slot = registry.insert_owned(7);
+            slot.set_thread(7);
+            // SAFETY: this thread built the slot and plays its owner, 7, which
+            // is gone from here on.
+            unsafe { push_blocking(slot, event(71)) };
+            addr(slot)
+        };
+        let alive = |tid: u32| tid != 7;
+        let stale = {
+            let registry = registry.clone();
+            // SAFETY: `alive` says false only for thread 7, which never runs again.
+            thread::spawn(move || unsafe { registry.reclaim_dead(alive) })
+        };
+        let drainer = {
+            let registry = registry.clone();
+            thread::spawn(move || {
+                // SAFETY: as above.
+                unsafe { registry.reclaim_dead(alive) };
+                let mut got = Vec::new();
+                drain_round(&registry, &mut got, |got| assert_eq!(got, [71], "recycled before the dead owner's event was drained"));
+                got
+            })
+        };
+        let new = {
+            let registry = registry.clone();
+            thread::spawn(move || {
+                // SAFETY: as above.
+                let slot = unsafe {
+                    registry.claim_or_wait(8, alive, |tries| {
+                        spin();
+                        tries < 1
+                    })
+                }?;
+                slot.set_thread(8);
+                // SAFETY: this thread claimed the slot, so it owns it.
+                assert_eq!(unsafe { slot.ring.refresh_len() }, 0, "claimed a ring that still holds events");
+                // SAFETY: as above.
+                unsafe { push_blocking(slot, event(81)) };
+                Some(addr(slot))
+            })
+        };
+        stale.join().unwrap();
+        let mut got = drainer.join().unwrap();
+        let new = new.join().unwrap();
+        if new == Some(old) {
+            REUSED.store(true, Relaxed);
+            let slot = registry.iter().find(|s| addr(s) == old).unwrap();
+            assert_eq!(slot.owner().map(|(tid, _)| tid), Some(8), "a reclaim took the slot from its live owner");
+        }
+        drain_round(&registry, &mut got, |_| {});
+        got.sort_unstable();
+        let want: &[u64] = if new.is_some() { &[71, 81] } else { &[71] };
+        assert_eq!(got, want);
+    });
+    assert!(REUSED.load(Relaxed), "no execution had the new thread reuse the dead thread's slot");
 }

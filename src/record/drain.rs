@@ -136,6 +136,9 @@ pub(crate) struct Drainer {
     watcher: Option<super::modules::Watcher>,
     /// Code ranges the walk could not be told about (more than `MAX_RANGES`).
     pub(crate) code_ranges_dropped: u64,
+    /// When the next round looks for slots of threads that are gone (ns
+    /// since the epoch).
+    next_reclaim_ns: u64,
 }
 
 impl Drainer {
@@ -167,6 +170,7 @@ impl Drainer {
             modules_written: HashSet::new(),
             watcher: None,
             code_ranges_dropped: 0,
+            next_reclaim_ns: 0,
         }
     }
 
@@ -321,7 +325,9 @@ impl Drainer {
                 stack::drainer_ack_reset(slot, r);
             }
             if state == EXITED {
-                slot.recycle();
+                // SAFETY: this thread is the only drainer; it saw the slot
+                // EXITED before emptying its ring.
+                unsafe { slot.recycle() };
             }
             self.baseline(slot.index() as usize, slot.dropped());
         }
@@ -340,6 +346,7 @@ impl Drainer {
         // Relaxed: a count.
         self.reported_unregistered = SHARED.unregistered_lost.load(Ordering::Relaxed);
         self.batch.clear();
+        SHARED.gate.open();
     }
 
     fn baseline(&mut self, index: usize, dropped: u64) {
@@ -366,6 +373,12 @@ impl Drainer {
         let mut most = 0;
         // `out` may hold the module map written at start.
         self.poll_modules();
+        if watermark >= self.next_reclaim_ns {
+            // Slots of threads gone without releasing them become EXITED,
+            // and are emptied and recycled below.
+            thread::reclaim_dead();
+            self.next_reclaim_ns = watermark + thread::RECLAIM_INTERVAL_NS;
+        }
         for slot in REGISTRY.iter() {
             let index = slot.index() as usize;
             if self.idle_since.len() <= index {
@@ -373,11 +386,17 @@ impl Drainer {
                 // was stamped before that round's clock.
                 self.idle_since.resize(index + 1, self.last_now);
             }
-            let state = slot.state();
-            if state == FREE {
-                // No owner: a new owner's first stamp follows its claim.
+            if slot.state() == FREE {
+                // No owner: a new owner's first stamp follows its claim,
+                // which follows this read, which follows `now`.
                 self.idle_since[index] = now;
-                continue;
+            }
+        }
+        let drain = |slot: &Slot, _state, dropped: u64| {
+            let index = slot.index() as usize;
+            if self.idle_since.len() <= index {
+                // Inserted since the loop above: not there at the previous round.
+                self.idle_since.resize(index + 1, self.last_now);
             }
             // Read before popping: when clear, every event the slot stamped
             // before `now` is in the ring already.
@@ -389,9 +408,6 @@ impl Drainer {
             if self.reported_dropped.len() <= index {
                 self.reported_dropped.resize(index + 1, 0);
             }
-            // Read before popping (Acquire, in `dropped`): the owner's thread
-            // id is then visible even for a batch holding only a Lost event.
-            let dropped = slot.dropped();
             // Read before popping too: every id pushed before a reset request
             // is then popped and resolved in this round (`stack::StackTable`).
             let reset = stack::drainer_reset_check(slot);
@@ -427,10 +443,11 @@ impl Drainer {
                 debug_assert!(self.pending_stack.get(index).is_none_or(|&p| p == 0 || p == LOCAL_FULL));
                 stack::drainer_ack_reset(slot, r);
             }
-            if state == EXITED {
-                slot.recycle();
-            }
-        }
+        };
+        // SAFETY: one drainer runs at a time (`record::STATE`), so this
+        // thread is every ring's only consumer; `drain` pops until the ring
+        // is empty.
+        unsafe { REGISTRY.drain_pass(drain) };
         // Relaxed: a count.
         let unregistered = SHARED.unregistered_lost.load(Ordering::Relaxed);
         if unregistered > self.reported_unregistered {
@@ -519,7 +536,9 @@ impl Drainer {
     }
 
     /// Runs rounds until `stop` reaches `session` (the id of this drainer's
-    /// recording), then drains what is left, writes the End record and syncs
+    /// recording), then drains what is left, closes the count of lost events
+    /// (after every producer that was waiting for room has pushed or given
+    /// up and counted: `full::Gate::begin_wait`), writes the End record and syncs
     /// the file. On an error, recording stops (the caller's exit guard zeroes
     /// the session, so producers waiting on a full ring give up and count).
     /// `at_exit` holds the id of a recording the `atexit` hook stopped;
@@ -537,8 +556,7 @@ impl Drainer {
             let stopping = stop.load(Ordering::Acquire) >= session;
             let most = self.round()?;
             if stopping {
-                // Events stamped just before the stop may still be landing.
-                while self.round()? > 0 {}
+                super::full::drain_to_close(&SHARED.gate, || self.round(), std::thread::yield_now)?;
                 break;
             }
             if most < 1024 {

@@ -2,13 +2,33 @@
 //! the drainer, and the tracking API (`track_var!`, `track_scope!`,
 //! [`ffi`]), and the in-process measurement behind `memscope::measure`
 //! ([`measure`]). The only part of the crate with `unsafe` (in `ring.rs`,
-//! `registry.rs`, `thread.rs`, `alloc.rs`, `measure.rs` (its thread-local
-//! pointer to the current counters), `stack.rs` (the frame-pointer
+//! `registry.rs`, `futex.rs`, `thread/`, `alloc.rs`, `measure.rs` (its
+//! thread-local pointer to the current counters), `stack.rs` (the frame-pointer
 //! walk and the stack table), `modules.rs` (`dl_iterate_phdr`), and
 //! `track.rs` where the drainer reads a site or string key back).
 
+// The concurrent core, model-checked by `loom-tests/` under `cfg(loom)`:
+// crate-private in a normal build, public only to the loom models.
+#[cfg(loom)]
+pub mod control;
+#[cfg(not(loom))]
+pub(crate) mod control;
+#[cfg(loom)]
+pub mod full;
+#[cfg(not(loom))]
+pub(crate) mod full;
+#[cfg(loom)]
+pub mod futex;
+#[cfg(not(loom))]
+pub(crate) mod futex;
+#[cfg(loom)]
 pub mod registry;
+#[cfg(not(loom))]
+pub(crate) mod registry;
+#[cfg(loom)]
 pub mod ring;
+#[cfg(not(loom))]
+pub(crate) mod ring;
 
 #[cfg(not(loom))]
 mod alloc;
@@ -65,6 +85,15 @@ pub fn stack_table_layout() -> std::alloc::Layout {
     std::alloc::Layout::new::<stack::StackTable>()
 }
 
+/// The layout of one thread's slot and ring of `capacity` events, which the
+/// recorder allocates from the inner allocator (for tests that count the
+/// inner allocator's calls and must tell the recorder's own memory apart).
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub fn ring_layout(capacity: usize) -> std::alloc::Layout {
+    registry::Slot::layout(capacity).0
+}
+
 /// Up to `n` return addresses of the calling thread's frames, innermost
 /// first (the first is in the caller), by the allocator's frame-pointer
 /// walk: for tests that symbolize the running binary.
@@ -79,6 +108,31 @@ pub fn return_addresses(n: usize) -> Vec<u64> {
     }
     v
 }
+
+/// The number of rings (slots) the recorder has allocated in this process,
+/// ever (they are reused, never freed): for tests that check ring memory
+/// stays bounded by the threads alive at once.
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub fn rings_allocated() -> u32 {
+    thread::REGISTRY.len()
+}
+
+/// Every event the recorder has counted as lost in this process so far
+/// (all recordings, reported or not): for tests that check a recording's
+/// `Summary::events_lost` against the counts producers made.
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub fn lost_counted() -> u64 {
+    // Relaxed: a count, read by a test after its threads are joined.
+    let unregistered = thread::SHARED.unregistered_lost.load(std::sync::atomic::Ordering::Relaxed);
+    thread::REGISTRY.iter().map(|s| s.dropped()).sum::<u64>() + unregistered
+}
+
+/// The recorder's ring, owned by one thread: for the ring benchmark.
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub use ring::OwnedRing;
 
 /// Default ring capacity in events (8192 events, 256 KiB per thread).
 pub const DEFAULT_RING_CAPACITY: usize = 8192;
@@ -288,12 +342,12 @@ mod api {
             let header = header.encode();
             file.write_all(&header).map_err(|source| Error::Create { path: path.clone(), source })?;
 
-            // Relaxed: happen before the drainer's spawn, whose Release store
-            // of `session` publishes them to the hot path.
-            CONTROL.epoch_ns.store(epoch, Ordering::Relaxed);
-            CONTROL.on_full.store(thread::on_full_code(self.on_full), Ordering::Relaxed);
-            CONTROL.ring_capacity.store(self.ring_capacity, Ordering::Relaxed);
-            CONTROL.stacks.store(u8::from(self.call_stacks == super::CallStacks::FramePointers), Ordering::Relaxed);
+            CONTROL.configure(
+                epoch,
+                thread::on_full_code(self.on_full),
+                self.ring_capacity,
+                u8::from(self.call_stacks == super::CallStacks::FramePointers),
+            );
             EXIT_TIMEOUT_MS.store(self.finish_timeout.as_millis().min(u32::MAX as u128) as u32, Ordering::Relaxed);
             // Relaxed: only uniqueness and growth matter (`STOP`).
             let session = LAST_SESSION.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1);
@@ -310,11 +364,8 @@ mod api {
                     let _exit = DrainerExit(session);
                     thread::ignore_this_thread();
                     drainer.reset();
-                    // Release: pairs with the Acquire loads of `session` on the
-                    // hot path: the epoch and policy stored above are visible to
-                    // every thread that sees this recording running, and rings
-                    // were emptied of older events first (`reset`).
-                    CONTROL.session.store(session, Ordering::Release);
+                    // The rings were emptied of older events first (`reset`).
+                    CONTROL.publish(session);
                     let _ = ready_tx.send(());
                     let result = drainer.run(&STOP, &AT_EXIT, session, end_flags);
                     drop(drainer);
@@ -347,9 +398,8 @@ mod api {
 
     impl Drop for DrainerExit {
         fn drop(&mut self) {
-            // Release: pairs with the Acquire loads of `session` on the hot
-            // path. A CAS: only this drainer's recording is stopped.
-            let _ = CONTROL.session.compare_exchange(self.0, 0, Ordering::Release, Ordering::Relaxed);
+            // Only this drainer's recording is stopped.
+            CONTROL.stop(self.0);
             // Release: pairs with the Acquire CAS in `start`: this drainer's
             // last pops happen before the next drainer's first.
             STATE.store(IDLE, Ordering::Release);
@@ -359,9 +409,7 @@ mod api {
     /// Stops recording `session`: no new events from now on; asks its
     /// drainer to finish. A stale guard's call leaves a newer recording alone.
     fn request_stop(session: u32) {
-        // Release: pairs with the Acquire loads on the hot path (which then
-        // see 0 and record nothing more). A CAS, so only `session` stops.
-        if CONTROL.session.compare_exchange(session, 0, Ordering::Release, Ordering::Relaxed).is_ok() {
+        if CONTROL.stop(session) {
             // Relaxed: STATE only guards against a second drainer; the
             // drainer's Release store of IDLE is what later starts pair with.
             let _ = STATE.compare_exchange(RUNNING, STOPPING, Ordering::Relaxed, Ordering::Relaxed);
@@ -380,6 +428,7 @@ mod api {
         // Relaxed: the child is single-threaded here.
         CONTROL.session.store(0, Ordering::Relaxed);
         STATE.store(IDLE, Ordering::Relaxed);
+        thread::forget_slot_after_fork();
     }
 
     /// The atexit hook: finishes a recording still running at `exit` (return

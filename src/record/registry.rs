@@ -10,10 +10,18 @@
 //!
 //! ```text
 //!  FREE --claim (owner, CAS)--> OWNED --release (owner)--> EXITED --recycle (drainer, once empty)--> FREE
+//!                                 \--reclaim (anyone, CAS, once the owner's OS thread is gone)--^
 //! ```
+//!
+//! The state shares one word with the owner's OS thread id and a claim
+//! generation, so that `reclaim` (a thread that exits without running its
+//! exit hook: an allocation in glibc's last destructor round, a failed
+//! `pthread_key_create`, a forked child's copies of its parent's slots)
+//! can only ever take the slot from the owner it found dead: a CAS on the
+//! whole word fails once the slot has been recycled and claimed again.
 
 use super::ring::Ring;
-use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
@@ -29,22 +37,38 @@ pub const OWNED: u8 = 1;
 /// The owner has exited; the drainer still has to empty the ring.
 pub const EXITED: u8 = 2;
 
+/// `Slot::word`: bits 0..8 the state, 8..40 the owner's OS thread id (0:
+/// unknown, never reclaimed), 40..64 the claim generation.
+const STATE_MASK: u64 = 0xff;
+const TID_SHIFT: u32 = 8;
+const GEN_SHIFT: u32 = 40;
+const GEN_ONE: u64 = 1 << GEN_SHIFT;
+
+/// The word of an OWNED slot owned by `os_tid`, one generation after `word`'s.
+const fn owned_word(word: u64, os_tid: u32) -> u64 {
+    ((word & !((1 << GEN_SHIFT) - 1)).wrapping_add(GEN_ONE)) | ((os_tid as u64) << TID_SHIFT) | OWNED as u64
+}
+
 /// One thread's ring and its bookkeeping.
 #[derive(Debug)]
 pub struct Slot {
     /// The events of the owning thread.
     pub ring: Ring,
-    /// [`FREE`], [`OWNED`] or [`EXITED`].
-    state: AtomicU8,
+    /// [`FREE`], [`OWNED`] or [`EXITED`], with the owner's OS thread id and
+    /// the claim generation (see `STATE_MASK`). FREE always has tid 0.
+    word: AtomicU64,
     /// The owner's recorder thread id; written by the owner after it claims
     /// the slot and before its first push.
     thread: AtomicU32,
     /// Events the owners of this slot dropped, ever (monotonic). Written only
     /// by the current owner, read by the drainer.
     dropped: AtomicU64,
-    /// 1 while the owner holds an event it is stamping or has stamped and
-    /// not yet pushed (a reallocation: for the whole call), else 0. Written
-    /// only by the owner, read by the drainer once per round.
+    /// How many events the owner is stamping or has stamped and not yet
+    /// pushed (a reallocation: for the whole call); more than 1 when a
+    /// signal handler records while the thread is in such a call. Written
+    /// only by the owner (a handler runs on the owner's thread and restores
+    /// the count before the interrupted code goes on), read by the drainer
+    /// once per round.
     in_flight: AtomicU32,
     /// Position of the slot in the registry, from 0; fixed.
     index: u32,
@@ -55,6 +79,7 @@ pub struct Slot {
     /// drainer; the ring's push/pop and the registry's claim/recycle order
     /// those accesses (see `stack.rs`), so the field is a plain std atomic,
     /// outside the loom models.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) stacks: core::sync::atomic::AtomicPtr<u8>,
 }
 
@@ -71,7 +96,8 @@ impl Slot {
     /// `mem` must be valid for writes of that layout, aligned to it, and
     /// never freed or reused while the slot is reachable (slots live forever
     /// once inserted into a registry). `capacity` must be a power of two.
-    pub unsafe fn init(mem: NonNull<u8>, capacity: usize, index: u32) -> NonNull<Slot> {
+    /// `os_tid` is the owner's OS thread id (0: unknown, never reclaimed).
+    pub unsafe fn init(mem: NonNull<u8>, capacity: usize, index: u32, os_tid: u32) -> NonNull<Slot> {
         let (_, offset) = Slot::layout(capacity);
         // SAFETY: the caller provides `mem` with `Slot::layout(capacity)`, whose
         // buffer part starts at `offset`, aligned for the cells.
@@ -81,7 +107,7 @@ impl Slot {
         let ring = unsafe { Ring::new(buf, capacity) };
         let value = Slot {
             ring,
-            state: AtomicU8::new(OWNED),
+            word: AtomicU64::new(owned_word(0, os_tid)),
             thread: AtomicU32::new(0),
             dropped: AtomicU64::new(0),
             in_flight: AtomicU32::new(0),
@@ -103,13 +129,39 @@ impl Slot {
     pub fn state(&self) -> u8 {
         // Acquire: pairs with the Release stores in `release` (so every push
         // of the old owner is visible once EXITED is) and `recycle`.
-        self.state.load(Ordering::Acquire)
+        (self.word.load(Ordering::Acquire) & STATE_MASK) as u8
+    }
+
+    /// The OS thread id of an [`OWNED`] slot's owner, with the word to hand
+    /// to [`Slot::reclaim`]; `None` when the slot is not owned or its
+    /// owner's id is unknown.
+    pub fn owner(&self) -> Option<(u32, u64)> {
+        // Acquire: as in `state`; a word read here that a later owner has
+        // replaced makes `reclaim`'s CAS fail.
+        let word = self.word.load(Ordering::Acquire);
+        let tid = (word >> TID_SHIFT) as u32;
+        (word & STATE_MASK == u64::from(OWNED) && tid != 0).then_some((tid, word))
+    }
+
+    /// Marks an [`OWNED`] slot [`EXITED`] on behalf of an owner that is
+    /// gone without releasing it; `word` comes from [`Slot::owner`]. Fails
+    /// (false) if the slot changed since: released, recycled, claimed again.
+    ///
+    /// # Safety
+    /// The owner read with `word` must never touch the slot again (its OS
+    /// thread is gone: `tgkill` said ESRCH). Its last pushes are ordered
+    /// before the drainer's pops by the kernel's thread exit (the exit path
+    /// takes locks the caller's `tgkill` takes too), not by this CAS.
+    pub unsafe fn reclaim(&self, word: u64) -> bool {
+        let exited = (word & !STATE_MASK) | u64::from(EXITED);
+        // Acquire on success: the same role as `state()`'s after `release`.
+        self.word.compare_exchange(word, exited, Ordering::Acquire, Ordering::Relaxed).is_ok()
     }
 
     /// Owner: records the owner's thread id. Published by the next push or
     /// drop count.
     pub fn set_thread(&self, id: u32) {
-        debug_assert_eq!(self.state.load(Ordering::Relaxed), OWNED);
+        debug_assert_eq!(self.state_relaxed(), OWNED);
         // Relaxed: ordered before the drainer's reads by the Release store of
         // `tail` in the owner's next `push` (and the Acquire in `pop_into`),
         // or of the count in `add_dropped` (and the Acquire in `dropped()`).
@@ -123,16 +175,16 @@ impl Slot {
         self.thread.load(Ordering::Relaxed)
     }
 
-    /// Owner: counts `n` dropped events.
+    /// Owner: counts `n` lost events (dropped, given up, or made while the
+    /// owner was already inside the recorder).
     pub fn add_dropped(&self, n: u64) {
-        // Relaxed load: the owner is the only writer, so no RMW is needed (a
-        // new owner sees its predecessor's count through the Release/Acquire
-        // pairs of `release`/`state()` and `recycle`/`claim`).
-        let v = self.dropped.load(Ordering::Relaxed);
+        // An RMW although the owner is the only writer: a signal handler on
+        // the owner's thread may count (a re-entrant allocator call) between
+        // a load and a store of the interrupted count.
         // Release: pairs with the Acquire in `dropped()`, so a drainer that
         // sees the count also sees the owner's `set_thread` before it (a
         // batch holding only a Lost event is attributed to the right thread).
-        self.dropped.store(v.wrapping_add(n), Ordering::Release);
+        self.dropped.fetch_add(n, Ordering::Release);
     }
 
     /// Events dropped by this slot's owners so far.
@@ -155,7 +207,8 @@ impl Slot {
         // with this compiler fence that keeps the store before our clock
         // reading. Without membarrier, both sides fence (SeqCst fence here,
         // paired with the SeqCst fence in `heavy_barrier`).
-        self.in_flight.store(1, Ordering::Relaxed);
+        // Relaxed load: only this thread writes the count.
+        self.in_flight.store(self.in_flight.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         if PRODUCER_FENCE.load(core::sync::atomic::Ordering::Relaxed) {
             core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
         } else {
@@ -168,7 +221,10 @@ impl Slot {
     pub fn end_event(&self) {
         // Release: pairs with the Acquire in `in_flight`: a drainer that reads
         // 0 also sees the push (the ring's tail store) before it.
-        self.in_flight.store(0, Ordering::Release);
+        // (Relaxed load: only this thread writes the count.)
+        let n = self.in_flight.load(Ordering::Relaxed);
+        debug_assert!(n > 0);
+        self.in_flight.store(n.wrapping_sub(1), Ordering::Release);
     }
 
     /// Drainer: whether the owner has an event in flight (see [`Slot::begin_event`]).
@@ -177,21 +233,41 @@ impl Slot {
         self.in_flight.load(Ordering::Acquire) != 0
     }
 
-    /// Owner: gives the slot up. The owner must not push again.
-    pub fn release(&self) {
-        debug_assert_eq!(self.state.load(Ordering::Relaxed), OWNED);
+    /// Owner: gives the slot up, for the drainer to empty and recycle.
+    ///
+    /// # Safety
+    /// Only the slot's owner may call this, once per claim, and it must
+    /// not touch the slot (push, count, release) afterwards.
+    pub unsafe fn release(&self) {
+        // Relaxed: only the owner and a reclaim (which needs the owner gone)
+        // change an OWNED word.
+        let word = self.word.load(Ordering::Relaxed);
+        debug_assert_eq!((word & STATE_MASK) as u8, OWNED);
         // Release: pairs with the Acquire in `state()`: the drainer that sees
         // EXITED also sees every event and count the owner wrote.
-        self.state.store(EXITED, Ordering::Release);
+        self.word.store((word & !STATE_MASK) | u64::from(EXITED), Ordering::Release);
     }
 
     /// Drainer: returns an [`EXITED`] slot whose ring it has emptied to [`FREE`].
-    pub fn recycle(&self) {
-        debug_assert_eq!(self.state.load(Ordering::Relaxed), EXITED);
+    ///
+    /// # Safety
+    /// Only the rings' one consumer (the drainer) may call this, on a slot
+    /// it saw [`EXITED`] (with [`Slot::state`], before emptying its ring),
+    /// once: the next claim makes a new producer of the ring.
+    pub unsafe fn recycle(&self) {
+        // Relaxed: no one else changes an EXITED word.
+        let word = self.word.load(Ordering::Relaxed);
+        debug_assert_eq!((word & STATE_MASK) as u8, EXITED);
         debug_assert!(self.ring.is_empty());
         // Release: pairs with the Acquire CAS in `Registry::claim`: our pops
-        // (head stores) happen before the next owner's pushes.
-        self.state.store(FREE, Ordering::Release);
+        // (head stores) happen before the next owner's pushes. The
+        // generation is kept, the owner's id cleared.
+        self.word.store((word & !((1 << GEN_SHIFT) - 1)) | u64::from(FREE), Ordering::Release);
+    }
+
+    fn state_relaxed(&self) -> u8 {
+        // Relaxed: for debug assertions by the owner.
+        (self.word.load(Ordering::Relaxed) & STATE_MASK) as u8
     }
 }
 
@@ -217,12 +293,16 @@ impl Registry {
         Registry { head: AtomicPtr::new(core::ptr::null_mut()), count: AtomicU32::new(0) }
     }
 
-    /// Claims a [`FREE`] slot for the calling thread, which becomes its producer.
-    pub fn claim(&self) -> Option<&Slot> {
+    /// Claims a [`FREE`] slot for the calling thread, which becomes its
+    /// producer; `os_tid` is its OS thread id (0: unknown, never reclaimed).
+    pub fn claim(&self, os_tid: u32) -> Option<&Slot> {
         self.iter().find(|slot| {
+            // Relaxed: the CAS below checks and synchronises.
+            let word = slot.word.load(Ordering::Relaxed);
             // Acquire on success: pairs with the Release store in `recycle`,
             // so the drainer's last pops happen before our first push.
-            slot.state.compare_exchange(FREE, OWNED, Ordering::Acquire, Ordering::Relaxed).is_ok()
+            word & STATE_MASK == u64::from(FREE)
+                && slot.word.compare_exchange(word, owned_word(word, os_tid), Ordering::Acquire, Ordering::Relaxed).is_ok()
         })
     }
 
@@ -236,11 +316,6 @@ impl Registry {
     pub fn len(&self) -> u32 {
         // Relaxed: a count; the slots themselves are published by `insert`.
         self.count.load(Ordering::Relaxed)
-    }
-
-    /// Whether no slot was ever added.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Publishes a slot built by [`Slot::init`]; the caller owns it.
@@ -261,6 +336,79 @@ impl Registry {
             match self.head.compare_exchange_weak(head, slot.as_ptr(), Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => return s,
                 Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Marks [`EXITED`] every [`OWNED`] slot whose owner's OS thread is
+    /// gone by `alive` (a thread that exited without releasing its slot),
+    /// so the drainer empties and recycles it. Returns how many.
+    ///
+    /// # Safety
+    /// `alive(tid)` may return false only for a thread that will never run
+    /// again (see [`Slot::reclaim`]).
+    pub unsafe fn reclaim_dead(&self, alive: impl Fn(u32) -> bool) -> usize {
+        let mut n = 0;
+        for slot in self.iter() {
+            if let Some((tid, word)) = slot.owner() {
+                // SAFETY: `alive` said the owner read with `word` is gone for
+                // good (the caller's contract).
+                if !alive(tid) && unsafe { slot.reclaim(word) } {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Claims a [`FREE`] slot; if there is none, first reclaims the slots of
+    /// threads that are gone (see [`Registry::reclaim_dead`]), then, while
+    /// some slot is [`EXITED`] (its last events not yet drained), calls
+    /// `wait(tries)` and tries again: `wait` wakes the drainer and yields,
+    /// and returns false to give up. `None`: the caller may add a slot.
+    ///
+    /// # Safety
+    /// As for [`Registry::reclaim_dead`].
+    pub unsafe fn claim_or_wait(&self, os_tid: u32, alive: impl Fn(u32) -> bool, mut wait: impl FnMut(u32) -> bool) -> Option<&Slot> {
+        let mut tries = 0u32;
+        loop {
+            if let Some(slot) = self.claim(os_tid) {
+                return Some(slot);
+            }
+            if tries == 0 {
+                // SAFETY: the caller's contract.
+                unsafe { self.reclaim_dead(&alive) };
+            }
+            if !self.iter().any(|s| s.state() == EXITED) || !wait(tries) {
+                return None;
+            }
+            tries = tries.wrapping_add(1);
+        }
+    }
+
+    /// Drainer: one pass over the slots, as a drain round makes it. For each
+    /// slot not [`FREE`]: reads its state, then its drop count (Acquire: the
+    /// owner's thread id is then visible even for a batch holding only a
+    /// Lost event), then calls `drain(slot, dropped)`, which empties the
+    /// ring; then recycles the slot if it was [`EXITED`] before `drain`
+    /// (an owner that exits during `drain` is recycled next pass, once its
+    /// last events are popped).
+    ///
+    /// # Safety
+    /// Only the rings' one consumer may call this, and `drain` must empty
+    /// the slot's ring (pop until it finds it empty).
+    pub unsafe fn drain_pass(&self, mut drain: impl FnMut(&Slot, u8, u64)) {
+        for slot in self.iter() {
+            let state = slot.state();
+            if state == FREE {
+                continue;
+            }
+            let dropped = slot.dropped();
+            drain(slot, state, dropped);
+            if state == EXITED {
+                // SAFETY: the caller is the only consumer, which saw the slot
+                // EXITED before `drain` emptied its ring.
+                unsafe { slot.recycle() };
             }
         }
     }

@@ -172,3 +172,56 @@ impl Ring {
         self.tail.load(Ordering::Acquire) == self.head.load(Ordering::Acquire)
     }
 }
+
+/// The recorder's ring over a buffer it owns from `System`, used from one thread as
+/// both producer and consumer (`&mut self`), so every method is safe: for
+/// the ring benchmark (`benches/overhead.rs`), which measures the very
+/// push and pop the recorder runs.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub struct OwnedRing {
+    ring: Ring,
+    buf: NonNull<u8>,
+    capacity: usize,
+}
+
+#[cfg(not(loom))]
+impl OwnedRing {
+    /// A ring of `capacity` events.
+    ///
+    /// # Panics
+    /// If `capacity` is not a power of two; aborts if the buffer cannot be allocated.
+    pub fn new(capacity: usize) -> Self {
+        assert!(capacity.is_power_of_two(), "ring capacity must be a power of two");
+        let layout = Ring::buffer_layout(capacity);
+        // SAFETY: the layout holds at least one event, so its size is non-zero.
+        let buf = NonNull::new(unsafe { std::alloc::GlobalAlloc::alloc(&std::alloc::System, layout) })
+            .unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        // SAFETY: `buf` was allocated with `Ring::buffer_layout(capacity)`, is
+        // used by nothing else, and outlives the ring (freed in `drop`);
+        // `capacity` is a power of two.
+        let ring = unsafe { Ring::new(buf, capacity) };
+        OwnedRing { ring, buf, capacity }
+    }
+
+    /// Pushes one event; false when the ring is full.
+    pub fn push(&mut self, event: RawEvent) -> bool {
+        // SAFETY: `&mut self`: this thread is the only producer.
+        unsafe { self.ring.push(event) }
+    }
+
+    /// Moves up to `max` queued events to the end of `out`; returns how many.
+    pub fn pop_into(&mut self, out: &mut Vec<RawEvent>, max: usize) -> usize {
+        // SAFETY: `&mut self`: this thread is the only consumer.
+        unsafe { self.ring.pop_into(out, max) }
+    }
+}
+
+#[cfg(not(loom))]
+impl Drop for OwnedRing {
+    fn drop(&mut self) {
+        // SAFETY: `buf` came from `System` with this layout; the ring is not
+        // used after this.
+        unsafe { std::alloc::GlobalAlloc::dealloc(&std::alloc::System, self.buf.as_ptr(), Ring::buffer_layout(self.capacity)) };
+    }
+}

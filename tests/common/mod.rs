@@ -85,13 +85,13 @@ fn counting() -> bool {
 /// Whether `layout` is the layout of a recorder slot (`Slot` + ring buffer)
 /// for some accepted ring capacity.
 fn is_slot_layout(layout: Layout) -> bool {
-    let (smallest, _) = memscope::record::registry::Slot::layout(memscope::record::MIN_RING_CAPACITY);
+    let smallest = memscope::record::ring_layout(memscope::record::MIN_RING_CAPACITY);
     if layout.size() < smallest.size() || layout.align() != smallest.align() {
         return false;
     }
     let mut cap = memscope::record::MIN_RING_CAPACITY;
     while cap <= memscope::record::MAX_RING_CAPACITY {
-        if memscope::record::registry::Slot::layout(cap).0 == layout {
+        if memscope::record::ring_layout(cap) == layout {
             return true;
         }
         cap *= 2;

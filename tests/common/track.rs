@@ -297,16 +297,16 @@ thread_local! {
 /// its first call stack): the recorder's memory, not the program's, so
 /// never tallied.
 fn is_slot_layout(layout: Layout) -> bool {
-    use memscope::record::{registry::Slot, MAX_RING_CAPACITY, MIN_RING_CAPACITY};
+    use memscope::record::{ring_layout, MAX_RING_CAPACITY, MIN_RING_CAPACITY};
     if layout == memscope::record::stack_table_layout() {
         return true;
     }
-    if layout.size() < Slot::layout(MIN_RING_CAPACITY).0.size() {
+    if layout.size() < ring_layout(MIN_RING_CAPACITY).size() {
         return false;
     }
     let mut cap = MIN_RING_CAPACITY;
     while cap <= MAX_RING_CAPACITY {
-        if Slot::layout(cap).0 == layout {
+        if ring_layout(cap) == layout {
             return true;
         }
         cap *= 2;

@@ -1,0 +1,49 @@
+//! Loom model of session and epoch publication as it ships
+//! (`memscope::record::control::Control`).
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use memscope::record::control::Control;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// A thread that exists before the recording starts (so only the session's
+/// Release/Acquire pair can order what it reads) runs the hot path's first
+/// loads twice, while the starting thread configures the recording and its
+/// drainer publishes the session, and a finishing thread stops it. Whenever
+/// the thread sees the recording running, it must see its settings.
+#[test]
+fn session_publication() {
+    static SAW_RUNNING: AtomicBool = AtomicBool::new(false);
+    loom::model(|| {
+        let control = Arc::new(Control::new());
+        let reader = {
+            let control = control.clone();
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    let session = control.running();
+                    if session != 0 {
+                        assert_eq!(session, 7);
+                        assert_eq!(control.epoch_ns(), 5, "the epoch of a running recording");
+                        assert_eq!(control.on_full.load(Relaxed), 1, "the policy of a running recording");
+                        assert_eq!(control.ring_capacity.load(Relaxed), 64, "the ring capacity of a running recording");
+                        SAW_RUNNING.store(true, Relaxed);
+                    }
+                }
+            })
+        };
+        // `launch`: configure, then spawn the drainer, which publishes.
+        control.configure(5, 1, 64, 0);
+        let drainer = {
+            let control = control.clone();
+            thread::spawn(move || control.publish(7))
+        };
+        drainer.join().unwrap();
+        // `finish` from this thread; a stale guard's stop changes nothing.
+        assert!(!control.stop(6));
+        assert!(control.stop(7));
+        reader.join().unwrap();
+        assert_eq!(control.running(), 0);
+    });
+    assert!(SAW_RUNNING.load(Relaxed), "no execution had the reader see the recording running");
+}

@@ -1,0 +1,96 @@
+//! Session and epoch publication: the recorder state every event reads,
+//! written only when a recording starts or stops. Compiled under
+//! `cfg(loom)` too, so the loom models check the publication as it ships.
+//!
+//! ```text
+//!  start (launch):  configure(epoch, policy, …)   Relaxed stores
+//!  drainer, after emptying old events:  publish(session)   Release
+//!  hot path:        running() → session ≠ 0        Acquire, then epoch_ns() etc. Relaxed
+//!  stop:            stop(session)                  CAS to 0, Release
+//! ```
+
+use crate::sync::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+/// Kept on its own cache line so that the hot path never shares a line
+/// that anything writes per event.
+#[derive(Debug)]
+#[repr(align(128))]
+pub struct Control {
+    /// Id of the running recording, or 0 when none is running.
+    pub session: AtomicU32,
+    /// `CLOCK_MONOTONIC` at the start of the running recording, in ns.
+    pub epoch_ns: AtomicU64,
+    /// The running recording's `OnFull`, as 0 (Block) or 1 (Drop).
+    pub on_full: AtomicU8,
+    /// Capacity of rings created from now on, in events (a power of two).
+    pub ring_capacity: AtomicUsize,
+    /// Whether allocations carry call stacks: 1 (frame-pointer walk) or 0.
+    pub stacks: AtomicU8,
+}
+
+impl Control {
+    /// No recording running; rings of the default capacity; stacks on.
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Control {
+            session: AtomicU32::new(0),
+            epoch_ns: AtomicU64::new(0),
+            on_full: AtomicU8::new(0),
+            ring_capacity: AtomicUsize::new(super::DEFAULT_RING_CAPACITY),
+            stacks: AtomicU8::new(1),
+        }
+    }
+
+    /// No recording running; rings of the default capacity; stacks on.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Control {
+            session: AtomicU32::new(0),
+            epoch_ns: AtomicU64::new(0),
+            on_full: AtomicU8::new(0),
+            ring_capacity: AtomicUsize::new(super::DEFAULT_RING_CAPACITY),
+            stacks: AtomicU8::new(1),
+        }
+    }
+
+    /// Starting, before the drainer exists: the next recording's settings.
+    pub fn configure(&self, epoch_ns: u64, on_full: u8, ring_capacity: usize, stacks: u8) {
+        // Relaxed: these happen before the drainer's spawn, whose Release
+        // store in `publish` publishes them to the hot path.
+        self.epoch_ns.store(epoch_ns, Ordering::Relaxed);
+        self.on_full.store(on_full, Ordering::Relaxed);
+        self.ring_capacity.store(ring_capacity, Ordering::Relaxed);
+        self.stacks.store(stacks, Ordering::Relaxed);
+    }
+
+    /// Drainer, once it has emptied the rings of older events: the
+    /// recording `session` (non-zero) runs from now on.
+    pub fn publish(&self, session: u32) {
+        // Release: pairs with the Acquire load in `running`: the settings of
+        // `configure` (and the drainer's reset) are visible to every thread
+        // that sees this recording running.
+        self.session.store(session, Ordering::Release);
+    }
+
+    /// The running recording's id, or 0: the hot path's first load.
+    #[inline(always)]
+    pub fn running(&self) -> u32 {
+        // Acquire: pairs with the Release store in `publish`.
+        self.session.load(Ordering::Acquire)
+    }
+
+    /// Stops `session` if it is the running recording (a stale guard's call
+    /// leaves a newer one alone); whether it did.
+    pub fn stop(&self, session: u32) -> bool {
+        // Release: pairs with the Acquire loads in `running` (which then see
+        // 0 and record nothing more).
+        self.session.compare_exchange(session, 0, Ordering::Release, Ordering::Relaxed).is_ok()
+    }
+
+    /// The running recording's epoch, in ns of `CLOCK_MONOTONIC`.
+    #[inline(always)]
+    pub fn epoch_ns(&self) -> u64 {
+        // Relaxed: published by `publish`, which the caller's `running` saw.
+        self.epoch_ns.load(Ordering::Relaxed)
+    }
+}

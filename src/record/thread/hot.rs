@@ -1,0 +1,188 @@
+//! The allocator hot path: timestamps, one event, a stamped reallocation,
+//! and the push with the wake-up at the high-water mark.
+
+use super::*;
+
+/// A timestamp taken for an event that the same thread pushes after a call
+/// (a reallocation is stamped before its call, pushed after it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp {
+    /// The recording the stamp belongs to.
+    session: u32,
+    /// Nanoseconds since that recording's epoch.
+    pub(crate) ts_ns: u64,
+    /// The slot whose in-flight mark the stamp set (`Slot::begin_event`),
+    /// owned by this thread; [`record_stamped`] or [`cancel_stamp`] clears it.
+    slot: *const Slot,
+}
+
+/// Clears the in-flight mark of a stamp whose call failed (nothing to push).
+#[inline(always)]
+pub(crate) fn cancel_stamp(stamp: Stamp) {
+    // SAFETY: `stamp.slot` is the slot this thread owned when it stamped; a
+    // slot is released only by this thread's exit hook, never during an
+    // allocator call, and slots live for the whole process.
+    unsafe { &*stamp.slot }.end_event();
+}
+
+/// Registers the calling thread if it has no ring in this recording yet,
+/// then takes a timestamp; `None` when nothing is recorded now. Registering
+/// first keeps a thread's first event from being stamped before its
+/// ThreadStart (registration can wait for a ring to be recycled).
+#[inline(always)]
+pub(crate) fn stamp<A: GlobalAlloc>(inner: &A) -> Option<Stamp> {
+    // Acquire: pairs with the drainer's Release store of `session` at start,
+    // so the epoch and the policy of this recording are visible.
+    let session = CONTROL.running();
+    if session == 0 {
+        return None;
+    }
+    stamp_in(inner, session)
+}
+
+/// The body of [`stamp`], out of line for the same reason as `record_in`.
+#[inline(never)]
+pub(super) fn stamp_in<A: GlobalAlloc>(inner: &A, session: u32) -> Option<Stamp> {
+    LOCAL
+        .try_with(|l| {
+            if l.busy.get() != OUTSIDE {
+                reentered(l, 1);
+                return None;
+            }
+            l.busy.set(RECORDING);
+            let ready = (l.session.get() == session && !l.slot.get().is_null()) || enter(l, inner, session).is_some();
+            let stamp = ready.then(|| {
+                let slot = l.slot.get();
+                // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).
+                unsafe { &*slot }.begin_event();
+                Stamp { session, ts_ns: now_ns(), slot }
+            });
+            l.busy.set(OUTSIDE);
+            stamp
+        })
+        .ok()
+        .flatten()
+}
+
+/// Pushes a reallocation stamped by [`stamp`], unless that recording has
+/// stopped since (the event then belongs to no recording), and clears the
+/// stamp's in-flight mark. With call stacks on, or when the reallocation
+/// moved (`returned_ns`, its second stamp, is nonzero), a StackNext event
+/// carrying the stack and the return stamp goes first, and the two are
+/// pushed together or not at all.
+#[inline(always)]
+pub(crate) fn record_stamped<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent, returned_ns: u64) {
+    // Acquire: as in `stamp`.
+    if CONTROL.running() == stamp.session {
+        record_stamped_in(inner, stamp, event, returned_ns);
+    }
+    cancel_stamp(stamp);
+}
+
+/// The body of [`record_stamped`].
+#[inline(always)]
+fn record_stamped_in<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent, returned_ns: u64) {
+    let _ = LOCAL.try_with(|l| {
+        if l.busy.get() != OUTSIDE {
+            reentered(l, 1);
+            return;
+        }
+        l.busy.set(RECORDING);
+        let slot = l.slot.get();
+        if l.session.get() == stamp.session && !slot.is_null() {
+            // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).
+            let slot = unsafe { &*slot };
+            // Relaxed: set with `session`, published by the caller's Acquire.
+            let stacks = CONTROL.stacks.load(Ordering::Relaxed) != 0;
+            if stacks || returned_ns != 0 {
+                let stack = if stacks {
+                    // SAFETY: this thread owns `slot`.
+                    unsafe { crate::record::stack::capture(slot, inner, (l.stack_low.get(), l.stack_high.get())) }
+                } else {
+                    0
+                };
+                let pair = [RawEvent::stack_next(stamp.ts_ns, stack, returned_ns), event];
+                if wait_for_room(slot, 2, 1, stamp.session, false) {
+                    push(slot, pair[0], stamp.session);
+                    push(slot, pair[1], stamp.session);
+                }
+            } else {
+                push(slot, event, stamp.session);
+            }
+        }
+        l.busy.set(OUTSIDE);
+    });
+}
+
+/// Records one event from the allocator: `make` receives the timestamp
+/// (nanoseconds since the epoch) and the call stack's id in the slot's
+/// stack table (0 unless `with_stack` and stacks are on) and builds the event.
+#[inline(always)]
+pub(crate) fn record<A: GlobalAlloc>(inner: &A, with_stack: bool, make: impl FnOnce(u64, u32) -> RawEvent) {
+    // Acquire: pairs with the drainer's Release store of `session` at start,
+    // so the epoch and the policy of this recording are visible.
+    let session = CONTROL.running();
+    if session == 0 {
+        return;
+    }
+    record_in(inner, session, with_stack, make);
+}
+
+/// The body of [`record`], kept out of line so that, with no recording
+/// running, an allocator call costs one load and one branch on top of `A`
+/// (inlined, this body made every call save and restore registers).
+#[inline(never)]
+pub(super) fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: bool, make: impl FnOnce(u64, u32) -> RawEvent) {
+    let _ = LOCAL.try_with(|l| {
+        if l.busy.get() != OUTSIDE {
+            reentered(l, 1);
+            return;
+        }
+        l.busy.set(RECORDING);
+        let slot = l.slot.get();
+        let slot = if l.session.get() == session && !slot.is_null() {
+            // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`);
+            // slots live for the whole process.
+            Some(unsafe { &*slot })
+        } else {
+            enter(l, inner, session)
+        };
+        if let Some(slot) = slot {
+            // Relaxed: set with `session`, published by the caller's Acquire.
+            let stack = if with_stack && CONTROL.stacks.load(Ordering::Relaxed) != 0 {
+                // SAFETY: this thread owns `slot`.
+                unsafe { crate::record::stack::capture(slot, inner, (l.stack_low.get(), l.stack_high.get())) }
+            } else {
+                0
+            };
+            slot.begin_event();
+            push(slot, make(now_ns(), stack), session);
+            slot.end_event();
+        }
+        l.busy.set(OUTSIDE);
+    });
+}
+
+/// Pushes `event` onto `slot`'s ring, applying the full-ring policy and
+/// waking the drainer at the high-water mark (half the ring).
+#[inline(always)]
+pub(super) fn push(slot: &Slot, event: RawEvent, session: u32) {
+    // SAFETY: the caller owns `slot` (claimed by this thread and not yet
+    // released), so this thread is the ring's only producer.
+    unsafe {
+        if !slot.ring.push(event) {
+            push_full(slot, event, session, false);
+        } else if slot.ring.len_upper_bound() >= slot.ring.capacity() / 2 && slot.ring.refresh_len() >= slot.ring.capacity() / 2 {
+            wake_drainer();
+        }
+    }
+}
+
+/// Pushes a ThreadStart or ThreadExit: these wait for room even under
+/// `OnFull::Drop` (twice per thread), so replay always knows the threads.
+pub(super) fn push_structural(slot: &Slot, event: RawEvent, session: u32) {
+    // SAFETY: as in `push`: the caller owns `slot`.
+    if !unsafe { slot.ring.push(event) } {
+        push_full(slot, event, session, true);
+    }
+}

@@ -1,0 +1,63 @@
+//! The full-ring policy: drop and count, or wait for the drainer. The wait
+//! itself (and the stop gate that keeps its counts in the recording) is
+//! `record::full`, shared with the loom models.
+
+use super::*;
+
+/// Waits until `slot`'s ring has room for `n` events. Gives up (false),
+/// counting `lost` events, at once under `OnFull::Drop` unless `wait`, and
+/// when the recording stops (see `full::Gate`).
+pub(super) fn wait_for_room(slot: &Slot, n: usize, lost: u64, session: u32, wait: bool) -> bool {
+    const _: () = assert!(MAX_GROUP <= crate::record::MIN_RING_CAPACITY, "a group always fits in an empty ring");
+    let cap = slot.ring.capacity();
+    // SAFETY: the caller owns `slot`, so this thread is the ring's only producer.
+    let room = || unsafe { cap - slot.ring.len_upper_bound() >= n || cap - slot.ring.refresh_len() >= n };
+    if room() {
+        return true;
+    }
+    // Relaxed: set with `session`, published by the caller's Acquire.
+    if !wait && CONTROL.on_full.load(Ordering::Relaxed) == on_full_code(OnFull::Drop) {
+        slot.add_dropped(lost);
+        return false;
+    }
+    wake_drainer();
+    full::wait_for_room(&SHARED.gate, &CONTROL.session, session, slot, lost, room, backoff)
+}
+
+/// A full ring: drop and count the event (`OnFull::Drop`, unless `wait`),
+/// or wait for the drainer to make room (`OnFull::Block`), giving up and
+/// counting the event if the recording stops meanwhile (see `full::Gate`).
+#[cold]
+#[inline(never)]
+pub(super) fn push_full(slot: &Slot, event: RawEvent, session: u32, wait: bool) {
+    // Relaxed: set with `session`, published by the caller's Acquire.
+    if !wait && CONTROL.on_full.load(Ordering::Relaxed) == on_full_code(OnFull::Drop) {
+        slot.add_dropped(1);
+        return;
+    }
+    wake_drainer();
+    // SAFETY: as in `push`: the caller owns the slot, so this thread is the
+    // ring's only producer.
+    let try_push = || unsafe { slot.ring.push(event) };
+    full::wait_for_room(&SHARED.gate, &CONTROL.session, session, slot, 1, try_push, backoff);
+}
+
+/// Between two tries of a waiting producer: spin a little, then yield,
+/// waking the drainer again every 64 tries.
+fn backoff(tries: u32) {
+    if tries < 64 {
+        core::hint::spin_loop();
+    } else {
+        if tries % 64 == 0 {
+            wake_drainer();
+        }
+        std::thread::yield_now();
+    }
+}
+
+pub(crate) const fn on_full_code(p: OnFull) -> u8 {
+    match p {
+        OnFull::Block => 0,
+        OnFull::Drop => 1,
+    }
+}
