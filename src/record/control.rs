@@ -28,29 +28,31 @@ pub struct Control {
     pub stacks: AtomicU8,
 }
 
+/// The one body of both `Control::new`s.
+macro_rules! control_new {
+    () => {
+        Control {
+            session: AtomicU32::new(0),
+            epoch_ns: AtomicU64::new(0),
+            on_full: AtomicU8::new(0),
+            ring_capacity: AtomicUsize::new(super::DEFAULT_RING_CAPACITY),
+            stacks: AtomicU8::new(1),
+        }
+    };
+}
+
 impl Control {
     /// No recording running; rings of the default capacity; stacks on.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        Control {
-            session: AtomicU32::new(0),
-            epoch_ns: AtomicU64::new(0),
-            on_full: AtomicU8::new(0),
-            ring_capacity: AtomicUsize::new(super::DEFAULT_RING_CAPACITY),
-            stacks: AtomicU8::new(1),
-        }
+        control_new!()
     }
 
-    /// No recording running; rings of the default capacity; stacks on.
+    /// No recording running; rings of the default capacity; stacks on
+    /// (loom's atomics have no `const fn new`).
     #[cfg(loom)]
     pub fn new() -> Self {
-        Control {
-            session: AtomicU32::new(0),
-            epoch_ns: AtomicU64::new(0),
-            on_full: AtomicU8::new(0),
-            ring_capacity: AtomicUsize::new(super::DEFAULT_RING_CAPACITY),
-            stacks: AtomicU8::new(1),
-        }
+        control_new!()
     }
 
     /// Starting, before the drainer exists: the next recording's settings.

@@ -46,11 +46,9 @@ pub(crate) fn record_group(group: &mut Group, only: u32) -> u32 {
     }
     LOCAL
         .try_with(|l| {
-            if l.busy.get() != OUTSIDE {
-                reentered(l, group.len as u64);
+            if !try_enter_recorder(l, group.len as u64) {
                 return 0;
             }
-            l.busy.set(RECORDING);
             let slot = l.slot.get();
             let slot = if l.session.get() == session && !slot.is_null() {
                 // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).

@@ -45,11 +45,9 @@ pub(crate) fn stamp<A: GlobalAlloc>(inner: &A) -> Option<Stamp> {
 pub(super) fn stamp_in<A: GlobalAlloc>(inner: &A, session: u32) -> Option<Stamp> {
     LOCAL
         .try_with(|l| {
-            if l.busy.get() != OUTSIDE {
-                reentered(l, 1);
+            if !try_enter_recorder(l, 1) {
                 return None;
             }
-            l.busy.set(RECORDING);
             let ready = (l.session.get() == session && !l.slot.get().is_null()) || enter(l, inner, session).is_some();
             let stamp = ready.then(|| {
                 let slot = l.slot.get();
@@ -83,11 +81,9 @@ pub(crate) fn record_stamped<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: Raw
 #[inline(always)]
 fn record_stamped_in<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent, returned_ns: u64) {
     let _ = LOCAL.try_with(|l| {
-        if l.busy.get() != OUTSIDE {
-            reentered(l, 1);
+        if !try_enter_recorder(l, 1) {
             return;
         }
-        l.busy.set(RECORDING);
         let slot = l.slot.get();
         if l.session.get() == stamp.session && !slot.is_null() {
             // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).
@@ -134,11 +130,9 @@ pub(crate) fn record<A: GlobalAlloc>(inner: &A, with_stack: bool, make: impl FnO
 #[inline(never)]
 pub(super) fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: bool, make: impl FnOnce(u64, u32) -> RawEvent) {
     let _ = LOCAL.try_with(|l| {
-        if l.busy.get() != OUTSIDE {
-            reentered(l, 1);
+        if !try_enter_recorder(l, 1) {
             return;
         }
-        l.busy.set(RECORDING);
         let slot = l.slot.get();
         let slot = if l.session.get() == session && !slot.is_null() {
             // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`);

@@ -61,6 +61,20 @@ thread_local! {
 /// drainer reports as a Lost event of this thread, or with no slot yet in
 /// the count of threads without one. Calls made while the thread does the
 /// recorder's own work (`ignored`, the drainer) are not counted.
+/// Enters the recorder for an event: true, with the guard set to
+/// RECORDING, if the thread was outside it; otherwise (a re-entry, e.g. a
+/// signal handler) counts the `lost` events in [`reentered`] and returns
+/// false. The caller sets the guard back to OUTSIDE when done.
+#[inline(always)]
+pub(super) fn try_enter_recorder(l: &Local, lost: u64) -> bool {
+    if l.busy.get() != OUTSIDE {
+        reentered(l, lost);
+        return false;
+    }
+    l.busy.set(RECORDING);
+    true
+}
+
 #[cold]
 #[inline(never)]
 pub(super) fn reentered(l: &Local, n: u64) {
