@@ -408,7 +408,7 @@ impl Drainer {
             // popped from a ring (a type or a label), which only this crate
             // builds, with `str_key` of a `&'static str`.
             let text = unsafe { track::str_from_key(key) };
-            format::put_text(&mut self.out, key, text);
+            format::put_text(&mut self.out, key, &text);
         }
     }
 
