@@ -59,7 +59,7 @@ pub struct EventChunk {
     pub offset: u64,
     /// The recorder's id of the thread (not the OS id).
     pub thread: u32,
-    /// The chunk's sequence number within its thread, counting from 0.
+    /// The chunk's number in the segment, over all threads, counting from 0.
     pub sequence: u64,
     /// The events, in the order the thread pushed them.
     pub events: Vec<Event>,
@@ -100,6 +100,39 @@ pub enum DamageKind {
     /// The file ends inside a record.
     #[error("file ends inside a record (truncated)")]
     Truncated,
+    /// Chunks the sequence numbers say were written are not in the file
+    /// (reported at the first chunk after the gap, which is kept).
+    #[error("chunk(s) missing: sequence {first} to {last} ({} chunk(s)) are not in the file before this record", last - first + 1)]
+    MissingChunks {
+        /// The first missing sequence number.
+        first: u64,
+        /// The last missing sequence number.
+        last: u64,
+    },
+    /// A chunk whose sequence number was already read: skipped, never counted twice.
+    #[error("repeated chunk: sequence {0} was already read; this copy is skipped")]
+    RepeatedChunk(u64),
+    /// A chunk that comes after chunks with higher sequence numbers (its
+    /// events are replayed, late).
+    #[error("chunk out of order: sequence {sequence} comes after sequence {after}")]
+    ChunkOutOfOrder {
+        /// Its sequence number.
+        sequence: u64,
+        /// The highest sequence number read before it.
+        after: u64,
+    },
+    /// An Events, Round or End record after the End record: ignored.
+    #[error("{0} record after the End record; ignored")]
+    AfterEnd(&'static str),
+    /// The End record's count of written events differs from the events
+    /// the file holds, with no other damage to explain it.
+    #[error("the End record counts {written} events written, but the file holds {read}")]
+    EventCountMismatch {
+        /// `events_written` of the End record.
+        written: u64,
+        /// Events read (Lost events not included, as in `events_written`).
+        read: u64,
+    },
 }
 
 /// A damaged stretch of the file: where it starts, what was wrong, and how
@@ -149,6 +182,101 @@ pub struct Reader<R> {
     eof: bool,
     header: SegmentHeader,
     scratch: Vec<u8>,
+    /// The checks across records (sequence numbers, the End record).
+    seq: SequenceCheck,
+    /// A good record held back while the damage found in it is returned first.
+    queued: Option<Record>,
+}
+
+/// What the reader knows across records: which chunk sequence numbers it
+/// has read, whether damage could explain a gap, and what the End record
+/// must agree with (FORMAT.md, "Missing and repeated records").
+#[derive(Debug, Default)]
+struct SequenceCheck {
+    /// The sequence numbers read, as disjoint inclusive ranges (start → end):
+    /// one range in an intact file.
+    seen: std::collections::BTreeMap<u64, u64>,
+    /// One past the highest sequence number read.
+    next: u64,
+    /// A damaged stretch was skipped since the last good chunk: it may have
+    /// held the chunks a gap misses, and was reported already.
+    damage_since_chunk: bool,
+    /// A damaged stretch was skipped anywhere.
+    any_damage: bool,
+    /// Events read from kept chunks, Lost events not included.
+    events: u64,
+    /// An End record was read.
+    ended: bool,
+}
+
+/// What [`SequenceCheck`] says of a good record.
+enum Check {
+    Good,
+    /// Keep the record, and report this damage before it.
+    Before(DamageKind),
+    /// Skip the record as damage.
+    Skip(DamageKind),
+}
+
+impl SequenceCheck {
+    /// Whether `sequence` was read already; adds it if not.
+    fn insert(&mut self, sequence: u64) -> bool {
+        let below = self.seen.range(..=sequence).next_back().map(|(&s, &e)| (s, e));
+        if below.is_some_and(|(_, e)| e >= sequence) {
+            return false;
+        }
+        let mut start = sequence;
+        let mut end = sequence;
+        if let Some((s, e)) = below.filter(|&(_, e)| e.checked_add(1) == Some(sequence)) {
+            debug_assert_eq!(e + 1, sequence);
+            start = s;
+        }
+        if let Some(next) = sequence.checked_add(1) {
+            if let Some(e) = self.seen.remove(&next) {
+                end = e;
+            }
+        }
+        self.seen.insert(start, end);
+        true
+    }
+
+    fn check(&mut self, record: &Record) -> Check {
+        match record {
+            Record::Events(_) | Record::Round { .. } | Record::End { .. } if self.ended => Check::Skip(DamageKind::AfterEnd(match record {
+                Record::Events(_) => "an Events",
+                Record::Round { .. } => "a Round",
+                _ => "a second End",
+            })),
+            Record::Events(chunk) => {
+                let s = chunk.sequence;
+                if !self.insert(s) {
+                    return Check::Skip(DamageKind::RepeatedChunk(s));
+                }
+                self.events += chunk.events.iter().filter(|e| !matches!(e, Event::Lost { .. })).count() as u64;
+                let explained = std::mem::take(&mut self.damage_since_chunk);
+                if s >= self.next {
+                    let first = self.next;
+                    self.next = s.saturating_add(1);
+                    if s > first && !explained {
+                        // The End record's count cannot be checked past a gap.
+                        self.any_damage = true;
+                        return Check::Before(DamageKind::MissingChunks { first, last: s - 1 });
+                    }
+                    Check::Good
+                } else {
+                    Check::Before(DamageKind::ChunkOutOfOrder { sequence: s, after: self.next - 1 })
+                }
+            }
+            &Record::End { events_written, .. } => {
+                self.ended = true;
+                if events_written != self.events && !self.any_damage {
+                    return Check::Before(DamageKind::EventCountMismatch { written: events_written, read: self.events });
+                }
+                Check::Good
+            }
+            _ => Check::Good,
+        }
+    }
 }
 
 const READ_BLOCK: usize = 64 << 10;
@@ -179,7 +307,11 @@ impl<R: Read> Reader<R> {
     /// [`HeaderError`] when the source is not a memscope segment this
     /// version can read.
     pub fn new(src: R) -> Result<Self, HeaderError> {
-        let mut r = Reader { src, buf: Vec::new(), pos: 0, base: 0, eof: false, header: SegmentHeader::default_v1(), scratch: Vec::new() };
+        let mut r = Reader { src, buf: Vec::new(), pos: 0, base: 0, eof: false, header: SegmentHeader::default_v1(),
+            scratch: Vec::new(),
+            seq: SequenceCheck::default(),
+            queued: None,
+        };
         let have = r.fill(SEGMENT_HEADER_LEN)?;
         let b = &r.buf[..have.min(SEGMENT_HEADER_LEN)];
         if b.len() < 8 || b[..8] != MAGIC {
@@ -330,17 +462,31 @@ impl<R: Read> Reader<R> {
     /// # Errors
     /// Only the source's I/O errors.
     pub fn next_record(&mut self) -> io::Result<Option<Result<Record, Damage>>> {
+        if let Some(record) = self.queued.take() {
+            return Ok(Some(Ok(record)));
+        }
         if self.fill(1)? == 0 {
             return Ok(None);
         }
         let offset = self.offset();
         let kind = match self.head_at()? {
             Ok(head) => match self.read_body(offset, &head)? {
-                Ok(record) => return Ok(Some(Ok(record))),
+                Ok(record) => {
+                    return Ok(Some(match self.seq.check(&record) {
+                        Check::Good => Ok(record),
+                        Check::Before(kind) => {
+                            self.queued = Some(record);
+                            Err(Damage { offset, kind, skipped_bytes: 0 })
+                        }
+                        Check::Skip(kind) => Err(Damage { offset, kind, skipped_bytes: self.offset() - offset }),
+                    }))
+                }
                 Err(kind) => kind,
             },
             Err(kind) => kind,
         };
+        self.seq.damage_since_chunk = true;
+        self.seq.any_damage = true;
         let skipped_bytes = if kind == DamageKind::Truncated {
             // Nothing follows a truncation: skip to the end in read-sized steps.
             self.pos = self.buf.len();
@@ -587,6 +733,31 @@ mod tests {
         let mut bad = bytes;
         bad[20] ^= 1;
         assert!(matches!(Reader::new(&bad[..]), Err(HeaderError::Damaged(_))));
+    }
+
+    #[test]
+    fn chunks_out_of_order_and_repeated_are_told_apart() {
+        let (bytes, starts) = sample();
+        // Chunks 0, 2, 1, 1 (the last a repeat), then the Round and End.
+        let chunk = |i: usize| &bytes[starts[i]..starts[i + 1]];
+        let mut out = bytes[..starts[0]].to_vec();
+        for i in [0, 2, 1, 1] {
+            out.extend_from_slice(chunk(i));
+        }
+        out.extend_from_slice(&bytes[starts[3]..]);
+        let (recs, dmg) = read_all(&out);
+        let at = |k: usize| (starts[0] + (starts[1] - starts[0]) * k) as u64;
+        let kinds: Vec<(u64, DamageKind)> = dmg.iter().map(|d| (d.offset, d.kind.clone())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (at(1), DamageKind::MissingChunks { first: 1, last: 1 }),
+                (at(2), DamageKind::ChunkOutOfOrder { sequence: 1, after: 2 }),
+                (at(3), DamageKind::RepeatedChunk(1)),
+            ]
+        );
+        // Three chunks kept, each once, then Round and End (150 events: the count matches).
+        assert_eq!(recs.len(), 5);
     }
 
     proptest! {

@@ -27,19 +27,22 @@ struct Rec {
     enc: ChunkEncoder,
     seq: u64,
     round: u64,
+    /// Events appended, Lost events not included (the End record's count).
+    written: u64,
     /// Start offset of every record appended.
     starts: Vec<usize>,
 }
 
 impl Rec {
     fn new() -> Self {
-        Rec { out: header().encode().to_vec(), enc: ChunkEncoder::default(), seq: 0, round: 0, starts: Vec::new() }
+        Rec { out: header().encode().to_vec(), enc: ChunkEncoder::default(), seq: 0, round: 0, written: 0, starts: Vec::new() }
     }
 
     fn chunk(&mut self, thread: u32, events: &[RawEvent]) -> &mut Self {
         self.starts.push(self.out.len());
         self.enc.put_events(&mut self.out, thread, self.seq, events, &[]);
         self.seq += 1;
+        self.written += events.iter().filter(|e| e.kind() != crate::format::event::KIND_LOST).count() as u64;
         self
     }
 
@@ -52,7 +55,7 @@ impl Rec {
 
     fn end(&mut self, end_ns: u64) -> &mut Self {
         self.starts.push(self.out.len());
-        format::put_end(&mut self.out, 0, 0, end_ns);
+        format::put_end(&mut self.out, self.written, 0, end_ns);
         self
     }
 
