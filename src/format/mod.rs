@@ -91,6 +91,18 @@ pub const END_FIELDS_LEN: usize = 24;
 /// bytes (16 MiB). The drainer stays far below: a chunk holds at most 2^16
 /// events, under 2 MiB of payload.
 pub const MAX_BODY_LEN: u32 = 16 << 20;
+/// The most events one chunk holds (`event_count`): the drainer cuts a
+/// ring's events into chunks of at most this many. A chunk claiming more
+/// was not written by memscope and is damage.
+pub const MAX_CHUNK_EVENTS: u32 = 1 << 16;
+
+/// The largest decompressed payload of a chunk of `event_count` events, in
+/// bytes: each event takes at most [`codec::MAX_EVENT_BYTES`]. A longer
+/// `raw_len` is damage, found before decompressing.
+pub const fn max_payload_len(event_count: u32) -> u64 {
+    event_count as u64 * codec::MAX_EVENT_BYTES as u64
+}
+
 /// The largest tag-fields length a reader accepts, in bytes.
 pub const MAX_FIELDS_LEN: u16 = 256;
 

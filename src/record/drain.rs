@@ -39,7 +39,7 @@ pub(crate) struct DrainStats {
 /// reallocation between distant addresses encodes to about 28 bytes, so one
 /// chunk per ring could exceed the 16 MiB a reader accepts (FORMAT.md); at
 /// 2^16 events a payload stays under 2 MiB.
-const MAX_CHUNK_EVENTS: usize = 1 << 16;
+const MAX_CHUNK_EVENTS: usize = format::MAX_CHUNK_EVENTS as usize;
 const _: () = assert!(MAX_CHUNK_EVENTS * format::codec::MAX_EVENT_BYTES <= format::MAX_BODY_LEN as usize / 4);
 
 pub(crate) struct Drainer {
