@@ -230,7 +230,9 @@ fn header_field(at: usize) -> &'static str {
 fn recover_header(b: &[u8]) -> Option<(SegmentHeader, DamageKind, bool)> {
     let stored = le32(b, 44);
     let computed = crc(&[&b[..44]]);
-    let plausible = |h: &[u8]| h[..8] == MAGIC && (OLDEST_VERSION..=VERSION).contains(&le32(h, 8)) && le32(h, 12) as usize == SEGMENT_HEADER_LEN && h[40] <= 1;
+    let plausible = |h: &[u8]| {
+        h[..8] == MAGIC && (OLDEST_VERSION..=VERSION).contains(&le32(h, 8)) && le32(h, 12) as usize == SEGMENT_HEADER_LEN && h[40] <= 1
+    };
     let parse = |h: &[u8]| SegmentHeader {
         version: le32(h, 8),
         start_unix_ns: le64(h, 16),
@@ -406,11 +408,13 @@ impl SequenceCheck {
 
     fn check(&mut self, record: &Record) -> Check {
         match record {
-            Record::Events(_) | Record::Round { .. } | Record::End { .. } if self.ended => Check::Skip(DamageKind::AfterEnd(match record {
-                Record::Events(_) => "an Events",
-                Record::Round { .. } => "a Round",
-                _ => "a second End",
-            })),
+            Record::Events(_) | Record::Round { .. } | Record::End { .. } if self.ended => {
+                Check::Skip(DamageKind::AfterEnd(match record {
+                    Record::Events(_) => "an Events",
+                    Record::Round { .. } => "a Round",
+                    _ => "a second End",
+                }))
+            }
             Record::Events(chunk) => {
                 let s = chunk.sequence;
                 if !self.insert(s) {
@@ -471,7 +475,13 @@ impl<R: Read> Reader<R> {
     /// [`HeaderError`] when the source is not a memscope segment this
     /// version can read.
     pub fn new(src: R) -> Result<Self, HeaderError> {
-        let mut r = Reader { src, buf: Vec::new(), pos: 0, base: 0, eof: false, header: SegmentHeader::default_v1(),
+        let mut r = Reader {
+            src,
+            buf: Vec::new(),
+            pos: 0,
+            base: 0,
+            eof: false,
+            header: SegmentHeader::default_v1(),
             scratch: Vec::new(),
             seq: SequenceCheck::default(),
             queued: None,

@@ -59,12 +59,12 @@ pub(crate) const RELEASE_LAG_NS: u64 = 20_000_000;
 /// cost the window's length per round.
 pub(crate) const RELEASE_STEP_NS: u64 = 5_000_000;
 
-/// The default bound on buffered events (256 Ki events, 12 MiB): a file
+/// The default bound on buffered events (128 Ki events, 6 MiB): a file
 /// whose `Round` records are missing must not buffer all of itself, and a
 /// crafted one must not make replay hold more than its own budget
-/// (FORMAT.md, "Limits"). 20 ms of a recording taking 10 million events a
+/// (FORMAT.md, "Limits"). 20 ms of a recording taking 5 million events a
 /// second fit; beyond, the older half is released early.
-const WINDOW_LIMIT: usize = 1 << 18;
+const WINDOW_LIMIT: usize = 1 << 17;
 
 impl Op {
     #[inline]

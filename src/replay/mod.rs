@@ -154,9 +154,11 @@ impl Replay {
                 None
             };
             if let Some((what, count, max)) = over {
-                let skipped_bytes = reader
-                    .skip_to_end()
-                    .map_err(|source| Error::Read { path: path_for_errors.to_path_buf(), offset: reader.offset(), source })?;
+                let skipped_bytes = reader.skip_to_end().map_err(|source| Error::Read {
+                    path: path_for_errors.to_path_buf(),
+                    offset: reader.offset(),
+                    source,
+                })?;
                 replayer.damage(Damage { offset: read_bytes, kind: DamageKind::OverLimit { what, count, read_bytes, max }, skipped_bytes });
                 break;
             }
