@@ -499,7 +499,7 @@ impl<R: Read> Reader<R> {
             // so that looking at that record never moves the buffer.
             r.fill(SEGMENT_HEADER_LEN + RECORD_HEADER_LEN + usize::from(MAX_FIELDS_LEN))?;
             r.pos = SEGMENT_HEADER_LEN;
-            let record_follows = r.fill(RECORD_HEADER_LEN)? == 0 || matches!(r.head_at()?, Ok(_));
+            let record_follows = r.fill(RECORD_HEADER_LEN)? == 0 || r.head_at()?.is_ok();
             if let Some((header, kind, version_unsure)) = header.filter(|_| magic_close || record_follows) {
                 r.header = header;
                 r.version_unsure = version_unsure;
@@ -965,7 +965,7 @@ mod tests {
         policy[44..48].copy_from_slice(&c.to_le_bytes());
         assert!(matches!(Reader::new(&policy[..]), Err(HeaderError::Damaged(_))));
         // Garbage of header length after a bad magic is not a recording.
-        let mut garbage = vec![0x55u8; 200];
+        let mut garbage = [0x55u8; 200];
         garbage[..7].copy_from_slice(b"MEMSCOX");
         assert!(matches!(Reader::new(&garbage[..]), Err(HeaderError::NotARecording)));
     }
