@@ -503,7 +503,6 @@ impl<R: Read> Reader<R> {
             if let Some((header, kind, version_unsure)) = header.filter(|_| magic_close || record_follows) {
                 r.header = header;
                 r.version_unsure = version_unsure;
-                r.seq.any_damage = true;
                 r.header_damage = Some(Damage { offset: 0, kind, skipped_bytes: 0 });
                 return Ok(r);
             }
