@@ -600,7 +600,7 @@ fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {
     if r.damage_count > 0 {
         writeln!(
             o,
-            "!! DAMAGED: {} damaged stretch(es), {} skipped; their events are missing:",
+            "!! DAMAGED: {} damaged stretch(es), {} skipped; the events of skipped bytes are missing:",
             grouped(r.damage_count),
             bytes(r.damaged_bytes)
         )?;

@@ -67,7 +67,8 @@ fn recording() -> (Vec<u8>, usize) {
     let last = out.len();
     enc.put_events(&mut out, 1, 2, &[RawEvent::dealloc(60, 0x2000, 1000, 8), RawEvent::alloc(70, 0x4000, 32, 8, true, 0)], &[]);
     format::put_round(&mut out, 1, 80);
-    format::put_end(&mut out, 8, 5, 90, 0);
+    // 7 events written (the Lost event is not counted), 5 lost.
+    format::put_end(&mut out, 7, 5, 90, 0);
     (out, last)
 }
 
@@ -153,8 +154,12 @@ fn unreadable_files_exit_1_naming_the_path() {
     let dir = Scratch::new("unreadable");
     let missing = dir.join("missing.memscope");
     let script = write(&dir, "script.sh", b"#!/bin/sh\necho this is a shell script, not a memscope recording\n");
+    // A newer writer's header (its checksum holds: a damaged version byte
+    // would be repaired from it).
     let mut newer = recording().0;
     newer[8] = 99;
+    let c = crc32fast::hash(&newer[..44]);
+    newer[44..48].copy_from_slice(&c.to_le_bytes());
     let newer = write(&dir, "newer.memscope", &newer);
     for (path, why) in [(&missing, "No such file"), (&script, "not a memscope recording"), (&newer, "version 99")] {
         for cmd in ["info", "json", "html"] {

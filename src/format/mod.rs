@@ -103,6 +103,18 @@ pub const END_LEAKS_ASKED: u64 = 4;
 /// bytes (16 MiB). The drainer stays far below: a chunk holds at most 2^16
 /// events, under 2 MiB of payload.
 pub const MAX_BODY_LEN: u32 = 16 << 20;
+/// The most events one chunk holds (`event_count`): the drainer cuts a
+/// ring's events into chunks of at most this many. A chunk claiming more
+/// was not written by memscope and is damage.
+pub const MAX_CHUNK_EVENTS: u32 = 1 << 16;
+
+/// The largest decompressed payload of a chunk of `event_count` events, in
+/// bytes: each event takes at most [`codec::MAX_EVENT_BYTES`]. A longer
+/// `raw_len` is damage, found before decompressing.
+pub const fn max_payload_len(event_count: u32) -> u64 {
+    event_count as u64 * codec::MAX_EVENT_BYTES as u64
+}
+
 /// The largest tag-fields length a reader accepts, in bytes.
 pub const MAX_FIELDS_LEN: u16 = 256;
 
@@ -220,7 +232,9 @@ impl ChunkEncoder {
         f[8..16].copy_from_slice(&sequence.to_le_bytes());
         f[16..20].copy_from_slice(&(self.payload.len() as u32).to_le_bytes());
         f[20..24].copy_from_slice(&crc(&[body]).to_le_bytes());
-        f[24..32].copy_from_slice(&first_ts.to_le_bytes());
+        // The top byte is the format version (FORMAT.md, "Events record"):
+        // timestamps take 56 bits.
+        f[24..32].copy_from_slice(&(first_ts | u64::from(VERSION as u8) << 56).to_le_bytes());
         let before = out.len();
         put_record(out, TAG_EVENTS, &f, body);
         out.len() - before

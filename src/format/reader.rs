@@ -1,7 +1,7 @@
 //! The streaming reader: segment header, then one record at a time, with
 //! resynchronisation after damage (FORMAT.md, "Reading and damage").
 
-use super::codec::{decode_payload, Cursor, PayloadError};
+use super::codec::{decode_payload, Cursor, PayloadError, EXACT_ORDER_SINCE_VERSION};
 use super::stacks::{Line, ModuleRecord, StackNode};
 use super::*;
 use std::io::{self, Read};
@@ -61,7 +61,7 @@ pub struct EventChunk {
     pub offset: u64,
     /// The recorder's id of the thread (not the OS id).
     pub thread: u32,
-    /// The chunk's sequence number within its thread, counting from 0.
+    /// The chunk's number in the segment, over all threads, counting from 0.
     pub sequence: u64,
     /// The events, in the order the thread pushed them.
     pub events: Vec<Event>,
@@ -102,6 +102,86 @@ pub enum DamageKind {
     /// The file ends inside a record.
     #[error("file ends inside a record (truncated)")]
     Truncated,
+    /// The segment header's checksum does not match. With `repaired_byte`,
+    /// exactly one byte was wrong and the checksum gave it back: nothing is
+    /// lost. Otherwise the fields in `unverified` are taken as read (they
+    /// are plausible but may be wrong) and those in `lost` are unknown
+    /// (replaced by zero, or inferred: the version from the first chunk).
+    /// The records after the header are read as usual.
+    #[error("damaged segment header: {}", describe_header_damage(*repaired_byte, unverified, lost))]
+    HeaderDamaged {
+        /// The one damaged byte (offset in the header), repaired.
+        repaired_byte: Option<u8>,
+        /// Fields taken as read, unverified.
+        unverified: Vec<&'static str>,
+        /// Fields lost.
+        lost: Vec<&'static str>,
+    },
+    /// Replay stopped here: the records so far claim more events, or hold
+    /// more live allocations, than a recording of this many bytes can
+    /// (FORMAT.md, "Limits"); the rest of the file is skipped.
+    #[error("replay stopped: {count} {what} after {read_bytes} bytes, more than the {max} a recording of that size holds")]
+    OverLimit {
+        /// `"events"` or `"live allocations"`.
+        what: &'static str,
+        /// How many the records so far claim.
+        count: u64,
+        /// Bytes of the file read.
+        read_bytes: u64,
+        /// The limit at `read_bytes`.
+        max: u64,
+    },
+    /// A chunk claims more events than the writer ever puts in one.
+    #[error("chunk claims {count} events, more than the {max} a chunk holds")]
+    TooManyEvents {
+        /// Its `event_count`.
+        count: u32,
+        /// [`MAX_CHUNK_EVENTS`].
+        max: u32,
+    },
+    /// A chunk's `raw_len` is longer than its events can take.
+    #[error("chunk payload of {raw_len} bytes is longer than its {count} events can take ({max} bytes)")]
+    PayloadTooLong {
+        /// Its `raw_len`, in bytes.
+        raw_len: u32,
+        /// Its `event_count`.
+        count: u32,
+        /// [`max_payload_len`] of `count`, in bytes.
+        max: u64,
+    },
+    /// Chunks the sequence numbers say were written are not in the file
+    /// (reported at the first chunk after the gap, which is kept).
+    #[error("chunk(s) missing: sequence {first} to {last} ({} chunk(s)) are not in the file before this record", last - first + 1)]
+    MissingChunks {
+        /// The first missing sequence number.
+        first: u64,
+        /// The last missing sequence number.
+        last: u64,
+    },
+    /// A chunk whose sequence number was already read: skipped, never counted twice.
+    #[error("repeated chunk: sequence {0} was already read; this copy is skipped")]
+    RepeatedChunk(u64),
+    /// A chunk that comes after chunks with higher sequence numbers (its
+    /// events are replayed, late).
+    #[error("chunk out of order: sequence {sequence} comes after sequence {after}")]
+    ChunkOutOfOrder {
+        /// Its sequence number.
+        sequence: u64,
+        /// The highest sequence number read before it.
+        after: u64,
+    },
+    /// An Events, Round or End record after the End record: ignored.
+    #[error("{0} record after the End record; ignored")]
+    AfterEnd(&'static str),
+    /// The End record's count of written events differs from the events
+    /// the file holds, with no other damage to explain it.
+    #[error("the End record counts {written} events written, but the file holds {read}")]
+    EventCountMismatch {
+        /// `events_written` of the End record.
+        written: u64,
+        /// Events read (Lost events not included, as in `events_written`).
+        read: u64,
+    },
 }
 
 /// A damaged stretch of the file: where it starts, what was wrong, and how
@@ -115,6 +195,120 @@ pub struct Damage {
     pub kind: DamageKind,
     /// Bytes skipped, from `offset` to the next good record or the end.
     pub skipped_bytes: u64,
+}
+
+fn describe_header_damage(repaired_byte: Option<u8>, unverified: &[&str], lost: &[&str]) -> String {
+    if let Some(b) = repaired_byte {
+        return format!("byte {b} ({}) was wrong and is repaired from the header checksum; nothing is lost", header_field(usize::from(b)));
+    }
+    let mut s = String::from("checksum mismatch in more than one byte");
+    if !unverified.is_empty() {
+        s += &format!("; taken as read but unverified: {}", unverified.join(", "));
+    }
+    if !lost.is_empty() {
+        s += &format!("; lost: {}", lost.join(", "));
+    }
+    s
+}
+
+/// The name of the segment header field holding byte `at` (FORMAT.md, "Segment header").
+fn header_field(at: usize) -> &'static str {
+    match at {
+        0..=7 => "magic",
+        8..=11 => "version",
+        12..=15 => "header length",
+        16..=23 => "start_unix_ns",
+        24..=31 => "start_monotonic_ns",
+        32..=35 => "pid",
+        36..=39 => "ring_capacity",
+        40 => "on_full",
+        41..=43 => "reserved",
+        _ => "header_crc",
+    }
+}
+
+/// What a header whose checksum fails still tells: the header as repaired
+/// or as read, and the damage to report.
+fn recover_header(b: &[u8]) -> Option<(SegmentHeader, DamageKind, bool)> {
+    let stored = le32(b, 44);
+    let computed = crc(&[&b[..44]]);
+    let plausible = |h: &[u8]| {
+        h[..8] == MAGIC && (OLDEST_VERSION..=VERSION).contains(&le32(h, 8)) && le32(h, 12) as usize == SEGMENT_HEADER_LEN && h[40] <= 1
+    };
+    let parse = |h: &[u8]| SegmentHeader {
+        version: le32(h, 8),
+        start_unix_ns: le64(h, 16),
+        start_monotonic_ns: le64(h, 24),
+        pid: le32(h, 32),
+        ring_capacity: le32(h, 36),
+        on_full: if h[40] == 1 { OnFull::Drop } else { OnFull::Block },
+    };
+    let differing = (0..4).filter(|&i| stored.to_le_bytes()[i] != computed.to_le_bytes()[i]).count();
+    // One byte of the checksum itself: the fields are intact (a damaged
+    // field would change all four bytes but for a 2^-24 chance).
+    if differing == 1 && plausible(b) {
+        let at = (0..4).find(|&i| stored.to_le_bytes()[i] != computed.to_le_bytes()[i]).unwrap_or(0) + 44;
+        return Some((parse(b), DamageKind::HeaderDamaged { repaired_byte: Some(at as u8), unverified: vec![], lost: vec![] }, false));
+    }
+    // One byte of the fields: the one value of the one byte that makes the
+    // checksum match (11,220 candidates), when exactly one does.
+    let mut found = None;
+    let mut h = [0u8; SEGMENT_HEADER_LEN];
+    h.copy_from_slice(&b[..SEGMENT_HEADER_LEN]);
+    for at in 0..44 {
+        let was = h[at];
+        for v in 0..=255u8 {
+            if v == was {
+                continue;
+            }
+            h[at] = v;
+            if crc(&[&h[..44]]) == stored {
+                if found.is_some() {
+                    return unverified(b, &parse);
+                }
+                found = Some((at, v));
+            }
+        }
+        h[at] = was;
+    }
+    if let Some((at, v)) = found {
+        h[at] = v;
+        if plausible(&h) {
+            return Some((parse(&h), DamageKind::HeaderDamaged { repaired_byte: Some(at as u8), unverified: vec![], lost: vec![] }, false));
+        }
+    }
+    unverified(b, &parse)
+}
+
+/// A header damaged in more than one byte: plausible fields are kept as
+/// unverified, the others lost (zero; the version inferred later).
+fn unverified(b: &[u8], parse: &dyn Fn(&[u8]) -> SegmentHeader) -> Option<(SegmentHeader, DamageKind, bool)> {
+    let mut header = parse(b);
+    let (mut unverified, mut lost) = (Vec::new(), Vec::new());
+    let version_known = (OLDEST_VERSION..=VERSION).contains(&header.version);
+    if version_known {
+        unverified.push("version");
+    } else {
+        header.version = VERSION;
+        lost.push("version (inferred from the first chunk)");
+    }
+    for (name, ok) in [
+        ("start_unix_ns", true),
+        ("start_monotonic_ns", true),
+        ("pid", header.pid != 0),
+        ("ring_capacity", header.ring_capacity != 0),
+        ("on_full", b[40] <= 1),
+    ] {
+        if ok {
+            unverified.push(name);
+        } else {
+            lost.push(name);
+        }
+    }
+    if b[40] > 1 {
+        header.on_full = OnFull::Block;
+    }
+    Some((header, DamageKind::HeaderDamaged { repaired_byte: None, unverified, lost }, !version_known))
 }
 
 /// Why a segment could not be opened at all.
@@ -151,6 +345,108 @@ pub struct Reader<R> {
     eof: bool,
     header: SegmentHeader,
     scratch: Vec<u8>,
+    /// The checks across records (sequence numbers, the End record).
+    seq: SequenceCheck,
+    /// A good record held back while the damage found in it is returned first.
+    queued: Option<Record>,
+    /// Damage to the segment header, returned by the first `next_record`.
+    header_damage: Option<Damage>,
+    /// The header's version was lost: the first chunk that decodes with
+    /// some version sets it.
+    version_unsure: bool,
+}
+
+/// What the reader knows across records: which chunk sequence numbers it
+/// has read, whether damage could explain a gap, and what the End record
+/// must agree with (FORMAT.md, "Missing and repeated records").
+#[derive(Debug, Default)]
+struct SequenceCheck {
+    /// The sequence numbers read, as disjoint inclusive ranges (start → end):
+    /// one range in an intact file.
+    seen: std::collections::BTreeMap<u64, u64>,
+    /// One past the highest sequence number read.
+    next: u64,
+    /// A damaged stretch was skipped since the last good chunk: it may have
+    /// held the chunks a gap misses, and was reported already.
+    damage_since_chunk: bool,
+    /// A damaged stretch was skipped anywhere.
+    any_damage: bool,
+    /// Events read from kept chunks, Lost events not included.
+    events: u64,
+    /// An End record was read.
+    ended: bool,
+}
+
+/// What [`SequenceCheck`] says of a good record.
+enum Check {
+    Good,
+    /// Keep the record, and report this damage before it.
+    Before(DamageKind),
+    /// Skip the record as damage.
+    Skip(DamageKind),
+}
+
+impl SequenceCheck {
+    /// Whether `sequence` was read already; adds it if not.
+    fn insert(&mut self, sequence: u64) -> bool {
+        let below = self.seen.range(..=sequence).next_back().map(|(&s, &e)| (s, e));
+        if below.is_some_and(|(_, e)| e >= sequence) {
+            return false;
+        }
+        let mut start = sequence;
+        let mut end = sequence;
+        if let Some((s, e)) = below.filter(|&(_, e)| e.checked_add(1) == Some(sequence)) {
+            debug_assert_eq!(e + 1, sequence);
+            start = s;
+        }
+        if let Some(next) = sequence.checked_add(1) {
+            if let Some(e) = self.seen.remove(&next) {
+                end = e;
+            }
+        }
+        self.seen.insert(start, end);
+        true
+    }
+
+    fn check(&mut self, record: &Record) -> Check {
+        match record {
+            Record::Events(_) | Record::Round { .. } | Record::End { .. } if self.ended => {
+                Check::Skip(DamageKind::AfterEnd(match record {
+                    Record::Events(_) => "an Events",
+                    Record::Round { .. } => "a Round",
+                    _ => "a second End",
+                }))
+            }
+            Record::Events(chunk) => {
+                let s = chunk.sequence;
+                if !self.insert(s) {
+                    return Check::Skip(DamageKind::RepeatedChunk(s));
+                }
+                self.events += chunk.events.iter().filter(|e| !matches!(e, Event::Lost { .. })).count() as u64;
+                let explained = std::mem::take(&mut self.damage_since_chunk);
+                if s >= self.next {
+                    let first = self.next;
+                    self.next = s.saturating_add(1);
+                    if s > first && !explained {
+                        // The End record's count cannot be checked past a gap.
+                        self.any_damage = true;
+                        return Check::Before(DamageKind::MissingChunks { first, last: s - 1 });
+                    }
+                    Check::Good
+                } else {
+                    Check::Before(DamageKind::ChunkOutOfOrder { sequence: s, after: self.next - 1 })
+                }
+            }
+            &Record::End { events_written, .. } => {
+                self.ended = true;
+                if events_written != self.events && !self.any_damage {
+                    return Check::Before(DamageKind::EventCountMismatch { written: events_written, read: self.events });
+                }
+                Check::Good
+            }
+            _ => Check::Good,
+        }
+    }
 }
 
 const READ_BLOCK: usize = 64 << 10;
@@ -181,8 +477,39 @@ impl<R: Read> Reader<R> {
     /// [`HeaderError`] when the source is not a memscope segment this
     /// version can read.
     pub fn new(src: R) -> Result<Self, HeaderError> {
-        let mut r = Reader { src, buf: Vec::new(), pos: 0, base: 0, eof: false, header: SegmentHeader::default_v1(), scratch: Vec::new() };
+        let mut r = Reader {
+            src,
+            buf: Vec::new(),
+            pos: 0,
+            base: 0,
+            eof: false,
+            header: SegmentHeader::default_v1(),
+            scratch: Vec::new(),
+            seq: SequenceCheck::default(),
+            queued: None,
+            header_damage: None,
+            version_unsure: false,
+        };
         let have = r.fill(SEGMENT_HEADER_LEN)?;
+        let b = &r.buf[..have.min(SEGMENT_HEADER_LEN)];
+        if b.len() == SEGMENT_HEADER_LEN && le32(b, 44) != crc(&[&b[..44]]) {
+            // A damaged header: read the records anyway, if the file is a
+            // recording (its magic holds, or a record starts after it).
+            let magic_close = b[..8].iter().zip(MAGIC).filter(|(x, y)| *x != y).count() <= 1;
+            let header = recover_header(b);
+            // The first record's header and fields, read while `pos` is 0,
+            // so that looking at that record never moves the buffer.
+            r.fill(SEGMENT_HEADER_LEN + RECORD_HEADER_LEN + usize::from(MAX_FIELDS_LEN))?;
+            r.pos = SEGMENT_HEADER_LEN;
+            let record_follows = r.fill(RECORD_HEADER_LEN)? == 0 || r.head_at()?.is_ok();
+            if let Some((header, kind, version_unsure)) = header.filter(|_| magic_close || record_follows) {
+                r.header = header;
+                r.version_unsure = version_unsure;
+                r.header_damage = Some(Damage { offset: 0, kind, skipped_bytes: 0 });
+                return Ok(r);
+            }
+            r.pos = 0;
+        }
         let b = &r.buf[..have.min(SEGMENT_HEADER_LEN)];
         if b.len() < 8 || b[..8] != MAGIC {
             return Err(if have < 8 { HeaderError::TooShort(have) } else { HeaderError::NotARecording });
@@ -332,29 +659,57 @@ impl<R: Read> Reader<R> {
     /// # Errors
     /// Only the source's I/O errors.
     pub fn next_record(&mut self) -> io::Result<Option<Result<Record, Damage>>> {
+        if let Some(damage) = self.header_damage.take() {
+            return Ok(Some(Err(damage)));
+        }
+        if let Some(record) = self.queued.take() {
+            return Ok(Some(Ok(record)));
+        }
         if self.fill(1)? == 0 {
             return Ok(None);
         }
         let offset = self.offset();
         let kind = match self.head_at()? {
             Ok(head) => match self.read_body(offset, &head)? {
-                Ok(record) => return Ok(Some(Ok(record))),
+                Ok(record) => {
+                    return Ok(Some(match self.seq.check(&record) {
+                        Check::Good => Ok(record),
+                        Check::Before(kind) => {
+                            self.queued = Some(record);
+                            Err(Damage { offset, kind, skipped_bytes: 0 })
+                        }
+                        Check::Skip(kind) => Err(Damage { offset, kind, skipped_bytes: self.offset() - offset }),
+                    }))
+                }
                 Err(kind) => kind,
             },
             Err(kind) => kind,
         };
+        self.seq.damage_since_chunk = true;
+        self.seq.any_damage = true;
         let skipped_bytes = if kind == DamageKind::Truncated {
-            // Nothing follows a truncation: skip to the end in read-sized steps.
-            self.pos = self.buf.len();
-            while self.fill(1)? > 0 {
-                self.pos = self.buf.len();
-            }
-            self.offset() - offset
+            // Nothing follows a truncation.
+            self.skip_to_end()?
         } else {
             self.pos = (offset - self.base) as usize;
             self.resync()?
         };
         Ok(Some(Err(Damage { offset, kind, skipped_bytes })))
+    }
+
+    /// Skips everything left, in read-sized steps, without decoding it;
+    /// returns the bytes skipped.
+    ///
+    /// # Errors
+    /// Only the source's I/O errors.
+    pub fn skip_to_end(&mut self) -> io::Result<u64> {
+        let start = self.offset();
+        self.queued = None;
+        self.pos = self.buf.len();
+        while self.fill(1)? > 0 {
+            self.pos = self.buf.len();
+        }
+        Ok(self.offset() - start)
     }
 
     fn read_body(&mut self, offset: u64, head: &Head) -> io::Result<Result<Record, DamageKind>> {
@@ -372,7 +727,10 @@ impl<R: Read> Reader<R> {
                 let sequence = le64(fields, 8);
                 let raw_len = le32(fields, 16);
                 let expected = le32(fields, 20);
-                let first_ts = le64(fields, 24);
+                // Bits 0-55: the first timestamp; the top byte: the format
+                // version since version 4, 0 before (FORMAT.md, "Events record").
+                let first_ts = le64(fields, 24) & ((1 << 56) - 1);
+                let chunk_version = u32::from(fields[31]);
                 let actual = crc(&[body]);
                 if actual != expected {
                     return Ok(Err(DamageKind::ChecksumMismatch { expected, actual }));
@@ -380,15 +738,41 @@ impl<R: Read> Reader<R> {
                 if raw_len > MAX_BODY_LEN || count > raw_len {
                     return Ok(Err(DamageKind::BadLength));
                 }
+                // The writer's own limits (FORMAT.md, "Events record"),
+                // checked before decompressing: what one chunk may claim.
+                if count > MAX_CHUNK_EVENTS {
+                    return Ok(Err(DamageKind::TooManyEvents { count, max: MAX_CHUNK_EVENTS }));
+                }
+                if u64::from(raw_len) > max_payload_len(count) {
+                    return Ok(Err(DamageKind::PayloadTooLong { raw_len, count, max: max_payload_len(count) }));
+                }
                 self.scratch.resize(raw_len as usize, 0);
                 match lz4_flex::block::decompress_into(body, &mut self.scratch) {
                     Ok(n) if n == raw_len as usize => {}
                     _ => return Ok(Err(DamageKind::Decompress)),
                 }
+                if self.version_unsure {
+                    // A lost version: a version-4 chunk says its own; a 0
+                    // says 1 to 3 (tried from 3 down below).
+                    self.header.version = if (EXACT_ORDER_SINCE_VERSION..=VERSION).contains(&chunk_version) {
+                        chunk_version
+                    } else {
+                        EXACT_ORDER_SINCE_VERSION - 1
+                    };
+                }
                 let mut events = Vec::with_capacity(count as usize);
                 if let Err(e) = decode_payload(&self.scratch, count, first_ts, self.header.version, &mut events) {
-                    return Ok(Err(DamageKind::Payload(e)));
+                    // A lost version: the first older one this chunk decodes with.
+                    let other = (OLDEST_VERSION..self.header.version).rev().find(|&v| {
+                        events.clear();
+                        self.version_unsure && decode_payload(&self.scratch, count, first_ts, v, &mut events).is_ok()
+                    });
+                    match other {
+                        Some(v) => self.header.version = v,
+                        None => return Ok(Err(DamageKind::Payload(e))),
+                    }
                 }
+                self.version_unsure = false;
                 Record::Events(EventChunk { offset, thread, sequence, events, len_bytes: total as u64 })
             }
             (TAG_ROUND, ROUND_FIELDS_LEN) if body.is_empty() => Record::Round { round: le64(fields, 0), watermark_ns: le64(fields, 8) },
@@ -586,12 +970,92 @@ mod tests {
             Reader::new(&b"#!/bin/sh\necho hello world, this is not a recording at all\n"[..]),
             Err(HeaderError::NotARecording)
         ));
+        // A newer writer's header: its checksum holds.
         let mut newer = bytes.clone();
-        newer[8] = (VERSION + 1) as u8;
+        newer[..SEGMENT_HEADER_LEN].copy_from_slice(&SegmentHeader { version: VERSION + 1, ..header() }.encode());
         assert!(matches!(Reader::new(&newer[..]), Err(HeaderError::UnsupportedVersion(v)) if v == VERSION + 1));
-        let mut bad = bytes;
-        bad[20] ^= 1;
-        assert!(matches!(Reader::new(&bad[..]), Err(HeaderError::Damaged(_))));
+        // A consistent header with a bad field is no damage in transit: refused.
+        let mut policy = bytes.clone();
+        policy[40] = 7;
+        let c = crc(&[&policy[..44]]);
+        policy[44..48].copy_from_slice(&c.to_le_bytes());
+        assert!(matches!(Reader::new(&policy[..]), Err(HeaderError::Damaged(_))));
+        // Garbage of header length after a bad magic is not a recording.
+        let mut garbage = [0x55u8; 200];
+        garbage[..7].copy_from_slice(b"MEMSCOX");
+        assert!(matches!(Reader::new(&garbage[..]), Err(HeaderError::NotARecording)));
+    }
+
+    /// Issue 9.6: any one header byte damaged, to any value, loses nothing:
+    /// the checksum gives the byte back, every record is read, and the
+    /// damage names the byte and its field.
+    #[test]
+    fn one_damaged_header_byte_is_repaired_from_the_checksum() {
+        let (bytes, _) = sample();
+        let (want, _) = read_all(&bytes);
+        for at in 0..SEGMENT_HEADER_LEN {
+            for flip in [0x01u8, 0x80, 0xFF, 0x5A] {
+                let mut bad = bytes.clone();
+                bad[at] ^= flip;
+                let r = Reader::new(&bad[..]).unwrap_or_else(|e| panic!("byte {at} ^ {flip:#x}: {e}"));
+                assert_eq!(*r.header(), header(), "byte {at}");
+                let (recs, dmg) = read_all(&bad);
+                assert_eq!(recs, want, "byte {at}: every record");
+                assert_eq!(dmg.len(), 1, "byte {at}: {dmg:?}");
+                assert_eq!(dmg[0].offset, 0);
+                assert_eq!(dmg[0].kind, DamageKind::HeaderDamaged { repaired_byte: Some(at as u8), unverified: vec![], lost: vec![] });
+                assert!(dmg[0].to_string().contains(header_field(at)), "{}", dmg[0]);
+            }
+        }
+    }
+
+    /// Several damaged header bytes: the records are still read; what the
+    /// header held is flagged unverified or lost, and the version is
+    /// inferred from the first chunk.
+    #[test]
+    fn a_header_damaged_in_many_bytes_still_gives_its_records() {
+        let (bytes, _) = sample();
+        let (want, _) = read_all(&bytes);
+        let mut bad = bytes.clone();
+        for b in &mut bad[8..44] {
+            *b = 0;
+        }
+        let (recs, dmg) = read_all(&bad);
+        assert_eq!(recs, want);
+        let DamageKind::HeaderDamaged { repaired_byte: None, unverified, lost } = &dmg[0].kind else { panic!("{dmg:?}") };
+        assert_eq!(lost, &["version (inferred from the first chunk)", "pid", "ring_capacity"]);
+        assert_eq!(unverified, &["start_unix_ns", "start_monotonic_ns", "on_full"]);
+        assert_eq!(dmg.len(), 1);
+        // A damaged magic too, when a record follows the header.
+        bad[0] = b'X';
+        bad[3] = b'X';
+        let (recs, _) = read_all(&bad);
+        assert_eq!(recs, want);
+    }
+
+    #[test]
+    fn chunks_out_of_order_and_repeated_are_told_apart() {
+        let (bytes, starts) = sample();
+        // Chunks 0, 2, 1, 1 (the last a repeat), then the Round and End.
+        let chunk = |i: usize| &bytes[starts[i]..starts[i + 1]];
+        let mut out = bytes[..starts[0]].to_vec();
+        for i in [0, 2, 1, 1] {
+            out.extend_from_slice(chunk(i));
+        }
+        out.extend_from_slice(&bytes[starts[3]..]);
+        let (recs, dmg) = read_all(&out);
+        let at = |k: usize| (starts[0] + (starts[1] - starts[0]) * k) as u64;
+        let kinds: Vec<(u64, DamageKind)> = dmg.iter().map(|d| (d.offset, d.kind.clone())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (at(1), DamageKind::MissingChunks { first: 1, last: 1 }),
+                (at(2), DamageKind::ChunkOutOfOrder { sequence: 1, after: 2 }),
+                (at(3), DamageKind::RepeatedChunk(1)),
+            ]
+        );
+        // Three chunks kept, each once, then Round and End (150 events: the count matches).
+        assert_eq!(recs.len(), 5);
     }
 
     proptest! {
@@ -604,6 +1068,17 @@ mod tests {
             }
             let keep = SEGMENT_HEADER_LEN + cut % (bytes.len() - SEGMENT_HEADER_LEN + 1);
             let _ = read_all(&bytes[..keep]);
+        }
+
+        #[test]
+        fn reader_never_panics_on_damaged_headers(flips in prop::collection::vec((0..SEGMENT_HEADER_LEN + 40, any::<u8>()), 1..6)) {
+            let (mut bytes, _) = sample();
+            for (at, v) in flips {
+                bytes[at] ^= v | 1;
+            }
+            if let Ok(mut r) = Reader::new(&bytes[..]) {
+                while let Some(_item) = r.next_record().unwrap() {}
+            }
         }
 
         #[test]

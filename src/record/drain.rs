@@ -41,7 +41,7 @@ pub(crate) struct DrainStats {
 /// reallocation between distant addresses encodes to about 28 bytes, so one
 /// chunk per ring could exceed the 16 MiB a reader accepts (FORMAT.md); at
 /// 2^16 events a payload stays under 2 MiB.
-const MAX_CHUNK_EVENTS: usize = 1 << 16;
+const MAX_CHUNK_EVENTS: usize = format::MAX_CHUNK_EVENTS as usize;
 const _: () = assert!(MAX_CHUNK_EVENTS * format::codec::MAX_EVENT_BYTES <= format::MAX_BODY_LEN as usize / 4);
 
 /// `membarrier(2)` commands (`linux/membarrier.h`).
@@ -522,7 +522,7 @@ impl Drainer {
             // popped from a ring (a type or a label), which only this crate
             // builds, with `str_key` of a `&'static str`.
             let text = unsafe { track::str_from_key(key) };
-            format::put_text(&mut self.out, key, text);
+            format::put_text(&mut self.out, key, &text);
         }
     }
 

@@ -101,14 +101,15 @@ pub(crate) unsafe fn site_from_key(key: u64) -> &'static Site {
 /// `key` must be a nonzero [`str_key`] of a `&'static str`, taken from an
 /// event of a tracking kind popped from a ring (only this crate builds
 /// those, with [`str_key`]).
-pub(crate) unsafe fn str_from_key(key: u64) -> &'static str {
+pub(crate) unsafe fn str_from_key(key: u64) -> std::borrow::Cow<'static, str> {
     let (addr, len) = str_key_parts(key);
     // SAFETY: `str_key` packed the address and a length up to the string's
     // own of a `&'static str`: the bytes are valid and live forever.
     let bytes = unsafe { core::slice::from_raw_parts(addr as usize as *const u8, len) };
-    // `str_key` cuts at a character boundary, so this holds; checked anyway
-    // rather than trusted.
-    core::str::from_utf8(bytes).unwrap_or("<invalid UTF-8>")
+    // `str_key` cuts at a character boundary, so these are UTF-8; checked
+    // anyway rather than trusted, and replaced as FORMAT.md says a reader
+    // replaces invalid UTF-8 (U+FFFD), borrowing when valid.
+    String::from_utf8_lossy(bytes)
 }
 
 /// Whether a recording is running now (one atomic load).
@@ -369,4 +370,24 @@ macro_rules! track_scope {
             $crate::record::track::Site::new($crate::record::track::SCOPE, $name, file!(), line!(), column!());
         $crate::record::track::ScopeGuard::enter(&SITE)
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_utf8_behind_a_key_becomes_u_fffd_as_format_md_says() {
+        static BYTES: [u8; 5] = [b'a', 0xFF, b'b', 0xC3, b'c'];
+        let key = BYTES.as_ptr() as u64 | (BYTES.len() as u64) << 48;
+        // SAFETY: `key` packs the address and length of a `static` byte
+        // array, which is what `str_from_key` reads (its bytes need not be
+        // UTF-8 for the read to be sound).
+        let text = unsafe { str_from_key(key) };
+        assert_eq!(text, "a\u{FFFD}b\u{FFFD}c");
+        let valid = str_key("plain label");
+        // SAFETY: a key of a `&'static str`, made by `str_key`.
+        let text = unsafe { str_from_key(valid) };
+        assert!(matches!(text, std::borrow::Cow::Borrowed("plain label")));
+    }
 }

@@ -71,9 +71,12 @@ pub(crate) const RELEASE_LAG_NS: u64 = 20_000_000;
 /// cost the window's length per round.
 pub(crate) const RELEASE_STEP_NS: u64 = 5_000_000;
 
-/// The default bound on buffered events (8 Mi events, 320 MiB): a file
-/// whose `Round` records are missing must not buffer all of itself.
-const WINDOW_LIMIT: usize = 8 << 20;
+/// The default bound on buffered events (128 Ki events, 6 MiB): a file
+/// whose `Round` records are missing must not buffer all of itself, and a
+/// crafted one must not make replay hold more than its own budget
+/// (FORMAT.md, "Limits"). 20 ms of a recording taking 5 million events a
+/// second fit; beyond, the older half is released early.
+const WINDOW_LIMIT: usize = 1 << 17;
 
 impl Op {
     #[inline]
@@ -291,6 +294,17 @@ impl Replayer {
             Record::Module(m) => self.stacks.modules.push(m.clone()),
             Record::Symbols(entries) => self.stacks.symbols.extend(entries.iter().cloned()),
         }
+    }
+
+    /// Replaces the segment header: the reader may learn a lost version
+    /// from the first chunk (FORMAT.md, "Segment header").
+    pub(crate) fn set_header(&mut self, header: SegmentHeader) {
+        self.header = header;
+    }
+
+    /// Allocations held now: live, and deferred until their address is freed.
+    pub(crate) fn held(&self) -> u64 {
+        (self.live.len() + self.live.deferred_len()) as u64
     }
 
     /// Notes a damaged stretch of the segment; replay goes on with the next record.
@@ -1123,7 +1137,13 @@ impl Replayer {
         debug_assert_eq!(t.live_count, (self.live.len() + self.live.deferred_len()) as u64);
         debug_assert_eq!(t.live_bytes, t.total_allocated_bytes.wrapping_sub(t.total_deallocated_bytes));
 
-        let mut leaks = Vec::with_capacity(self.live.len() + self.live.deferred_len());
+        let order = |a: &Leak, b: &Leak| {
+            b.size.cmp(&a.size).then(a.allocated_at_ns.cmp(&b.allocated_at_ns)).then(a.ptr.cmp(&b.ptr)).then(a.thread.cmp(&b.thread))
+        };
+        // The largest MAX_LEAKS, kept in a buffer of twice that cut back
+        // whenever full: memory stays small however large the live set.
+        let mut leaks = Vec::with_capacity(2 * MAX_LEAKS);
+        let mut live_bytes = 0u64;
         for (ptr, l) in self.live.iter() {
             let owner = if l.origin & IN_SCOPE == 0 { l.origin } else { self.track.nodes[(l.origin & !IN_SCOPE) as usize].thread_index };
             let (base, other) = match l.charge.checked_sub(1) {
@@ -1140,12 +1160,14 @@ impl Replayer {
             let acc = &mut self.threads[owner as usize].stats;
             acc.live_count += 1;
             acc.live_bytes = acc.live_bytes.wrapping_add(base);
+            live_bytes = live_bytes.wrapping_add(l.size);
             leaks.push(Leak { ptr, size: l.size, allocated_at_ns: l.start_ns, thread: acc.thread });
+            if leaks.len() == 2 * MAX_LEAKS {
+                leaks.select_nth_unstable_by(MAX_LEAKS - 1, order);
+                leaks.truncate(MAX_LEAKS);
+            }
         }
-        debug_assert_eq!(self.totals.live_bytes, leaks.iter().fold(0u64, |s, l| s.wrapping_add(l.size)));
-        let order = |a: &Leak, b: &Leak| {
-            b.size.cmp(&a.size).then(a.allocated_at_ns.cmp(&b.allocated_at_ns)).then(a.ptr.cmp(&b.ptr)).then(a.thread.cmp(&b.thread))
-        };
+        debug_assert_eq!(self.totals.live_bytes, live_bytes);
         if leaks.len() > MAX_LEAKS {
             leaks.select_nth_unstable_by(MAX_LEAKS - 1, order);
             leaks.truncate(MAX_LEAKS);

@@ -54,7 +54,7 @@ pub use track::{
     MAX_VARIABLES,
 };
 
-use crate::format::{Damage, Reader, SegmentHeader};
+use crate::format::{Damage, DamageKind, Reader, SegmentHeader};
 use crate::Error;
 use std::fs::File;
 use std::io::Read;
@@ -145,6 +145,11 @@ impl Replay {
     /// Damaged records are skipped, listed in [`Replay::damage`], and replay
     /// goes on with the next good record; a file without an `End` record
     /// replays up to its last good record with [`Replay::finished`] false.
+    /// A file whose records claim more events than [`max_events`] or hold
+    /// more allocations than [`max_live`] of the bytes read so far was not
+    /// written by memscope: replay stops there, and the rest is reported as
+    /// damage ([`DamageKind::OverLimit`]). This bounds replay's time and
+    /// memory by the file's length.
     ///
     /// # Errors
     /// [`Error::Header`] when `r` is not a recording this version can read;
@@ -159,7 +164,26 @@ impl Replay {
                 Ok(Some(Err(damage))) => replayer.damage(damage),
                 Err(source) => return Err(Error::Read { path: path_for_errors.to_path_buf(), offset: reader.offset(), source }),
             }
+            let read_bytes = reader.offset();
+            let (events, live) = (replayer.totals.events, replayer.held());
+            let over = if events > max_events(read_bytes) {
+                Some(("events", events, max_events(read_bytes)))
+            } else if live > max_live(read_bytes) {
+                Some(("live allocations", live, max_live(read_bytes)))
+            } else {
+                None
+            };
+            if let Some((what, count, max)) = over {
+                let skipped_bytes = reader.skip_to_end().map_err(|source| Error::Read {
+                    path: path_for_errors.to_path_buf(),
+                    offset: reader.offset(),
+                    source,
+                })?;
+                replayer.damage(Damage { offset: read_bytes, kind: DamageKind::OverLimit { what, count, read_bytes, max }, skipped_bytes });
+                break;
+            }
         }
+        replayer.set_header(*reader.header());
         Ok(replayer.finish(reader.offset()))
     }
 
@@ -178,6 +202,44 @@ impl Replay {
 pub fn replay_file(path: &Path) -> Result<Replay, Error> {
     let file = File::open(path).map_err(|source| Error::Open { path: path.to_path_buf(), source })?;
     Replay::from_reader(file, path)
+}
+
+/// Events replay reads at most whatever the file's length
+/// ([`Replay::from_reader`]; FORMAT.md, "Limits").
+pub const MAX_EVENTS_FLOOR: u64 = 1 << 22;
+/// Events replay reads at most per byte of the file read, above
+/// [`MAX_EVENTS_FLOOR`]. A recording takes a byte per event or more (its
+/// timestamps do not compress well); a file claiming far more was crafted.
+pub const MAX_EVENTS_PER_BYTE: u64 = 8;
+
+/// The most events replay reads from the first `read_bytes` bytes of a
+/// file: [`MAX_EVENTS_FLOOR`] plus [`MAX_EVENTS_PER_BYTE`] per byte.
+pub const fn max_events(read_bytes: u64) -> u64 {
+    MAX_EVENTS_FLOOR.saturating_add(read_bytes.saturating_mul(MAX_EVENTS_PER_BYTE))
+}
+
+/// Allocations replay holds at most whatever the file's length
+/// ([`Replay::from_reader`]; FORMAT.md, "Limits").
+pub const MAX_LIVE_FLOOR: u64 = 1 << 19;
+/// Allocations replay holds at most per byte of the file's first MiB read,
+/// above [`MAX_LIVE_FLOOR`]. A recording takes about 2 bytes per allocation
+/// or more (its timestamps do not compress); a small file claiming more live
+/// allocations per byte was crafted.
+pub const MAX_LIVE_PER_BYTE: u64 = 1;
+/// Allocations replay holds at most per byte read past the first MiB: looser,
+/// so that a dense genuine recording (a coarse clock, repetitive work) is not
+/// cut short, while memory stays bounded by the file's length.
+pub const MAX_LIVE_PER_BYTE_PAST_1_MIB: u64 = 4;
+
+/// The most allocations replay holds (live, or waiting for their address)
+/// after reading `read_bytes` bytes of a file: [`MAX_LIVE_FLOOR`], plus
+/// [`MAX_LIVE_PER_BYTE`] per byte of the first MiB, plus
+/// [`MAX_LIVE_PER_BYTE_PAST_1_MIB`] per byte after it.
+pub const fn max_live(read_bytes: u64) -> u64 {
+    const MIB: u64 = 1 << 20;
+    let first = if read_bytes < MIB { read_bytes } else { MIB };
+    let rest = read_bytes.saturating_sub(MIB);
+    MAX_LIVE_FLOOR.saturating_add(first.saturating_mul(MAX_LIVE_PER_BYTE)).saturating_add(rest.saturating_mul(MAX_LIVE_PER_BYTE_PAST_1_MIB))
 }
 
 /// The most leaks [`Replay::largest_leaks`] lists.

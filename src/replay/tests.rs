@@ -34,19 +34,22 @@ struct Rec {
     enc: ChunkEncoder,
     seq: u64,
     round: u64,
+    /// Events appended, Lost events not included (the End record's count).
+    written: u64,
     /// Start offset of every record appended.
     starts: Vec<usize>,
 }
 
 impl Rec {
     fn new() -> Self {
-        Rec { out: header().encode().to_vec(), enc: ChunkEncoder::default(), seq: 0, round: 0, starts: Vec::new() }
+        Rec { out: header().encode().to_vec(), enc: ChunkEncoder::default(), seq: 0, round: 0, written: 0, starts: Vec::new() }
     }
 
     fn chunk(&mut self, thread: u32, events: &[RawEvent]) -> &mut Self {
         self.starts.push(self.out.len());
         self.enc.put_events(&mut self.out, thread, self.seq, events, &[]);
         self.seq += 1;
+        self.written += events.iter().filter(|e| e.kind() != crate::format::event::KIND_LOST).count() as u64;
         self
     }
 
@@ -80,7 +83,7 @@ impl Rec {
 
     fn end_with(&mut self, end_ns: u64, flags: u64) -> &mut Self {
         self.starts.push(self.out.len());
-        format::put_end(&mut self.out, 0, 0, end_ns, flags);
+        format::put_end(&mut self.out, self.written, 0, end_ns, flags);
         self
     }
 
