@@ -44,6 +44,14 @@ pub(crate) struct DrainStats {
 const MAX_CHUNK_EVENTS: usize = format::MAX_CHUNK_EVENTS as usize;
 const _: () = assert!(MAX_CHUNK_EVENTS * format::codec::MAX_EVENT_BYTES <= format::MAX_BODY_LEN as usize / 4);
 
+/// The longest a stopping drainer waits for threads to push the events they
+/// began before the stop ([`Drainer::wait_in_flight`]).
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(1);
+
+/// Events found in rings at a recording's start: pushed for an earlier
+/// recording after its last round (`record::events_stranded`).
+pub(crate) static STRANDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// `membarrier(2)` commands (`linux/membarrier.h`).
 const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
 const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
@@ -319,7 +327,9 @@ impl Drainer {
             let reset = stack::drainer_reset_check(slot);
             // SAFETY: one drainer runs at a time (`record::STATE`), so this
             // thread is every ring's only consumer.
-            unsafe { slot.ring.pop_into(&mut self.batch, usize::MAX) };
+            let stranded = unsafe { slot.ring.pop_into(&mut self.batch, usize::MAX) };
+            // Relaxed: a count for tests (`record::events_stranded`).
+            STRANDED.fetch_add(stranded as u64, std::sync::atomic::Ordering::Relaxed);
             if let Some(r) = reset {
                 // This recording has no ids of the slot yet: acknowledge at once.
                 stack::drainer_ack_reset(slot, r);
@@ -543,6 +553,26 @@ impl Drainer {
     /// the session, so producers waiting on a full ring give up and count).
     /// `at_exit` holds the id of a recording the `atexit` hook stopped;
     /// `end_flags` the End record's other flags.
+    /// Stopping (the session already zeroed): runs rounds until no thread
+    /// has an event in flight, so that every event a thread began before the
+    /// stop is pushed before the last rounds (`thread::begin_event`: a thread
+    /// that marks one after the heavy barrier each round begins with sees the
+    /// stop and makes none). Bounded by [`IN_FLIGHT_WAIT`]: a thread stopped
+    /// inside an allocator call (a debugger, a signal handler that never
+    /// returns) cannot hold the finish forever; its event is then lost.
+    fn wait_in_flight(&mut self) -> Result<(), crate::Error> {
+        let deadline = std::time::Instant::now() + IN_FLIGHT_WAIT;
+        loop {
+            self.round()?;
+            // After the round's heavy barrier: every mark made before it is seen.
+            let busy = REGISTRY.iter().any(|s| s.state() != FREE && s.in_flight());
+            if !busy || std::time::Instant::now() >= deadline {
+                return Ok(());
+            }
+            std::thread::yield_now();
+        }
+    }
+
     pub(crate) fn run(
         &mut self,
         stop: &std::sync::atomic::AtomicU32,
@@ -556,6 +586,7 @@ impl Drainer {
             let stopping = stop.load(Ordering::Acquire) >= session;
             let most = self.round()?;
             if stopping {
+                self.wait_in_flight()?;
                 super::full::drain_to_close(&SHARED.gate, || self.round(), std::thread::yield_now)?;
                 break;
             }

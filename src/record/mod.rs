@@ -129,6 +129,17 @@ pub fn lost_counted() -> u64 {
     thread::REGISTRY.iter().map(|s| s.dropped()).sum::<u64>() + unregistered
 }
 
+/// Events the drainer found in a ring when a recording started, pushed for
+/// an earlier recording after its drainer's last round and so written
+/// nowhere and counted nowhere: for tests that check no event is stranded at
+/// a stop (issue 9, "nothing vanishes silently").
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub fn events_stranded() -> u64 {
+    // Relaxed: a count, read by a test between recordings.
+    drain::STRANDED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The recorder's ring, owned by one thread: for the ring benchmark.
 #[cfg(not(loom))]
 #[doc(hidden)]

@@ -40,8 +40,10 @@ pub(super) extern "C" fn on_thread_exit(value: *mut libc::c_void) {
             let slot = unsafe { &*slot };
             // Acquire: as in `record`.
             let session = CONTROL.running();
-            if session != 0 && l.session.get() == session && l.exit_session.replace(session) != session {
+            if session != 0 && l.session.get() == session && l.exit_session.get() != session && begin_event(slot, session) {
+                l.exit_session.set(session);
                 push_structural(slot, RawEvent::thread_exit(now_ns()), session);
+                slot.end_event();
             }
             // Forget the slot before releasing it: a signal handler that
             // allocates from here on counts its call without a slot

@@ -57,8 +57,7 @@ pub(crate) fn record_group(group: &mut Group, only: u32) -> u32 {
                 enter(l, &std::alloc::System, session)
             };
             let pushed = match slot {
-                Some(slot) => {
-                    slot.begin_event();
+                Some(slot) if begin_event(slot, session) => {
                     let ts = now_ns();
                     let events = &mut group.events[..group.len];
                     for e in events.iter_mut() {
@@ -68,7 +67,7 @@ pub(crate) fn record_group(group: &mut Group, only: u32) -> u32 {
                     slot.end_event();
                     pushed
                 }
-                None => false,
+                _ => false,
             };
             l.busy.set(OUTSIDE);
             if pushed {

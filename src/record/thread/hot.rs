@@ -49,11 +49,13 @@ pub(super) fn stamp_in<A: GlobalAlloc>(inner: &A, session: u32) -> Option<Stamp>
                 return None;
             }
             let ready = (l.session.get() == session && !l.slot.get().is_null()) || enter(l, inner, session).is_some();
-            let stamp = ready.then(|| {
-                let slot = l.slot.get();
+            let stamp = ready.then(|| l.slot.get()).and_then(|slot| {
                 // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).
-                unsafe { &*slot }.begin_event();
-                Stamp { session, ts_ns: now_ns(), slot }
+                let owned = unsafe { &*slot };
+                if !begin_event(owned, session) {
+                    return None;
+                }
+                Some(Stamp { session, ts_ns: now_ns(), slot })
             });
             l.busy.set(OUTSIDE);
             stamp
@@ -149,9 +151,10 @@ pub(super) fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: boo
             } else {
                 0
             };
-            slot.begin_event();
-            push(slot, make(now_ns(), stack), session);
-            slot.end_event();
+            if begin_event(slot, session) {
+                push(slot, make(now_ns(), stack), session);
+                slot.end_event();
+            }
         }
         l.busy.set(OUTSIDE);
     });
@@ -179,4 +182,22 @@ pub(super) fn push_structural(slot: &Slot, event: RawEvent, session: u32) {
     if !unsafe { slot.ring.push(event) } {
         push_full(slot, event, session, true);
     }
+}
+
+/// Marks an event in flight on `slot` (owned by this thread), then checks
+/// that recording `session` still runs: false (nothing in flight) if it
+/// stopped meanwhile, and the event is not made. The mark comes first, so a
+/// stopping drainer either sees it and waits for the push
+/// (`drain::Drainer::run`), or this check sees the stop: no event is pushed
+/// after the last round and left in the ring, counted nowhere.
+#[inline(always)]
+pub(super) fn begin_event(slot: &Slot, session: u32) -> bool {
+    slot.begin_event();
+    // Acquire: as the caller's first check; ordered after the mark by the
+    // fence in `Slot::begin_event`, paired with the drainer's heavy barrier.
+    if CONTROL.running() == session {
+        return true;
+    }
+    slot.end_event();
+    false
 }

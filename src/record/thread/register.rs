@@ -44,8 +44,15 @@ pub(super) fn enter<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Optio
         }
     };
     let exited = l.exited.replace(false);
-    if l.session.replace(session) != session || !exited {
+    if l.session.get() != session || !exited {
+        // In flight, as any event (`begin_event`): a recording stopped
+        // since the caller's check gets no ThreadStart and no event.
+        if !begin_event(slot, session) {
+            return None;
+        }
+        l.session.set(session);
         push_structural(slot, RawEvent::thread_start(now_ns(), l.os_tid.get().into(), os_thread_name()), session);
+        slot.end_event();
     }
     Some(slot)
 }
