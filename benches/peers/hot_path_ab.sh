@@ -4,7 +4,7 @@
 #   benches/peers/hot_path_ab.sh [N] [THREADS...]     # defaults: 5000000 pairs, threads 1 2
 #
 # Builds the peers `memscope` binary against three copies of memscope's src/,
-# differing only in the body of `monotonic_ns` (src/record/thread.rs), the
+# differing only in the body of `monotonic_ns` (src/record/thread/os.rs), the
 # clock every event reads:
 #   clock_gettime  the code as it is (CLOCK_MONOTONIC through the vDSO);
 #   rdtsc          `_rdtsc()` (raw TSC ticks, not ns: a cost experiment only);
@@ -41,13 +41,13 @@ for v in "${VARIANTS[@]}"; do
   mkdir -p "$src/benches"
   cp -r "$ROOT/src" "$ROOT/Cargo.toml" "$ROOT/Cargo.lock" "$src/"
   cp -r "$ROOT/benches/common" "$ROOT"/benches/*.rs "$src/benches/"
-  sed -i 's/^members = .*/members = ["."]/' "$src/Cargo.toml"
+  sed -i -e 's/^members = .*/members = ["."]/' -e 's/^default-members = .*/default-members = ["."]/' "$src/Cargo.toml"
   if [ -n "${BODY[$v]}" ]; then
     awk -v body="${BODY[$v]}" '
       /^pub\(crate\) fn monotonic_ns\(\) -> u64 \{$/ { print; printf "%s\n", body; skip = 1; next }
       skip && /^\}$/ { skip = 0 }
-      !skip { print }' "$ROOT/src/record/thread.rs" >"$src/src/record/thread.rs"
-    grep -q "_rdtsc\|^    0$" "$src/src/record/thread.rs" || { echo "patching monotonic_ns failed" >&2; exit 1; }
+      !skip { print }' "$ROOT/src/record/thread/os.rs" >"$src/src/record/thread/os.rs"
+    grep -q "_rdtsc\|^    0$" "$src/src/record/thread/os.rs" || { echo "patching monotonic_ns failed" >&2; exit 1; }
   fi
   # The copy of this crate sits where it does in the repo, so `path = "../.."`
   # and the workload's `#[path]` resolve inside the patched copy.

@@ -27,8 +27,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 /// The version of the JSON document's layout (its `format_version` field);
-/// bumped when a field changes meaning or goes away, not when one is added.
-pub const JSON_FORMAT_VERSION: u32 = 1;
+/// bumped when a field changes meaning or goes away, not when one is added
+/// (docs/JSON.md, "Versions").
+pub const JSON_FORMAT_VERSION: u32 = 2;
 
 /// What a JSON document includes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! [`TrackingAllocator`]: the `#[global_allocator]` that records every call.
 //!
-//! Hot-path rules (enforced in `thread.rs` and `measure.rs`, which this calls): no allocation
+//! Hot-path rules (enforced in `thread/` and `measure.rs`, which this calls): no allocation
 //! through the global allocator, no lock, no syscall, no unwinding. Where a
 //! timestamp is taken matters for replay: after an allocation returns, before
 //! a deallocation releases memory, and before a reallocation (plus, for one

@@ -1,7 +1,7 @@
 //! Call stacks on the hot path: a frame-pointer walk, and a per-slot stack
 //! table that turns a stack into a small id.
 //!
-//! Rules (those of `alloc.rs` and `thread.rs`): no allocation through the
+//! Rules (those of `alloc.rs` and `thread/`): no allocation through the
 //! global allocator (a table comes from the inner allocator, once per slot),
 //! no lock, no syscall, no unwinding, and never a read outside the calling
 //! thread's own stack: every frame pointer is checked against the thread's
