@@ -17,24 +17,16 @@
 
 mod common;
 
+use common::handoff::{block, Handoff, FREE, MAGIC};
 use common::{assert_exact, counted, raw_fold, spawn_counted, temp_path, CountingAlloc, Counts};
 use memscope::format::Event;
 use memscope::TrackingAllocator;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-/// The size class the handoff allocator serves from its one static block.
-const MAGIC: usize = 1000;
 /// The size the armed reallocation grows the block to.
 const GROWN: usize = 3000;
 
-#[repr(align(16))]
-struct Block(UnsafeCell<[u8; MAGIC]>);
-// SAFETY: handed to one owner at a time through `FREE`.
-unsafe impl Sync for Block {}
-static BLOCK: Block = Block(UnsafeCell::new([0; MAGIC]));
-static FREE: AtomicBool = AtomicBool::new(true);
 /// Set by the test: the next realloc of the block waits for it to be taken.
 static ARMED: AtomicBool = AtomicBool::new(false);
 /// Set by that realloc once it has handed the block back (after the tracker stamped it).
@@ -42,60 +34,31 @@ static IN_REALLOC: AtomicBool = AtomicBool::new(false);
 /// Set by the other thread once its allocation of the block has returned.
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
-/// `CountingAlloc`, except that blocks of MAGIC bytes come from one static
-/// block, and an armed realloc of that block releases it, waits until
-/// another thread has it, and only then returns new memory.
-struct Handoff(CountingAlloc);
-
-fn block() -> *mut u8 {
-    BLOCK.0.get().cast()
-}
-
-// SAFETY: forwards to CountingAlloc, except for the static block, which it
-// hands to one owner at a time.
-unsafe impl GlobalAlloc for Handoff {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() == MAGIC && layout.align() <= 16 && FREE.swap(false, SeqCst) {
-            common::count_alloc(layout, false);
-            return block();
-        }
-        // SAFETY: forwarded.
-        unsafe { self.0.alloc(layout) }
+/// An armed realloc of the static block moves it to new memory, releases
+/// the block inside the call, and returns only once another thread has it.
+fn hand_the_block_back(ptr: *mut u8, layout: Layout, new_size: usize) -> Option<*mut u8> {
+    if ptr != block() || !ARMED.swap(false, SeqCst) {
+        return None;
     }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if ptr == block() {
-            common::count_dealloc(layout);
-            FREE.store(true, SeqCst);
-        } else {
-            // SAFETY: forwarded.
-            unsafe { self.0.dealloc(ptr, layout) }
-        }
+    let new_layout = Layout::from_size_align(new_size, layout.align()).unwrap();
+    // SAFETY: non-zero size.
+    let new = unsafe { System.alloc(new_layout) };
+    assert!(!new.is_null());
+    // SAFETY: both hold at least `layout.size()` bytes and are distinct.
+    unsafe { std::ptr::copy_nonoverlapping(ptr, new, layout.size()) };
+    // The old block is released inside the call...
+    FREE.store(true, SeqCst);
+    IN_REALLOC.store(true, SeqCst);
+    // ...and another thread allocates it before the call returns.
+    while !TAKEN.load(SeqCst) {
+        std::thread::yield_now();
     }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ptr == block() && ARMED.swap(false, SeqCst) {
-            let new_layout = Layout::from_size_align(new_size, layout.align()).unwrap();
-            // SAFETY: non-zero size; the block holds `layout.size()` bytes.
-            let new = unsafe { System.alloc(new_layout) };
-            assert!(!new.is_null());
-            // SAFETY: both hold at least `layout.size()` bytes and are distinct.
-            unsafe { std::ptr::copy_nonoverlapping(ptr, new, layout.size()) };
-            // The old block is released inside the call...
-            FREE.store(true, SeqCst);
-            IN_REALLOC.store(true, SeqCst);
-            // ...and another thread allocates it before the call returns.
-            while !TAKEN.load(SeqCst) {
-                std::thread::yield_now();
-            }
-            common::count_realloc(layout, new_size);
-            return new;
-        }
-        // SAFETY: forwarded.
-        unsafe { self.0.realloc(ptr, layout, new_size) }
-    }
+    common::count_realloc(layout, new_size);
+    Some(new)
 }
 
 #[global_allocator]
-static A: TrackingAllocator<Handoff> = TrackingAllocator::new(Handoff(CountingAlloc::new()));
+static A: TrackingAllocator<Handoff> = TrackingAllocator::new(Handoff { inner: CountingAlloc::new(), realloc: hand_the_block_back });
 
 #[test]
 fn a_realloc_whose_old_block_another_thread_gets_during_the_call_replays_exactly() {

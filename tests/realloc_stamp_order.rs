@@ -18,76 +18,40 @@
 
 mod common;
 
+use common::handoff::{block, Handoff, FREE, MAGIC};
 use common::{assert_exact, counted, raw_fold, spawn_counted, temp_path, CountingAlloc, Counts};
 use memscope::format::Event;
 use memscope::TrackingAllocator;
 use std::alloc::{GlobalAlloc, Layout};
-use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-/// The size class the handoff allocator serves from its one static block.
-const MAGIC: usize = 1000;
-
-#[repr(align(16))]
-struct Block(UnsafeCell<[u8; MAGIC]>);
-// SAFETY: handed to one owner at a time through `FREE`.
-unsafe impl Sync for Block {}
-static BLOCK: Block = Block(UnsafeCell::new([0; MAGIC]));
-static FREE: AtomicBool = AtomicBool::new(true);
 /// Set by the test: the next realloc to MAGIC bytes waits for the block.
 static ARMED: AtomicBool = AtomicBool::new(false);
 /// Set by that realloc once it is waiting (after the tracker stamped it).
 static IN_REALLOC: AtomicBool = AtomicBool::new(false);
 
-/// `CountingAlloc`, except that blocks of MAGIC bytes come from one static
-/// block, and an armed realloc to MAGIC bytes waits for it to be freed.
-struct Handoff(CountingAlloc);
-
-fn block() -> *mut u8 {
-    BLOCK.0.get().cast()
-}
-
-// SAFETY: forwards to CountingAlloc, except for the static block, which it
-// hands to one owner at a time.
-unsafe impl GlobalAlloc for Handoff {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() == MAGIC && layout.align() <= 16 && FREE.swap(false, SeqCst) {
-            common::count_alloc(layout, false);
-            return block();
-        }
-        // SAFETY: forwarded.
-        unsafe { self.0.alloc(layout) }
+/// An armed realloc to MAGIC bytes waits for the static block to be freed
+/// by another thread, and returns it.
+fn wait_for_the_block(ptr: *mut u8, layout: Layout, new_size: usize) -> Option<*mut u8> {
+    if new_size != MAGIC || !ARMED.swap(false, SeqCst) {
+        return None;
     }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if ptr == block() {
-            common::count_dealloc(layout);
-            FREE.store(true, SeqCst);
-        } else {
-            // SAFETY: forwarded.
-            unsafe { self.0.dealloc(ptr, layout) }
-        }
+    IN_REALLOC.store(true, SeqCst);
+    while FREE.compare_exchange(true, false, SeqCst, SeqCst).is_err() {
+        std::thread::yield_now();
     }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size == MAGIC && ARMED.swap(false, SeqCst) {
-            IN_REALLOC.store(true, SeqCst);
-            while FREE.compare_exchange(true, false, SeqCst, SeqCst).is_err() {
-                std::thread::yield_now();
-            }
-            // SAFETY: `ptr` holds `layout.size()` bytes; the block is ours now.
-            unsafe {
-                std::ptr::copy_nonoverlapping(ptr, block(), layout.size().min(MAGIC));
-                std::alloc::System.dealloc(ptr, layout);
-            }
-            common::count_realloc(layout, new_size);
-            return block();
-        }
-        // SAFETY: forwarded.
-        unsafe { self.0.realloc(ptr, layout, new_size) }
+    // SAFETY: called from `realloc` with its arguments: `ptr` holds
+    // `layout.size()` bytes from the system allocator; the block is ours now.
+    unsafe {
+        std::ptr::copy_nonoverlapping(ptr, block(), layout.size().min(MAGIC));
+        std::alloc::System.dealloc(ptr, layout);
     }
+    common::count_realloc(layout, new_size);
+    Some(block())
 }
 
 #[global_allocator]
-static A: TrackingAllocator<Handoff> = TrackingAllocator::new(Handoff(CountingAlloc::new()));
+static A: TrackingAllocator<Handoff> = TrackingAllocator::new(Handoff { inner: CountingAlloc::new(), realloc: wait_for_the_block });
 
 #[test]
 fn a_realloc_that_gets_a_block_freed_during_the_call_replays_exactly() {

@@ -352,16 +352,6 @@ pub fn put_symbols(out: &mut Vec<u8>, entries: &[(u64, Vec<stacks::Line>)]) {
     }
 }
 
-/// Appends the [`TAG_END`] record of versions 1 to 3 (no flags), for tests
-/// and tools that write older versions.
-pub fn put_end_v3(out: &mut Vec<u8>, events_written: u64, events_lost: u64, end_ns: u64) {
-    let mut f = [0u8; END_FIELDS_LEN];
-    f[0..8].copy_from_slice(&events_written.to_le_bytes());
-    f[8..16].copy_from_slice(&events_lost.to_le_bytes());
-    f[16..24].copy_from_slice(&end_ns.to_le_bytes());
-    put_record(out, TAG_END, &f, &[]);
-}
-
 /// Appends the [`TAG_END`] record that closes a finished recording.
 /// `flags` are [`END_AT_EXIT`], [`END_NO_TRACKING_ALLOCATOR`] and
 /// [`END_LEAKS_ASKED`] (version 4).

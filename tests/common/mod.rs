@@ -46,6 +46,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Helpers of the tracking tests (`tests/track_*.rs`).
+pub mod handoff;
 pub mod track;
 
 thread_local! {
