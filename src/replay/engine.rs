@@ -71,12 +71,17 @@ pub(crate) const RELEASE_LAG_NS: u64 = 20_000_000;
 /// cost the window's length per round.
 pub(crate) const RELEASE_STEP_NS: u64 = 5_000_000;
 
-/// The default bound on buffered events (128 Ki events, 6 MiB): a file
-/// whose `Round` records are missing must not buffer all of itself, and a
-/// crafted one must not make replay hold more than its own budget
-/// (FORMAT.md, "Limits"). 20 ms of a recording taking 5 million events a
-/// second fit; beyond, the older half is released early.
-const WINDOW_LIMIT: usize = 1 << 17;
+/// The bound on buffered events before any byte is read (128 Ki events,
+/// 6 MiB): a file whose `Round` records are missing must not buffer all of
+/// itself, and a crafted one must not make replay hold more than its own
+/// budget (FORMAT.md, "Limits"). It grows by one event per
+/// [`WINDOW_BYTES_PER_EVENT`] bytes read (`Replay::from_reader`): a round of
+/// a genuine recording can hold more than 128 Ki events (the main job: up
+/// to about 170 Ki, a drainer slowed by four busy threads on two cores), and
+/// releasing early would make a healthy file need ordering repairs.
+pub(super) const WINDOW_LIMIT: usize = 1 << 17;
+/// Bytes read per event the bound on buffered events grows by.
+pub(super) const WINDOW_BYTES_PER_EVENT: u64 = 4;
 
 impl Op {
     #[inline]

@@ -165,6 +165,7 @@ impl Replay {
                 Err(source) => return Err(Error::Read { path: path_for_errors.to_path_buf(), offset: reader.offset(), source }),
             }
             let read_bytes = reader.offset();
+            replayer.window_limit = engine::WINDOW_LIMIT.saturating_add((read_bytes / engine::WINDOW_BYTES_PER_EVENT) as usize);
             let (events, live) = (replayer.totals.events, replayer.held());
             let over = if events > max_events(read_bytes) {
                 Some(("events", events, max_events(read_bytes)))
