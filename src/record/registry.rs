@@ -21,7 +21,7 @@
 //! whole word fails once the slot has been recycled and claimed again.
 
 use super::ring::Ring;
-use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, CachePadded, Ordering};
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
@@ -68,8 +68,11 @@ pub struct Slot {
     /// signal handler records while the thread is in such a call. Written
     /// only by the owner (a handler runs on the owner's thread and restores
     /// the count before the interrupted code goes on), read by the drainer
-    /// once per round.
-    in_flight: AtomicU32,
+    /// once per round. On a cache line of its own: the owner writes it
+    /// twice per event, and sharing a line with `index` and `stacks`, which
+    /// the drainer reads per event, cost 13 ns per event (benches/README.md,
+    /// "Issue 9").
+    in_flight: CachePadded<AtomicU32>,
     /// Position of the slot in the registry, from 0; fixed.
     index: u32,
     /// The next slot in the registry; fixed once the slot is published.
@@ -110,7 +113,7 @@ impl Slot {
             word: AtomicU64::new(owned_word(0, os_tid)),
             thread: AtomicU32::new(0),
             dropped: AtomicU64::new(0),
-            in_flight: AtomicU32::new(0),
+            in_flight: CachePadded(AtomicU32::new(0)),
             index,
             next: AtomicPtr::new(core::ptr::null_mut()),
             stacks: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
