@@ -390,6 +390,12 @@ test('a five-million-event recording loads quickly and caps the variables table'
   assert.equal(await page.locator('#variables-table tbody tr').count(), 2000);
   assert.equal(await page.locator('#variables-body .count').textContent(), `showing 2,000 of ${NF.format(doc.variables.length)} variables`);
   assert.equal(await page.locator('[data-field="summary.events"]').getAttribute('data-value'), String(doc.summary.events));
+  // Two threads reallocating unthrottled, 5 million events: a healthy
+  // recording, exactly ordered (issue 9, item 7), so no ordering repair and
+  // no warning.
+  const s = doc.summary;
+  assert.deepEqual([s.late_events, s.address_conflicts, s.size_mismatches, s.reordered_reallocations], [0, 0, 0, 0]);
+  assert.equal(await page.locator('#alerts .alert').count(), 0, 'a healthy recording raises no alert');
   await page.fill('#var-filter', 'growing');
   await page.press('#var-filter', 'Enter');
   assert.equal((await names(page)).length, doc.variables.filter((v) => v.name === 'growing').length);
