@@ -79,6 +79,13 @@ impl Gate {
         self.waiting.fetch_and(!Self::CLOSED, Ordering::Relaxed);
     }
 
+    /// In a forked child (one thread): no producer waits, whatever the
+    /// parent's copy counted.
+    pub fn clear_after_fork(&self) {
+        // Relaxed: the child is single-threaded here.
+        self.waiting.store(0, Ordering::Relaxed);
+    }
+
     /// Drainer: producers still in a wait begun before the count was closed.
     pub fn waiters(&self) -> u32 {
         // Acquire: pairs with the Release `fetch_sub` in `end_wait`.

@@ -440,6 +440,13 @@ mod api {
         CONTROL.session.store(0, Ordering::Relaxed);
         STATE.store(IDLE, Ordering::Relaxed);
         thread::forget_slot_after_fork();
+        // The parent's threads are gone here: none waits at the gate and
+        // none has an event in flight, whatever the copies say (otherwise the
+        // child's first stop would wait for them forever, or for a second).
+        thread::SHARED.gate.clear_after_fork();
+        for slot in thread::REGISTRY.iter() {
+            slot.clear_in_flight_after_fork();
+        }
     }
 
     /// The atexit hook: finishes a recording still running at `exit` (return

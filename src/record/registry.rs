@@ -153,12 +153,15 @@ impl Slot {
     /// # Safety
     /// The owner read with `word` must never touch the slot again (its OS
     /// thread is gone: `tgkill` said ESRCH). Its last pushes are ordered
-    /// before the drainer's pops by the kernel's thread exit (the exit path
-    /// takes locks the caller's `tgkill` takes too), not by this CAS.
+    /// before this call by the kernel's thread exit (the exit path takes
+    /// locks the caller's `tgkill` takes too).
     pub unsafe fn reclaim(&self, word: u64) -> bool {
         let exited = (word & !STATE_MASK) | u64::from(EXITED);
-        // Acquire on success: the same role as `state()`'s after `release`.
-        self.word.compare_exchange(word, exited, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        // AcqRel on success: Release pairs with the Acquire in `state()`, so
+        // a drainer that sees EXITED also sees the dead owner's pushes and
+        // counts, which happened before this call (above), even when the
+        // caller is a registering thread, not the drainer.
+        self.word.compare_exchange(word, exited, Ordering::AcqRel, Ordering::Relaxed).is_ok()
     }
 
     /// Owner: records the owner's thread id. Published by the next push or
@@ -230,6 +233,13 @@ impl Slot {
         self.in_flight.store(n.wrapping_sub(1), Ordering::Release);
     }
 
+    /// In a forked child (one thread, no owner of this copy runs): nothing
+    /// is in flight.
+    pub fn clear_in_flight_after_fork(&self) {
+        // Relaxed: the child is single-threaded here.
+        self.in_flight.store(0, Ordering::Relaxed);
+    }
+
     /// Drainer: whether the owner has an event in flight (see [`Slot::begin_event`]).
     pub fn in_flight(&self) -> bool {
         // Acquire: pairs with the Release store in `end_event`.
@@ -299,14 +309,22 @@ impl Registry {
     /// Claims a [`FREE`] slot for the calling thread, which becomes its
     /// producer; `os_tid` is its OS thread id (0: unknown, never reclaimed).
     pub fn claim(&self, os_tid: u32) -> Option<&Slot> {
-        self.iter().find(|slot| {
-            // Relaxed: the CAS below checks and synchronises.
-            let word = slot.word.load(Ordering::Relaxed);
-            // Acquire on success: pairs with the Release store in `recycle`,
-            // so the drainer's last pops happen before our first push.
-            word & STATE_MASK == u64::from(FREE)
-                && slot.word.compare_exchange(word, owned_word(word, os_tid), Ordering::Acquire, Ordering::Relaxed).is_ok()
-        })
+        self.iter()
+            .find(|slot| {
+                // Relaxed: the CAS below checks and synchronises.
+                let word = slot.word.load(Ordering::Relaxed);
+                // Acquire on success: pairs with the Release store in `recycle`,
+                // so the drainer's last pops happen before our first push.
+                word & STATE_MASK == u64::from(FREE)
+                    && slot.word.compare_exchange(word, owned_word(word, os_tid), Ordering::Acquire, Ordering::Relaxed).is_ok()
+            })
+            .inspect(|slot| {
+                // The new owner starts with nothing in flight, whatever a
+                // previous owner left (one copied into a forked child mid-event).
+                // Relaxed: only the owner writes it; a drainer that reads an old
+                // value lowers one round's watermark, never raises it.
+                slot.in_flight.store(0, Ordering::Relaxed);
+            })
     }
 
     /// Reserves the index for a slot about to be built with [`Slot::init`].

@@ -10,7 +10,7 @@ pub(super) struct Local {
     /// recorder's own work (and forever on the drainer thread). A call made
     /// while RECORDING (a signal handler that allocates) is not recorded but
     /// counted as lost; one made while IGNORED is the recorder's own.
-    pub(super) busy: Cell<u8>,
+    pub(super) busy: GuardCell,
     /// The slot this thread owns, or null. Non-null implies the slot is OWNED by us.
     pub(super) slot: Cell<*const Slot>,
     /// The OS thread id (`gettid`), or 0 before its first registration.
@@ -37,10 +37,42 @@ pub(super) const RECORDING: u8 = 1;
 /// `Local::busy`: doing the recorder's own work; never recorded.
 pub(super) const IGNORED: u8 = 2;
 
+/// The re-entrancy guard's state. A signal handler on the same thread
+/// reads it, so it is an atomic (Relaxed: one thread writes and reads it),
+/// and every write sits between signal fences (`compiler_fence`), so the
+/// compiler keeps it in program order with the recorder's work: a handler
+/// never sees OUTSIDE while the interrupted code is still inside the ring.
+pub(super) struct GuardCell(core::sync::atomic::AtomicU8);
+
+impl GuardCell {
+    const fn new(state: u8) -> Self {
+        GuardCell(core::sync::atomic::AtomicU8::new(state))
+    }
+
+    #[inline(always)]
+    pub(super) fn get(&self) -> u8 {
+        self.0.load(core::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[inline(always)]
+    pub(super) fn set(&self, state: u8) {
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+        self.0.store(state, core::sync::atomic::Ordering::Relaxed);
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+    }
+
+    #[inline(always)]
+    pub(super) fn replace(&self, state: u8) -> u8 {
+        let was = self.get();
+        self.set(state);
+        was
+    }
+}
+
 thread_local! {
     pub(super) static LOCAL: Local = const {
         Local {
-            busy: Cell::new(OUTSIDE),
+            busy: GuardCell::new(OUTSIDE),
             slot: Cell::new(ptr::null()),
             os_tid: Cell::new(0),
             exit_session: Cell::new(0),
@@ -53,14 +85,6 @@ thread_local! {
     };
 }
 
-/// An allocator call or tracking group made while this thread is already
-/// inside the recorder: a signal handler interrupted the hot path (or the
-/// exit hook) and called the allocator. Pushing from here could corrupt the
-/// ring the interrupted code is writing (it is single-producer), so the `n`
-/// events are counted as lost instead: in the thread's slot, which the
-/// drainer reports as a Lost event of this thread, or with no slot yet in
-/// the count of threads without one. Calls made while the thread does the
-/// recorder's own work (`ignored`, the drainer) are not counted.
 /// Enters the recorder for an event: true, with the guard set to
 /// RECORDING, if the thread was outside it; otherwise (a re-entry, e.g. a
 /// signal handler) counts the `lost` events in [`reentered`] and returns
@@ -75,6 +99,14 @@ pub(super) fn try_enter_recorder(l: &Local, lost: u64) -> bool {
     true
 }
 
+/// An allocator call or tracking group made while this thread is already
+/// inside the recorder: a signal handler interrupted the hot path (or the
+/// exit hook) and called the allocator. Pushing from here could corrupt the
+/// ring the interrupted code is writing (it is single-producer), so the `n`
+/// events are counted as lost instead: in the thread's slot, which the
+/// drainer reports as a Lost event of this thread, or with no slot yet in
+/// the count of threads without one. Calls made while the thread does the
+/// recorder's own work (`ignored`, the drainer) are not counted.
 #[cold]
 #[inline(never)]
 pub(super) fn reentered(l: &Local, n: u64) {
