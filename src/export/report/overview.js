@@ -24,7 +24,7 @@
       });
       if (num(rec.damage_count) > Math.min(20, arr(rec.damage).length)) add(list, h('li', null, '… ' + int(num(rec.damage_count) - Math.min(20, arr(rec.damage).length)) + ' more'));
       add(box, h('div', { class: 'alert danger', role: 'alert' },
-        h('b', null, 'Damaged file: '), int(rec.damage_count) + ' damaged stretch(es), ' + exactBytes(num(rec.damaged_bytes)) + ' skipped; their events are missing from every figure.', list));
+        h('b', null, 'Damaged file: '), int(rec.damage_count) + ' damaged stretch(es), ' + exactBytes(num(rec.damaged_bytes)) + ' skipped. Events in skipped bytes or in missing chunks are in no figure; a repeated chunk was replayed once, and a repaired header loses nothing. Each entry says what was found:', list));
     }
     var repairs = num(S.late_events) + num(S.address_conflicts) + num(S.size_mismatches);
     var what = int(num(S.late_events)) + ' late events, ' + int(num(S.address_conflicts)) + ' address conflicts, ' +
