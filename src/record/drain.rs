@@ -35,6 +35,20 @@ pub(crate) struct DrainStats {
     pub(crate) no_frame_pointers: bool,
     /// The End record's flags (`END_AT_EXIT`, `END_NO_TRACKING_ALLOCATOR`).
     pub(crate) end_flags: u64,
+    /// CPU time the drainer thread used, user and system, in ns
+    /// (`CLOCK_THREAD_CPUTIME_ID` read at its end).
+    pub(crate) cpu_ns: u64,
+}
+
+/// CPU time the calling thread has used so far, user and system, in ns
+/// (0 if the clock cannot be read).
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec that outlives the call.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// The most events in one chunk. A ring can hold 2^20 events, and a
@@ -604,6 +618,8 @@ impl Drainer {
         if let Err(source) = self.file.sync_all() {
             return Err(crate::Error::Write { path: self.path.clone(), offset: self.stats.bytes_written, source });
         }
+        // The whole thread: `reset`, every round, the End record and the sync.
+        self.stats.cpu_ns = thread_cpu_ns();
         Ok(self.stats)
     }
 }
