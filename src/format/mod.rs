@@ -222,8 +222,13 @@ impl ChunkEncoder {
         let first_ts = events.first().map_or(0, RawEvent::ts_ns);
         self.payload.clear();
         codec::encode_payload(events, stacks, returned, first_ts, &mut self.payload);
-        self.compressed.resize(lz4_flex::block::get_maximum_output_size(self.payload.len()), 0);
-        let n = lz4_flex::block::compress_into(&self.payload, &mut self.compressed)
+        // Grown, never shrunk nor cleared: zeroing up to 2 MiB before every
+        // chunk would cost more than compressing a small one.
+        let bound = lz4_flex::block::get_maximum_output_size(self.payload.len());
+        if self.compressed.len() < bound {
+            self.compressed.resize(bound, 0);
+        }
+        let n = lz4_flex::block::compress_into(&self.payload, &mut self.compressed[..bound])
             .expect("the output buffer is sized by get_maximum_output_size");
         let body = &self.compressed[..n];
         let mut f = [0u8; EVENTS_FIELDS_LEN];

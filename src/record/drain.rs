@@ -35,6 +35,20 @@ pub(crate) struct DrainStats {
     pub(crate) no_frame_pointers: bool,
     /// The End record's flags (`END_AT_EXIT`, `END_NO_TRACKING_ALLOCATOR`).
     pub(crate) end_flags: u64,
+    /// CPU time the drainer thread used, user and system, in ns
+    /// (`CLOCK_THREAD_CPUTIME_ID` read at its end).
+    pub(crate) cpu_ns: u64,
+}
+
+/// CPU time the calling thread has used so far, user and system, in ns
+/// (0 if the clock cannot be read).
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec that outlives the call.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// The most events in one chunk. A ring can hold 2^20 events, and a
@@ -264,49 +278,54 @@ impl Drainer {
         id
     }
 
-    /// Replaces the stack-table ids of `batch` (popped from `slot`) by the
-    /// file's, into `stacks`, folding StackNext events into the reallocation
-    /// that follows; writes the new stack nodes ahead of the chunk.
-    fn resolve_stacks(&mut self, slot: &Slot) {
-        let index = slot.index() as usize;
-        if self.pending_stack.len() <= index {
-            self.pending_stack.resize(index + 1, 0);
-            self.pending_returned.resize(index + 1, 0);
-        }
-        let mut batch = std::mem::take(&mut self.batch);
-        self.stacks.clear();
-        self.returned.clear();
-        let mut kept = 0;
-        for i in 0..batch.len() {
-            let e = batch[i];
-            let mut returned = 0;
-            let stack = match e.kind() {
-                KIND_STACK_NEXT => {
-                    self.pending_stack[index] = e.a as u32;
-                    self.pending_returned[index] = e.next_returned();
-                    continue;
-                }
-                KIND_ALLOC | KIND_ALLOC_ZEROED => {
-                    // A StackNext is always followed by its reallocation
-                    // (they are pushed together); never let one reach further.
-                    debug_assert_eq!(self.pending_stack[index], 0);
-                    self.pending_stack[index] = 0;
-                    self.file_stack(slot, e.alloc_stack())
-                }
-                KIND_REALLOC | KIND_REALLOC_LARGE => {
-                    returned = std::mem::take(&mut self.pending_returned[index]);
-                    let local = std::mem::take(&mut self.pending_stack[index]);
-                    self.file_stack(slot, local)
-                }
-                _ => 0,
-            };
-            batch[kept] = e;
-            self.stacks.push(stack);
-            self.returned.push(returned);
-            kept += 1;
-        }
-        batch.truncate(kept);
-        self.batch = batch;
+    /// Takes one event popped from `slot` (index `index`) into `batch`: the
+    /// one place every popped event passes before it is encoded. Replaces
+    /// its stack-table id by the file's (into `stacks`), folds a StackNext
+    /// event into the reallocation that follows (into `returned`), counts
+    /// it, and writes the `Site` and `Text` records a tracking event needs
+    /// (ahead of its chunk).
+    #[inline(always)]
+    fn take(&mut self, slot: &Slot, index: usize, e: &RawEvent) {
+        let e = *e;
+        let mut returned = 0;
+        let stack = match e.kind() {
+            KIND_STACK_NEXT => {
+                self.pending_stack[index] = e.a as u32;
+                self.pending_returned[index] = e.next_returned();
+                return;
+            }
+            KIND_ALLOC | KIND_ALLOC_ZEROED => {
+                // A StackNext is always followed by its reallocation
+                // (they are pushed together); never let one reach further.
+                debug_assert_eq!(self.pending_stack[index], 0);
+                self.pending_stack[index] = 0;
+                self.file_stack(slot, e.alloc_stack())
+            }
+            KIND_REALLOC | KIND_REALLOC_LARGE => {
+                returned = std::mem::take(&mut self.pending_returned[index]);
+                let local = std::mem::take(&mut self.pending_stack[index]);
+                self.file_stack(slot, local)
+            }
+            KIND_THREAD_START => {
+                self.stats.threads += 1;
+                0
+            }
+            KIND_VAR..=KIND_MAX => {
+                self.put_names(&e);
+                0
+            }
+            _ => 0,
+        };
+        // Lost events are counted as lost, not written.
+        self.stats.events_written += u64::from(e.kind() != KIND_LOST);
+        self.batch.push(e);
+        self.stacks.push(stack);
+        self.returned.push(returned);
+    }
+
+    /// Writes the stack nodes made since the last call, ahead of the chunk
+    /// whose events refer to them.
+    fn put_new_nodes(&mut self) {
         if !self.new_nodes.is_empty() {
             let mut first = (self.nodes.len() - self.new_nodes.len()) as u32 + 1;
             for part in self.new_nodes.chunks(format::MAX_STACK_NODES) {
@@ -422,19 +441,27 @@ impl Drainer {
             // is then popped and resolved in this round (`stack::StackTable`).
             let reset = stack::drainer_reset_check(slot);
             let mut taken = 0;
+            if self.pending_stack.len() <= index {
+                self.pending_stack.resize(index + 1, 0);
+                self.pending_returned.resize(index + 1, 0);
+            }
             loop {
                 self.batch.clear();
+                self.stacks.clear();
+                self.returned.clear();
                 // SAFETY: one drainer runs at a time, so this thread is the only consumer.
-                let n = unsafe { slot.ring.pop_into(&mut self.batch, MAX_CHUNK_EVENTS) };
+                let n = unsafe { slot.ring.pop_each(MAX_CHUNK_EVENTS, |e| self.take(slot, index, e)) };
                 taken += n;
                 let last = n < MAX_CHUNK_EVENTS;
                 if last && dropped > self.reported_dropped[index] {
                     let ts = self.batch.last().map_or(now, |e| e.ts_ns().max(now));
                     self.batch.push(RawEvent::lost(ts, dropped - self.reported_dropped[index]));
+                    self.stacks.push(0);
+                    self.returned.push(0);
                     self.stats.events_lost += dropped - self.reported_dropped[index];
                     self.reported_dropped[index] = dropped;
                 }
-                self.resolve_stacks(slot);
+                self.put_new_nodes();
                 if !self.batch.is_empty() {
                     self.put_chunk(slot.thread());
                 }
@@ -462,7 +489,11 @@ impl Drainer {
         let unregistered = SHARED.unregistered_lost.load(Ordering::Relaxed);
         if unregistered > self.reported_unregistered {
             self.batch.clear();
+            self.stacks.clear();
+            self.returned.clear();
             self.batch.push(RawEvent::lost(now, unregistered - self.reported_unregistered));
+            self.stacks.push(0);
+            self.returned.push(0);
             self.stats.events_lost += unregistered - self.reported_unregistered;
             self.reported_unregistered = unregistered;
             self.put_chunk(0);
@@ -476,27 +507,11 @@ impl Drainer {
         Ok(most)
     }
 
+    /// Encodes `batch` (with `stacks` and `returned`, as long as it) as one
+    /// chunk of `thread`.
     fn put_chunk(&mut self, thread: u32) {
-        for i in 0..self.batch.len() {
-            let e = self.batch[i];
-            match e.kind() {
-                KIND_LOST => {}
-                KIND_THREAD_START => {
-                    self.stats.events_written += 1;
-                    self.stats.threads += 1;
-                }
-                KIND_VAR..=KIND_MAX => {
-                    self.stats.events_written += 1;
-                    self.put_names(&e);
-                }
-                _ => self.stats.events_written += 1,
-            }
-        }
-        self.stacks.resize(self.batch.len(), 0);
-        self.returned.resize(self.batch.len(), 0);
+        debug_assert!(self.stacks.len() == self.batch.len() && self.returned.len() == self.batch.len());
         self.encoder.put_events_returned(&mut self.out, thread, self.sequence, &self.batch, &self.stacks, &self.returned);
-        self.stacks.clear();
-        self.returned.clear();
         self.sequence += 1;
         self.stats.chunks += 1;
     }
@@ -604,6 +619,8 @@ impl Drainer {
         if let Err(source) = self.file.sync_all() {
             return Err(crate::Error::Write { path: self.path.clone(), offset: self.stats.bytes_written, source });
         }
+        // The whole thread: `reset`, every round, the End record and the sync.
+        self.stats.cpu_ns = thread_cpu_ns();
         Ok(self.stats)
     }
 }

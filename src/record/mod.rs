@@ -546,6 +546,7 @@ mod api {
                             _ => StackCapture::Recorded,
                         },
                         allocator_installed: self.allocator_installed,
+                        drainer_cpu_ns: stats.cpu_ns,
                     })
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::FinishTimeout(self.timeout)),
@@ -596,6 +597,14 @@ mod api {
         /// memscope::TrackingAllocator = memscope::TrackingAllocator::system();`.
         /// The End record says so too (`memscope info`, the report).
         pub allocator_installed: bool,
+        /// CPU time the recording's drainer thread (`memscope-drain`) used
+        /// from its start to the end of `finish`, user and system together,
+        /// in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`; 0 if it could not be
+        /// read). This is the recording's cost beyond the allocating threads'
+        /// own: emptying the rings, filing call stacks, encoding,
+        /// compressing and writing. Divide by `events_written` for the cost
+        /// per event ([`Summary::drainer_cpu_ns_per_event`]).
+        pub drainer_cpu_ns: u64,
     }
 
     /// Whether a recording's allocations carry call stacks, and if not, why.
@@ -613,6 +622,16 @@ mod api {
     }
 
     impl Summary {
+        /// The drainer's CPU time per event written, in nanoseconds (0 when
+        /// no event was written): [`Summary::drainer_cpu_ns`] / `events_written`.
+        pub fn drainer_cpu_ns_per_event(&self) -> f64 {
+            if self.events_written == 0 {
+                0.0
+            } else {
+                self.drainer_cpu_ns as f64 / self.events_written as f64
+            }
+        }
+
         /// Bytes on disk per event written (0 when no event was written).
         pub fn bytes_per_event(&self) -> f64 {
             if self.events_written == 0 {

@@ -94,7 +94,7 @@ impl Ring {
         // SAFETY: the caller is the only producer, the only user of `cached_head`.
         let mut head = self.cached_head.with(|p| unsafe { *p });
         if tail.wrapping_sub(head) == self.capacity() {
-            // Acquire: pairs with the Release store of `head` in `pop_into`, so
+            // Acquire: pairs with the Release store of `head` in `pop_each`, so
             // the consumer's reads of the cells we are about to reuse are done.
             head = self.head.load(Ordering::Acquire);
             // SAFETY: as above.
@@ -107,7 +107,7 @@ impl Ring {
         // SAFETY: the cell at `tail` is outside `[head, tail)`, so the consumer
         // does not read it until the Release store below publishes it.
         self.cell(tail).with_mut(|p| unsafe { p.write(event) });
-        // Release: pairs with the Acquire load of `tail` in `pop_into`,
+        // Release: pairs with the Acquire load of `tail` in `pop_each`,
         // publishing the cell written above.
         self.tail.store(tail.wrapping_add(1), Ordering::Release);
         true
@@ -131,7 +131,7 @@ impl Ring {
     /// # Safety
     /// As for [`Ring::push`]: the producer only.
     pub unsafe fn refresh_len(&self) -> usize {
-        // Acquire: pairs with the Release store in `pop_into`, as in `push`.
+        // Acquire: pairs with the Release store in `pop_each`, as in `push`.
         let head = self.head.load(Ordering::Acquire);
         // SAFETY: producer-only field; the caller is the producer.
         self.cached_head.with_mut(|p| unsafe { *p = head });
@@ -142,10 +142,23 @@ impl Ring {
     /// Moves every queued event, up to `max`, to the end of `out`; returns how many.
     ///
     /// # Safety
+    /// As for [`Ring::pop_each`]: the ring's one consumer only.
+    pub unsafe fn pop_into(&self, out: &mut Vec<RawEvent>, max: usize) -> usize {
+        // SAFETY: the caller is the ring's one consumer, as `pop_each` requires.
+        unsafe { self.pop_each(max, |e| out.push(*e)) }
+    }
+
+    /// Hands every queued event, up to `max`, oldest first, to `f` straight
+    /// from its cell (no copy to a buffer first), then frees the cells;
+    /// returns how many. The cells are freed only after the last call of
+    /// `f`, so a producer finding the ring full waits for the whole batch.
+    ///
+    /// # Safety
     /// Only the ring's one consumer may call this: one thread at a time, and
     /// successive consumers ordered by happens-before (one drainer at a time:
     /// the old one's Release of the recorder state, the next `start`'s Acquire).
-    pub unsafe fn pop_into(&self, out: &mut Vec<RawEvent>, max: usize) -> usize {
+    #[inline]
+    pub unsafe fn pop_each(&self, max: usize, mut f: impl FnMut(&RawEvent)) -> usize {
         // Relaxed: only the consumer stores `head`.
         let head = self.head.load(Ordering::Relaxed);
         // Acquire: pairs with the Release store in `push`, so the cells in
@@ -153,11 +166,11 @@ impl Ring {
         let tail = self.tail.load(Ordering::Acquire);
         let n = tail.wrapping_sub(head).min(max);
         debug_assert!(n <= self.capacity());
-        out.reserve(n);
         for i in 0..n {
             // SAFETY: the cell is in `[head, tail)`: published and not reused
-            // by the producer until `head` moves past it below.
-            out.push(self.cell(head.wrapping_add(i)).with(|p| unsafe { *p }));
+            // by the producer until `head` moves past it below; the reference
+            // does not outlive the call of `f`.
+            self.cell(head.wrapping_add(i)).with(|p| f(unsafe { &*p }));
         }
         // Release: pairs with the Acquire loads of `head` in `push` and
         // `refresh_len`; our reads of the cells happen before their reuse.
@@ -168,7 +181,7 @@ impl Ring {
     /// Whether the ring holds no events (a consumer-side view).
     pub fn is_empty(&self) -> bool {
         // Acquire (both): pair with the Release stores of `tail` in `push`
-        // and of `head` in `pop_into`, whichever side calls this.
+        // and of `head` in `pop_each`, whichever side calls this.
         self.tail.load(Ordering::Acquire) == self.head.load(Ordering::Acquire)
     }
 }

@@ -32,12 +32,14 @@ fn main() -> Result<(), memscope::Error> {
     memscope_peers::run(n, t);
     let s = recording.finish()?;
     println!(
-        "events_written={} events_lost={} bytes_written={} bytes_per_event={:.4} chunks={}",
+        "events_written={} events_lost={} bytes_written={} bytes_per_event={:.4} chunks={} drainer_cpu_s={:.6} drainer_cpu_ns_per_event={:.2}",
         s.events_written,
         s.events_lost,
         s.bytes_written,
         s.bytes_per_event(),
-        s.chunks
+        s.chunks,
+        s.drainer_cpu_ns as f64 / 1e9,
+        s.drainer_cpu_ns_per_event()
     );
     Ok(())
 }
