@@ -59,14 +59,16 @@ if [ "$actual" != "$RG_SHA256" ]; then
 fi
 
 # --- 2. two builds ---------------------------------------------------------------------------
+# Each source tree is unpacked and patched in a staging folder, and only the files that differ are
+# copied over the previous run's, so that cargo rebuilds only what changed.
 SRC=ripgrep-$RG_VERSION
 for v in plain memscope; do
-  rm -rf "$WORKDIR/src-$v" && mkdir -p "$WORKDIR/src-$v"
-  tar -xzf "$CRATE" -C "$WORKDIR/src-$v"
+  rm -rf "$WORKDIR/stage-$v" && mkdir -p "$WORKDIR/stage-$v"
+  tar -xzf "$CRATE" -C "$WORKDIR/stage-$v"
   # Its own workspace root: this folder sits inside memscope's workspace.
-  printf '\n[workspace]\n' >>"$WORKDIR/src-$v/$SRC/Cargo.toml"
+  printf '\n[workspace]\n' >>"$WORKDIR/stage-$v/$SRC/Cargo.toml"
 done
-M=$WORKDIR/src-memscope/$SRC
+M=$WORKDIR/stage-memscope/$SRC
 printf '\n[dependencies.memscope]\npath = "%s"\n' "$MEMSCOPE_TREE" >>"$M/Cargo.toml"
 python3 - "$M/crates/core/main.rs" <<'PY'
 import sys
@@ -115,6 +117,24 @@ fn main() -> ExitCode {
 '''
 open(path, "w").write(src)
 PY
+python3 - "$WORKDIR" <<'PY'
+import filecmp, os, shutil, sys
+work = sys.argv[1]
+for v in ("plain", "memscope"):
+    stage, dest = os.path.join(work, "stage-" + v), os.path.join(work, "src-" + v)
+    for root, _, files in os.walk(stage):
+        for name in files:
+            src = os.path.join(root, name)
+            dst = os.path.join(dest, os.path.relpath(src, stage))
+            # The memscope build's Cargo.lock is cargo's: it adds memscope and its dependencies.
+            if v == "memscope" and name == "Cargo.lock" and os.path.exists(dst):
+                continue
+            if not os.path.exists(dst) or not filecmp.cmp(src, dst, shallow=False):
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copy2(src, dst) if not os.path.exists(dst) else shutil.copyfile(src, dst)
+    shutil.rmtree(stage)
+PY
+M=$WORKDIR/src-memscope/$SRC
 export RUSTFLAGS="-C force-frame-pointers=yes"
 echo "building ripgrep $RG_VERSION: plain, and with memscope from $MEMSCOPE_TREE (cargo build --release)" >&2
 (cd "$WORKDIR/src-plain/$SRC" && CARGO_HOME=$CARGO_HOME_PRIVATE CARGO_TARGET_DIR=$WORKDIR/target-plain cargo build --release --locked --quiet >&2)
@@ -173,7 +193,7 @@ run() {
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), kernel $(uname -r), $(rustc --version)"
 echo "memscope: $MEMSCOPE_TREE ($(git -C "$MEMSCOPE_TREE" describe --always --dirty 2>/dev/null || echo 'not a git tree')); ripgrep $RG_VERSION; REPS=$REPS, HEAPTRACK_REPS=$HEAPTRACK_REPS"
 listed=$("$RG_PLAIN" --files -0 "$SEARCH_TREE" | tr -cd '\0' | wc -c)
-listed_bytes=$("$RG_PLAIN" --files -0 "$SEARCH_TREE" | xargs -0 stat -c %s -- | awk '{s += $1} END {printf "%d", s}')
+listed_bytes=$("$RG_PLAIN" --files -0 "$SEARCH_TREE" | xargs -0 stat -c %s -- | awk '{s += $1} END {printf "%.0f", s}')
 echo "search tree: $SEARCH_TREE: ripgrep searches $listed files, $listed_bytes bytes ($(du -sh "$SEARCH_TREE" 2>/dev/null | cut -f1) in all, hidden and ignored files included)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "mode\tvariant\trep\twall_s\tcpu_s\tmaxrss_kb\texit\tevents\tlost\tdisk_bytes\toutput_bytes\n" >"$OUT/runs.tsv"
