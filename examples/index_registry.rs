@@ -36,16 +36,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let json_path = out_dir.join("index_registry.json");
     let html_path = out_dir.join("index_registry.html");
 
-    // MEMSCOPE_STACKS=0 records without call stacks, to measure what they cost (benches/README.md).
+    // Knobs for measuring what recording costs this job (benches/main_job.sh, benches/README.md):
+    // MEMSCOPE_STACKS=0 records without call stacks; MEMSCOPE_RECORD=0 runs the job with no
+    // recording at all (the allocator stays installed, idle) and stops there; MEMSCOPE_REPLAY=0
+    // records, finishes and stops before the replay and the exports.
     let stacks = match std::env::var("MEMSCOPE_STACKS").as_deref() {
         Ok("0") => memscope::CallStacks::Off,
         _ => memscope::CallStacks::FramePointers,
     };
-    let recording = memscope::Recorder::new(&recording_path).call_stacks(stacks).start()?;
+    let record = std::env::var("MEMSCOPE_RECORD").as_deref() != Ok("0");
+    let then_replay = std::env::var("MEMSCOPE_REPLAY").as_deref() != Ok("0");
     let started = Instant::now();
+    let recording = if record { Some(memscope::Recorder::new(&recording_path).call_stacks(stacks).start()?) } else { None };
+    let job_started = Instant::now();
     let index = run_job(&source)?;
-    let job_time = started.elapsed();
+    let job_time = job_started.elapsed();
+    let Some(recording) = recording else {
+        println!(
+            "memscope: indexed {} .rs files ({} lines, {} MiB) under {}",
+            index.files,
+            index.lines,
+            index.bytes >> 20,
+            source.display()
+        );
+        println!("  with {WORKERS} workers and 1 aggregator in {:.2} s, not recording (MEMSCOPE_RECORD=0)", job_time.as_secs_f64());
+        return Ok(());
+    };
     let summary = recording.finish()?;
+    let recorded_time = started.elapsed();
+    if !then_replay {
+        println!(
+            "memscope: indexed {} .rs files ({} lines, {} MiB) under {}",
+            index.files,
+            index.lines,
+            index.bytes >> 20,
+            source.display()
+        );
+        println!("  with {WORKERS} workers and 1 aggregator in {:.2} s", job_time.as_secs_f64());
+        println!("{summary}");
+        println!("recorded in {:.3} s from start() to finish() returning; not replayed (MEMSCOPE_REPLAY=0)", recorded_time.as_secs_f64());
+        return Ok(());
+    }
 
     let replay_started = Instant::now();
     let replay = memscope::replay::replay_file(&recording_path)?;
