@@ -12,7 +12,6 @@
 //! replay holds N live allocations at the end.
 
 #[path = "../benches/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 #[global_allocator]
