@@ -734,10 +734,10 @@ impl Replayer {
                 self.release_bytes(op.thread, was);
                 self.discharge(ts, &before);
                 self.regrow(&before, &mut held, op.thread);
-                if let Some(l) = self.live.get_mut(old_ptr) {
+                self.live.update(old_ptr, |l| {
                     l.charge = held.charge;
                     l.first = held.first;
-                }
+                });
                 self.charge_live(ts, &held);
                 self.sites.released(before.site, ts, was, None, false);
                 self.sites.gained(site, ts, new_size, true);
@@ -841,7 +841,7 @@ impl Replayer {
     /// the size it had then, and, if it was reallocated since, its size at
     /// `ts` (the steps in between were not followed).
     fn tag(&mut self, ts: u64, start: u64) -> Option<u32> {
-        let live = self.live.get_mut(start)?;
+        let live = self.live.get(start)?;
         if live.tag == 0 {
             let mut a = AllocAcc {
                 ptr: start,
@@ -866,7 +866,9 @@ impl Replayer {
                 a.step(live.start_ns, "allocation");
             }
             self.track.allocs.push(a);
-            live.tag = self.track.allocs.len() as u32;
+            let tag = self.track.allocs.len() as u32;
+            self.live.update(start, |l| l.tag = tag);
+            return Some(tag - 1);
         }
         Some(live.tag - 1)
     }

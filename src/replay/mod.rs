@@ -59,6 +59,7 @@ use crate::Error;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::sync::mpsc;
 
 /// Everything a replay learns from one recording.
 ///
@@ -154,34 +155,58 @@ impl Replay {
     /// # Errors
     /// [`Error::Header`] when `r` is not a recording this version can read;
     /// [`Error::Read`] when reading fails part-way (with the byte offset).
-    pub fn from_reader<R: Read>(r: R, path_for_errors: &Path) -> Result<Replay, Error> {
-        let mut reader = Reader::new(r).map_err(|source| Error::Header { path: path_for_errors.to_path_buf(), source })?;
+    ///
+    /// Reading, decompressing and decoding run on a second thread
+    /// (`memscope-read`), at most [`READ_AHEAD`] records ahead of replay,
+    /// which applies them on the calling thread; if that thread cannot be
+    /// started, the calling thread does both.
+    pub fn from_reader<R: Read + Send>(r: R, path_for_errors: &Path) -> Result<Replay, Error> {
+        let reader = Reader::new(r).map_err(|source| Error::Header { path: path_for_errors.to_path_buf(), source })?;
         let mut replayer = Replayer::new(*reader.header());
-        loop {
-            match reader.next_record() {
-                Ok(None) => break,
-                Ok(Some(Ok(record))) => replayer.record(&record),
-                Ok(Some(Err(damage))) => replayer.damage(damage),
-                Err(source) => return Err(Error::Read { path: path_for_errors.to_path_buf(), offset: reader.offset(), source }),
+        let read_error = |offset, source| Error::Read { path: path_for_errors.to_path_buf(), offset, source };
+        let (tx, rx) = mpsc::sync_channel::<Next>(READ_AHEAD);
+        // The reader goes to the worker and comes back when it stops; if the
+        // worker cannot start, it comes back at once.
+        let slot = std::sync::Mutex::new(Some(reader));
+        let (stopped, mut reader) = std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new().name("memscope-read".into()).spawn_scoped(scope, || {
+                let mut reader = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(reader) = &mut reader {
+                    read_ahead(reader, &tx);
+                }
+                drop(tx);
+                reader
+            });
+            match worker {
+                Ok(worker) => {
+                    let stopped = drive(&mut replayer, || rx.recv().unwrap_or((Ok(None), 0)));
+                    // Dropping the receiver stops a worker that reads ahead.
+                    drop(rx);
+                    let reader = worker.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                    (stopped, reader)
+                }
+                Err(_) => {
+                    let mut reader = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    let stopped = match &mut reader {
+                        Some(reader) => drive(&mut replayer, || (reader.next_record(), reader.offset())),
+                        None => Ok(None),
+                    };
+                    (stopped, reader)
+                }
             }
-            let read_bytes = reader.offset();
-            replayer.window_limit = engine::WINDOW_LIMIT.saturating_add((read_bytes / engine::WINDOW_BYTES_PER_EVENT) as usize);
-            let (events, live) = (replayer.totals.events, replayer.held());
-            let over = if events > max_events(read_bytes) {
-                Some(("events", events, max_events(read_bytes)))
-            } else if live > max_live(read_bytes) {
-                Some(("live allocations", live, max_live(read_bytes)))
-            } else {
-                None
-            };
-            if let Some((what, count, max)) = over {
-                let skipped_bytes = reader.skip_to_end().map_err(|source| Error::Read {
-                    path: path_for_errors.to_path_buf(),
-                    offset: reader.offset(),
-                    source,
-                })?;
+        });
+        let Some(reader) = reader.as_mut() else {
+            unreachable!("the reader comes back from the worker");
+        };
+        match stopped {
+            Err((offset, source)) => return Err(read_error(offset, source)),
+            Ok(None) => {}
+            Ok(Some((read_bytes, what, count, max))) => {
+                // The worker read ahead of `read_bytes`: those bytes are skipped too.
+                let ahead = reader.offset() - read_bytes;
+                let skipped = reader.skip_to_end().map_err(|source| read_error(reader.offset(), source))?;
+                let skipped_bytes = ahead + skipped;
                 replayer.damage(Damage { offset: read_bytes, kind: DamageKind::OverLimit { what, count, read_bytes, max }, skipped_bytes });
-                break;
             }
         }
         replayer.set_header(*reader.header());
@@ -192,6 +217,51 @@ impl Replay {
     /// the `End` record is missing. The replay covers every good record.
     pub fn is_incomplete(&self) -> bool {
         self.damage_count > 0 || !self.finished
+    }
+}
+
+/// Records the reading thread of [`Replay::from_reader`] decodes at most
+/// ahead of replay: each holds at most [`crate::format::MAX_CHUNK_EVENTS`]
+/// events, so the read-ahead costs a few MB at most.
+pub const READ_AHEAD: usize = 4;
+
+/// A record read, or the end, or a read error; and the offset after it.
+type Next = (std::io::Result<Option<Result<crate::format::Record, Damage>>>, u64);
+
+/// Reads records and sends them until the end, a read error, or the
+/// receiver is gone.
+fn read_ahead<R: Read>(reader: &mut Reader<R>, tx: &mpsc::SyncSender<Next>) {
+    loop {
+        let next = reader.next_record();
+        let last = !matches!(next, Ok(Some(_)));
+        if tx.send((next, reader.offset())).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// What stopped replay early: a read error (offset, error), or a limit of
+/// FORMAT.md's "Limits" (bytes read, what, how many, the most allowed).
+type Stopped = Result<Option<(u64, &'static str, u64, u64)>, (u64, std::io::Error)>;
+
+/// Feeds `replayer` the records `next` gives, checking the limits after each.
+fn drive(replayer: &mut Replayer, mut next: impl FnMut() -> Next) -> Stopped {
+    loop {
+        let (record, read_bytes) = next();
+        match record {
+            Ok(None) => return Ok(None),
+            Ok(Some(Ok(record))) => replayer.record(&record),
+            Ok(Some(Err(damage))) => replayer.damage(damage),
+            Err(source) => return Err((read_bytes, source)),
+        }
+        replayer.window_limit = engine::WINDOW_LIMIT.saturating_add((read_bytes / engine::WINDOW_BYTES_PER_EVENT) as usize);
+        let (events, live) = (replayer.totals.events, replayer.held());
+        if events > max_events(read_bytes) {
+            return Ok(Some((read_bytes, "events", events, max_events(read_bytes))));
+        }
+        if live > max_live(read_bytes) {
+            return Ok(Some((read_bytes, "live allocations", live, max_live(read_bytes))));
+        }
     }
 }
 

@@ -1066,3 +1066,33 @@ fn a_moving_reallocation_releases_at_its_first_stamp_and_acquires_at_its_return(
     // 96 at 30) is reached when it returns.
     assert_eq!((t.peak_live_bytes, t.peak_at_ns), (96, 30));
 }
+
+/// A file whose allocations pass the limit on live allocations stops
+/// replay there, and the rest of the file (including what the reading
+/// thread had read ahead) is reported as one damaged stretch to the end.
+#[test]
+fn replay_stops_at_the_live_limit_and_skips_the_read_ahead() {
+    let mut rec = Rec::new();
+    let per_chunk = 1 << 16;
+    let mut ts = 10;
+    for c in 0..24u64 {
+        let events: Vec<RawEvent> = (0..per_chunk as u64)
+            .map(|i| {
+                ts += 1;
+                RawEvent::alloc(ts, 0x10_0000 + ((c * per_chunk as u64 + i) * 16) as usize, 16, 8, false, 0)
+            })
+            .collect();
+        rec.chunk(1, &events);
+        rec.round(ts + 1);
+    }
+    rec.end(ts + 2);
+    let r = replay_bytes(&rec.out);
+    let last = r.damage.last().expect("replay stopped");
+    let DamageKind::OverLimit { what, count, read_bytes, max } = last.kind else { panic!("not a limit: {:?}", last.kind) };
+    assert_eq!(what, "live allocations");
+    assert_eq!((read_bytes, max), (last.offset, max_live(read_bytes)));
+    assert!(count > max, "{count} live, {max} allowed");
+    assert_eq!(last.offset + last.skipped_bytes, rec.out.len() as u64, "the damage reaches the end of the file");
+    assert!(r.summary.live_count < 24 * per_chunk as u64, "replay stopped early");
+    assert_eq!(r.file_bytes, rec.out.len() as u64);
+}
