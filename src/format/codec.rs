@@ -831,7 +831,7 @@ struct BitReader<'a> {
 
 impl BitReader<'_> {
     fn err(&self, what: &'static str) -> PayloadError {
-        PayloadError { offset: self.base + (self.pos / 8) as usize, what }
+        PayloadError { offset: self.base + (self.pos.min(self.end) / 8) as usize, what }
     }
 
     /// The next 57 bits or more (zeros past the end).
@@ -1336,7 +1336,8 @@ fn decode_payload_v5(payload: &[u8], count: u32, first_ts_ns: u64, out: &mut Vec
         out.push(ev);
     }
     if r.pos.div_ceil(8) != r.end / 8 {
-        return Err(r.err("payload holds bytes after its last event"));
+        let offset = r.base + r.pos.div_ceil(8) as usize;
+        return Err(PayloadError { offset, what: "payload holds bytes after its last event" });
     }
     Ok(())
 }
@@ -1462,6 +1463,12 @@ mod tests {
             encode_payload(&raw, &stacks, &returns, first, &mut buf);
             let mut out = Vec::new();
             decode_payload(&buf, events.len() as u32, first, crate::format::VERSION, &mut out).unwrap();
+            prop_assert_eq!(&out, &events);
+            // Version 4 stays decodable: its encoder's bytes round-trip too.
+            buf.clear();
+            encode_payload_v4(&raw, &stacks, &returns, first, &mut buf);
+            out.clear();
+            decode_payload(&buf, events.len() as u32, first, 4, &mut out).unwrap();
             prop_assert_eq!(out, events);
         }
 
@@ -1520,6 +1527,95 @@ mod tests {
         put_varint(&mut big, 1 + TS_MAX);
         let err = decode_payload(&big, 1, 100, 4, &mut Vec::new()).unwrap_err();
         assert_eq!(err.what, "return stamp exceeds 56 bits");
+    }
+
+    /// Version 5's compact forms: a free of the last allocation is the
+    /// folded descriptor and its delta, an allocation at its size class's
+    /// freed address writes no address.
+    #[test]
+    fn v5_compact_forms_are_used_and_shorter() {
+        let bits = |events: &[RawEvent]| {
+            let mut b = PayloadBits::default();
+            encode_payload_counted(events, &[], &[], 0, &mut Vec::new(), &mut b);
+            b
+        };
+        let mut pairs = Vec::new();
+        for i in 0..100u64 {
+            let size = 8 + (i * 37) % 500;
+            // glibc: one block per size class, handed back at once.
+            let ptr = 0x5555_0000_0000 + (((size + 23) >> 4) << 12) as usize;
+            pairs.push(RawEvent::alloc(i * 100, ptr, size as usize, 1, false, 0));
+            pairs.push(RawEvent::dealloc(i * 100 + 40, ptr, size as usize, 1));
+        }
+        let b = bits(&pairs);
+        // Each size class's first allocation writes its address; the later ones none.
+        let classes =
+            pairs.iter().filter(|e| e.kind() == KIND_ALLOC).map(|e| size_class(e.b)).collect::<std::collections::HashSet<_>>().len();
+        assert!(b.0[Part::Addresses as usize] <= classes as u64 * 60, "{b:?}");
+        // Descriptors: a miss (9 bits and a delta) at most when an allocation
+        // finds its class empty or after one that did, else none.
+        assert!(b.0[Part::Tags as usize] <= 2 * 9 * (classes as u64 + 2), "{b:?}");
+        let mut buf = Vec::new();
+        encode_payload(&pairs, &[], &[], 0, &mut buf);
+        assert!(buf.len() < pairs.len() * 2, "{} bytes for {} events", buf.len(), pairs.len());
+        let mut back = Vec::new();
+        decode_payload(&buf, pairs.len() as u32, 0, crate::format::VERSION, &mut back).unwrap();
+        assert!(back.iter().map(Event::to_raw).eq(pairs.iter().copied()));
+    }
+
+    /// Every prefix of a valid version-5 payload, and every byte flipped,
+    /// is an error naming an offset inside the payload, never a panic.
+    #[test]
+    fn v5_damage_is_an_error_with_its_offset() {
+        let events = [
+            RawEvent::thread_start(5, 77, *b"worker\0\0\0\0\0\0\0\0\0\0"),
+            RawEvent::alloc(10, 0x5555_0000_1000, 48, 8, false, 0),
+            RawEvent::realloc(20, 0x5555_0000_1000, 48, 0x5555_0000_2000, 96),
+            RawEvent::dealloc(30, 0x5555_0000_2000, 96, 1),
+            RawEvent::with_kind(KIND_VAR, 31, 0x5555_0000_3000, 24, 0x1234),
+            RawEvent::lost(32, 9),
+            RawEvent::thread_exit(40),
+        ];
+        let mut buf = Vec::new();
+        encode_payload(&events, &[0, 7, 3, 0, 0, 0, 0], &[0, 0, 25, 0, 0, 0, 0], 5, &mut buf);
+        let mut out = Vec::new();
+        decode_payload(&buf, 7, 5, crate::format::VERSION, &mut out).unwrap();
+        assert_eq!(out.len(), 7);
+        for len in 0..buf.len() {
+            let err = decode_payload(&buf[..len], 7, 5, crate::format::VERSION, &mut Vec::new()).unwrap_err();
+            assert!(err.offset <= len, "prefix {len}: {err:?}");
+        }
+        let err = decode_payload(&buf, 8, 5, crate::format::VERSION, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.what, "payload ends inside an event");
+        let mut long = buf.clone();
+        long.push(0);
+        let err = decode_payload(&long, 7, 5, crate::format::VERSION, &mut Vec::new()).unwrap_err();
+        assert_eq!((err.what, err.offset), ("payload holds bytes after its last event", buf.len()));
+        // A Rice parameter above 40 in the header.
+        let mut bad_k = buf.clone();
+        bad_k[1] = 41;
+        let err = decode_payload(&bad_k, 7, 5, crate::format::VERSION, &mut Vec::new()).unwrap_err();
+        assert_eq!((err.what, err.offset), ("coding parameter above 40", 1));
+        for at in 0..buf.len() {
+            for flip in [0x01u8, 0x10, 0x80, 0xFF] {
+                let mut bad = buf.clone();
+                bad[at] ^= flip;
+                if let Err(e) = decode_payload(&bad, 7, 5, crate::format::VERSION, &mut Vec::new()) {
+                    assert!(e.offset <= bad.len(), "{e:?}");
+                }
+            }
+        }
+        // An explicit descriptor of class 6 (none).
+        let mut w = Vec::new();
+        encode_payload(&[], &[], &[], 0, &mut w);
+        let header = w.len();
+        let mut bits = BitWriter { out: &mut w, acc: 0, n: 0 };
+        bits.rice(0, 0);
+        bits.put(6, 8);
+        bits.rice(0, 0);
+        bits.finish();
+        let err = decode_payload(&w, 1, 0, crate::format::VERSION, &mut Vec::new()).unwrap_err();
+        assert_eq!((err.what, err.offset), ("unknown event class", header + 1));
     }
 
     #[test]
