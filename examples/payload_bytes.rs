@@ -101,9 +101,15 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// A file's bytes, its chunks, and the length of its Events records.
+type Chunks = (Vec<u8>, Vec<Chunk>, u64);
+
+/// An encoder of one version.
+type Encoder = fn(&[RawEvent], &[u32], &[u64], u64, &mut Vec<u8>);
+
 /// The chunks of a recording, or of a file written by [`dump`]; the total
 /// length of the Events records (all of the file for a dump).
-fn read_chunks(path: &str) -> Result<(Vec<u8>, Vec<Chunk>, u64), Box<dyn std::error::Error>> {
+fn read_chunks(path: &str) -> Result<Chunks, Box<dyn std::error::Error>> {
     let bytes = std::fs::read(path)?;
     let mut chunks = Vec::new();
     if path.ends_with(".events") {
@@ -238,7 +244,7 @@ fn breakdown(path: &str, passes: usize) -> Result<(), Box<dyn std::error::Error>
     let (mut payload, mut compressed, mut out) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..passes {
         for v5 in [false, true] {
-            let enc: fn(&[RawEvent], &[u32], &[u64], u64, &mut Vec<u8>) = if v5 { encode_payload } else { encode_payload_v4 };
+            let enc: Encoder = if v5 { encode_payload } else { encode_payload_v4 };
             let o = if v5 { 3 } else { 0 };
             let t0 = cpu();
             for c in &chunks {

@@ -1,5 +1,8 @@
-//! The chunk payload codec: per-thread delta and varint encoding of events
-//! (FORMAT.md, "Chunk payload"). The payload is what LZ4 compresses.
+//! The chunk payload codec (FORMAT.md, "On disk: the chunk payload"): since
+//! version 5 a bit stream of events coded against a per-chunk model
+//! ([`encode_payload`]); versions 1 to 4 delta and varint encoding
+//! ([`encode_payload_v4`], decode-only for files). The payload is what LZ4
+//! compresses.
 
 use super::event::*;
 
@@ -17,7 +20,9 @@ pub struct PayloadError {
 /// The most bytes one event takes in a payload: a Realloc with a 2-byte
 /// tag, a 10-byte timestamp delta, two 10-byte address deltas, two
 /// 5-byte sizes, a 5-byte stack operand (version 3) and a 9-byte return
-/// stamp operand (version 4: at most 2^56, so 57 bits).
+/// stamp operand (version 4: at most 2^56, so 57 bits). A version-5 event
+/// takes at most 55 bytes of bit stream (FORMAT.md), after the payload's
+/// header ([`MAX_PAYLOAD_HEADER_BYTES`]).
 pub const MAX_EVENT_BYTES: usize = 2 + 10 + 10 + 10 + 5 + 5 + 5 + 9;
 
 /// The first format version whose allocations and reallocations carry a stack id.
@@ -737,9 +742,7 @@ fn choose_params(events: &[RawEvent], first_ts_ns: u64) -> Params {
     for w in events.windows(2).step_by(stride) {
         sample(w[0].kind(), w[0].ts_ns(), &w[1]);
     }
-    for ctx in 0..TS_CONTEXTS {
-        p.ts_k[ctx] = best_rice_k(&ts_hist[ctx]);
-    }
+    p.ts_k = ts_hist.map(|h| best_rice_k(&h));
     p.size_k = best_rice_k(&size_hist);
     p
 }
