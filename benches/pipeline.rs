@@ -12,6 +12,10 @@
 //! - `drain/encode_chunks`: `ChunkEncoder::put_events` (delta+varint, LZ4,
 //!   CRC) on the events of a real recording, in ring-sized batches: the
 //!   drainer's CPU per event, apart from the file system.
+//! - `drain/encode_payload_v4` and `drain/encode_payload_v5`: the payload
+//!   codec alone (no LZ4) of version 4 and 5 on the same events;
+//!   `drain/decode_payload_v4` and `drain/decode_payload_v5` decode those
+//!   payloads.
 //! - `replay/decode`: `format::Reader` over an in-memory recording, every
 //!   record read and decoded.
 //! - `replay/replay`: `Replay::from_reader` over the same bytes.
@@ -23,7 +27,7 @@
 //! Run: `cargo bench --bench pipeline` (`-- --quick` while developing).
 
 use criterion::{Criterion, SamplingMode, Throughput};
-use memscope::format::{ChunkEncoder, RawEvent, Reader, Record};
+use memscope::format::{codec, ChunkEncoder, RawEvent, Reader, Record};
 use memscope::replay::Replay;
 use memscope::{Recorder, Summary, TrackingAllocator};
 use std::hint::black_box;
@@ -109,8 +113,48 @@ fn drain(c: &mut Criterion) {
             black_box(out.len())
         })
     });
+    // The payload codec alone, version 4 against version 5 (benches/README.md, "Issue 10").
+    for (name, enc) in [("encode_payload_v4", codec::encode_payload_v4 as Encoder), ("encode_payload_v5", codec::encode_payload)] {
+        group.bench_function(format!("{name}/{}_events", events.len()), |b| {
+            let mut payload = Vec::new();
+            b.iter(|| {
+                let mut n = 0;
+                for chunk in events.chunks(batch) {
+                    payload.clear();
+                    enc(chunk, &[], &[], chunk[0].ts_ns(), &mut payload);
+                    n += payload.len();
+                }
+                black_box(n)
+            })
+        });
+    }
+    for (name, enc, version) in
+        [("decode_payload_v4", codec::encode_payload_v4 as Encoder, 4), ("decode_payload_v5", codec::encode_payload, 5)]
+    {
+        let payloads: Vec<(Vec<u8>, u32, u64)> = events
+            .chunks(batch)
+            .map(|chunk| {
+                let mut p = Vec::new();
+                enc(chunk, &[], &[], chunk[0].ts_ns(), &mut p);
+                (p, chunk.len() as u32, chunk[0].ts_ns())
+            })
+            .collect();
+        group.bench_function(format!("{name}/{}_events", events.len()), |b| {
+            let mut out = Vec::new();
+            b.iter(|| {
+                for (p, count, first) in &payloads {
+                    out.clear();
+                    codec::decode_payload(p, *count, *first, version, &mut out).expect("decodes");
+                }
+                black_box(out.len())
+            })
+        });
+    }
     group.finish();
 }
+
+/// A payload encoder of one version.
+type Encoder = fn(&[RawEvent], &[u32], &[u64], u64, &mut Vec<u8>);
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

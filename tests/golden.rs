@@ -1,7 +1,7 @@
 //! Golden files: a committed recording of each format version must keep
 //! decoding to the same records, and today's encoder must keep producing the
 //! same bytes for the current version (FORMAT.md: a layout change bumps the
-//! version). Regenerate the current version's file (`v4.memscope`) with
+//! version). Regenerate the current version's file (`v5.memscope`) with
 //! `MEMSCOPE_BLESS=1 cargo test --test golden` only together with a version
 //! bump; older versions' files are never rewritten (the encoder writes only
 //! the current version).
@@ -14,6 +14,7 @@ const GOLDEN_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v1.me
 const GOLDEN_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v2.memscope");
 const GOLDEN_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v3.memscope");
 const GOLDEN_V4: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v4.memscope");
+const GOLDEN_V5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v5.memscope");
 
 fn name(s: &str) -> [u8; 16] {
     let mut n = [0u8; 16];
@@ -401,28 +402,12 @@ fn v4_records() -> V4Records {
     (header, modules, nodes, events, stacks, returned)
 }
 
-fn encode_v4() -> Vec<u8> {
-    let (header, modules, nodes, events, stacks, returned) = v4_records();
-    let mut out = header.encode().to_vec();
-    for m in &modules {
-        format::put_module(&mut out, m);
-    }
-    format::put_stack_nodes(&mut out, 1, &nodes[..4]);
-    format::put_stack_nodes(&mut out, 5, &nodes[4..]);
-    ChunkEncoder::default().put_events_returned(&mut out, 1, 0, &events, &stacks, &returned);
-    format::put_round(&mut out, 0, 70);
-    format::put_end(&mut out, events.len() as u64, 0, 80, format::END_AT_EXIT);
-    out
-}
-
+/// Version 4 is decode-only since version 5 (the encoder writes the
+/// current version's payload): the committed file keeps decoding to
+/// `v4_records`.
 #[test]
-fn golden_v4_decodes_and_encoder_is_stable() {
-    let fresh = encode_v4();
-    if std::env::var_os("MEMSCOPE_BLESS").is_some() {
-        std::fs::write(GOLDEN_V4, &fresh).unwrap();
-    }
+fn golden_v4_decodes() {
     let golden = std::fs::read(GOLDEN_V4).expect("tests/golden/v4.memscope is committed");
-    assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
     assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 4);
     // FORMAT.md, End record: 32 bytes of fields, the flags at offset 24.
     let end = golden.len() - (16 + 32);
@@ -480,6 +465,85 @@ fn golden_v4_decodes_and_encoder_is_stable() {
     assert_eq!(t.live_bytes, 64 + (1 << 33) + 8 + 8 + 9000);
 }
 
+/// The content of the version-5 golden file: version 4's, and events for
+/// the forms version 5 adds (FORMAT.md, "On disk: the chunk payload"): a
+/// deallocation of a live allocation that is not the last one, an
+/// allocation at the address its size class freed last with a new layout,
+/// one with a recent layout, a zeroed one, a tracking event and a
+/// ThreadExit.
+fn v5_records() -> V4Records {
+    let (header, modules, nodes, mut events, mut stacks, mut returned) = v4_records();
+    let header = SegmentHeader { version: 5, pid: 5555, ..header };
+    let more = [
+        (RawEvent::alloc(62, 0x5555_1000_9000, 24, 8, false, 0), 3),
+        (RawEvent::alloc(63, 0x5555_1000_9040, 40, 8, false, 0), 3),
+        (RawEvent::dealloc(64, 0x5555_1000_9000, 24, 8), 0),
+        (RawEvent::alloc(65, 0x5555_1000_9000, 20, 8, false, 0), 4),
+        (RawEvent::dealloc(66, 0x5555_1000_9040, 40, 8), 0),
+        (RawEvent::alloc(67, 0x5555_1000_9040, 40, 8, true, 0), 3),
+        (RawEvent::with_kind(KIND_SCOPE_ENTER, 68, 0x1234, 0, 0), 0),
+        (RawEvent::thread_exit(70), 0),
+    ];
+    for (e, s) in more {
+        events.push(e);
+        stacks.push(s);
+        returned.push(0);
+    }
+    (header, modules, nodes, events, stacks, returned)
+}
+
+fn encode_v5() -> Vec<u8> {
+    let (header, modules, nodes, events, stacks, returned) = v5_records();
+    let mut out = header.encode().to_vec();
+    for m in &modules {
+        format::put_module(&mut out, m);
+    }
+    format::put_stack_nodes(&mut out, 1, &nodes[..4]);
+    format::put_stack_nodes(&mut out, 5, &nodes[4..]);
+    ChunkEncoder::default().put_events_returned(&mut out, 1, 0, &events, &stacks, &returned);
+    format::put_round(&mut out, 0, 80);
+    format::put_end(&mut out, events.len() as u64, 0, 90, format::END_AT_EXIT);
+    out
+}
+
+#[test]
+fn golden_v5_decodes_and_encoder_is_stable() {
+    let fresh = encode_v5();
+    if std::env::var_os("MEMSCOPE_BLESS").is_some() {
+        std::fs::write(GOLDEN_V5, &fresh).unwrap();
+    }
+    let golden = std::fs::read(GOLDEN_V5).expect("tests/golden/v5.memscope is committed");
+    assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
+    assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 5);
+    let (header, _, _, events, stacks, returned) = v5_records();
+    let mut reader = Reader::new(&golden[..]).unwrap();
+    assert_eq!(*reader.header(), header);
+    let mut chunk = None;
+    while let Some(item) = reader.next_record().unwrap() {
+        if let Record::Events(c) = item.expect("golden file has no damage") {
+            chunk = Some(c);
+        }
+    }
+    let chunk = chunk.expect("the chunk");
+    // Every event back exactly, with its stack and return stamp.
+    // (An allocation's ring form carries the ring's stack id in `c`; the file's is compared below.)
+    let no_stack = |e: RawEvent| match e.kind() {
+        KIND_ALLOC | KIND_ALLOC_ZEROED => RawEvent { c: e.c & 0xFFFF_FFFF, ..e },
+        _ => e,
+    };
+    let got: Vec<RawEvent> = chunk.events.iter().map(|e| no_stack(e.to_raw())).collect();
+    assert_eq!(got, events.iter().copied().map(no_stack).collect::<Vec<_>>());
+    assert_eq!(chunk.events.iter().map(Event::stack).collect::<Vec<_>>(), stacks);
+    let got: Vec<u64> =
+        chunk.events.iter().map(|e| if let Event::Realloc { returned_ns, .. } = *e { returned_ns.unwrap_or(0) } else { 0 }).collect();
+    assert_eq!(got, returned);
+    assert_eq!(chunk.events[17], Event::Alloc { ts_ns: 67, ptr: 0x5555_1000_9040, size: 40, align: 8, zeroed: true, stack: 3 });
+    let replay = memscope::replay::Replay::from_reader(&golden[..], "v5.memscope".as_ref()).unwrap();
+    assert_eq!(replay.damage_count, 0);
+    let t = &replay.summary;
+    assert_eq!((t.address_conflicts, t.reordered_reallocations, t.size_mismatches, t.late_events), (0, 0, 0, 0));
+}
+
 /// Issue 9.6: a damaged header byte of any version's golden file costs
 /// nothing (the header checksum gives it back); a header damaged in many
 /// bytes, version included, still replays every record, the version
@@ -488,7 +552,7 @@ fn golden_v4_decodes_and_encoder_is_stable() {
 fn damaged_header_bytes_leave_every_record_replayable() {
     use memscope::format::DamageKind;
     use memscope::replay::Replay;
-    for (path, version) in [(GOLDEN_V1, 1), (GOLDEN_V2, 2), (GOLDEN_V3, 3), (GOLDEN_V4, 4)] {
+    for (path, version) in [(GOLDEN_V1, 1), (GOLDEN_V2, 2), (GOLDEN_V3, 3), (GOLDEN_V4, 4), (GOLDEN_V5, 5)] {
         let golden = std::fs::read(path).expect("golden files are committed");
         let intact = Replay::from_reader(&golden[..], path.as_ref()).unwrap();
         assert_eq!(intact.damage_count, 0);

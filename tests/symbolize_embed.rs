@@ -17,7 +17,14 @@ fn the_function_that_allocated() -> u32 {
 }
 
 fn recording(module: &ModuleRecord, address: u64) -> Vec<u8> {
-    let header = SegmentHeader { version: 3, start_unix_ns: 1, start_monotonic_ns: 2, pid: 3, ring_capacity: 1024, on_full: OnFull::Block };
+    let header = SegmentHeader {
+        version: format::VERSION,
+        start_unix_ns: 1,
+        start_monotonic_ns: 2,
+        pid: 3,
+        ring_capacity: 1024,
+        on_full: OnFull::Block,
+    };
     let mut out = header.encode().to_vec();
     format::put_module(&mut out, module);
     format::put_stack_nodes(&mut out, 1, &[StackNode { parent: 0, address }]);

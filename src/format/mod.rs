@@ -24,7 +24,7 @@ pub const MAGIC: [u8; 8] = *b"MEMSCOPE";
 /// `Stack`, `Module` and `Symbols` records); version 4 a return stamp on
 /// every reallocation, exact Round watermarks and the End record's flags.
 /// A reader of version 4 reads versions 1 to 3 (FORMAT.md, "Versions").
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 /// The oldest format version this crate reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Length of the segment header in bytes.
@@ -109,10 +109,11 @@ pub const MAX_BODY_LEN: u32 = 16 << 20;
 pub const MAX_CHUNK_EVENTS: u32 = 1 << 16;
 
 /// The largest decompressed payload of a chunk of `event_count` events, in
-/// bytes: each event takes at most [`codec::MAX_EVENT_BYTES`]. A longer
-/// `raw_len` is damage, found before decompressing.
+/// bytes: each event takes at most [`codec::MAX_EVENT_BYTES`], after a
+/// header of at most [`codec::MAX_PAYLOAD_HEADER_BYTES`] (version 5). A
+/// longer `raw_len` is damage, found before decompressing.
 pub const fn max_payload_len(event_count: u32) -> u64 {
-    event_count as u64 * codec::MAX_EVENT_BYTES as u64
+    event_count as u64 * codec::MAX_EVENT_BYTES as u64 + codec::MAX_PAYLOAD_HEADER_BYTES as u64
 }
 
 /// The largest tag-fields length a reader accepts, in bytes.

@@ -735,7 +735,7 @@ impl<R: Read> Reader<R> {
                 if actual != expected {
                     return Ok(Err(DamageKind::ChecksumMismatch { expected, actual }));
                 }
-                if raw_len > MAX_BODY_LEN || count > raw_len {
+                if raw_len > MAX_BODY_LEN || u64::from(count) > u64::from(raw_len) * 8 {
                     return Ok(Err(DamageKind::BadLength));
                 }
                 // The writer's own limits (FORMAT.md, "Events record"),
