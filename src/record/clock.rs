@@ -120,7 +120,7 @@ pub(crate) struct Calibration {
 impl Calibration {
     /// Ticks since the epoch → ns since the epoch.
     #[cfg(test)]
-    fn to_ns(&self, ticks: u64) -> u64 {
+    fn ns_of(&self, ticks: u64) -> u64 {
         ((u128::from(ticks) * u128::from(self.mult)) >> self.shift) as u64
     }
 
@@ -299,18 +299,18 @@ mod tests {
         let cal = Calibration { source: SOURCE_TSC, mult: (4u64 << 32) / 10, shift: 32, epoch_ticks: 0, epoch_ns: 0, anchor: (0, 0) };
         let mut last = 0;
         for t in (0..1_000_000u64).step_by(7).chain([1 << 40, (1 << 56) - 1]) {
-            let ns = cal.to_ns(t);
+            let ns = cal.ns_of(t);
             assert!(ns >= last, "{t} ticks went back to {ns} ns");
             last = ns;
         }
-        assert_eq!(cal.to_ns(2_500_000_000), 999_999_999);
+        assert_eq!(cal.ns_of(2_500_000_000), 999_999_999);
     }
 
     #[test]
     fn calibration_tracks_clock_monotonic() {
         let cal = calibrate();
         let (t, ns) = Calibration::pair(cal.source);
-        let file_ns = cal.to_ns(t - cal.epoch_ticks);
+        let file_ns = cal.ns_of(t - cal.epoch_ticks);
         let mono = ns - cal.epoch_ns;
         assert!(file_ns.abs_diff(mono) < 100_000 + mono / 10_000, "{file_ns} ns by the calibration, {mono} by CLOCK_MONOTONIC ({cal:?})");
     }
