@@ -323,6 +323,21 @@ fn parts(c: &mut Criterion) {
         // SAFETY: `rdtsc` exists on every x86-64 CPU.
         b.iter(|| unsafe { core::arch::x86_64::_rdtsc() })
     });
+    // What an allocation's stamp reads (`record::clock`, `Order::AfterCall`).
+    #[cfg(target_arch = "x86_64")]
+    group.bench_function("lfence_rdtsc", |b| {
+        // SAFETY: `lfence` and `rdtsc` exist on every x86-64 CPU.
+        b.iter(|| unsafe {
+            core::arch::x86_64::_mm_lfence();
+            core::arch::x86_64::_rdtsc()
+        })
+    });
+    #[cfg(target_arch = "x86_64")]
+    group.bench_function("rdtscp", |b| {
+        let mut aux = 0u32;
+        // SAFETY: `rdtscp` exists on every x86-64 CPU this runs on (the `rdtscp` cpuinfo flag).
+        b.iter(|| unsafe { core::arch::x86_64::__rdtscp(&mut aux) })
+    });
     group.finish();
 }
 

@@ -492,9 +492,30 @@ fn v5_records() -> V4Records {
     (header, modules, nodes, events, stacks, returned)
 }
 
+/// The Clock records of the version-5 golden file: a 2 GHz TSC (0.5 ns
+/// per tick), calibrated from a reading 5 ms before the epoch; the end's
+/// reading 90 ns (180 ticks) after it.
+fn v5_clocks() -> [format::ClockRecord; 2] {
+    let start = format::ClockRecord {
+        source: format::CLOCK_TSC,
+        at: format::CLOCK_AT_START,
+        shift: 32,
+        mult: 1 << 31,
+        epoch_ticks: 1_000_000_000,
+        ticks: 1_000_000_000 - 10_000_000,
+        monotonic_ns: 7_000_000_000 - 5_000_000,
+    };
+    let end = format::ClockRecord { at: format::CLOCK_AT_END, ticks: 1_000_000_180, monotonic_ns: 7_000_000_090, ..start };
+    [start, end]
+}
+
+/// Version 5: the bit-packed payload of `v5_records`, with a Clock record
+/// after the header and one before the End record.
 fn encode_v5() -> Vec<u8> {
     let (header, modules, nodes, events, stacks, returned) = v5_records();
+    let [start, end] = v5_clocks();
     let mut out = header.encode().to_vec();
+    format::put_clock(&mut out, &start);
     for m in &modules {
         format::put_module(&mut out, m);
     }
@@ -502,8 +523,35 @@ fn encode_v5() -> Vec<u8> {
     format::put_stack_nodes(&mut out, 5, &nodes[4..]);
     ChunkEncoder::default().put_events_returned(&mut out, 1, 0, &events, &stacks, &returned);
     format::put_round(&mut out, 0, 80);
+    format::put_clock(&mut out, &end);
     format::put_end(&mut out, events.len() as u64, 0, 90, format::END_AT_EXIT);
     out
+}
+
+/// The version-5 golden file's Clock records, by their bytes (FORMAT.md,
+/// "Clock record") and decoded, and the conversion they state.
+#[test]
+fn golden_v5_clock_records() {
+    let golden = std::fs::read(GOLDEN_V5).expect("tests/golden/v5.memscope is committed");
+    // Tag 9, 40 bytes of fields, right after the header.
+    let at = format::SEGMENT_HEADER_LEN;
+    assert_eq!(&golden[at..at + 4], b"MSrc");
+    assert_eq!((golden[at + 4], u16::from_le_bytes([golden[at + 6], golden[at + 7]])), (9, 40));
+    assert_eq!(&golden[at + 16..at + 19], &[1, 0, 32]);
+    let mut reader = Reader::new(&golden[..]).unwrap();
+    let mut records = Vec::new();
+    while let Some(item) = reader.next_record().unwrap() {
+        records.push(item.expect("golden file has no damage"));
+    }
+    let [start, end] = v5_clocks();
+    assert_eq!(records[0], Record::Clock(start));
+    assert_eq!(records[records.len() - 2], Record::Clock(end));
+    assert_eq!(records.last(), Some(&Record::End { events_written: 20, events_lost: 0, end_ns: 90, flags: format::END_AT_EXIT }));
+    // 180 ticks after the epoch are 90 ns, as CLOCK_MONOTONIC saw; the
+    // calibration's anchor 5 ms before it.
+    assert_eq!(end.ticks_to_ns(end.ticks), 90);
+    assert_eq!(end.monotonic_ns - 7_000_000_000, 90);
+    assert_eq!(start.ticks_to_ns(start.epoch_ticks + 10_000_000), 5_000_000);
 }
 
 #[test]

@@ -24,7 +24,7 @@ fn session_publication() {
                     let session = control.running();
                     if session != 0 {
                         assert_eq!(session, 7);
-                        assert_eq!(control.epoch_ns(), 5, "the epoch of a running recording");
+                        assert_eq!(control.epoch(), 5, "the epoch of a running recording");
                         assert_eq!(control.on_full.load(Relaxed), 1, "the policy of a running recording");
                         assert_eq!(control.ring_capacity.load(Relaxed), 64, "the ring capacity of a running recording");
                         SAW_RUNNING.store(true, Relaxed);
@@ -33,7 +33,7 @@ fn session_publication() {
             })
         };
         // `launch`: configure, then spawn the drainer, which publishes.
-        control.configure(5, 1, 64, 0);
+        control.configure(5, true, 1, 64, 0);
         let drainer = {
             let control = control.clone();
             thread::spawn(move || control.publish(7))

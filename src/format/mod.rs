@@ -22,8 +22,10 @@ pub const MAGIC: [u8; 8] = *b"MEMSCOPE";
 /// added the tracking events and the `Site` and `Text` records; version 3
 /// call stacks (a stack id on every allocation and reallocation, the
 /// `Stack`, `Module` and `Symbols` records); version 4 a return stamp on
-/// every reallocation, exact Round watermarks and the End record's flags.
-/// A reader of version 4 reads versions 1 to 3 (FORMAT.md, "Versions").
+/// every reallocation, exact Round watermarks and the End record's flags;
+/// version 5 the bit-packed payload and the Clock record (timestamps may
+/// come from the TSC).
+/// A reader of version 5 reads versions 1 to 4 (FORMAT.md, "Versions").
 pub const VERSION: u32 = 5;
 /// The oldest format version this crate reads.
 pub const OLDEST_VERSION: u32 = 1;
@@ -53,6 +55,18 @@ pub const TAG_STACK: u8 = 6;
 pub const TAG_MODULE: u8 = 7;
 /// Record tag (version 3): symbols embedded by `memscope symbolize`.
 pub const TAG_SYMBOLS: u8 = 8;
+/// Record tag (version 5): how the recording's clock became nanoseconds.
+pub const TAG_CLOCK: u8 = 9;
+/// Length of the [`TAG_CLOCK`] fields in bytes.
+pub const CLOCK_FIELDS_LEN: usize = 40;
+/// Clock source: `CLOCK_MONOTONIC`, whose ticks are nanoseconds.
+pub const CLOCK_MONOTONIC: u8 = 0;
+/// Clock source: the CPU's invariant time-stamp counter.
+pub const CLOCK_TSC: u8 = 1;
+/// [`ClockRecord::at`]: written at the start, after the segment header.
+pub const CLOCK_AT_START: u8 = 0;
+/// [`ClockRecord::at`]: written at the end, before the End record.
+pub const CLOCK_AT_END: u8 = 1;
 
 /// Length of the [`TAG_STACK`] fields in bytes.
 pub const STACK_FIELDS_LEN: usize = 16;
@@ -356,6 +370,53 @@ pub fn put_symbols(out: &mut Vec<u8>, entries: &[(u64, Vec<stacks::Line>)]) {
         f[0..4].copy_from_slice(&crc(&[&body]).to_le_bytes());
         put_record(out, TAG_SYMBOLS, &f, &body);
     }
+}
+
+/// A Clock record (version 5): how timestamps were derived. Every
+/// timestamp in the file is `((ticks - epoch_ticks) * mult) >> shift`
+/// nanoseconds, `ticks` being the raw clock of `source` when the event was
+/// stamped; (`ticks`, `monotonic_ns`) is a reading of that clock together
+/// with `CLOCK_MONOTONIC`: at the start, the earlier reading the rate was
+/// measured from (up to the epoch, whose `CLOCK_MONOTONIC` is the segment
+/// header's `start_monotonic_ns`); at the end, one taken when the recording
+/// ended (FORMAT.md, "Clock record").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClockRecord {
+    /// [`CLOCK_MONOTONIC`] or [`CLOCK_TSC`].
+    pub source: u8,
+    /// [`CLOCK_AT_START`] or [`CLOCK_AT_END`].
+    pub at: u8,
+    /// The fixed-point shift of `mult`.
+    pub shift: u8,
+    /// Nanoseconds per tick, times 2^`shift`.
+    pub mult: u64,
+    /// The raw clock at the epoch, in ticks.
+    pub epoch_ticks: u64,
+    /// A reading of the raw clock, in ticks.
+    pub ticks: u64,
+    /// `CLOCK_MONOTONIC` read with `ticks`, in ns.
+    pub monotonic_ns: u64,
+}
+
+impl ClockRecord {
+    /// Ticks of the raw clock (not since the epoch) → ns since the epoch,
+    /// as the recorder converted them (0 before the epoch).
+    pub fn ticks_to_ns(&self, ticks: u64) -> u64 {
+        ((u128::from(ticks.saturating_sub(self.epoch_ticks)) * u128::from(self.mult)) >> self.shift.min(127)) as u64
+    }
+}
+
+/// Appends a [`TAG_CLOCK`] record (version 5).
+pub fn put_clock(out: &mut Vec<u8>, c: &ClockRecord) {
+    let mut f = [0u8; CLOCK_FIELDS_LEN];
+    f[0] = c.source;
+    f[1] = c.at;
+    f[2] = c.shift;
+    f[8..16].copy_from_slice(&c.mult.to_le_bytes());
+    f[16..24].copy_from_slice(&c.epoch_ticks.to_le_bytes());
+    f[24..32].copy_from_slice(&c.ticks.to_le_bytes());
+    f[32..40].copy_from_slice(&c.monotonic_ns.to_le_bytes());
+    put_record(out, TAG_CLOCK, &f, &[]);
 }
 
 /// Appends the [`TAG_END`] record that closes a finished recording.

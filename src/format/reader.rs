@@ -50,6 +50,8 @@ pub enum Record {
     },
     /// One loaded object of the module map (version 3).
     Module(ModuleRecord),
+    /// How the recording's timestamps were derived from its clock (version 5).
+    Clock(ClockRecord),
     /// Embedded symbols (version 3): return address → its lines, innermost first.
     Symbols(Vec<(u64, Vec<Line>)>),
 }
@@ -875,6 +877,16 @@ impl<R: Read> Reader<R> {
                 }
             }
             (TAG_STACK | TAG_MODULE | TAG_SYMBOLS, _) if self.header.version >= 3 => return Ok(Err(DamageKind::BadLength)),
+            (TAG_CLOCK, CLOCK_FIELDS_LEN) if self.header.version >= 5 && body.is_empty() => Record::Clock(ClockRecord {
+                source: fields[0],
+                at: fields[1],
+                shift: fields[2],
+                mult: le64(fields, 8),
+                epoch_ticks: le64(fields, 16),
+                ticks: le64(fields, 24),
+                monotonic_ns: le64(fields, 32),
+            }),
+            (TAG_CLOCK, _) if self.header.version >= 5 => return Ok(Err(DamageKind::BadLength)),
             (tag, _) => return Ok(Err(DamageKind::UnknownTag(tag))),
         };
         self.pos += total;

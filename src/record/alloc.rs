@@ -7,8 +7,9 @@
 //! that moved, after it returns); so an address freed on one thread and
 //! reused on another is always stamped free-first.
 
+use super::clock::{self, Order};
 use super::measure;
-use super::thread::{cancel_stamp, now_ns, record, record_stamped, stamp};
+use super::thread::{cancel_stamp, record, record_stamped, stamp};
 use crate::format::RawEvent;
 use crate::sync::Ordering;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -95,7 +96,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         let ptr = unsafe { self.inner.alloc(layout) };
         if !ptr.is_null() {
             measure::allocated(layout.size());
-            record(&self.inner, true, |ts, stack| RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), false, stack));
+            record(&self.inner, true, Order::AfterCall, |ts, stack| {
+                RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), false, stack)
+            });
         }
         ptr
     }
@@ -106,7 +109,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         let ptr = unsafe { self.inner.alloc_zeroed(layout) };
         if !ptr.is_null() {
             measure::allocated(layout.size());
-            record(&self.inner, true, |ts, stack| RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), true, stack));
+            record(&self.inner, true, Order::AfterCall, |ts, stack| {
+                RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), true, stack)
+            });
         }
         ptr
     }
@@ -114,7 +119,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         measure::deallocated(layout.size());
-        record(&self.inner, false, |ts, _| RawEvent::dealloc(ts, ptr as usize, layout.size(), layout.align()));
+        record(&self.inner, false, Order::BeforeCall, |ts, _| RawEvent::dealloc(ts, ptr as usize, layout.size(), layout.align()));
         // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
         unsafe { self.inner.dealloc(ptr, layout) }
     }
@@ -137,8 +142,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
                 // The new memory may be memory another thread deallocated
                 // during the call: its acquisition is stamped after the call,
                 // as an allocation's is (0: did not move).
-                let returned = if new == ptr { 0 } else { now_ns().max(stamp.ts_ns).max(1) };
-                let event = RawEvent::realloc(stamp.ts_ns, ptr as usize, layout.size(), new as usize, new_size);
+                let returned = if new == ptr { 0 } else { clock::now_ticks(Order::AfterCall).max(stamp.ts).max(1) };
+                let event = RawEvent::realloc(stamp.ts, ptr as usize, layout.size(), new as usize, new_size);
                 record_stamped(&self.inner, stamp, event, returned);
             }
         }

@@ -3,9 +3,9 @@
 //! `cfg(loom)` too, so the loom models check the publication as it ships.
 //!
 //! ```text
-//!  start (launch):  configure(epoch, policy, …)   Relaxed stores
+//!  start (launch):  configure(epoch, clock, policy, …)   Relaxed stores
 //!  drainer, after emptying old events:  publish(session)   Release
-//!  hot path:        running() → session ≠ 0        Acquire, then epoch_ns() etc. Relaxed
+//!  hot path:        running() → session ≠ 0        Acquire, then epoch() etc. Relaxed
 //!  stop:            stop(session)                  CAS to 0, Release
 //! ```
 
@@ -18,8 +18,11 @@ use crate::sync::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 pub struct Control {
     /// Id of the running recording, or 0 when none is running.
     pub session: AtomicU32,
-    /// `CLOCK_MONOTONIC` at the start of the running recording, in ns.
-    pub epoch_ns: AtomicU64,
+    /// The clock at the start of the running recording, in its ticks
+    /// (`record::clock`: TSC ticks, or `CLOCK_MONOTONIC` ns).
+    pub epoch: AtomicU64,
+    /// Whether the running recording's clock is the TSC (1) or `CLOCK_MONOTONIC` (0).
+    pub tsc: AtomicU8,
     /// The running recording's `OnFull`, as 0 (Block) or 1 (Drop).
     pub on_full: AtomicU8,
     /// Capacity of rings created from now on, in events (a power of two).
@@ -33,7 +36,8 @@ macro_rules! control_new {
     () => {
         Control {
             session: AtomicU32::new(0),
-            epoch_ns: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            tsc: AtomicU8::new(0),
             on_full: AtomicU8::new(0),
             ring_capacity: AtomicUsize::new(super::DEFAULT_RING_CAPACITY),
             stacks: AtomicU8::new(1),
@@ -56,10 +60,11 @@ impl Control {
     }
 
     /// Starting, before the drainer exists: the next recording's settings.
-    pub fn configure(&self, epoch_ns: u64, on_full: u8, ring_capacity: usize, stacks: u8) {
+    pub fn configure(&self, epoch: u64, tsc: bool, on_full: u8, ring_capacity: usize, stacks: u8) {
         // Relaxed: these happen before the drainer's spawn, whose Release
         // store in `publish` publishes them to the hot path.
-        self.epoch_ns.store(epoch_ns, Ordering::Relaxed);
+        self.epoch.store(epoch, Ordering::Relaxed);
+        self.tsc.store(u8::from(tsc), Ordering::Relaxed);
         self.on_full.store(on_full, Ordering::Relaxed);
         self.ring_capacity.store(ring_capacity, Ordering::Relaxed);
         self.stacks.store(stacks, Ordering::Relaxed);
@@ -89,10 +94,17 @@ impl Control {
         self.session.compare_exchange(session, 0, Ordering::Release, Ordering::Relaxed).is_ok()
     }
 
-    /// The running recording's epoch, in ns of `CLOCK_MONOTONIC`.
+    /// The running recording's epoch, in its clock's ticks.
     #[inline(always)]
-    pub fn epoch_ns(&self) -> u64 {
+    pub fn epoch(&self) -> u64 {
         // Relaxed: published by `publish`, which the caller's `running` saw.
-        self.epoch_ns.load(Ordering::Relaxed)
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// Whether the running recording's clock is the TSC.
+    #[inline(always)]
+    pub fn tsc(&self) -> bool {
+        // Relaxed: published by `publish`, which the caller's `running` saw.
+        self.tsc.load(Ordering::Relaxed) != 0
     }
 }

@@ -286,7 +286,9 @@ impl Drainer {
     /// (ahead of its chunk).
     #[inline(always)]
     fn take(&mut self, slot: &Slot, index: usize, e: &RawEvent) {
-        let e = *e;
+        let mut e = *e;
+        // The ring holds the running clock's ticks; the file, nanoseconds.
+        super::clock::event_to_ns(&mut e);
         let mut returned = 0;
         let stack = match e.kind() {
             KIND_STACK_NEXT => {
@@ -396,7 +398,7 @@ impl Drainer {
     /// follows the push), so this round drains them; a slot with one in
     /// flight lowers the watermark to the last round at which it had none.
     pub(crate) fn round(&mut self) -> Result<usize, crate::Error> {
-        let now = thread::now_ns();
+        let now = super::clock::drainer_now_ns();
         heavy_barrier();
         let mut watermark = now;
         let mut most = 0;
@@ -609,11 +611,12 @@ impl Drainer {
                 thread::wait_for_wake(self.interval);
             }
         }
-        self.stats.end_ns = thread::now_ns();
+        self.stats.end_ns = super::clock::drainer_now_ns();
         // Acquire: pairs with the hook's Release store, made before its
         // request to stop (which this drainer saw above).
         let exit = if at_exit.load(Ordering::Acquire) == session { format::END_AT_EXIT } else { 0 };
         self.stats.end_flags = end_flags | exit;
+        format::put_clock(&mut self.out, &super::clock::end_record());
         format::put_end(&mut self.out, self.stats.events_written, self.stats.events_lost, self.stats.end_ns, self.stats.end_flags);
         self.write_out()?;
         if let Err(source) = self.file.sync_all() {

@@ -33,6 +33,8 @@ pub(crate) mod ring;
 #[cfg(not(loom))]
 mod alloc;
 #[cfg(not(loom))]
+pub(crate) mod clock;
+#[cfg(not(loom))]
 mod drain;
 #[cfg(not(loom))]
 pub mod ffi;
@@ -340,7 +342,9 @@ mod api {
                 | if self.leaks_asked { crate::format::END_LEAKS_ASKED } else { 0 };
             let path = self.path;
             let mut file = std::fs::File::create(&path).map_err(|source| Error::Create { path: path.clone(), source })?;
-            let epoch = thread::monotonic_ns();
+            // The clock, its epoch and its rate (may wait a few ms, once per process).
+            let cal = super::clock::calibrate();
+            let epoch = cal.epoch_ns;
             let start_unix_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
             let header = SegmentHeader {
                 version: VERSION,
@@ -350,11 +354,13 @@ mod api {
                 ring_capacity: self.ring_capacity as u32,
                 on_full: self.on_full,
             };
-            let header = header.encode();
+            let mut header = header.encode().to_vec();
+            crate::format::put_clock(&mut header, &cal.record(crate::format::CLOCK_AT_START));
             file.write_all(&header).map_err(|source| Error::Create { path: path.clone(), source })?;
 
             CONTROL.configure(
-                epoch,
+                cal.epoch_ticks,
+                cal.source == super::clock::SOURCE_TSC,
                 thread::on_full_code(self.on_full),
                 self.ring_capacity,
                 u8::from(self.call_stacks == super::CallStacks::FramePointers),

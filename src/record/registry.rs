@@ -217,6 +217,14 @@ impl Slot {
         self.in_flight.store(self.in_flight.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         if PRODUCER_FENCE.load(core::sync::atomic::Ordering::Relaxed) {
             core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+            // The fence (`mfence`) orders memory accesses, not `rdtsc`: with
+            // the TSC as the clock, `lfence` keeps the reading after the
+            // fence (FORMAT.md, "Round record"). A cold path: no membarrier.
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `lfence` exists on every x86-64 CPU and touches no memory.
+            unsafe {
+                core::arch::x86_64::_mm_lfence()
+            };
         } else {
             core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
         }

@@ -298,6 +298,8 @@ impl Replayer {
             }
             Record::Module(m) => self.stacks.modules.push(m.clone()),
             Record::Symbols(entries) => self.stacks.symbols.extend(entries.iter().cloned()),
+            // Timestamps are ns already; the record says how they were derived.
+            Record::Clock(_) => {}
         }
     }
 

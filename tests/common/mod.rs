@@ -46,6 +46,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Helpers of the tracking tests (`tests/track_*.rs`).
+/// The clock tests (`tests/clock_*.rs`).
+pub mod clock;
 pub mod handoff;
 pub mod track;
 

@@ -42,7 +42,7 @@ pub(super) extern "C" fn on_thread_exit(value: *mut libc::c_void) {
             let session = CONTROL.running();
             if session != 0 && l.session.get() == session && l.exit_session.get() != session && begin_event(slot, session) {
                 l.exit_session.set(session);
-                push_structural(slot, RawEvent::thread_exit(now_ns()), session);
+                push_structural(slot, RawEvent::thread_exit(now_ticks()), session);
                 slot.end_event();
             }
             // Forget the slot before releasing it: a signal handler that

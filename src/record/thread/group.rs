@@ -58,7 +58,7 @@ pub(crate) fn record_group(group: &mut Group, only: u32) -> u32 {
             };
             let pushed = match slot {
                 Some(slot) if begin_event(slot, session) => {
-                    let ts = now_ns();
+                    let ts = now_ticks();
                     let events = &mut group.events[..group.len];
                     for e in events.iter_mut() {
                         *e = RawEvent::with_kind(e.kind(), ts, e.a, e.b, e.c);

@@ -2,6 +2,7 @@
 //! and the push with the wake-up at the high-water mark.
 
 use super::*;
+use crate::record::clock::{self, Order};
 
 /// A timestamp taken for an event that the same thread pushes after a call
 /// (a reallocation is stamped before its call, pushed after it).
@@ -9,8 +10,9 @@ use super::*;
 pub(crate) struct Stamp {
     /// The recording the stamp belongs to.
     session: u32,
-    /// Nanoseconds since that recording's epoch.
-    pub(crate) ts_ns: u64,
+    /// Clock ticks since that recording's epoch (`record::clock`; the
+    /// drainer converts them to ns).
+    pub(crate) ts: u64,
     /// The slot whose in-flight mark the stamp set (`Slot::begin_event`),
     /// owned by this thread; [`record_stamped`] or [`cancel_stamp`] clears it.
     slot: *const Slot,
@@ -55,7 +57,7 @@ pub(super) fn stamp_in<A: GlobalAlloc>(inner: &A, session: u32) -> Option<Stamp>
                 if !begin_event(owned, session) {
                     return None;
                 }
-                Some(Stamp { session, ts_ns: now_ns(), slot })
+                Some(Stamp { session, ts: clock::now_ticks(Order::BeforeCall), slot })
             });
             l.busy.set(OUTSIDE);
             stamp
@@ -67,21 +69,21 @@ pub(super) fn stamp_in<A: GlobalAlloc>(inner: &A, session: u32) -> Option<Stamp>
 /// Pushes a reallocation stamped by [`stamp`], unless that recording has
 /// stopped since (the event then belongs to no recording), and clears the
 /// stamp's in-flight mark. With call stacks on, or when the reallocation
-/// moved (`returned_ns`, its second stamp, is nonzero), a StackNext event
+/// moved (`returned`, its second stamp in ticks, is nonzero), a StackNext event
 /// carrying the stack and the return stamp goes first, and the two are
 /// pushed together or not at all.
 #[inline(always)]
-pub(crate) fn record_stamped<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent, returned_ns: u64) {
+pub(crate) fn record_stamped<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent, returned: u64) {
     // Acquire: as in `stamp`.
     if CONTROL.running() == stamp.session {
-        record_stamped_in(inner, stamp, event, returned_ns);
+        record_stamped_in(inner, stamp, event, returned);
     }
     cancel_stamp(stamp);
 }
 
 /// The body of [`record_stamped`].
 #[inline(always)]
-fn record_stamped_in<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent, returned_ns: u64) {
+fn record_stamped_in<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent, returned: u64) {
     let _ = LOCAL.try_with(|l| {
         if !try_enter_recorder(l, 1) {
             return;
@@ -92,14 +94,14 @@ fn record_stamped_in<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent, r
             let slot = unsafe { &*slot };
             // Relaxed: set with `session`, published by the caller's Acquire.
             let stacks = CONTROL.stacks.load(Ordering::Relaxed) != 0;
-            if stacks || returned_ns != 0 {
+            if stacks || returned != 0 {
                 let stack = if stacks {
                     // SAFETY: this thread owns `slot`.
                     unsafe { crate::record::stack::capture(slot, inner, (l.stack_low.get(), l.stack_high.get())) }
                 } else {
                     0
                 };
-                let pair = [RawEvent::stack_next(stamp.ts_ns, stack, returned_ns), event];
+                let pair = [RawEvent::stack_next(stamp.ts, stack, returned), event];
                 if wait_for_room(slot, 2, 1, stamp.session, false) {
                     push(slot, pair[0], stamp.session);
                     push(slot, pair[1], stamp.session);
@@ -113,24 +115,25 @@ fn record_stamped_in<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent, r
 }
 
 /// Records one event from the allocator: `make` receives the timestamp
-/// (nanoseconds since the epoch) and the call stack's id in the slot's
-/// stack table (0 unless `with_stack` and stacks are on) and builds the event.
+/// (clock ticks since the epoch, read as `order` says) and the call
+/// stack's id in the slot's stack table (0 unless `with_stack` and stacks
+/// are on) and builds the event.
 #[inline(always)]
-pub(crate) fn record<A: GlobalAlloc>(inner: &A, with_stack: bool, make: impl FnOnce(u64, u32) -> RawEvent) {
+pub(crate) fn record<A: GlobalAlloc>(inner: &A, with_stack: bool, order: Order, make: impl FnOnce(u64, u32) -> RawEvent) {
     // Acquire: pairs with the drainer's Release store of `session` at start,
     // so the epoch and the policy of this recording are visible.
     let session = CONTROL.running();
     if session == 0 {
         return;
     }
-    record_in(inner, session, with_stack, make);
+    record_in(inner, session, with_stack, order, make);
 }
 
 /// The body of [`record`], kept out of line so that, with no recording
 /// running, an allocator call costs one load and one branch on top of `A`
 /// (inlined, this body made every call save and restore registers).
 #[inline(never)]
-pub(super) fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: bool, make: impl FnOnce(u64, u32) -> RawEvent) {
+pub(super) fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: bool, order: Order, make: impl FnOnce(u64, u32) -> RawEvent) {
     let _ = LOCAL.try_with(|l| {
         if !try_enter_recorder(l, 1) {
             return;
@@ -152,7 +155,7 @@ pub(super) fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: boo
                 0
             };
             if begin_event(slot, session) {
-                push(slot, make(now_ns(), stack), session);
+                push(slot, make(clock::now_ticks(order), stack), session);
                 slot.end_event();
             }
         }
@@ -162,6 +165,13 @@ pub(super) fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: boo
 
 /// Pushes `event` onto `slot`'s ring, applying the full-ring policy and
 /// waking the drainer at the high-water mark (half the ring).
+///
+/// The mark is checked when the producer's bound on the queued events
+/// reaches half the ring, and then every [`HIGH_WATER_EVERY`] pushes while
+/// it stays above: a drainer that lags keeps the bound above half, and
+/// checking on every push read the drainer's `head` line (`refresh_len`)
+/// and called `wake_drainer` on every event (benches/README.md, "What
+/// dominates", item 4). A full ring wakes the drainer in `push_full`.
 #[inline(always)]
 pub(super) fn push(slot: &Slot, event: RawEvent, session: u32) {
     // SAFETY: the caller owns `slot` (claimed by this thread and not yet
@@ -169,11 +179,19 @@ pub(super) fn push(slot: &Slot, event: RawEvent, session: u32) {
     unsafe {
         if !slot.ring.push(event) {
             push_full(slot, event, session, false);
-        } else if slot.ring.len_upper_bound() >= slot.ring.capacity() / 2 && slot.ring.refresh_len() >= slot.ring.capacity() / 2 {
-            wake_drainer();
+        } else {
+            let half = slot.ring.capacity() / 2;
+            let bound = slot.ring.len_upper_bound();
+            if bound >= half && (bound == half || bound % HIGH_WATER_EVERY == 0) && slot.ring.refresh_len() >= half {
+                wake_drainer();
+            }
         }
     }
 }
+
+/// While a ring stays above its high-water mark, how many pushes go
+/// between two checks of it.
+const HIGH_WATER_EVERY: usize = 64;
 
 /// Pushes a ThreadStart or ThreadExit: these wait for room even under
 /// `OnFull::Drop` (twice per thread), so replay always knows the threads.

@@ -1,7 +1,5 @@
-//! The OS calls of the record side: the clock, the thread's id and name,
+//! The OS calls of the record side: `CLOCK_MONOTONIC`, the thread's id and name,
 //! whether a thread is alive, and the atexit and fork hooks.
-
-use super::*;
 
 /// Reads `CLOCK_MONOTONIC` in nanoseconds (through the vDSO: no syscall).
 #[inline(always)]
@@ -13,13 +11,11 @@ pub(crate) fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
-/// Nanoseconds since the running recording's epoch.
+/// The running recording's clock, in ticks since its epoch, for anything
+/// that is not a stamp next to an allocator call (`clock::Order::AfterCall`).
 #[inline(always)]
-pub(crate) fn now_ns() -> u64 {
-    // Relaxed: published before `session` by the Release store in
-    // the drainer thread at start (see `Recorder::start`), which the caller's
-    // Acquire load of `session` pairs with.
-    monotonic_ns().saturating_sub(CONTROL.epoch_ns())
+pub(crate) fn now_ticks() -> u64 {
+    super::super::clock::now_ticks(super::super::clock::Order::AfterCall)
 }
 
 /// The calling thread's OS id (`gettid`): one syscall, at registration only.

@@ -51,7 +51,7 @@ pub(super) fn enter<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Optio
             return None;
         }
         l.session.set(session);
-        push_structural(slot, RawEvent::thread_start(now_ns(), l.os_tid.get().into(), os_thread_name()), session);
+        push_structural(slot, RawEvent::thread_start(now_ticks(), l.os_tid.get().into(), os_thread_name()), session);
         slot.end_event();
     }
     Some(slot)
