@@ -58,6 +58,32 @@ fn thread_cpu_ns() -> u64 {
 const MAX_CHUNK_EVENTS: usize = format::MAX_CHUNK_EVENTS as usize;
 const _: () = assert!(MAX_CHUNK_EVENTS * format::codec::MAX_EVENT_BYTES <= format::MAX_BODY_LEN as usize / 4);
 
+/// How many times a round reads a slot's in-flight mark, at most, hoping to
+/// find it clear (`settled`). A thread allocating in a tight loop has an
+/// event in flight most of the time, but only for the tens of nanoseconds
+/// one event takes: reading once and giving up lowered the watermark to the
+/// last round that happened to find it clear, seconds old on a busy thread,
+/// and replay then had to hold back every event stamped since (issue 10,
+/// "the Round watermark stalls"). Each read costs a cache-line transfer
+/// (about 100 ns), so a round spends at most about 6 µs per busy slot.
+const SETTLE_READS: u32 = 64;
+
+/// Whether `slot` had no event in flight at some moment after this round's
+/// heavy barrier, reading its mark up to [`SETTLE_READS`] times. A clear
+/// mark at any such moment means that every event the slot began before
+/// then, and so every event it stamped before the round's clock, was pushed
+/// (the mark's Release clear follows the push; `Slot::in_flight` is an
+/// Acquire load): the slot then holds the watermark at this round's clock.
+fn settled(slot: &Slot) -> bool {
+    for _ in 0..SETTLE_READS {
+        if !slot.in_flight() {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    false
+}
+
 /// The longest a stopping drainer waits for threads to push the events they
 /// began before the stop ([`Drainer::wait_in_flight`]).
 const IN_FLIGHT_WAIT: Duration = Duration::from_secs(1);
@@ -431,10 +457,16 @@ impl Drainer {
             }
             // Read before popping: when clear, every event the slot stamped
             // before `now` is in the ring already.
-            if slot.in_flight() {
-                watermark = watermark.min(self.idle_since[index]);
-            } else {
+            if settled(slot) {
                 self.idle_since[index] = now;
+            } else {
+                if let Some(ticks) = slot.waiting_since() {
+                    // Waiting for room with its only event in flight:
+                    // everything it stamped before that event is pushed.
+                    let bound = super::clock::ticks_to_ns(ticks).min(now);
+                    self.idle_since[index] = self.idle_since[index].max(bound);
+                }
+                watermark = watermark.min(self.idle_since[index]);
             }
             if self.reported_dropped.len() <= index {
                 self.reported_dropped.resize(index + 1, 0);

@@ -73,6 +73,12 @@ pub struct Slot {
     /// the drainer reads per event, cost 13 ns per event (benches/README.md,
     /// "Issue 9").
     in_flight: CachePadded<AtomicU32>,
+    /// While the owner waits for room in its full ring (`OnFull::Block`)
+    /// with exactly one event in flight, that event's stamp (raw clock
+    /// ticks since the epoch, as in the ring); [`NOT_WAITING`] otherwise.
+    /// Written only by the owner, on the full-ring path; read by the
+    /// drainer once per round ([`Slot::waiting_since`]).
+    waiting: AtomicU64,
     /// Position of the slot in the registry, from 0; fixed.
     index: u32,
     /// The next slot in the registry; fixed once the slot is published.
@@ -85,6 +91,9 @@ pub struct Slot {
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) stacks: core::sync::atomic::AtomicPtr<u8>,
 }
+
+/// [`Slot::waiting_since`]'s "not waiting" (no stamp reaches it: stamps have 56 bits).
+pub const NOT_WAITING: u64 = u64::MAX;
 
 impl Slot {
     /// The layout of a slot followed by its ring buffer of `capacity` events.
@@ -114,6 +123,7 @@ impl Slot {
             thread: AtomicU32::new(0),
             dropped: AtomicU64::new(0),
             in_flight: CachePadded(AtomicU32::new(0)),
+            waiting: AtomicU64::new(NOT_WAITING),
             index,
             next: AtomicPtr::new(core::ptr::null_mut()),
             stacks: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
@@ -246,6 +256,41 @@ impl Slot {
     pub fn clear_in_flight_after_fork(&self) {
         // Relaxed: the child is single-threaded here.
         self.in_flight.store(0, Ordering::Relaxed);
+        self.waiting.store(NOT_WAITING, Ordering::Relaxed);
+    }
+
+    /// Owner, about to wait for room in its full ring: publishes the stamp
+    /// `ticks` of the event it waits to push, if that is its only event in
+    /// flight (with two, a signal handler's inside a reallocation's call,
+    /// the outer one is older and nothing is published). Every event the
+    /// owner stamped before `ticks` is then pushed already, so a round
+    /// that reads this may hold the watermark at `ticks` instead of at the
+    /// last round that found the slot with nothing in flight, which for a
+    /// thread the drainer keeps waiting is long past (`drain::Drainer::round`).
+    pub fn publish_waiting(&self, ticks: u64) {
+        // Relaxed load: only this thread writes the count.
+        if self.in_flight.load(Ordering::Relaxed) == 1 {
+            // Release: pairs with the Acquire in `waiting_since`: a drainer
+            // that reads the stamp also sees every push before it.
+            self.waiting.store(ticks, Ordering::Release);
+        }
+    }
+
+    /// Owner, done waiting (pushed, or gave up and counted the loss).
+    pub fn clear_waiting(&self) {
+        // Relaxed: a drainer that still reads the old stamp is still right:
+        // every event stamped before it was pushed before it was published.
+        self.waiting.store(NOT_WAITING, Ordering::Relaxed);
+    }
+
+    /// Drainer: the stamp published by [`Slot::publish_waiting`] (raw
+    /// clock ticks since the epoch), or `None`. Any stamp read, even one
+    /// whose wait has ended since, bounds the owner's unpushed events from
+    /// below: they were all stamped at or after it.
+    pub fn waiting_since(&self) -> Option<u64> {
+        // Acquire: pairs with the Release store in `publish_waiting`.
+        let t = self.waiting.load(Ordering::Acquire);
+        (t != NOT_WAITING).then_some(t)
     }
 
     /// Drainer: whether the owner has an event in flight (see [`Slot::begin_event`]).
@@ -332,6 +377,7 @@ impl Registry {
                 // Relaxed: only the owner writes it; a drainer that reads an old
                 // value lowers one round's watermark, never raises it.
                 slot.in_flight.store(0, Ordering::Relaxed);
+                slot.clear_waiting();
             })
     }
 

@@ -85,7 +85,8 @@ pub(crate) fn record_group(group: &mut Group, only: u32) -> u32 {
 /// leave its scope open for the rest of the thread.
 pub(super) fn push_group(slot: &Slot, events: &[RawEvent], session: u32) -> bool {
     let wait = events.first().is_some_and(|e| e.kind() == crate::format::event::KIND_SCOPE_EXIT);
-    if !wait_for_room(slot, events.len(), events.len() as u64, session, wait) {
+    let earliest = events.iter().map(RawEvent::ts_ns).min().unwrap_or(0);
+    if !wait_for_room(slot, events.len(), events.len() as u64, session, wait, earliest) {
         return false;
     }
     for &e in events {

@@ -102,7 +102,7 @@ fn record_stamped_in<A: GlobalAlloc>(inner: &A, stamp: Stamp, event: RawEvent, r
                     0
                 };
                 let pair = [RawEvent::stack_next(stamp.ts, stack, returned), event];
-                if wait_for_room(slot, 2, 1, stamp.session, false) {
+                if wait_for_room(slot, 2, 1, stamp.session, false, stamp.ts) {
                     push(slot, pair[0], stamp.session);
                     push(slot, pair[1], stamp.session);
                 }

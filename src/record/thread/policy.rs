@@ -4,10 +4,10 @@
 
 use super::*;
 
-/// Waits until `slot`'s ring has room for `n` events. Gives up (false),
-/// counting `lost` events, at once under `OnFull::Drop` unless `wait`, and
-/// when the recording stops (see `full::Gate`).
-pub(super) fn wait_for_room(slot: &Slot, n: usize, lost: u64, session: u32, wait: bool) -> bool {
+/// Waits until `slot`'s ring has room for `n` events, the earliest stamped
+/// at `ticks`. Gives up (false), counting `lost` events, at once under
+/// `OnFull::Drop` unless `wait`, and when the recording stops (see `full::Gate`).
+pub(super) fn wait_for_room(slot: &Slot, n: usize, lost: u64, session: u32, wait: bool, ticks: u64) -> bool {
     const _: () = assert!(MAX_GROUP <= crate::record::MIN_RING_CAPACITY, "a group always fits in an empty ring");
     let cap = slot.ring.capacity();
     // SAFETY: the caller owns `slot`, so this thread is the ring's only producer.
@@ -21,7 +21,10 @@ pub(super) fn wait_for_room(slot: &Slot, n: usize, lost: u64, session: u32, wait
         return false;
     }
     wake_drainer();
-    full::wait_for_room(&SHARED.gate, &CONTROL.session, session, slot, lost, room, backoff)
+    slot.publish_waiting(ticks);
+    let pushed = full::wait_for_room(&SHARED.gate, &CONTROL.session, session, slot, lost, room, backoff);
+    slot.clear_waiting();
+    pushed
 }
 
 /// A full ring: drop and count the event (`OnFull::Drop`, unless `wait`),
@@ -39,7 +42,10 @@ pub(super) fn push_full(slot: &Slot, event: RawEvent, session: u32, wait: bool) 
     // SAFETY: as in `push`: the caller owns the slot, so this thread is the
     // ring's only producer.
     let try_push = || unsafe { slot.ring.push(event) };
+    // The drainer may hold its watermark at this event's stamp meanwhile.
+    slot.publish_waiting(event.ts_ns());
     full::wait_for_room(&SHARED.gate, &CONTROL.session, session, slot, 1, try_push, backoff);
+    slot.clear_waiting();
 }
 
 /// Between two tries of a waiting producer: spin a little, then yield,
