@@ -52,26 +52,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let index = run_job(&source)?;
     let job_time = job_started.elapsed();
     let Some(recording) = recording else {
-        println!(
-            "memscope: indexed {} .rs files ({} lines, {} MiB) under {}",
-            index.files,
-            index.lines,
-            index.bytes >> 20,
-            source.display()
-        );
+        print_indexed(&index, &source);
         println!("  with {WORKERS} workers and 1 aggregator in {:.2} s, not recording (MEMSCOPE_RECORD=0)", job_time.as_secs_f64());
         return Ok(());
     };
     let summary = recording.finish()?;
     let recorded_time = started.elapsed();
     if !then_replay {
-        println!(
-            "memscope: indexed {} .rs files ({} lines, {} MiB) under {}",
-            index.files,
-            index.lines,
-            index.bytes >> 20,
-            source.display()
-        );
+        print_indexed(&index, &source);
         println!("  with {WORKERS} workers and 1 aggregator in {:.2} s", job_time.as_secs_f64());
         println!("{summary}");
         println!("recorded in {:.3} s from start() to finish() returning; not replayed (MEMSCOPE_REPLAY=0)", recorded_time.as_secs_f64());
@@ -88,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     memscope::export::html_to_path(&replay, &html_path)?;
 
     let t = &replay.summary;
-    println!("memscope: indexed {} .rs files ({} lines, {} MiB) under {}", index.files, index.lines, index.bytes >> 20, source.display());
+    print_indexed(&index, &source);
     println!("  with {WORKERS} workers and 1 aggregator in {:.2} s; most common identifiers:", job_time.as_secs_f64());
     let mut top: Vec<_> = index.idents.iter().collect();
     top.sort_unstable_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -161,6 +149,11 @@ struct FileCounts {
     lines: u64,
     bytes: u64,
     idents: HashMap<String, u32>,
+}
+
+/// The job's first line of output: what it indexed.
+fn print_indexed(index: &Index, source: &Path) {
+    println!("memscope: indexed {} .rs files ({} lines, {} MiB) under {}", index.files, index.lines, index.bytes >> 20, source.display());
 }
 
 fn run_job(source: &Path) -> Result<Index, Box<dyn std::error::Error>> {

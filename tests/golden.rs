@@ -402,6 +402,19 @@ fn v4_records() -> V4Records {
     (header, modules, nodes, events, stacks, returned)
 }
 
+/// The last Events record of a golden file, after checking its header.
+fn header_and_last_chunk(golden: &[u8], header: &SegmentHeader) -> memscope::format::EventChunk {
+    let mut reader = Reader::new(golden).unwrap();
+    assert_eq!(reader.header(), header);
+    let mut chunk = None;
+    while let Some(item) = reader.next_record().unwrap() {
+        if let Record::Events(c) = item.expect("golden file has no damage") {
+            chunk = Some(c);
+        }
+    }
+    chunk.expect("the chunk")
+}
+
 /// Version 4 is decode-only since version 5 (the encoder writes the
 /// current version's payload): the committed file keeps decoding to
 /// `v4_records`.
@@ -429,15 +442,7 @@ fn golden_v4_decodes() {
     assert!(!v3.end.expect("End").ended_at_exit && !v3.live_at_end_is_leak());
 
     let (header, _, _, events, stacks, returned) = v4_records();
-    let mut reader = Reader::new(&golden[..]).unwrap();
-    assert_eq!(*reader.header(), header);
-    let mut chunk = None;
-    while let Some(item) = reader.next_record().unwrap() {
-        if let Record::Events(c) = item.expect("golden file has no damage") {
-            chunk = Some(c);
-        }
-    }
-    let chunk = chunk.expect("the chunk");
+    let chunk = header_and_last_chunk(&golden, &header);
     assert_eq!(chunk.events.len(), events.len());
     assert_eq!(chunk.events.iter().map(Event::stack).collect::<Vec<_>>(), stacks);
     let got: Vec<u64> =
@@ -564,15 +569,7 @@ fn golden_v5_decodes_and_encoder_is_stable() {
     assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
     assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 5);
     let (header, _, _, events, stacks, returned) = v5_records();
-    let mut reader = Reader::new(&golden[..]).unwrap();
-    assert_eq!(*reader.header(), header);
-    let mut chunk = None;
-    while let Some(item) = reader.next_record().unwrap() {
-        if let Record::Events(c) = item.expect("golden file has no damage") {
-            chunk = Some(c);
-        }
-    }
-    let chunk = chunk.expect("the chunk");
+    let chunk = header_and_last_chunk(&golden, &header);
     // Every event back exactly, with its stack and return stamp.
     // (An allocation's ring form carries the ring's stack id in `c`; the file's is compared below.)
     let no_stack = |e: RawEvent| match e.kind() {
