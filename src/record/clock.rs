@@ -140,6 +140,12 @@ impl Calibration {
     /// A (raw clock, `CLOCK_MONOTONIC`) pair read now: the clock
     /// read around `CLOCK_MONOTONIC`, the midpoint of the closest of a few tries.
     pub(crate) fn pair(source: u8) -> (u64, u64) {
+        if source == SOURCE_MONOTONIC {
+            // The clock is CLOCK_MONOTONIC: one reading is both (a midpoint of
+            // two readings around a third could differ from it by rounding).
+            let ns = monotonic_ns();
+            return (ns, ns);
+        }
         let mut best = (u64::MAX, 0, 0);
         for _ in 0..5 {
             let a = raw(source);
@@ -266,10 +272,14 @@ pub(crate) fn event_to_ns(e: &mut RawEvent) {
         return;
     }
     let conv = |t: u64| ((u128::from(t) * u128::from(mult)) >> shift) as u64;
-    e.head = (e.head & 0xff) | (conv(e.head >> 8) << 8);
+    // At most the 56 bits a stamp has (a clock slower than 1 GHz, which the
+    // calibration allows, gives more ns than ticks): saturating keeps the
+    // conversion non-decreasing, which the Round watermark relies on.
+    let ts_max = crate::format::event::TS_MAX;
+    e.head = (e.head & 0xff) | (conv(e.head >> 8).min(ts_max) << 8);
     if e.kind() == crate::format::event::KIND_STACK_NEXT && e.b != 0 {
         // `b` is the return stamp + 1; a moved reallocation's is ≥ 1.
-        e.b = conv(e.b - 1).max(1) + 1;
+        e.b = conv(e.b - 1).min(ts_max).max(1) + 1;
     }
 }
 
