@@ -74,7 +74,13 @@ const SETTLE_READS: u32 = 64;
 /// then, and so every event it stamped before the round's clock, was pushed
 /// (the mark's Release clear follows the push; `Slot::in_flight` is an
 /// Acquire load): the slot then holds the watermark at this round's clock.
+/// A slot waiting for room (`Slot::waiting_since`) keeps its event in
+/// flight until this drainer pops: its mark is read once, not spun on (the
+/// caller bounds the watermark by the waiting stamp instead).
 fn settled(slot: &Slot) -> bool {
+    if slot.waiting_since().is_some() {
+        return !slot.in_flight();
+    }
     for _ in 0..SETTLE_READS {
         if !slot.in_flight() {
             return true;
