@@ -65,9 +65,12 @@ impl RecentStacks {
     /// Moves `id` to the front (from position `at`, or in from the back).
     #[inline]
     fn touch(&mut self, at: usize, id: u32) {
-        // A loop, not `copy_within`: a call to memmove costs more than these few moves.
-        for i in (1..=at.min(RECENT_STACKS - 1)).rev() {
+        // A loop, not `copy_within`: a call to memmove costs more than these
+        // few moves; not over an inclusive range, whose iterator costs more too.
+        let mut i = at.min(RECENT_STACKS - 1);
+        while i > 0 {
             self.0[i] = self.0[i - 1];
+            i -= 1;
         }
         self.0[0] = id;
     }
@@ -701,23 +704,40 @@ fn bit_len(v: u64) -> usize {
     64 - v.leading_zeros() as usize
 }
 
+/// Whether an event of `kind` has a size the payload codes with the
+/// chunk's size parameters (allocations and deallocations), as a bit per
+/// kind below 64.
+const SIZED_KINDS: u64 = 1 << KIND_ALLOC | 1 << KIND_ALLOC_ZEROED | 1 << KIND_DEALLOC;
+
+#[inline(always)]
+fn is_sized(kind: u8) -> bool {
+    kind < 64 && SIZED_KINDS >> kind & 1 != 0
+}
+
 /// Chooses the chunk's parameters: per timestamp context the smallest
 /// delta as the base, and the Rice parameter for what is above it; the
 /// same for sizes.
 fn choose_params(events: &[RawEvent], first_ts_ns: u64) -> Params {
     let mut p = Params::default();
-    let mut min_dt = [i64::MAX; TS_CONTEXTS];
+    // Pass 1: the bases. The three minima stay in registers (selects, not
+    // an array indexed by the context, which lives in memory).
+    let (mut min_alloc, mut min_dealloc, mut min_other) = (i64::MAX, i64::MAX, i64::MAX);
     let mut min_size = u64::MAX;
-    let (mut prev, mut ctx) = (first_ts_ns, CTX_OTHER);
+    let (mut prev, mut prev_kind) = (first_ts_ns, KIND_THREAD_EXIT);
     for e in events {
-        let ts = e.ts_ns();
-        min_dt[ctx] = min_dt[ctx].min(ts.wrapping_sub(prev) as i64);
-        prev = ts;
-        ctx = ts_context(e.kind());
-        if matches!(e.kind(), KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC) {
-            min_size = min_size.min(e.b);
+        let (ts, kind) = (e.ts_ns(), e.kind());
+        let dt = ts.wrapping_sub(prev) as i64;
+        match ts_context(prev_kind) {
+            CTX_ALLOC => min_alloc = min_alloc.min(dt),
+            CTX_DEALLOC => min_dealloc = min_dealloc.min(dt),
+            _ => min_other = min_other.min(dt),
         }
+        prev = ts;
+        prev_kind = kind;
+        let size = if is_sized(kind) { e.b } else { u64::MAX };
+        min_size = min_size.min(size);
     }
+    let min_dt = [min_alloc, min_dealloc, min_other];
     for (ctx, &m) in min_dt.iter().enumerate() {
         p.ts_base[ctx] = if m == i64::MAX { 0 } else { m };
     }
@@ -732,25 +752,31 @@ fn choose_params(events: &[RawEvent], first_ts_ns: u64) -> Params {
         let ctx = ts_context(prev_kind);
         // Plus one: a predicted descriptor (FORMAT.md).
         ts_hist[ctx][bit_len(e.ts_ns().wrapping_sub(prev_ts).wrapping_sub(p.ts_base[ctx] as u64).wrapping_add(1))] += 1;
-        if matches!(e.kind(), KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC) {
+        if is_sized(e.kind()) {
             size_hist[bit_len(e.b - p.size_base)] += 1;
         }
     };
     if let Some(e) = events.first() {
         sample(KIND_THREAD_EXIT, first_ts_ns, e);
     }
-    for w in events.windows(2).step_by(stride) {
-        sample(w[0].kind(), w[0].ts_ns(), &w[1]);
+    // Windows at 0, stride, 2 × stride...: the event after each is sampled.
+    let mut i = 0;
+    while i + 1 < events.len() {
+        sample(events[i].kind(), events[i].ts_ns(), &events[i + 1]);
+        i += stride;
     }
     p.ts_k = ts_hist.map(|h| best_rice_k(&h));
     p.size_k = best_rice_k(&size_hist);
     p
 }
 
-/// Writes bits least significant first into a byte vector.
+/// Writes bits least significant first into a byte vector, through a
+/// 64-bit accumulator that goes out eight bytes at a time.
 struct BitWriter<'a> {
     out: &'a mut Vec<u8>,
+    /// Bits not yet in `out`, the first in bit 0; those above `n` are zero.
     acc: u64,
+    /// How many bits `acc` holds (below 64).
     n: u32,
 }
 
@@ -761,38 +787,36 @@ impl BitWriter<'_> {
         self.out.len() as u64 * 8 + u64::from(self.n)
     }
 
-    /// Appends the low `bits` bits of `v` (`bits` ≤ 32, `v` < 2^bits).
+    /// Appends the low `bits` bits of `v` (`bits` ≤ 64, `v` < 2^bits).
     #[inline(always)]
     fn put(&mut self, v: u64, bits: u32) {
-        debug_assert!(bits <= 32 && v >> bits == 0);
-        self.acc |= v << self.n;
-        self.n += bits;
-        if self.n >= 32 {
-            self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
-            self.acc >>= 32;
-            self.n -= 32;
-        }
-    }
-
-    /// Appends the low `bits` bits of `v` (`bits` ≤ 64).
-    #[inline(always)]
-    fn put_wide(&mut self, v: u64, bits: u32) {
-        if bits > 32 {
-            self.put(v & 0xFFFF_FFFF, 32);
-            self.put((v >> 32) & ((1 << (bits - 32)) - 1), bits - 32);
+        debug_assert!(bits <= 64 && (bits == 64 || v >> bits == 0));
+        debug_assert!(self.n < 64);
+        let n = self.n + bits;
+        if n < 64 {
+            self.acc |= v << self.n;
+            self.n = n;
         } else {
-            self.put(v & ((1u64 << bits) - 1), bits);
+            self.out.extend_from_slice(&(self.acc | v << self.n).to_le_bytes());
+            // The bits of `v` that did not fit (none when `n` was 0: a
+            // shift by 64 is not a shift in Rust, hence two).
+            self.acc = (v >> 1) >> (63 - self.n);
+            self.n = n - 64;
         }
     }
 
     /// A number of any size: its bit length n in 7 bits, then its low n − 1
     /// bits (the top one is implied).
-    #[inline]
+    #[inline(always)]
     fn long(&mut self, v: u64) {
         let n = bit_len(v) as u32;
-        self.put(u64::from(n), 7);
-        if n >= 2 {
-            self.put_wide(v, n - 1);
+        if n <= 57 {
+            // One write: the length, then the bits below the top one.
+            let low = v & !(1u64 << n >> 1);
+            self.put(low << 7 | u64::from(n), 7 + n.saturating_sub(1));
+        } else {
+            self.put(u64::from(n), 7);
+            self.put(v & !(1u64 << (n - 1)), n - 1);
         }
     }
 
@@ -801,10 +825,13 @@ impl BitWriter<'_> {
     /// [`RICE_ESCAPE`] or more is that many ones and then `v` as [`Self::long`].
     #[inline(always)]
     fn rice(&mut self, v: u64, k: u32) {
+        debug_assert!(k <= RICE_MAX_K);
         let q = v >> k;
         if q < u64::from(RICE_ESCAPE) {
-            self.put((1 << q) - 1, q as u32 + 1);
-            self.put_wide(v, k);
+            // One write of at most 12 + 40 bits: the ones, the zero, the low bits.
+            let q = q as u32;
+            let low = v & ((1u64 << k) - 1);
+            self.put(low << (q + 1) | ((1u64 << q) - 1), q + 1 + k);
         } else {
             self.put((1 << RICE_ESCAPE) - 1, RICE_ESCAPE);
             self.long(v);
@@ -813,13 +840,8 @@ impl BitWriter<'_> {
 
     /// Pads the last byte with zero bits.
     fn finish(self) {
-        let mut n = self.n;
-        let mut acc = self.acc;
-        while n > 0 {
-            self.out.push(acc as u8);
-            acc >>= 8;
-            n = n.saturating_sub(8);
-        }
+        let bytes = self.n.div_ceil(8) as usize;
+        self.out.extend_from_slice(&self.acc.to_le_bytes()[..bytes]);
     }
 }
 
@@ -945,9 +967,19 @@ impl Model5 {
 
     #[inline(always)]
     fn touch_layout(&mut self, size: u64, align: u64) {
-        let at = self.layouts.iter().position(|&l| l == (size, align)).unwrap_or(LAYOUTS - 1);
-        for i in (1..=at).rev() {
+        let at = self.layouts.iter().position(|&l| l == (size, align));
+        self.touch_layout_at(at, size, align);
+    }
+
+    /// [`Self::touch_layout`] when the layout's position among the recent
+    /// ones is known (`None`: not among them).
+    #[inline(always)]
+    fn touch_layout_at(&mut self, at: Option<usize>, size: u64, align: u64) {
+        debug_assert_eq!(at, self.layouts.iter().position(|&l| l == (size, align)));
+        let mut i = at.unwrap_or(LAYOUTS - 1);
+        while i > 0 {
             self.layouts[i] = self.layouts[i - 1];
+            i -= 1;
         }
         self.layouts[0] = (size, align);
         self.last_align = align;
@@ -968,9 +1000,10 @@ impl Model5 {
     /// The recency rank of a live allocation equal to `entry`.
     #[inline(always)]
     fn find_live(&self, entry: (u64, u64, u64)) -> Option<usize> {
+        // The address first: it alone tells almost every entry apart.
         (0..LIVE).find(|&i| {
             let s = self.live_slot(i);
-            self.live_ok >> s & 1 != 0 && self.live[s] == entry
+            self.live[s].0 == entry.0 && self.live_ok >> s & 1 != 0 && self.live[s] == entry
         })
     }
 
@@ -1043,8 +1076,8 @@ fn put_head<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, d: u8, 
     if m.predicted[usize::from(m.prev_d)] == d {
         w.rice(v + 1, k);
     } else {
-        w.rice(0, k);
-        w.put(u64::from(d), 8);
+        // A Rice-coded 0 (k + 1 zero bits), then the descriptor.
+        w.put(u64::from(d) << (k + 1), k + 9);
         t.add(Part::Tags, w.pos() - p0);
         m.predicted[usize::from(m.prev_d)] = d;
         w.rice(v, k);
@@ -1100,6 +1133,77 @@ fn put_stack5<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, mode: u8, at: usi
     t.add(Part::Stacks, w.pos() - p0);
 }
 
+/// A reallocation (kind `KIND_REALLOC` or `KIND_REALLOC_LARGE`) with
+/// stack id `stack` and return stamp `r` (0: none). Out of the encoder's
+/// loop, as [`put_other`]: rare events whose code would crowd the
+/// registers of the common ones.
+#[inline(never)]
+fn put_realloc<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, e: &RawEvent, stack: u32, r: u64, t: &mut T) {
+    let (kind, ts) = (e.kind(), e.ts_ns());
+    let (mode, stack_at) = m.stack_mode(stack);
+    let class = if kind == KIND_REALLOC { CLASS_REALLOC } else { CLASS_REALLOC_LARGE };
+    let d = class | if r != 0 { D_HIT } else { 0 } | mode << D_STACK_SHIFT;
+    put_head(w, m, p, d, ts, t);
+    put_addr_delta(w, m.prev_addr, e.a, t);
+    put_addr_delta(w, e.a, e.b, t);
+    let p0 = w.pos();
+    let old_size = if kind == KIND_REALLOC {
+        w.long(e.c & 0xFFFF_FFFF);
+        w.long(e.c >> 32);
+        Some(e.c & 0xFFFF_FFFF)
+    } else {
+        w.long(e.c);
+        None
+    };
+    t.add(Part::Sizes, w.pos() - p0);
+    put_stack5(w, m, mode, stack_at, stack, t);
+    if r != 0 {
+        let p0 = w.pos();
+        w.long(r.saturating_sub(ts).min(TS_MAX));
+        t.add(Part::Other, w.pos() - p0);
+    }
+    m.reallocated(e.a, old_size, e.b);
+}
+
+/// Any event but an allocation, deallocation or reallocation; unknown
+/// kinds are skipped.
+#[inline(never)]
+fn put_other<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, e: &RawEvent, t: &mut T) {
+    let (kind, ts) = (e.kind(), e.ts_ns());
+    let operands = tracking_operands(kind);
+    if operands.is_none() && !matches!(kind, KIND_THREAD_START | KIND_THREAD_EXIT | KIND_LOST) {
+        return;
+    }
+    put_head(w, m, p, CLASS_OTHER | kind << 3, ts, t);
+    let p0 = w.pos();
+    match kind {
+        KIND_THREAD_START => {
+            w.long(e.a);
+            let mut name = [0u8; 16];
+            name[..8].copy_from_slice(&e.b.to_le_bytes());
+            name[8..].copy_from_slice(&e.c.to_le_bytes());
+            let len = name.iter().position(|&b| b == 0).unwrap_or(16);
+            w.put(len as u64, 5);
+            for &b in &name[..len] {
+                w.put(u64::from(b), 8);
+            }
+        }
+        KIND_THREAD_EXIT => {}
+        KIND_LOST => w.long(e.a),
+        _ => {
+            let operands = operands.unwrap_or(0);
+            // A scope exit's `b` is a flag: the decoder yields 0 or 1.
+            let b = if kind == KIND_SCOPE_EXIT { u64::from(e.b != 0) } else { e.b };
+            for (bit, v) in [(0b001, e.a), (0b010, b), (0b100, e.c)] {
+                if operands & bit != 0 {
+                    w.long(v);
+                }
+            }
+        }
+    }
+    t.add(Part::Other, w.pos() - p0);
+}
+
 fn encode_v5<T: Tally>(events: &[RawEvent], stacks: &[u32], returned: &[u64], first_ts_ns: u64, out: &mut Vec<u8>, t: &mut T) {
     debug_assert!(stacks.is_empty() || stacks.len() == events.len());
     debug_assert!(returned.is_empty() || returned.len() == events.len());
@@ -1120,7 +1224,8 @@ fn encode_v5<T: Tally>(events: &[RawEvent], stacks: &[u32], returned: &[u64], fi
         let stack = stacks.get(i).copied().unwrap_or(0);
         match kind {
             KIND_ALLOC | KIND_ALLOC_ZEROED => {
-                let (ptr, size, align) = (e.a, e.b, 1u64 << align_log2(e.align()));
+                // An allocation's `c` holds its alignment's log2 (`RawEvent::alloc`).
+                let (ptr, size, align) = (e.a, e.b, 1u64 << (e.c & 63));
                 let class = if kind == KIND_ALLOC { CLASS_ALLOC } else { CLASS_ALLOC_ZEROED };
                 let hit = m.freed[size_class(size)] == ptr;
                 let (layout, at) = layout_bits(&m, size, align);
@@ -1132,11 +1237,14 @@ fn encode_v5<T: Tally>(events: &[RawEvent], stacks: &[u32], returned: &[u64], fi
                     put_addr_delta(&mut w, m.prev_addr, ptr, t);
                 }
                 put_stack5(&mut w, &mut m, mode, stack_at, stack, t);
-                m.allocated(ptr, size, align);
+                // As `Model5::allocated`, with the layout's position found above.
+                m.prev_addr = ptr;
+                m.push_live((ptr, size, align));
+                m.touch_layout_at(at, size, align);
             }
             KIND_DEALLOC => {
                 let (ptr, size, align) = (e.a, e.b, 1u64 << align_log2(e.align()));
-                match m.find_live((ptr, size, align)) {
+                let layout_at = match m.find_live((ptr, size, align)) {
                     Some(at) => {
                         let d = CLASS_DEALLOC | D_HIT | if at == 0 { D_LIVE_FIRST } else { 0 };
                         put_head(&mut w, &mut m, &p, d, ts, t);
@@ -1145,6 +1253,7 @@ fn encode_v5<T: Tally>(events: &[RawEvent], stacks: &[u32], returned: &[u64], fi
                             t.add(Part::Addresses, 3);
                         }
                         m.take_live(at);
+                        m.layouts.iter().position(|&l| l == (size, align))
                     }
                     None => {
                         let (layout, at) = layout_bits(&m, size, align);
@@ -1152,70 +1261,16 @@ fn encode_v5<T: Tally>(events: &[RawEvent], stacks: &[u32], returned: &[u64], fi
                         put_head(&mut w, &mut m, &p, d, ts, t);
                         put_layout(&mut w, &p, d, at, size, align, t);
                         put_addr_delta(&mut w, m.prev_addr, ptr, t);
+                        at
                     }
-                }
-                m.deallocated(ptr, size, align);
-            }
-            KIND_REALLOC | KIND_REALLOC_LARGE => {
-                let r = returned.get(i).copied().unwrap_or(0);
-                let (mode, stack_at) = m.stack_mode(stack);
-                let class = if kind == KIND_REALLOC { CLASS_REALLOC } else { CLASS_REALLOC_LARGE };
-                let d = class | if r != 0 { D_HIT } else { 0 } | mode << D_STACK_SHIFT;
-                put_head(&mut w, &mut m, &p, d, ts, t);
-                put_addr_delta(&mut w, m.prev_addr, e.a, t);
-                put_addr_delta(&mut w, e.a, e.b, t);
-                let p0 = w.pos();
-                let old_size = if kind == KIND_REALLOC {
-                    w.long(e.c & 0xFFFF_FFFF);
-                    w.long(e.c >> 32);
-                    Some(e.c & 0xFFFF_FFFF)
-                } else {
-                    w.long(e.c);
-                    None
                 };
-                t.add(Part::Sizes, w.pos() - p0);
-                put_stack5(&mut w, &mut m, mode, stack_at, stack, t);
-                if r != 0 {
-                    let p0 = w.pos();
-                    w.long(r.saturating_sub(ts).min(TS_MAX));
-                    t.add(Part::Other, w.pos() - p0);
-                }
-                m.reallocated(e.a, old_size, e.b);
+                // As `Model5::deallocated`, with the layout's position found above.
+                m.prev_addr = ptr;
+                m.freed[size_class(size)] = ptr;
+                m.touch_layout_at(layout_at, size, align);
             }
-            _ => {
-                let operands = tracking_operands(kind);
-                if operands.is_none() && !matches!(kind, KIND_THREAD_START | KIND_THREAD_EXIT | KIND_LOST) {
-                    continue;
-                }
-                put_head(&mut w, &mut m, &p, CLASS_OTHER | kind << 3, ts, t);
-                let p0 = w.pos();
-                match kind {
-                    KIND_THREAD_START => {
-                        w.long(e.a);
-                        let mut name = [0u8; 16];
-                        name[..8].copy_from_slice(&e.b.to_le_bytes());
-                        name[8..].copy_from_slice(&e.c.to_le_bytes());
-                        let len = name.iter().position(|&b| b == 0).unwrap_or(16);
-                        w.put(len as u64, 5);
-                        for &b in &name[..len] {
-                            w.put(u64::from(b), 8);
-                        }
-                    }
-                    KIND_THREAD_EXIT => {}
-                    KIND_LOST => w.long(e.a),
-                    _ => {
-                        let operands = operands.unwrap_or(0);
-                        // A scope exit's `b` is a flag: the decoder yields 0 or 1.
-                        let b = if kind == KIND_SCOPE_EXIT { u64::from(e.b != 0) } else { e.b };
-                        for (bit, v) in [(0b001, e.a), (0b010, b), (0b100, e.c)] {
-                            if operands & bit != 0 {
-                                w.long(v);
-                            }
-                        }
-                    }
-                }
-                t.add(Part::Other, w.pos() - p0);
-            }
+            KIND_REALLOC | KIND_REALLOC_LARGE => put_realloc(&mut w, &mut m, &p, e, stack, returned.get(i).copied().unwrap_or(0), t),
+            _ => put_other(&mut w, &mut m, &p, e, t),
         }
     }
     t.add(Part::Header, (8 - w.pos() % 8) % 8);
