@@ -165,6 +165,11 @@ pub(crate) struct Drainer {
     /// Per slot index: the file's stack id of each stack-table id (0: not
     /// yet seen in this recording).
     stack_ids: Vec<Vec<u32>>,
+    /// The running clock's conversion to ns, read at each round's start.
+    to_ns: super::clock::TicksToNs,
+    /// The last (slot index, stack-table id, file's stack id) looked up in
+    /// `stack_ids`, a copy of its entry (stack-table id 0: none).
+    last_stack: (usize, u32, u32),
     /// Per slot index: the stack and the return stamp of the slot's next
     /// reallocation, from a StackNext event (which may end one batch while
     /// its reallocation starts the next).
@@ -213,6 +218,8 @@ impl Drainer {
             last_site: 0,
             texts_written: HashSet::new(),
             stack_ids: Vec::new(),
+            last_stack: (0, 0, 0),
+            to_ns: super::clock::TicksToNs::running(),
             pending_stack: Vec::new(),
             pending_returned: Vec::new(),
             returned: Vec::new(),
@@ -274,16 +281,30 @@ impl Drainer {
     }
 
     /// The file's stack id of stack-table id `local` of `slot`.
+    #[inline(always)]
     fn file_stack(&mut self, slot: &Slot, local: u32) -> u32 {
         if local == 0 {
             return 0;
         }
+        // A loop allocating at one call stack repeats its id.
+        let (index, last_local, id) = self.last_stack;
+        if local == last_local && index == slot.index() as usize {
+            debug_assert_eq!(self.stack_ids.get(index).and_then(|m| m.get(local as usize)), Some(&id));
+            return id;
+        }
+        self.file_stack_slow(slot, local)
+    }
+
+    /// [`Self::file_stack`] past its cache of the last id.
+    #[inline(never)]
+    fn file_stack_slow(&mut self, slot: &Slot, local: u32) -> u32 {
         if local == LOCAL_FULL {
             return self.node(0, MARK_TABLE_FULL);
         }
         let index = slot.index() as usize;
         if let Some(&id) = self.stack_ids.get(index).and_then(|m| m.get(local as usize)) {
             if id != 0 {
+                self.last_stack = (index, local, id);
                 return id;
             }
         }
@@ -307,6 +328,7 @@ impl Drainer {
             map.resize(local as usize + 1, 0);
         }
         map[local as usize] = id;
+        self.last_stack = (index, local, id);
         id
     }
 
@@ -320,7 +342,7 @@ impl Drainer {
     fn take(&mut self, slot: &Slot, index: usize, e: &RawEvent) {
         let mut e = *e;
         // The ring holds the running clock's ticks; the file, nanoseconds.
-        super::clock::event_to_ns(&mut e);
+        self.to_ns.event(&mut e);
         let mut returned = 0;
         let stack = match e.kind() {
             KIND_STACK_NEXT => {
@@ -430,6 +452,7 @@ impl Drainer {
     /// follows the push), so this round drains them; a slot with one in
     /// flight lowers the watermark to the last round at which it had none.
     pub(crate) fn round(&mut self) -> Result<usize, crate::Error> {
+        self.to_ns = super::clock::TicksToNs::running();
         let now = super::clock::drainer_now_ns();
         heavy_barrier();
         let mut watermark = now;
@@ -514,6 +537,7 @@ impl Drainer {
                 if let Some(ids) = self.stack_ids.get_mut(index) {
                     ids.clear();
                 }
+                self.last_stack = (0, 0, 0);
                 // `pending_stack` is kept: a StackNext whose reallocation is
                 // not popped yet was pushed after the request, so it holds
                 // LOCAL_FULL (a marker, not a table id), never an old id.
