@@ -65,12 +65,9 @@ impl RecentStacks {
     /// Moves `id` to the front (from position `at`, or in from the back).
     #[inline]
     fn touch(&mut self, at: usize, id: u32) {
-        // A loop, not `copy_within`: a call to memmove costs more than these
-        // few moves; not over an inclusive range, whose iterator costs more too.
-        let mut i = at.min(RECENT_STACKS - 1);
-        while i > 0 {
+        // A loop, not `copy_within`: a call to memmove costs more than these few moves.
+        for i in (1..=at.min(RECENT_STACKS - 1)).rev() {
             self.0[i] = self.0[i - 1];
-            i -= 1;
         }
         self.0[0] = id;
     }
@@ -641,6 +638,8 @@ const STACK_NEW: u8 = 3;
 const LIVE: usize = 8;
 /// Layouts (size, alignment) a chunk remembers, most recent first.
 const LAYOUTS: usize = 4;
+// `Model5::touch_layout_at` moves them one by one.
+const _: () = assert!(LAYOUTS == 4);
 /// Size classes of the freed-address table.
 const SIZE_CLASSES: usize = 64;
 
@@ -976,12 +975,17 @@ impl Model5 {
     #[inline(always)]
     fn touch_layout_at(&mut self, at: Option<usize>, size: u64, align: u64) {
         debug_assert_eq!(at, self.layouts.iter().position(|&l| l == (size, align)));
-        let mut i = at.unwrap_or(LAYOUTS - 1);
-        while i > 0 {
-            self.layouts[i] = self.layouts[i - 1];
-            i -= 1;
+        // Moves written out: LLVM turns a loop of them into a call to
+        // memmove, which costs more than the moves (once per allocation of
+        // a new layout).
+        let l = &mut self.layouts;
+        match at.unwrap_or(LAYOUTS - 1) {
+            0 => {}
+            1 => l[1] = l[0],
+            2 => [l[1], l[2]] = [l[0], l[1]],
+            _ => [l[1], l[2], l[3]] = [l[0], l[1], l[2]],
         }
-        self.layouts[0] = (size, align);
+        l[0] = (size, align);
         self.last_align = align;
     }
 

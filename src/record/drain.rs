@@ -167,9 +167,6 @@ pub(crate) struct Drainer {
     stack_ids: Vec<Vec<u32>>,
     /// The running clock's conversion to ns, read at each round's start.
     to_ns: super::clock::TicksToNs,
-    /// The last (slot index, stack-table id, file's stack id) looked up in
-    /// `stack_ids`, a copy of its entry (stack-table id 0: none).
-    last_stack: (usize, u32, u32),
     /// Per slot index: the stack and the return stamp of the slot's next
     /// reallocation, from a StackNext event (which may end one batch while
     /// its reallocation starts the next).
@@ -218,7 +215,6 @@ impl Drainer {
             last_site: 0,
             texts_written: HashSet::new(),
             stack_ids: Vec::new(),
-            last_stack: (0, 0, 0),
             to_ns: super::clock::TicksToNs::running(),
             pending_stack: Vec::new(),
             pending_returned: Vec::new(),
@@ -286,28 +282,22 @@ impl Drainer {
         if local == 0 {
             return 0;
         }
-        // A loop allocating at one call stack repeats its id.
-        let (index, last_local, id) = self.last_stack;
-        if local == last_local && index == slot.index() as usize {
-            debug_assert_eq!(self.stack_ids.get(index).and_then(|m| m.get(local as usize)), Some(&id));
-            return id;
+        let index = slot.index() as usize;
+        if let Some(&id) = self.stack_ids.get(index).and_then(|m| m.get(local as usize)) {
+            if id != 0 {
+                return id;
+            }
         }
         self.file_stack_slow(slot, local)
     }
 
-    /// [`Self::file_stack`] past its cache of the last id.
+    /// [`Self::file_stack`] for an id not in `stack_ids` yet (or `LOCAL_FULL`).
     #[inline(never)]
     fn file_stack_slow(&mut self, slot: &Slot, local: u32) -> u32 {
         if local == LOCAL_FULL {
             return self.node(0, MARK_TABLE_FULL);
         }
         let index = slot.index() as usize;
-        if let Some(&id) = self.stack_ids.get(index).and_then(|m| m.get(local as usize)) {
-            if id != 0 {
-                self.last_stack = (index, local, id);
-                return id;
-            }
-        }
         // SAFETY: this thread is the drainer, and `local` comes from an
         // event just popped from `slot`'s ring.
         let Some((frames, flags)) = (unsafe { stack::frames_of(slot, local) }) else { return 0 };
@@ -328,7 +318,6 @@ impl Drainer {
             map.resize(local as usize + 1, 0);
         }
         map[local as usize] = id;
-        self.last_stack = (index, local, id);
         id
     }
 
@@ -537,7 +526,6 @@ impl Drainer {
                 if let Some(ids) = self.stack_ids.get_mut(index) {
                     ids.clear();
                 }
-                self.last_stack = (0, 0, 0);
                 // `pending_stack` is kept: a StackNext whose reallocation is
                 // not popped yet was pushed after the request, so it holds
                 // LOCAL_FULL (a marker, not a table id), never an old id.
