@@ -556,15 +556,20 @@ pub enum Part {
 pub struct PayloadBits(pub [u64; 7]);
 
 trait Tally {
+    /// Whether [`Tally::add`] counts anything (else the bit positions it
+    /// would be given are not even computed: [`BitWriter::pos_if`]).
+    const COUNTS: bool;
     fn add(&mut self, part: Part, bits: u64);
 }
 
 impl Tally for () {
+    const COUNTS: bool = false;
     #[inline(always)]
     fn add(&mut self, _: Part, _: u64) {}
 }
 
 impl Tally for PayloadBits {
+    const COUNTS: bool = true;
     fn add(&mut self, part: Part, bits: u64) {
         self.0[part as usize] += bits;
     }
@@ -784,6 +789,16 @@ impl BitWriter<'_> {
     #[inline(always)]
     fn pos(&self) -> u64 {
         self.out.len() as u64 * 8 + u64::from(self.n)
+    }
+
+    /// [`Self::pos`] when `T` counts bits, else 0.
+    #[inline(always)]
+    fn pos_if<T: Tally>(&self) -> u64 {
+        if T::COUNTS {
+            self.pos()
+        } else {
+            0
+        }
     }
 
     /// Appends the low `bits` bits of `v` (`bits` ≤ 64, `v` < 2^bits).
@@ -1076,26 +1091,26 @@ fn put_head<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, d: u8, 
     let ctx = class_context(usize::from(m.prev_d & 7));
     let v = ts.wrapping_sub(m.prev_ts).wrapping_sub(p.ts_base[ctx] as u64);
     let k = p.ts_k[ctx];
-    let p0 = w.pos();
+    let p0 = w.pos_if::<T>();
     if m.predicted[usize::from(m.prev_d)] == d {
         w.rice(v + 1, k);
     } else {
         // A Rice-coded 0 (k + 1 zero bits), then the descriptor.
         w.put(u64::from(d) << (k + 1), k + 9);
-        t.add(Part::Tags, w.pos() - p0);
+        t.add(Part::Tags, w.pos_if::<T>() - p0);
         m.predicted[usize::from(m.prev_d)] = d;
         w.rice(v, k);
     }
-    t.add(Part::Timestamps, w.pos() - p0);
+    t.add(Part::Timestamps, w.pos_if::<T>() - p0);
     m.prev_ts = ts;
     m.prev_d = d;
 }
 
 #[inline(always)]
 fn put_addr_delta<T: Tally>(w: &mut BitWriter<'_>, from: u64, to: u64, t: &mut T) {
-    let p0 = w.pos();
+    let p0 = w.pos_if::<T>();
     w.long(zigzag(to.wrapping_sub(from) as i64));
-    t.add(Part::Addresses, w.pos() - p0);
+    t.add(Part::Addresses, w.pos_if::<T>() - p0);
 }
 
 /// The layout part of a descriptor, and how to write what it leaves out.
@@ -1111,7 +1126,7 @@ fn layout_bits(m: &Model5, size: u64, align: u64) -> (u8, Option<usize>) {
 
 #[inline(always)]
 fn put_layout<T: Tally>(w: &mut BitWriter<'_>, p: &Params, d: u8, at: Option<usize>, size: u64, align: u64, t: &mut T) {
-    let p0 = w.pos();
+    let p0 = w.pos_if::<T>();
     match at {
         Some(0) => {}
         Some(i) => w.put(i as u64, 2),
@@ -1122,19 +1137,19 @@ fn put_layout<T: Tally>(w: &mut BitWriter<'_>, p: &Params, d: u8, at: Option<usi
             }
         }
     }
-    t.add(Part::Sizes, w.pos() - p0);
+    t.add(Part::Sizes, w.pos_if::<T>() - p0);
 }
 
 #[inline(always)]
 fn put_stack5<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, mode: u8, at: usize, id: u32, t: &mut T) {
-    let p0 = w.pos();
+    let p0 = w.pos_if::<T>();
     match mode {
         STACK_RECENT_N => w.put(at as u64, 3),
         STACK_NEW => w.long(u64::from(id)),
         _ => {}
     }
     m.stacks.touch(at, id);
-    t.add(Part::Stacks, w.pos() - p0);
+    t.add(Part::Stacks, w.pos_if::<T>() - p0);
 }
 
 /// A reallocation (kind `KIND_REALLOC` or `KIND_REALLOC_LARGE`) with
@@ -1150,7 +1165,7 @@ fn put_realloc<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, e: &
     put_head(w, m, p, d, ts, t);
     put_addr_delta(w, m.prev_addr, e.a, t);
     put_addr_delta(w, e.a, e.b, t);
-    let p0 = w.pos();
+    let p0 = w.pos_if::<T>();
     let old_size = if kind == KIND_REALLOC {
         w.long(e.c & 0xFFFF_FFFF);
         w.long(e.c >> 32);
@@ -1159,12 +1174,12 @@ fn put_realloc<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, e: &
         w.long(e.c);
         None
     };
-    t.add(Part::Sizes, w.pos() - p0);
+    t.add(Part::Sizes, w.pos_if::<T>() - p0);
     put_stack5(w, m, mode, stack_at, stack, t);
     if r != 0 {
-        let p0 = w.pos();
+        let p0 = w.pos_if::<T>();
         w.long(r.saturating_sub(ts).min(TS_MAX));
-        t.add(Part::Other, w.pos() - p0);
+        t.add(Part::Other, w.pos_if::<T>() - p0);
     }
     m.reallocated(e.a, old_size, e.b);
 }
@@ -1179,7 +1194,7 @@ fn put_other<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, e: &Ra
         return;
     }
     put_head(w, m, p, CLASS_OTHER | kind << 3, ts, t);
-    let p0 = w.pos();
+    let p0 = w.pos_if::<T>();
     match kind {
         KIND_THREAD_START => {
             w.long(e.a);
@@ -1205,7 +1220,7 @@ fn put_other<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, e: &Ra
             }
         }
     }
-    t.add(Part::Other, w.pos() - p0);
+    t.add(Part::Other, w.pos_if::<T>() - p0);
 }
 
 fn encode_v5<T: Tally>(events: &[RawEvent], stacks: &[u32], returned: &[u64], first_ts_ns: u64, out: &mut Vec<u8>, t: &mut T) {
