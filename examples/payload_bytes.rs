@@ -6,6 +6,7 @@
 //! cargo run --release --example payload_bytes -- load THREADS SECONDS OUT.memscope
 //! cargo run --release --example payload_bytes -- dump FILE.memscope OUT.events
 //! cargo run --release --example payload_bytes -- FILE.memscope|FILE.events [PASSES]
+//! cargo run --release --example payload_bytes -- encode FILE.memscope|FILE.events [PASSES]
 //! ```
 //!
 //! - `peers` records the peer workload (`benches/common/mod.rs`: a random
@@ -25,6 +26,11 @@
 //!   timestamps, addresses, sizes, stacks, other, header). Then it times
 //!   encode, LZ4 and decode of both, alternating v4 and v5 `PASSES` times
 //!   (default 5), and prints medians in ns per event.
+//! - `encode FILE [PASSES]` only encodes every chunk with the current
+//!   codec, `PASSES` times (default 1), and prints the payload bytes and a
+//!   hash of them: the encoder alone, for `valgrind --tool=callgrind`
+//!   (instructions per event) and for checking that a change to the
+//!   encoder leaves its bytes as they were.
 
 use memscope::format::codec::{decode_payload, encode_payload, encode_payload_counted, encode_payload_v4, Part, PayloadBits};
 use memscope::format::{Event, RawEvent, Reader, Record};
@@ -59,11 +65,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
         }
         Some("dump") if args.len() == 3 => dump(&args[1], &args[2]),
+        Some("encode") if (2..=3).contains(&args.len()) => encode_only(&args[1], args.get(2).map_or(Ok(1), |p| p.parse())?),
         Some(file) if args.len() <= 2 && !file.is_empty() => {
             let passes = args.get(1).map_or(Ok(5), |p| p.parse())?;
             breakdown(file, passes)
         }
-        _ => Err("usage: payload_bytes (peers PAIRS THREADS OUT | load THREADS SECONDS OUT | FILE [PASSES])".into()),
+        _ => Err("usage: payload_bytes (peers PAIRS THREADS OUT | load THREADS SECONDS OUT | dump FILE OUT | encode FILE [PASSES] | FILE [PASSES])".into()),
     }
 }
 
@@ -173,6 +180,29 @@ fn dump(path: &str, out: &str) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     std::fs::write(out, bytes)?;
+    Ok(())
+}
+
+fn encode_only(path: &str, passes: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let (_, chunks, _) = read_chunks(path)?;
+    let n: usize = chunks.iter().map(|c| c.events.len()).sum();
+    let (mut payload, mut bytes, mut hash) = (Vec::new(), 0u64, 0xcbf2_9ce4_8422_2325u64);
+    let t0 = cpu();
+    for pass in 0..passes {
+        for c in &chunks {
+            payload.clear();
+            encode_payload(&c.events, &c.stacks, &c.returned, c.first_ts, &mut payload);
+            if pass == 0 {
+                bytes += payload.len() as u64;
+                // FNV-1a over every payload, in order.
+                for &b in &payload {
+                    hash = (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+                }
+            }
+        }
+    }
+    let ns = (cpu() - t0).as_secs_f64() * 1e9 / (n * passes) as f64;
+    println!("{path}: {n} events, {} chunks, payload {bytes} bytes ({:.4} bytes/event), FNV-1a {hash:016x}; encode {ns:.2} ns/event (thread CPU, hash included in the first pass)", chunks.len(), bytes as f64 / n as f64);
     Ok(())
 }
 

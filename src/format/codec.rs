@@ -556,15 +556,20 @@ pub enum Part {
 pub struct PayloadBits(pub [u64; 7]);
 
 trait Tally {
+    /// Whether [`Tally::add`] counts anything (else the bit positions it
+    /// would be given are not even computed: [`BitWriter::pos_if`]).
+    const COUNTS: bool;
     fn add(&mut self, part: Part, bits: u64);
 }
 
 impl Tally for () {
+    const COUNTS: bool = false;
     #[inline(always)]
     fn add(&mut self, _: Part, _: u64) {}
 }
 
 impl Tally for PayloadBits {
+    const COUNTS: bool = true;
     fn add(&mut self, part: Part, bits: u64) {
         self.0[part as usize] += bits;
     }
@@ -638,6 +643,8 @@ const STACK_NEW: u8 = 3;
 const LIVE: usize = 8;
 /// Layouts (size, alignment) a chunk remembers, most recent first.
 const LAYOUTS: usize = 4;
+// `Model5::touch_layout_at` moves them one by one.
+const _: () = assert!(LAYOUTS == 4);
 /// Size classes of the freed-address table.
 const SIZE_CLASSES: usize = 64;
 
@@ -701,23 +708,40 @@ fn bit_len(v: u64) -> usize {
     64 - v.leading_zeros() as usize
 }
 
+/// Whether an event of `kind` has a size the payload codes with the
+/// chunk's size parameters (allocations and deallocations), as a bit per
+/// kind below 64.
+const SIZED_KINDS: u64 = 1 << KIND_ALLOC | 1 << KIND_ALLOC_ZEROED | 1 << KIND_DEALLOC;
+
+#[inline(always)]
+fn is_sized(kind: u8) -> bool {
+    kind < 64 && SIZED_KINDS >> kind & 1 != 0
+}
+
 /// Chooses the chunk's parameters: per timestamp context the smallest
 /// delta as the base, and the Rice parameter for what is above it; the
 /// same for sizes.
 fn choose_params(events: &[RawEvent], first_ts_ns: u64) -> Params {
     let mut p = Params::default();
-    let mut min_dt = [i64::MAX; TS_CONTEXTS];
+    // Pass 1: the bases. The three minima stay in registers (selects, not
+    // an array indexed by the context, which lives in memory).
+    let (mut min_alloc, mut min_dealloc, mut min_other) = (i64::MAX, i64::MAX, i64::MAX);
     let mut min_size = u64::MAX;
-    let (mut prev, mut ctx) = (first_ts_ns, CTX_OTHER);
+    let (mut prev, mut prev_kind) = (first_ts_ns, KIND_THREAD_EXIT);
     for e in events {
-        let ts = e.ts_ns();
-        min_dt[ctx] = min_dt[ctx].min(ts.wrapping_sub(prev) as i64);
-        prev = ts;
-        ctx = ts_context(e.kind());
-        if matches!(e.kind(), KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC) {
-            min_size = min_size.min(e.b);
+        let (ts, kind) = (e.ts_ns(), e.kind());
+        let dt = ts.wrapping_sub(prev) as i64;
+        match ts_context(prev_kind) {
+            CTX_ALLOC => min_alloc = min_alloc.min(dt),
+            CTX_DEALLOC => min_dealloc = min_dealloc.min(dt),
+            _ => min_other = min_other.min(dt),
         }
+        prev = ts;
+        prev_kind = kind;
+        let size = if is_sized(kind) { e.b } else { u64::MAX };
+        min_size = min_size.min(size);
     }
+    let min_dt = [min_alloc, min_dealloc, min_other];
     for (ctx, &m) in min_dt.iter().enumerate() {
         p.ts_base[ctx] = if m == i64::MAX { 0 } else { m };
     }
@@ -732,25 +756,31 @@ fn choose_params(events: &[RawEvent], first_ts_ns: u64) -> Params {
         let ctx = ts_context(prev_kind);
         // Plus one: a predicted descriptor (FORMAT.md).
         ts_hist[ctx][bit_len(e.ts_ns().wrapping_sub(prev_ts).wrapping_sub(p.ts_base[ctx] as u64).wrapping_add(1))] += 1;
-        if matches!(e.kind(), KIND_ALLOC | KIND_ALLOC_ZEROED | KIND_DEALLOC) {
+        if is_sized(e.kind()) {
             size_hist[bit_len(e.b - p.size_base)] += 1;
         }
     };
     if let Some(e) = events.first() {
         sample(KIND_THREAD_EXIT, first_ts_ns, e);
     }
-    for w in events.windows(2).step_by(stride) {
-        sample(w[0].kind(), w[0].ts_ns(), &w[1]);
+    // Windows at 0, stride, 2 × stride...: the event after each is sampled.
+    let mut i = 0;
+    while i + 1 < events.len() {
+        sample(events[i].kind(), events[i].ts_ns(), &events[i + 1]);
+        i += stride;
     }
     p.ts_k = ts_hist.map(|h| best_rice_k(&h));
     p.size_k = best_rice_k(&size_hist);
     p
 }
 
-/// Writes bits least significant first into a byte vector.
+/// Writes bits least significant first into a byte vector, through a
+/// 64-bit accumulator that goes out eight bytes at a time.
 struct BitWriter<'a> {
     out: &'a mut Vec<u8>,
+    /// Bits not yet in `out`, the first in bit 0; those above `n` are zero.
     acc: u64,
+    /// How many bits `acc` holds (below 64).
     n: u32,
 }
 
@@ -761,38 +791,46 @@ impl BitWriter<'_> {
         self.out.len() as u64 * 8 + u64::from(self.n)
     }
 
-    /// Appends the low `bits` bits of `v` (`bits` ≤ 32, `v` < 2^bits).
+    /// [`Self::pos`] when `T` counts bits, else 0.
     #[inline(always)]
-    fn put(&mut self, v: u64, bits: u32) {
-        debug_assert!(bits <= 32 && v >> bits == 0);
-        self.acc |= v << self.n;
-        self.n += bits;
-        if self.n >= 32 {
-            self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
-            self.acc >>= 32;
-            self.n -= 32;
+    fn pos_if<T: Tally>(&self) -> u64 {
+        if T::COUNTS {
+            self.pos()
+        } else {
+            0
         }
     }
 
-    /// Appends the low `bits` bits of `v` (`bits` ≤ 64).
+    /// Appends the low `bits` bits of `v` (`bits` ≤ 64, `v` < 2^bits).
     #[inline(always)]
-    fn put_wide(&mut self, v: u64, bits: u32) {
-        if bits > 32 {
-            self.put(v & 0xFFFF_FFFF, 32);
-            self.put((v >> 32) & ((1 << (bits - 32)) - 1), bits - 32);
+    fn put(&mut self, v: u64, bits: u32) {
+        debug_assert!(bits <= 64 && (bits == 64 || v >> bits == 0));
+        debug_assert!(self.n < 64);
+        let n = self.n + bits;
+        if n < 64 {
+            self.acc |= v << self.n;
+            self.n = n;
         } else {
-            self.put(v & ((1u64 << bits) - 1), bits);
+            self.out.extend_from_slice(&(self.acc | v << self.n).to_le_bytes());
+            // The bits of `v` that did not fit (none when `n` was 0: a
+            // shift by 64 is not a shift in Rust, hence two).
+            self.acc = (v >> 1) >> (63 - self.n);
+            self.n = n - 64;
         }
     }
 
     /// A number of any size: its bit length n in 7 bits, then its low n − 1
     /// bits (the top one is implied).
-    #[inline]
+    #[inline(always)]
     fn long(&mut self, v: u64) {
         let n = bit_len(v) as u32;
-        self.put(u64::from(n), 7);
-        if n >= 2 {
-            self.put_wide(v, n - 1);
+        if n <= 57 {
+            // One write: the length, then the bits below the top one.
+            let low = v & !(1u64 << n >> 1);
+            self.put(low << 7 | u64::from(n), 7 + n.saturating_sub(1));
+        } else {
+            self.put(u64::from(n), 7);
+            self.put(v & !(1u64 << (n - 1)), n - 1);
         }
     }
 
@@ -801,10 +839,13 @@ impl BitWriter<'_> {
     /// [`RICE_ESCAPE`] or more is that many ones and then `v` as [`Self::long`].
     #[inline(always)]
     fn rice(&mut self, v: u64, k: u32) {
+        debug_assert!(k <= RICE_MAX_K);
         let q = v >> k;
         if q < u64::from(RICE_ESCAPE) {
-            self.put((1 << q) - 1, q as u32 + 1);
-            self.put_wide(v, k);
+            // One write of at most 12 + 40 bits: the ones, the zero, the low bits.
+            let q = q as u32;
+            let low = v & ((1u64 << k) - 1);
+            self.put(low << (q + 1) | ((1u64 << q) - 1), q + 1 + k);
         } else {
             self.put((1 << RICE_ESCAPE) - 1, RICE_ESCAPE);
             self.long(v);
@@ -813,13 +854,8 @@ impl BitWriter<'_> {
 
     /// Pads the last byte with zero bits.
     fn finish(self) {
-        let mut n = self.n;
-        let mut acc = self.acc;
-        while n > 0 {
-            self.out.push(acc as u8);
-            acc >>= 8;
-            n = n.saturating_sub(8);
-        }
+        let bytes = self.n.div_ceil(8) as usize;
+        self.out.extend_from_slice(&self.acc.to_le_bytes()[..bytes]);
     }
 }
 
@@ -945,11 +981,26 @@ impl Model5 {
 
     #[inline(always)]
     fn touch_layout(&mut self, size: u64, align: u64) {
-        let at = self.layouts.iter().position(|&l| l == (size, align)).unwrap_or(LAYOUTS - 1);
-        for i in (1..=at).rev() {
-            self.layouts[i] = self.layouts[i - 1];
+        let at = self.layouts.iter().position(|&l| l == (size, align));
+        self.touch_layout_at(at, size, align);
+    }
+
+    /// [`Self::touch_layout`] when the layout's position among the recent
+    /// ones is known (`None`: not among them).
+    #[inline(always)]
+    fn touch_layout_at(&mut self, at: Option<usize>, size: u64, align: u64) {
+        debug_assert_eq!(at, self.layouts.iter().position(|&l| l == (size, align)));
+        // Moves written out: LLVM turns a loop of them into a call to
+        // memmove, which costs more than the moves (once per allocation of
+        // a new layout).
+        let l = &mut self.layouts;
+        match at.unwrap_or(LAYOUTS - 1) {
+            0 => {}
+            1 => l[1] = l[0],
+            2 => [l[1], l[2]] = [l[0], l[1]],
+            _ => [l[1], l[2], l[3]] = [l[0], l[1], l[2]],
         }
-        self.layouts[0] = (size, align);
+        l[0] = (size, align);
         self.last_align = align;
     }
 
@@ -968,9 +1019,10 @@ impl Model5 {
     /// The recency rank of a live allocation equal to `entry`.
     #[inline(always)]
     fn find_live(&self, entry: (u64, u64, u64)) -> Option<usize> {
+        // The address first: it alone tells almost every entry apart.
         (0..LIVE).find(|&i| {
             let s = self.live_slot(i);
-            self.live_ok >> s & 1 != 0 && self.live[s] == entry
+            self.live[s].0 == entry.0 && self.live_ok >> s & 1 != 0 && self.live[s] == entry
         })
     }
 
@@ -1039,26 +1091,26 @@ fn put_head<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, d: u8, 
     let ctx = class_context(usize::from(m.prev_d & 7));
     let v = ts.wrapping_sub(m.prev_ts).wrapping_sub(p.ts_base[ctx] as u64);
     let k = p.ts_k[ctx];
-    let p0 = w.pos();
+    let p0 = w.pos_if::<T>();
     if m.predicted[usize::from(m.prev_d)] == d {
         w.rice(v + 1, k);
     } else {
-        w.rice(0, k);
-        w.put(u64::from(d), 8);
-        t.add(Part::Tags, w.pos() - p0);
+        // A Rice-coded 0 (k + 1 zero bits), then the descriptor.
+        w.put(u64::from(d) << (k + 1), k + 9);
+        t.add(Part::Tags, w.pos_if::<T>() - p0);
         m.predicted[usize::from(m.prev_d)] = d;
         w.rice(v, k);
     }
-    t.add(Part::Timestamps, w.pos() - p0);
+    t.add(Part::Timestamps, w.pos_if::<T>() - p0);
     m.prev_ts = ts;
     m.prev_d = d;
 }
 
 #[inline(always)]
 fn put_addr_delta<T: Tally>(w: &mut BitWriter<'_>, from: u64, to: u64, t: &mut T) {
-    let p0 = w.pos();
+    let p0 = w.pos_if::<T>();
     w.long(zigzag(to.wrapping_sub(from) as i64));
-    t.add(Part::Addresses, w.pos() - p0);
+    t.add(Part::Addresses, w.pos_if::<T>() - p0);
 }
 
 /// The layout part of a descriptor, and how to write what it leaves out.
@@ -1074,7 +1126,7 @@ fn layout_bits(m: &Model5, size: u64, align: u64) -> (u8, Option<usize>) {
 
 #[inline(always)]
 fn put_layout<T: Tally>(w: &mut BitWriter<'_>, p: &Params, d: u8, at: Option<usize>, size: u64, align: u64, t: &mut T) {
-    let p0 = w.pos();
+    let p0 = w.pos_if::<T>();
     match at {
         Some(0) => {}
         Some(i) => w.put(i as u64, 2),
@@ -1085,19 +1137,90 @@ fn put_layout<T: Tally>(w: &mut BitWriter<'_>, p: &Params, d: u8, at: Option<usi
             }
         }
     }
-    t.add(Part::Sizes, w.pos() - p0);
+    t.add(Part::Sizes, w.pos_if::<T>() - p0);
 }
 
 #[inline(always)]
 fn put_stack5<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, mode: u8, at: usize, id: u32, t: &mut T) {
-    let p0 = w.pos();
+    let p0 = w.pos_if::<T>();
     match mode {
         STACK_RECENT_N => w.put(at as u64, 3),
         STACK_NEW => w.long(u64::from(id)),
         _ => {}
     }
     m.stacks.touch(at, id);
-    t.add(Part::Stacks, w.pos() - p0);
+    t.add(Part::Stacks, w.pos_if::<T>() - p0);
+}
+
+/// A reallocation (kind `KIND_REALLOC` or `KIND_REALLOC_LARGE`) with
+/// stack id `stack` and return stamp `r` (0: none). Out of the encoder's
+/// loop, as [`put_other`]: rare events whose code would crowd the
+/// registers of the common ones.
+#[inline(never)]
+fn put_realloc<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, e: &RawEvent, stack: u32, r: u64, t: &mut T) {
+    let (kind, ts) = (e.kind(), e.ts_ns());
+    let (mode, stack_at) = m.stack_mode(stack);
+    let class = if kind == KIND_REALLOC { CLASS_REALLOC } else { CLASS_REALLOC_LARGE };
+    let d = class | if r != 0 { D_HIT } else { 0 } | mode << D_STACK_SHIFT;
+    put_head(w, m, p, d, ts, t);
+    put_addr_delta(w, m.prev_addr, e.a, t);
+    put_addr_delta(w, e.a, e.b, t);
+    let p0 = w.pos_if::<T>();
+    let old_size = if kind == KIND_REALLOC {
+        w.long(e.c & 0xFFFF_FFFF);
+        w.long(e.c >> 32);
+        Some(e.c & 0xFFFF_FFFF)
+    } else {
+        w.long(e.c);
+        None
+    };
+    t.add(Part::Sizes, w.pos_if::<T>() - p0);
+    put_stack5(w, m, mode, stack_at, stack, t);
+    if r != 0 {
+        let p0 = w.pos_if::<T>();
+        w.long(r.saturating_sub(ts).min(TS_MAX));
+        t.add(Part::Other, w.pos_if::<T>() - p0);
+    }
+    m.reallocated(e.a, old_size, e.b);
+}
+
+/// Any event but an allocation, deallocation or reallocation; unknown
+/// kinds are skipped.
+#[inline(never)]
+fn put_other<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, e: &RawEvent, t: &mut T) {
+    let (kind, ts) = (e.kind(), e.ts_ns());
+    let operands = tracking_operands(kind);
+    if operands.is_none() && !matches!(kind, KIND_THREAD_START | KIND_THREAD_EXIT | KIND_LOST) {
+        return;
+    }
+    put_head(w, m, p, CLASS_OTHER | kind << 3, ts, t);
+    let p0 = w.pos_if::<T>();
+    match kind {
+        KIND_THREAD_START => {
+            w.long(e.a);
+            let mut name = [0u8; 16];
+            name[..8].copy_from_slice(&e.b.to_le_bytes());
+            name[8..].copy_from_slice(&e.c.to_le_bytes());
+            let len = name.iter().position(|&b| b == 0).unwrap_or(16);
+            w.put(len as u64, 5);
+            for &b in &name[..len] {
+                w.put(u64::from(b), 8);
+            }
+        }
+        KIND_THREAD_EXIT => {}
+        KIND_LOST => w.long(e.a),
+        _ => {
+            let operands = operands.unwrap_or(0);
+            // A scope exit's `b` is a flag: the decoder yields 0 or 1.
+            let b = if kind == KIND_SCOPE_EXIT { u64::from(e.b != 0) } else { e.b };
+            for (bit, v) in [(0b001, e.a), (0b010, b), (0b100, e.c)] {
+                if operands & bit != 0 {
+                    w.long(v);
+                }
+            }
+        }
+    }
+    t.add(Part::Other, w.pos_if::<T>() - p0);
 }
 
 fn encode_v5<T: Tally>(events: &[RawEvent], stacks: &[u32], returned: &[u64], first_ts_ns: u64, out: &mut Vec<u8>, t: &mut T) {
@@ -1120,7 +1243,8 @@ fn encode_v5<T: Tally>(events: &[RawEvent], stacks: &[u32], returned: &[u64], fi
         let stack = stacks.get(i).copied().unwrap_or(0);
         match kind {
             KIND_ALLOC | KIND_ALLOC_ZEROED => {
-                let (ptr, size, align) = (e.a, e.b, 1u64 << align_log2(e.align()));
+                // An allocation's `c` holds its alignment's log2 (`RawEvent::alloc`).
+                let (ptr, size, align) = (e.a, e.b, 1u64 << (e.c & 63));
                 let class = if kind == KIND_ALLOC { CLASS_ALLOC } else { CLASS_ALLOC_ZEROED };
                 let hit = m.freed[size_class(size)] == ptr;
                 let (layout, at) = layout_bits(&m, size, align);
@@ -1132,11 +1256,14 @@ fn encode_v5<T: Tally>(events: &[RawEvent], stacks: &[u32], returned: &[u64], fi
                     put_addr_delta(&mut w, m.prev_addr, ptr, t);
                 }
                 put_stack5(&mut w, &mut m, mode, stack_at, stack, t);
-                m.allocated(ptr, size, align);
+                // As `Model5::allocated`, with the layout's position found above.
+                m.prev_addr = ptr;
+                m.push_live((ptr, size, align));
+                m.touch_layout_at(at, size, align);
             }
             KIND_DEALLOC => {
                 let (ptr, size, align) = (e.a, e.b, 1u64 << align_log2(e.align()));
-                match m.find_live((ptr, size, align)) {
+                let layout_at = match m.find_live((ptr, size, align)) {
                     Some(at) => {
                         let d = CLASS_DEALLOC | D_HIT | if at == 0 { D_LIVE_FIRST } else { 0 };
                         put_head(&mut w, &mut m, &p, d, ts, t);
@@ -1145,6 +1272,7 @@ fn encode_v5<T: Tally>(events: &[RawEvent], stacks: &[u32], returned: &[u64], fi
                             t.add(Part::Addresses, 3);
                         }
                         m.take_live(at);
+                        m.layouts.iter().position(|&l| l == (size, align))
                     }
                     None => {
                         let (layout, at) = layout_bits(&m, size, align);
@@ -1152,70 +1280,16 @@ fn encode_v5<T: Tally>(events: &[RawEvent], stacks: &[u32], returned: &[u64], fi
                         put_head(&mut w, &mut m, &p, d, ts, t);
                         put_layout(&mut w, &p, d, at, size, align, t);
                         put_addr_delta(&mut w, m.prev_addr, ptr, t);
+                        at
                     }
-                }
-                m.deallocated(ptr, size, align);
-            }
-            KIND_REALLOC | KIND_REALLOC_LARGE => {
-                let r = returned.get(i).copied().unwrap_or(0);
-                let (mode, stack_at) = m.stack_mode(stack);
-                let class = if kind == KIND_REALLOC { CLASS_REALLOC } else { CLASS_REALLOC_LARGE };
-                let d = class | if r != 0 { D_HIT } else { 0 } | mode << D_STACK_SHIFT;
-                put_head(&mut w, &mut m, &p, d, ts, t);
-                put_addr_delta(&mut w, m.prev_addr, e.a, t);
-                put_addr_delta(&mut w, e.a, e.b, t);
-                let p0 = w.pos();
-                let old_size = if kind == KIND_REALLOC {
-                    w.long(e.c & 0xFFFF_FFFF);
-                    w.long(e.c >> 32);
-                    Some(e.c & 0xFFFF_FFFF)
-                } else {
-                    w.long(e.c);
-                    None
                 };
-                t.add(Part::Sizes, w.pos() - p0);
-                put_stack5(&mut w, &mut m, mode, stack_at, stack, t);
-                if r != 0 {
-                    let p0 = w.pos();
-                    w.long(r.saturating_sub(ts).min(TS_MAX));
-                    t.add(Part::Other, w.pos() - p0);
-                }
-                m.reallocated(e.a, old_size, e.b);
+                // As `Model5::deallocated`, with the layout's position found above.
+                m.prev_addr = ptr;
+                m.freed[size_class(size)] = ptr;
+                m.touch_layout_at(layout_at, size, align);
             }
-            _ => {
-                let operands = tracking_operands(kind);
-                if operands.is_none() && !matches!(kind, KIND_THREAD_START | KIND_THREAD_EXIT | KIND_LOST) {
-                    continue;
-                }
-                put_head(&mut w, &mut m, &p, CLASS_OTHER | kind << 3, ts, t);
-                let p0 = w.pos();
-                match kind {
-                    KIND_THREAD_START => {
-                        w.long(e.a);
-                        let mut name = [0u8; 16];
-                        name[..8].copy_from_slice(&e.b.to_le_bytes());
-                        name[8..].copy_from_slice(&e.c.to_le_bytes());
-                        let len = name.iter().position(|&b| b == 0).unwrap_or(16);
-                        w.put(len as u64, 5);
-                        for &b in &name[..len] {
-                            w.put(u64::from(b), 8);
-                        }
-                    }
-                    KIND_THREAD_EXIT => {}
-                    KIND_LOST => w.long(e.a),
-                    _ => {
-                        let operands = operands.unwrap_or(0);
-                        // A scope exit's `b` is a flag: the decoder yields 0 or 1.
-                        let b = if kind == KIND_SCOPE_EXIT { u64::from(e.b != 0) } else { e.b };
-                        for (bit, v) in [(0b001, e.a), (0b010, b), (0b100, e.c)] {
-                            if operands & bit != 0 {
-                                w.long(v);
-                            }
-                        }
-                    }
-                }
-                t.add(Part::Other, w.pos() - p0);
-            }
+            KIND_REALLOC | KIND_REALLOC_LARGE => put_realloc(&mut w, &mut m, &p, e, stack, returned.get(i).copied().unwrap_or(0), t),
+            _ => put_other(&mut w, &mut m, &p, e, t),
         }
     }
     t.add(Part::Header, (8 - w.pos() % 8) % 8);

@@ -260,14 +260,34 @@ pub(crate) fn ticks_to_ns(ticks: u64) -> u64 {
     ((u128::from(ticks) * u128::from(mult)) >> shift) as u64
 }
 
-/// The drainer: converts the timestamps of one event popped from a ring
-/// (its stamp and, for a StackNext, the return stamp it carries) from the
-/// running clock's ticks to nanoseconds since the epoch. Nothing to do with
-/// `CLOCK_MONOTONIC`, which is nanoseconds already (mult 1, shift 0).
-#[inline]
-pub(crate) fn event_to_ns(e: &mut RawEvent) {
-    // Relaxed: as in `ticks_to_ns`.
-    let (mult, shift) = (RUNNING_MULT.load(Ordering::Relaxed), RUNNING_SHIFT.load(Ordering::Relaxed));
+/// The running clock's conversion from ticks to nanoseconds, read once
+/// (the drainer reads it at each round's start) rather than per event.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TicksToNs {
+    mult: u64,
+    shift: u8,
+}
+
+impl TicksToNs {
+    /// The running clock's conversion.
+    pub(crate) fn running() -> Self {
+        // Relaxed: as in `ticks_to_ns`.
+        TicksToNs { mult: RUNNING_MULT.load(Ordering::Relaxed), shift: RUNNING_SHIFT.load(Ordering::Relaxed) }
+    }
+
+    /// The drainer: converts the timestamps of one event popped from a
+    /// ring (its stamp and, for a StackNext, the return stamp it carries)
+    /// from the running clock's ticks to nanoseconds since the epoch.
+    /// Nothing to do with `CLOCK_MONOTONIC`, which is nanoseconds already
+    /// (mult 1, shift 0).
+    #[inline(always)]
+    pub(crate) fn event(self, e: &mut RawEvent) {
+        event_to_ns(e, self.mult, self.shift);
+    }
+}
+
+#[inline(always)]
+fn event_to_ns(e: &mut RawEvent, mult: u64, shift: u8) {
     if mult == 1 && shift == 0 {
         return;
     }

@@ -74,7 +74,13 @@ const SETTLE_READS: u32 = 64;
 /// then, and so every event it stamped before the round's clock, was pushed
 /// (the mark's Release clear follows the push; `Slot::in_flight` is an
 /// Acquire load): the slot then holds the watermark at this round's clock.
+/// A slot waiting for room (`Slot::waiting_since`) keeps its event in
+/// flight until this drainer pops: its mark is read once, not spun on (the
+/// caller bounds the watermark by the waiting stamp instead).
 fn settled(slot: &Slot) -> bool {
+    if slot.waiting_since().is_some() {
+        return !slot.in_flight();
+    }
     for _ in 0..SETTLE_READS {
         if !slot.in_flight() {
             return true;
@@ -159,6 +165,8 @@ pub(crate) struct Drainer {
     /// Per slot index: the file's stack id of each stack-table id (0: not
     /// yet seen in this recording).
     stack_ids: Vec<Vec<u32>>,
+    /// The running clock's conversion to ns, read at each round's start.
+    to_ns: super::clock::TicksToNs,
     /// Per slot index: the stack and the return stamp of the slot's next
     /// reallocation, from a StackNext event (which may end one batch while
     /// its reallocation starts the next).
@@ -207,6 +215,7 @@ impl Drainer {
             last_site: 0,
             texts_written: HashSet::new(),
             stack_ids: Vec::new(),
+            to_ns: super::clock::TicksToNs::running(),
             pending_stack: Vec::new(),
             pending_returned: Vec::new(),
             returned: Vec::new(),
@@ -268,12 +277,10 @@ impl Drainer {
     }
 
     /// The file's stack id of stack-table id `local` of `slot`.
+    #[inline(always)]
     fn file_stack(&mut self, slot: &Slot, local: u32) -> u32 {
         if local == 0 {
             return 0;
-        }
-        if local == LOCAL_FULL {
-            return self.node(0, MARK_TABLE_FULL);
         }
         let index = slot.index() as usize;
         if let Some(&id) = self.stack_ids.get(index).and_then(|m| m.get(local as usize)) {
@@ -281,6 +288,16 @@ impl Drainer {
                 return id;
             }
         }
+        self.file_stack_slow(slot, local)
+    }
+
+    /// [`Self::file_stack`] for an id not in `stack_ids` yet (or `LOCAL_FULL`).
+    #[inline(never)]
+    fn file_stack_slow(&mut self, slot: &Slot, local: u32) -> u32 {
+        if local == LOCAL_FULL {
+            return self.node(0, MARK_TABLE_FULL);
+        }
+        let index = slot.index() as usize;
         // SAFETY: this thread is the drainer, and `local` comes from an
         // event just popped from `slot`'s ring.
         let Some((frames, flags)) = (unsafe { stack::frames_of(slot, local) }) else { return 0 };
@@ -314,7 +331,7 @@ impl Drainer {
     fn take(&mut self, slot: &Slot, index: usize, e: &RawEvent) {
         let mut e = *e;
         // The ring holds the running clock's ticks; the file, nanoseconds.
-        super::clock::event_to_ns(&mut e);
+        self.to_ns.event(&mut e);
         let mut returned = 0;
         let stack = match e.kind() {
             KIND_STACK_NEXT => {
@@ -424,6 +441,7 @@ impl Drainer {
     /// follows the push), so this round drains them; a slot with one in
     /// flight lowers the watermark to the last round at which it had none.
     pub(crate) fn round(&mut self) -> Result<usize, crate::Error> {
+        self.to_ns = super::clock::TicksToNs::running();
         let now = super::clock::drainer_now_ns();
         heavy_barrier();
         let mut watermark = now;

@@ -11,6 +11,12 @@ use crate::format::RawEvent;
 use crate::sync::{AtomicUsize, CachePadded, Ordering, UnsafeCell};
 use core::ptr::NonNull;
 
+/// How many events [`Ring::pop_each`] hands on before it frees their cells
+/// to the producer: a producer waiting for room (`OnFull::Block`) waits for
+/// that many, not for the whole batch (up to 2^16 events, milliseconds of
+/// encoding), at the cost of one more Release store per that many events.
+pub const RELEASE_EVERY: usize = 1024;
+
 /// A bounded single-producer single-consumer queue of events.
 #[derive(Debug)]
 pub struct Ring {
@@ -149,9 +155,10 @@ impl Ring {
     }
 
     /// Hands every queued event, up to `max`, oldest first, to `f` straight
-    /// from its cell (no copy to a buffer first), then frees the cells;
-    /// returns how many. The cells are freed only after the last call of
-    /// `f`, so a producer finding the ring full waits for the whole batch.
+    /// from its cell (no copy to a buffer first), freeing the cells
+    /// [`RELEASE_EVERY`] events at a time (and the rest at the end); returns
+    /// how many. A producer finding the ring full waits for at most that
+    /// many calls of `f`, not for the whole batch.
     ///
     /// # Safety
     /// Only the ring's one consumer may call this: one thread at a time, and
@@ -166,15 +173,21 @@ impl Ring {
         let tail = self.tail.load(Ordering::Acquire);
         let n = tail.wrapping_sub(head).min(max);
         debug_assert!(n <= self.capacity());
-        for i in 0..n {
-            // SAFETY: the cell is in `[head, tail)`: published and not reused
-            // by the producer until `head` moves past it below; the reference
-            // does not outlive the call of `f`.
-            self.cell(head.wrapping_add(i)).with(|p| f(unsafe { &*p }));
+        let mut done = 0;
+        while done < n {
+            let end = n.min(done + RELEASE_EVERY);
+            for i in done..end {
+                // SAFETY: the cell is in `[head + done, tail)`: published and
+                // not reused by the producer until `head` moves past it below;
+                // the reference does not outlive the call of `f`.
+                self.cell(head.wrapping_add(i)).with(|p| f(unsafe { &*p }));
+            }
+            // Release: pairs with the Acquire loads of `head` in `push` and
+            // `refresh_len`; our reads of the cells before `head + end`
+            // happen before their reuse.
+            self.head.store(head.wrapping_add(end), Ordering::Release);
+            done = end;
         }
-        // Release: pairs with the Acquire loads of `head` in `push` and
-        // `refresh_len`; our reads of the cells happen before their reuse.
-        self.head.store(head.wrapping_add(n), Ordering::Release);
         n
     }
 
@@ -236,5 +249,47 @@ impl Drop for OwnedRing {
         // SAFETY: `buf` came from `System` with this layout; the ring is not
         // used after this.
         unsafe { std::alloc::GlobalAlloc::dealloc(&std::alloc::System, self.buf.as_ptr(), Ring::buffer_layout(self.capacity)) };
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A producer finds room once `RELEASE_EVERY` events of a batch are
+    /// handed on, not only after the whole batch (failed before: the head
+    /// moved once, at the end).
+    #[test]
+    fn pop_each_frees_cells_during_a_batch() {
+        let mut ring = OwnedRing::new(4 * RELEASE_EVERY);
+        for i in 0..4 * RELEASE_EVERY as u64 {
+            assert!(ring.push(RawEvent::lost(i, 1)));
+        }
+        assert!(!ring.push(RawEvent::lost(0, 1)), "full");
+        let ring = &ring.ring;
+        let mut seen = 0u64;
+        let mut room_at = None;
+        let each = |e: &RawEvent| {
+            assert_eq!(e.ts_ns(), seen, "events in order");
+            seen += 1;
+            // SAFETY: this thread is the ring's only producer, and plays it
+            // only here, between two calls of the consumer's callback.
+            if room_at.is_none() && unsafe { ring.refresh_len() } < 4 * RELEASE_EVERY {
+                room_at = Some(seen);
+            }
+        };
+        // SAFETY: this thread is the ring's only consumer.
+        let n = unsafe { ring.pop_each(usize::MAX, each) };
+        assert_eq!(n, 4 * RELEASE_EVERY);
+        assert_eq!(room_at, Some(RELEASE_EVERY as u64 + 1), "room after the first {RELEASE_EVERY} events");
+        assert!(ring.is_empty());
+        // A batch shorter than `RELEASE_EVERY` frees its cells at its end.
+        let mut ring = OwnedRing::new(64);
+        for i in 0..10 {
+            assert!(ring.push(RawEvent::lost(i, 1)));
+        }
+        let mut out = Vec::new();
+        assert_eq!(ring.pop_into(&mut out, usize::MAX), 10);
+        assert!(ring.ring.is_empty());
     }
 }
