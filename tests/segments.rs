@@ -247,7 +247,9 @@ fn missing_truncated_and_foreign_segments_are_named_and_the_rest_replays() {
     assert!(named("truncated"), "the cut segment: {text:#?}");
     assert!(named("segment 000003.memscope: ends without a rotation's End record"), "{text:#?}");
     assert!(r.finished, "the last segment is there");
-    assert!(r.summary.total_allocations > 0 && r.summary.total_allocations < whole.summary.total_allocations + r.segments.seeded_allocations);
+    assert!(
+        r.summary.total_allocations > 0 && r.summary.total_allocations < whole.summary.total_allocations + r.segments.seeded_allocations
+    );
     assert!(r.segments.segments.iter().any(|s| s.index == 3 && s.seeded), "replay goes on from 000003's checkpoint");
     // A directory with no segment at all is an error that names it.
     let empty = temp_dir("empty");

@@ -9,6 +9,7 @@
 //! never recorded: it marks itself ignored before anything else.
 
 use super::registry::{Slot, EXITED, FREE};
+use super::segment::Segments;
 use super::stack::{self, CUT_AT_DEPTH, ENDED_EARLY, LOCAL_FULL};
 use super::thread::{self, REGISTRY, SHARED};
 use super::track;
@@ -16,7 +17,6 @@ use crate::format::event::*;
 use crate::format::stacks::{StackNode, MARK_ENDED_EARLY, MARK_TABLE_FULL, MARK_TRUNCATED};
 use crate::format::{self, ChunkEncoder, RawEvent};
 use crate::sync::Ordering;
-use super::segment::Segments;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
@@ -589,7 +589,12 @@ impl Drainer {
         let Some(seg) = &self.segments else { return };
         format::put_segment(
             &mut self.out,
-            &format::SegmentRecord { recording_id: seg.recording_id, index: seg.index, first_sequence: self.sequence, first_round: self.round },
+            &format::SegmentRecord {
+                recording_id: seg.recording_id,
+                index: seg.index,
+                first_sequence: self.sequence,
+                first_round: self.round,
+            },
         );
         let mut first = 1u32;
         for part in self.all_nodes.chunks(format::MAX_STACK_NODES) {

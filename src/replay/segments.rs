@@ -295,7 +295,9 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
         }
     }
     let Some(mut r) = replayer else {
-        let what = bad.first().map_or_else(|| "no readable segment".to_string(), |(name, problem, _)| format!("no readable segment: {name} {problem}"));
+        let what = bad
+            .first()
+            .map_or_else(|| "no readable segment".to_string(), |(name, problem, _)| format!("no readable segment: {name} {problem}"));
         return Err(open_error(std::io::Error::new(std::io::ErrorKind::NotFound, what)));
     };
     if let Some((p, true)) = prev.filter(|_| !stopped) {
