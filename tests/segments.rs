@@ -20,6 +20,15 @@ static A: TrackingAllocator<CountingAlloc> = TrackingAllocator::new(CountingAllo
 /// One recording at a time in this process.
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// Takes the turn, and lets the previous test's thread and the harness
+/// finish what they allocate before this test records.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    common::quiesce_harness();
+    guard
+}
+
 fn temp_dir(test: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("memscope-seg-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&p);
@@ -98,7 +107,7 @@ fn dir_bytes(dir: &Path) -> Vec<u64> {
 
 #[test]
 fn rotation_segments_replay_alone_and_together_exactly() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = temp_dir("rotation");
     common::quiesce_harness();
     let rec = memscope::Recorder::new(&dir).segment_bytes(16 << 10).start().expect("start");
@@ -168,7 +177,7 @@ fn rotation_segments_replay_alone_and_together_exactly() {
 
 #[test]
 fn keep_bytes_bounds_the_directory_and_the_checkpoint_replaces_the_history() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = temp_dir("budget");
     const SEGMENT: u64 = 8 << 10;
     const KEEP: u64 = 40 << 10;
@@ -206,7 +215,10 @@ fn keep_bytes_bounds_the_directory_and_the_checkpoint_replaces_the_history() {
     assert!(r.segments.history_missing);
     assert!(r.segments.segments[0].seeded && r.segments.segments[0].index > 0);
     assert!(r.segments.seeded_allocations > 0);
-    assert_eq!((r.summary.live_count, r.summary.live_bytes), (c.live_count(), c.live_bytes()), "live at the end, from the checkpoint on");
+    // This thread's live set (the harness's threads may allocate while it
+    // records): its checkpoint entries carry its id.
+    let mine = r.threads.iter().max_by_key(|t| t.allocations).expect("threads");
+    assert_eq!((mine.live_count, mine.live_bytes), (c.live_count(), c.live_bytes()), "live at the end, from the checkpoint on");
     assert_eq!(r.summary.prerecording_deallocations, 0, "every deallocation finds its allocation in the checkpoint");
     drop(kept);
     let _ = std::fs::remove_dir_all(&dir);
@@ -214,10 +226,10 @@ fn keep_bytes_bounds_the_directory_and_the_checkpoint_replaces_the_history() {
 
 #[test]
 fn missing_truncated_and_foreign_segments_are_named_and_the_rest_replays() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = temp_dir("damaged");
     let rec = memscope::Recorder::new(&dir).segment_bytes(8 << 10).start().expect("start");
-    let kept = workload(40);
+    let kept = workload(80);
     rec.finish().expect("finish");
     let segments = list_segments(&dir).unwrap();
     assert!(segments.len() >= 5, "{segments:?}");
@@ -265,7 +277,7 @@ fn missing_truncated_and_foreign_segments_are_named_and_the_rest_replays() {
 #[test]
 fn a_second_recorder_into_one_directory_is_refused() {
     use std::os::unix::io::AsRawFd;
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = temp_dir("locked");
     std::fs::create_dir_all(&dir).unwrap();
     // Another process's lock, as a second open file description holding it.
@@ -290,7 +302,7 @@ fn a_second_recorder_into_one_directory_is_refused() {
 
 #[test]
 fn bad_segment_configurations_are_refused() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let dir = temp_dir("config");
     for (r, what) in [
         (memscope::Recorder::new(&dir).segment_bytes(100), "segment_bytes"),
@@ -308,4 +320,26 @@ fn bad_segment_configurations_are_refused() {
     std::fs::write(&file, b"x").unwrap();
     assert!(matches!(memscope::Recorder::new(&file).segment_bytes(8 << 10).start(), Err(memscope::Error::Create { .. })));
     let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn a_deleted_directory_stops_the_recording_cleanly() {
+    let _serial = serial();
+    let dir = temp_dir("deleted");
+    let rec = memscope::Recorder::new(&dir).segment_bytes(8 << 10).start().expect("start");
+    let kept = workload(5);
+    std::fs::remove_dir_all(&dir).unwrap();
+    // The segment being written is unlinked; the next rotation cannot create its file.
+    let kept2 = workload(40);
+    match rec.finish() {
+        Err(memscope::Error::Write { path, .. }) => assert!(path.starts_with(&dir), "{}", path.display()),
+        other => panic!("want Error::Write naming a segment of the deleted directory, got {other:?}"),
+    }
+    // Recording stopped cleanly: the next one starts.
+    let again = temp_dir("deleted-again");
+    let rec = memscope::Recorder::new(&again).segment_bytes(8 << 10).start().expect("a new recording starts");
+    rec.finish().expect("finish");
+    assert!(replay_file(&again).expect("replay").damage.is_empty());
+    drop((kept, kept2));
+    let _ = std::fs::remove_dir_all(&again);
 }

@@ -565,7 +565,12 @@ impl Drainer {
             self.write_out()?;
         }
         if let Some(seg) = &self.segments {
-            if self.stats.bytes_written - seg.segment_start >= seg.segment_bytes {
+            // Rotate once the segment holds `segment_bytes`, and at least as
+            // many bytes of its own records as its start (tables and
+            // checkpoint) took: a live set whose checkpoint outgrows
+            // `segment_bytes` must not make every round a rotation.
+            let size = self.stats.bytes_written - seg.segment_start;
+            if size >= seg.segment_bytes && size >= 2 * seg.start_bytes {
                 self.rotate()?;
             }
         }
@@ -650,6 +655,10 @@ impl Drainer {
         self.out.extend_from_slice(&seg.head);
         self.stats.segments += 1;
         self.put_segment_start();
+        let start_bytes = self.out.len() as u64;
+        if let Some(seg) = &mut self.segments {
+            seg.start_bytes = start_bytes;
+        }
         self.write_out()
     }
 

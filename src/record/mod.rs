@@ -259,7 +259,10 @@ mod api {
         /// left there are deleted at `start`), and the recording rotates to
         /// a new segment file (`000000.memscope`, `000001.memscope`, …) at
         /// the first drain round that ends with the current one at
-        /// `bytes` bytes or more. Each segment replays on its own: it starts
+        /// `bytes` bytes or more (and at least twice what its start, the
+        /// tables and the checkpoint, took: a live set whose checkpoint
+        /// outgrows `bytes` makes segments larger, not more frequent).
+        /// Each segment replays on its own: it starts
         /// with the stack tree, module map, sites and a checkpoint of the
         /// live allocations. `memscope` commands and
         /// [`replay_file`](crate::replay::replay_file) take the directory.
@@ -273,10 +276,11 @@ mod api {
         }
 
         /// With [`Recorder::segment_bytes`]: at each rotation, deletes the
-        /// oldest segments until those closed plus one full segment fit in
+        /// oldest segments until those closed plus one full segment
+        /// (`segment_bytes`, or the last segment's size if larger) fit in
         /// `bytes`, so the directory holds at most `bytes` plus what the
-        /// round that ends a segment writes past `segment_bytes` (the
-        /// current segment is never deleted). At least `segment_bytes`; 0
+        /// current segment grows past that (one round's records, when
+        /// segments keep their size; the current segment is never deleted). At least `segment_bytes`; 0
         /// (the default) keeps every segment. A deletion that fails is
         /// counted ([`Summary::segment_delete_errors`]), not fatal.
         pub fn keep_bytes(mut self, bytes: u64) -> Self {
@@ -444,6 +448,7 @@ mod api {
                     head: header.clone(),
                     closed: std::collections::VecDeque::new(),
                     segment_start: 0,
+                    start_bytes: 0,
                     events_base: 0,
                     lost_base: 0,
                     live: super::segment::LiveTable::default(),

@@ -170,6 +170,8 @@ pub(crate) struct Segments {
     pub(crate) closed: VecDeque<(PathBuf, u64)>,
     /// Bytes the recording had written when the current segment began.
     pub(crate) segment_start: u64,
+    /// Bytes of the current segment's start: head, tables, checkpoint.
+    pub(crate) start_bytes: u64,
     /// Events written and lost before the current segment (its End record
     /// counts its own).
     pub(crate) events_base: u64,
@@ -183,11 +185,13 @@ pub(crate) struct Segments {
 
 impl Segments {
     /// Deletes the oldest closed segments while the closed ones and a full
-    /// current segment would exceed `keep_bytes` (never the current one).
-    /// A failed deletion is counted, not fatal.
+    /// current segment (`segment_bytes`, or the last closed segment's size
+    /// if larger) would exceed `keep_bytes` (never the current one). A
+    /// failed deletion is counted, not fatal.
     pub(crate) fn enforce_budget(&mut self) {
         let mut total: u64 = self.closed.iter().map(|c| c.1).sum();
-        while total.saturating_add(self.segment_bytes) > self.keep_bytes {
+        let next = self.closed.back().map_or(0, |c| c.1).max(self.segment_bytes);
+        while total.saturating_add(next) > self.keep_bytes {
             let Some((path, size)) = self.closed.pop_front() else { break };
             total -= size;
             match std::fs::remove_file(&path) {
