@@ -114,8 +114,12 @@ pub(super) fn seed(replayer: &mut Replayer, c: &CheckpointRecord, report: &mut S
 
 type SegReader = Reader<BufReader<File>>;
 
+/// An opened segment: its reader after the Segment record, the record, and
+/// what came before it (the Clock record, damage).
+type Probed = (SegReader, SegmentRecord, Vec<Result<Record, Damage>>);
+
 /// Opens segment `path` and reads up to its Segment record.
-fn probe(path: &Path) -> Result<(SegReader, SegmentRecord, Vec<Result<Record, Damage>>), String> {
+fn probe(path: &Path) -> Result<Probed, String> {
     let file = File::open(path).map_err(|e| format!("cannot be opened: {e}"))?;
     let mut reader = Reader::new(BufReader::new(file)).map_err(|e| format!("not readable: {e}"))?;
     let mut before = Vec::new();
