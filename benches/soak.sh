@@ -2,7 +2,8 @@
 # Continuous recording soak (issue 11; not in CI): records examples/soak.rs
 # into a directory of segments for SECONDS (default 3600) and checks that
 #   1. the recorder's resident memory stays flat: the last sample is at most
-#      RSS_SLACK_KIB above the sample taken after the warm-up (a tenth of the run),
+#      RSS_SLACK_KIB above the sample taken after the warm-up (a quarter of the
+#      run: the workload's own heap fragments for its first ~20M replacements),
 #   2. the directory's segments never exceed KEEP_BYTES plus one round's
 #      overshoot (SLACK_BYTES, default 4 MiB) in any sample,
 #   3. every segment left replays alone (`memscope info SEGMENT` exits 0), and
@@ -29,7 +30,7 @@ target/release/examples/soak "$DIR" "$SECONDS_TO_RUN" "$SEGMENT_BYTES" "$KEEP_BY
 fail=0
 # 1. RSS flat after the warm-up.
 samples=$(grep -c '^t=' "$LOG" || true)
-warm=$(( samples / 10 + 1 ))
+warm=$(( samples / 4 + 1 ))
 first=$(grep '^t=' "$LOG" | sed -n "${warm}p" | sed 's/.*rss_kib=\([0-9]*\).*/\1/')
 last=$(grep '^t=' "$LOG" | tail -1 | sed 's/.*rss_kib=\([0-9]*\).*/\1/')
 if [ -n "$first" ] && [ "$last" -gt $(( first + RSS_SLACK_KIB )) ]; then
