@@ -203,8 +203,7 @@ pub enum DamageKind {
 
 /// A damaged stretch of the file: where it starts, what was wrong, and how
 /// many bytes the reader skipped to find the next good record.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("damaged record at byte {offset}: {kind} ({skipped_bytes} bytes skipped)")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
     /// Byte offset of the damaged record in the file.
     pub offset: u64,
@@ -327,6 +326,18 @@ fn unverified(b: &[u8], parse: &dyn Fn(&[u8]) -> SegmentHeader) -> Option<(Segme
     }
     Some((header, DamageKind::HeaderDamaged { repaired_byte: None, unverified, lost }, !version_known))
 }
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            // A whole segment of a directory: no offset to name.
+            DamageKind::Segment { .. } => write!(f, "{} ({} bytes skipped)", self.kind, self.skipped_bytes),
+            kind => write!(f, "damaged record at byte {}: {kind} ({} bytes skipped)", self.offset, self.skipped_bytes),
+        }
+    }
+}
+
+impl std::error::Error for Damage {}
 
 /// Why a segment could not be opened at all.
 #[derive(Debug, thiserror::Error)]
