@@ -343,3 +343,56 @@ fn a_deleted_directory_stops_the_recording_cleanly() {
     drop((kept, kept2));
     let _ = std::fs::remove_dir_all(&again);
 }
+
+/// Segments built with the format API: segment 0 allocates two blocks and
+/// frees one; segment 1's checkpoint is `checkpoint`.
+fn crafted(dir: &Path, checkpoint: &[memscope::format::CheckpointEntry]) {
+    use memscope::format::{self, ChunkEncoder, OnFull, RawEvent, SegmentHeader, SegmentRecord, VERSION};
+    std::fs::create_dir_all(dir).unwrap();
+    let header =
+        SegmentHeader { version: VERSION, start_unix_ns: 1, start_monotonic_ns: 1, pid: 9, ring_capacity: 64, on_full: OnFull::Block };
+    let mut enc = ChunkEncoder::default();
+    let mut s0 = header.encode().to_vec();
+    format::put_segment(&mut s0, &SegmentRecord { recording_id: 7, index: 0, first_sequence: 0, first_round: 0 });
+    format::put_checkpoint(&mut s0, &[], &mut Vec::new());
+    let events = [
+        RawEvent::alloc(10, 0x1000, 64, 8, false, 0),
+        RawEvent::alloc(20, 0x2000, 1000, 8, false, 0),
+        RawEvent::dealloc(25, 0x1000, 64, 8),
+    ];
+    enc.put_events(&mut s0, 1, 0, &events, &[]);
+    format::put_round(&mut s0, 0, 30);
+    format::put_end(&mut s0, 3, 0, 30, format::END_CONTINUED);
+    let mut s1 = header.encode().to_vec();
+    format::put_segment(&mut s1, &SegmentRecord { recording_id: 7, index: 1, first_sequence: 1, first_round: 1 });
+    format::put_checkpoint(&mut s1, checkpoint, &mut Vec::new());
+    enc.put_events(&mut s1, 1, 1, &[RawEvent::dealloc(40, 0x2000, 1000, 8)], &[]);
+    format::put_round(&mut s1, 1, 45);
+    format::put_end(&mut s1, 1, 0, 50, 0);
+    std::fs::write(dir.join("000000.memscope"), s0).unwrap();
+    std::fs::write(dir.join("000001.memscope"), s1).unwrap();
+}
+
+#[test]
+fn a_checkpoint_that_disagrees_with_the_segments_before_it_is_damage() {
+    use memscope::format::CheckpointEntry;
+    let dir = temp_dir("checkpoint-agrees");
+    let right = CheckpointEntry { ptr: 0x2000, size: 1000, thread: 1, ts_ns: 20, stack: 0 };
+    crafted(&dir, &[right]);
+    let r = replay_file(&dir).unwrap();
+    assert!(r.damage.is_empty(), "{:?}", r.damage);
+    assert_eq!((r.summary.live_count, r.summary.total_allocations), (0, 2));
+    // A checkpoint that also holds the freed block, or another size.
+    for wrong in [
+        vec![CheckpointEntry { ptr: 0x1000, size: 64, thread: 1, ts_ns: 10, stack: 0 }, right],
+        vec![CheckpointEntry { size: 999, ..right }],
+    ] {
+        let _ = std::fs::remove_dir_all(&dir);
+        crafted(&dir, &wrong);
+        let r = replay_file(&dir).unwrap();
+        let text: Vec<String> = r.damage.iter().map(|d| d.to_string()).collect();
+        assert!(text.iter().any(|t| t.starts_with("segment 000001.memscope: its checkpoint disagrees")), "{text:?}");
+        assert_eq!(r.summary.total_allocations, 2, "a contiguous checkpoint seeds nothing, agreeing or not");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

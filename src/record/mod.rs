@@ -44,7 +44,7 @@ pub mod measure;
 #[cfg(not(loom))]
 pub(crate) mod modules;
 #[cfg(not(loom))]
-mod segment;
+pub(crate) mod segment;
 #[cfg(not(loom))]
 pub(crate) mod stack;
 #[cfg(not(loom))]

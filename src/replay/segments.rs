@@ -8,12 +8,19 @@
 //! predecessor is missing (deleted for the budget, or gone), the segment's
 //! checkpoint seeds the live set. A missing, foreign, unreadable or
 //! truncated segment is named as damage; the rest replays.
+//!
+//! A skipped checkpoint is still checked: a mirror of the drainer's live
+//! table (`record::segment::LiveTable`, the same code), fed the same events
+//! in the same (file) order, must hold exactly the checkpoint's
+//! allocations; a disagreement is damage.
 
 use super::engine::Replayer;
 use super::{max_events, max_live, Replay};
 use crate::format::{
-    segment_file_index, segment_file_name, CheckpointRecord, Damage, DamageKind, Event, Reader, Record, SegmentRecord, END_CONTINUED,
+    segment_file_index, segment_file_name, CheckpointEntry, CheckpointRecord, Damage, DamageKind, Event, Reader, Record, SegmentRecord,
+    END_CONTINUED,
 };
+use crate::record::segment::LiveTable;
 use crate::Error;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -135,6 +142,23 @@ fn probe(path: &Path) -> Result<Probed, String> {
     }
 }
 
+/// Compares a contiguous segment's checkpoint with the mirror of the
+/// drainer's live table; a disagreement is damage naming the segment.
+fn check_checkpoint(r: &mut Replayer, name: &str, entries: &[CheckpointEntry], mirror: &LiveTable, scratch: &mut Vec<CheckpointEntry>) {
+    mirror.entries(scratch);
+    if scratch.as_slice() != entries {
+        let bytes = |v: &[CheckpointEntry]| v.iter().fold(0u64, |b, e| b.saturating_add(e.size));
+        let problem = format!(
+            "its checkpoint disagrees with the segments before it: {} live allocations ({} bytes) in the checkpoint, {} ({} bytes) replayed",
+            entries.len(),
+            bytes(entries),
+            scratch.len(),
+            bytes(scratch)
+        );
+        segment_damage(r, name.to_string(), problem, 0);
+    }
+}
+
 fn segment_damage(replayer: &mut Replayer, name: String, problem: String, skipped_bytes: u64) {
     replayer.damage(Damage { offset: 0, kind: DamageKind::Segment { name, problem }, skipped_bytes });
 }
@@ -190,6 +214,12 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
     // The previous segment replayed: its index, and whether it ended with a rotation's End.
     let mut prev: Option<(u64, bool)> = None;
     let mut stopped = false;
+    // The drainer's live table as the events read so far build it, while
+    // the next segment is there to check its checkpoint against (`None`
+    // after damage: its checkpoint cannot be expected to agree).
+    let indexes: HashSet<u64> = good.iter().map(|g| g.0).collect();
+    let mut mirror: Option<LiveTable> = None;
+    let mut mirrored = Vec::new();
     for (index, path, _, _) in good {
         let name = segment_file_name(index);
         let (mut reader, _, before) = match probe(&path) {
@@ -233,6 +263,15 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
         };
         let first = prev.is_none();
         let damage_before = r.damage_count();
+        if !contiguous {
+            mirror = None;
+        }
+        // Checked against the mirror once the checkpoint's records are read.
+        let mut checkpoint: Option<Vec<CheckpointEntry>> = mirror.as_ref().map(|_| Vec::new());
+        let keep_mirror = indexes.contains(&(index + 1));
+        if !contiguous && keep_mirror {
+            mirror = Some(LiveTable::default());
+        }
         let mut file = SegmentFile { name: name.clone(), index, seeded: !contiguous, ..SegmentFile::default() };
         let mut continued = false;
         for rec in before {
@@ -248,12 +287,55 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
                 Ok(None) => break,
                 Err(source) => return Err(Error::Read { path: path.clone(), offset: reader.offset(), source }),
             };
+            if let (Some(entries), Some(m)) = (&checkpoint, &mirror) {
+                // The checkpoint's records, and the tables before it, are read.
+                let start_record = matches!(
+                    next,
+                    Ok(Record::Checkpoint(_)
+                        | Record::Stack { .. }
+                        | Record::Module(_)
+                        | Record::Site(_)
+                        | Record::Text { .. }
+                        | Record::Clock(_))
+                );
+                if next.is_ok() && !start_record {
+                    check_checkpoint(r, &name, entries, m, &mut mirrored);
+                    checkpoint = None;
+                }
+            }
+            if !keep_mirror && checkpoint.is_none() {
+                mirror = None;
+            }
             match next {
-                Err(d) => r.damage(d),
+                Err(d) => {
+                    // The drainer saw events the damage hides.
+                    mirror = None;
+                    checkpoint = None;
+                    r.damage(d)
+                }
                 Ok(Record::Checkpoint(c)) => {
                     if !contiguous {
                         seed(r, &c, &mut report);
+                        if let Some(m) = &mut mirror {
+                            for e in &c.entries {
+                                m.apply(
+                                    &crate::format::RawEvent::alloc(e.ts_ns, e.ptr as usize, e.size as usize, 1, false, e.stack),
+                                    e.thread,
+                                    e.stack,
+                                );
+                            }
+                        }
+                    } else if let Some(entries) = &mut checkpoint {
+                        entries.extend_from_slice(&c.entries);
                     }
+                }
+                Ok(Record::Events(chunk)) => {
+                    if let Some(m) = &mut mirror {
+                        for e in &chunk.events {
+                            m.apply(&e.to_raw(), chunk.thread, e.stack());
+                        }
+                    }
+                    r.record(&Record::Events(chunk));
                 }
                 Ok(Record::Stack { first_id, nodes }) => {
                     let last = u64::from(first_id) + nodes.len() as u64 - 1;
@@ -287,6 +369,13 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
                 stopped = true;
                 break;
             }
+        }
+        if let (Some(entries), Some(m)) = (&checkpoint, &mirror) {
+            check_checkpoint(r, &name, entries, m, &mut mirrored);
+        }
+        if !continued {
+            // Cut short: the next checkpoint follows events not in the file.
+            mirror = None;
         }
         file.bytes = reader.offset();
         file.damage_count = r.damage_count() - damage_before;
