@@ -4,8 +4,9 @@
 //! ([`measure`]). The only part of the crate with `unsafe` (in `ring.rs`,
 //! `registry.rs`, `futex.rs`, `thread/`, `alloc.rs`, `measure.rs` (its
 //! thread-local pointer to the current counters), `stack.rs` (the frame-pointer
-//! walk and the stack table), `modules.rs` (`dl_iterate_phdr`), and
-//! `track.rs` where the drainer reads a site or string key back).
+//! walk and the stack table), `modules.rs` (`dl_iterate_phdr`),
+//! `segment.rs` (the segment directory's `flock`), and `track.rs` where
+//! the drainer reads a site or string key back).
 
 // The concurrent core, model-checked by `loom-tests/` under `cfg(loom)`:
 // crate-private in a normal build, public only to the loom models.
