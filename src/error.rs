@@ -23,6 +23,16 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Another recording writes into this segment directory (its lock file
+    /// is held; FORMAT.md, "Segments"). A lock left by a process that is
+    /// gone is taken over without this error.
+    #[error("{path} is in use by another memscope recording (process {}); give each recording its own directory", pid.map_or_else(|| "unknown".to_string(), |p| p.to_string()))]
+    DirectoryLocked {
+        /// The segment directory.
+        path: PathBuf,
+        /// The process id the lock file names, when readable.
+        pid: Option<u32>,
+    },
     /// The drainer thread could not be started.
     #[error("cannot start the memscope-drain thread: {0}")]
     Spawn(std::io::Error),

@@ -1,7 +1,7 @@
 //! Golden files: a committed recording of each format version must keep
 //! decoding to the same records, and today's encoder must keep producing the
 //! same bytes for the current version (FORMAT.md: a layout change bumps the
-//! version). Regenerate the current version's file (`v5.memscope`) with
+//! version). Regenerate the current version's file (`v6.memscope`) with
 //! `MEMSCOPE_BLESS=1 cargo test --test golden` only together with a version
 //! bump; older versions' files are never rewritten (the encoder writes only
 //! the current version).
@@ -15,6 +15,7 @@ const GOLDEN_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v2.me
 const GOLDEN_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v3.memscope");
 const GOLDEN_V4: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v4.memscope");
 const GOLDEN_V5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v5.memscope");
+const GOLDEN_V6: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v6.memscope");
 
 fn name(s: &str) -> [u8; 16] {
     let mut n = [0u8; 16];
@@ -514,25 +515,6 @@ fn v5_clocks() -> [format::ClockRecord; 2] {
     [start, end]
 }
 
-/// Version 5: the bit-packed payload of `v5_records`, with a Clock record
-/// after the header and one before the End record.
-fn encode_v5() -> Vec<u8> {
-    let (header, modules, nodes, events, stacks, returned) = v5_records();
-    let [start, end] = v5_clocks();
-    let mut out = header.encode().to_vec();
-    format::put_clock(&mut out, &start);
-    for m in &modules {
-        format::put_module(&mut out, m);
-    }
-    format::put_stack_nodes(&mut out, 1, &nodes[..4]);
-    format::put_stack_nodes(&mut out, 5, &nodes[4..]);
-    ChunkEncoder::default().put_events_returned(&mut out, 1, 0, &events, &stacks, &returned);
-    format::put_round(&mut out, 0, 80);
-    format::put_clock(&mut out, &end);
-    format::put_end(&mut out, events.len() as u64, 0, 90, format::END_AT_EXIT);
-    out
-}
-
 /// The version-5 golden file's Clock records, by their bytes (FORMAT.md,
 /// "Clock record") and decoded, and the conversion they state.
 #[test]
@@ -559,14 +541,12 @@ fn golden_v5_clock_records() {
     assert_eq!(start.ticks_to_ns(start.epoch_ticks + 10_000_000), 5_000_000);
 }
 
+/// Version 5 is decode-only since version 6 (the encoder writes the
+/// current version's chunks, whose top byte says 6): the committed file
+/// keeps decoding to `v5_records`.
 #[test]
-fn golden_v5_decodes_and_encoder_is_stable() {
-    let fresh = encode_v5();
-    if std::env::var_os("MEMSCOPE_BLESS").is_some() {
-        std::fs::write(GOLDEN_V5, &fresh).unwrap();
-    }
+fn golden_v5_decodes() {
     let golden = std::fs::read(GOLDEN_V5).expect("tests/golden/v5.memscope is committed");
-    assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
     assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 5);
     let (header, _, _, events, stacks, returned) = v5_records();
     let chunk = header_and_last_chunk(&golden, &header);
@@ -589,6 +569,81 @@ fn golden_v5_decodes_and_encoder_is_stable() {
     assert_eq!((t.address_conflicts, t.reordered_reallocations, t.size_mismatches, t.late_events), (0, 0, 0, 0));
 }
 
+/// The version-6 golden file's Segment record: segment 1 of recording
+/// 0x1122334455667788, its chunks numbered from 3 and its rounds from 2.
+const V6_SEGMENT: format::SegmentRecord =
+    format::SegmentRecord { recording_id: 0x1122_3344_5566_7788, index: 1, first_sequence: 3, first_round: 2 };
+
+/// The version-6 golden file's checkpoint: two allocations live when the
+/// segment started, made before it (one by thread 2, at a stack of the tree).
+fn v6_checkpoint() -> Vec<format::CheckpointEntry> {
+    vec![
+        format::CheckpointEntry { ptr: 0x5555_2000_0000, size: 4096, thread: 2, ts_ns: 3, stack: 4 },
+        format::CheckpointEntry { ptr: 0x5555_2000_2000, size: 100, thread: 1, ts_ns: 5, stack: 0 },
+    ]
+}
+
+/// Version 6: version 5's content as the second segment of a segmented
+/// recording (FORMAT.md, "Segments"): Clock, Segment, the tables,
+/// Checkpoint, the chunk (sequence 3), Round 2, Clock and an End record
+/// whose flag says the recording goes on.
+fn encode_v6() -> Vec<u8> {
+    let (header, modules, nodes, events, stacks, returned) = v5_records();
+    let header = SegmentHeader { version: 6, pid: 6666, ..header };
+    let [start, end] = v5_clocks();
+    let mut out = header.encode().to_vec();
+    format::put_clock(&mut out, &start);
+    format::put_segment(&mut out, &V6_SEGMENT);
+    format::put_stack_nodes(&mut out, 1, &nodes);
+    for m in &modules {
+        format::put_module(&mut out, m);
+    }
+    format::put_checkpoint(&mut out, &v6_checkpoint(), &mut Vec::new());
+    ChunkEncoder::default().put_events_returned(&mut out, 1, 3, &events, &stacks, &returned);
+    format::put_round(&mut out, 2, 80);
+    format::put_clock(&mut out, &end);
+    format::put_end(&mut out, events.len() as u64, 0, 90, format::END_CONTINUED);
+    out
+}
+
+#[test]
+fn golden_v6_decodes_and_encoder_is_stable() {
+    let fresh = encode_v6();
+    if std::env::var_os("MEMSCOPE_BLESS").is_some() {
+        std::fs::write(GOLDEN_V6, &fresh).unwrap();
+    }
+    let golden = std::fs::read(GOLDEN_V6).expect("tests/golden/v6.memscope is committed");
+    assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
+    assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 6);
+    // FORMAT.md, "Segment record": after the Clock record, tag 12, 32 bytes
+    // of fields: id, index, first sequence, first round.
+    let at = format::SEGMENT_HEADER_LEN + 16 + format::CLOCK_FIELDS_LEN;
+    assert_eq!(&golden[at..at + 4], b"MSrc");
+    assert_eq!((golden[at + 4], u16::from_le_bytes([golden[at + 6], golden[at + 7]])), (12, 32));
+    let f = &golden[at + 16..at + 48];
+    assert_eq!(u64::from_le_bytes(f[0..8].try_into().unwrap()), 0x1122_3344_5566_7788);
+    assert_eq!((u64::from_le_bytes(f[8..16].try_into().unwrap()), u64::from_le_bytes(f[16..24].try_into().unwrap())), (1, 3));
+    let mut reader = Reader::new(&golden[..]).unwrap();
+    let mut records = Vec::new();
+    while let Some(item) = reader.next_record().unwrap() {
+        records.push(item.expect("golden file has no damage: its chunk numbering starts where the Segment record says"));
+    }
+    assert_eq!(records[1], Record::Segment(V6_SEGMENT));
+    let checkpoint = records.iter().find_map(|r| if let Record::Checkpoint(c) = r { Some(c.clone()) } else { None });
+    assert_eq!(checkpoint, Some(format::CheckpointRecord { total: 2, entries: v6_checkpoint() }));
+    assert_eq!(records.last(), Some(&Record::End { events_written: 20, events_lost: 0, end_ns: 90, flags: format::END_CONTINUED }));
+    // Alone, it replays from its checkpoint: both allocations live at the
+    // end, with the file's events on top; the history before it is missing.
+    let replay = memscope::replay::Replay::from_reader(&golden[..], "v6.memscope".as_ref()).unwrap();
+    assert_eq!(replay.damage_count, 0, "{:?}", replay.damage);
+    assert!(replay.end.unwrap().continued && replay.segments.history_missing);
+    assert_eq!((replay.segments.seeded_allocations, replay.segments.seeded_bytes), (2, 4196));
+    let v5 = memscope::replay::Replay::from_reader(&std::fs::read(GOLDEN_V5).unwrap()[..], "v5.memscope".as_ref()).unwrap();
+    assert_eq!(replay.summary.live_count, v5.summary.live_count + 2);
+    assert_eq!(replay.summary.live_bytes, v5.summary.live_bytes + 4196);
+    assert_eq!(replay.summary.prerecording_deallocations, v5.summary.prerecording_deallocations);
+}
+
 /// Issue 9.6: a damaged header byte of any version's golden file costs
 /// nothing (the header checksum gives it back); a header damaged in many
 /// bytes, version included, still replays every record, the version
@@ -597,7 +652,7 @@ fn golden_v5_decodes_and_encoder_is_stable() {
 fn damaged_header_bytes_leave_every_record_replayable() {
     use memscope::format::DamageKind;
     use memscope::replay::Replay;
-    for (path, version) in [(GOLDEN_V1, 1), (GOLDEN_V2, 2), (GOLDEN_V3, 3), (GOLDEN_V4, 4), (GOLDEN_V5, 5)] {
+    for (path, version) in [(GOLDEN_V1, 1), (GOLDEN_V2, 2), (GOLDEN_V3, 3), (GOLDEN_V4, 4), (GOLDEN_V5, 5), (GOLDEN_V6, 6)] {
         let golden = std::fs::read(path).expect("golden files are committed");
         let intact = Replay::from_reader(&golden[..], path.as_ref()).unwrap();
         assert_eq!(intact.damage_count, 0);

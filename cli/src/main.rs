@@ -35,7 +35,8 @@ Errors are printed to stderr as `memscope: <what went wrong, with the path>`.";
     version,
     about = "Inspect memscope recordings of heap allocations and export them to JSON or an HTML report",
     after_help = format!(
-        "Examples:\n  memscope info run.memscope\n  memscope json run.memscope -o run.json\n  memscope html run.memscope -o report.html\n\n\
+        "Examples:\n  memscope info run.memscope\n  memscope json run.memscope -o run.json\n  memscope html run.memscope -o report.html\n  memscope html /var/lib/myapp/heap -o report.html   (a directory of segments)\n\n\
+         Every command takes a recording file or a directory of segments; a directory's segments replay in order as one recording.\n\n\
          A progress bar shows on stderr while a recording replays, when stderr is a terminal.\n\n{EXIT_CODES}"
     )
 )]
@@ -51,7 +52,7 @@ enum Command {
         after_help = "Example:\n  memscope info run.memscope\n\nExits with 3 when the file is damaged or truncated (see `memscope --help`)."
     )]
     Info {
-        /// The recording file.
+        /// The recording file, or a directory of segments (`Recorder::segment_bytes`).
         file: PathBuf,
     },
     /// Replay a recording and write it as one JSON document (fields: docs/JSON.md).
@@ -60,7 +61,7 @@ enum Command {
                       Exits with 3 when the file is damaged or truncated; the JSON is still written (see `memscope --help`)."
     )]
     Json {
-        /// The recording file.
+        /// The recording file, or a directory of segments (`Recorder::segment_bytes`).
         file: PathBuf,
         /// Where to write the JSON; `-` is standard output.
         #[arg(short, long, value_name = "OUT", default_value = "-")]
@@ -80,7 +81,7 @@ enum Command {
                       Exits with 3 when the file is damaged or truncated; the report is still written (see `memscope --help`)."
     )]
     Html {
-        /// The recording file.
+        /// The recording file, or a directory of segments (`Recorder::segment_bytes`).
         file: PathBuf,
         /// Where to write the report; `-` is standard output.
         #[arg(short, long, value_name = "OUT", default_value = "-")]
@@ -97,7 +98,7 @@ enum Command {
                       to the file (or to a copy at -o). Running it again adds only what is new."
     )]
     Symbolize {
-        /// The recording file.
+        /// The recording file, or a directory of segments (`Recorder::segment_bytes`).
         file: PathBuf,
         /// Write a symbolized copy here instead of appending to FILE.
         #[arg(short, long, value_name = "OUT")]
@@ -117,7 +118,7 @@ enum Command {
                       module+0xoffset.\n\
                       Exits with 3 when the file is damaged or truncated; the export is still written (see `memscope --help`).")]
     Export {
-        /// The recording file.
+        /// The recording file, or a directory of segments (`Recorder::segment_bytes`).
         file: PathBuf,
         /// The output format.
         #[arg(long, value_enum)]
@@ -191,6 +192,9 @@ fn main() -> ExitCode {
             (file, export(file, *format, metric.map_or_else(folded::Metric::default, Into::into), output, debug_dirs))
         }
     };
+    if let Ok(replay) = &result {
+        note_history(file, replay);
+    }
     match result {
         Ok(replay) if replay.is_incomplete() => {
             warn_incomplete(file, &replay);
@@ -230,9 +234,28 @@ fn warn_incomplete(file: &Path, r: &Replay) {
     }
 }
 
+/// Notes what a replay of segments does not cover (not damage: the oldest
+/// segments deleted for the disk budget, or one segment replayed alone).
+fn note_history(file: &Path, r: &Replay) {
+    let s = &r.segments;
+    if let (true, Some(first)) = (s.history_missing, s.segments.first()) {
+        eprintln!(
+            "memscope: note: {}: the recording's history before segment {} is not there; its checkpoint seeded {} live allocation(s), {} bytes",
+            file.display(),
+            first.index,
+            s.seeded_allocations,
+            s.seeded_bytes
+        );
+    }
+}
+
 /// Replays the recording at `file`, with a progress bar on stderr when it
 /// is a terminal.
 fn replay_file(file: &Path) -> anyhow::Result<Replay> {
+    if file.is_dir() {
+        // A directory of segments: they replay in order as one recording.
+        return Ok(memscope::replay::replay_file(file)?);
+    }
     let f = File::open(file).map_err(|source| memscope::Error::Open { path: file.to_path_buf(), source })?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = if io::stderr().is_terminal() {
@@ -499,6 +522,16 @@ fn export(file: &Path, format: ExportFormat, metric: folded::Metric, output: &Pa
 /// `memscope symbolize FILE [-o OUT] [--debug-dir DIR]...`.
 #[cfg(feature = "symbolize")]
 fn symbolize(file: &Path, output: Option<&Path>, debug_dirs: &[PathBuf]) -> anyhow::Result<()> {
+    if file.is_dir() {
+        // Each segment replays alone: each gets the symbols it uses.
+        anyhow::ensure!(output.is_none(), "{}: a directory of segments is symbolized in place (without -o)", file.display());
+        let segments = memscope::replay::list_segments(file).with_context(|| format!("cannot list {}", file.display()))?;
+        anyhow::ensure!(!segments.is_empty(), "{}: no memscope segment (NNNNNN.memscope) in this directory", file.display());
+        for (_, segment) in segments {
+            symbolize(&segment, None, debug_dirs)?;
+        }
+        return Ok(());
+    }
     let options = memscope::symbolize::SymbolizeOptions { debug_dirs: debug_dirs.to_vec() };
     let report = memscope::symbolize::embed(file, output, &options)?;
     for w in &report.warnings {
@@ -573,6 +606,20 @@ fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {
     }
     writeln!(o)?;
     writeln!(o, "  drain rounds      {}", grouped(r.rounds))?;
+    let seg = &r.segments;
+    if let (Some(id), Some(first), Some(last)) = (seg.recording_id, seg.segments.first(), seg.segments.last()) {
+        write!(o, "  segments          {} replayed, {} to {}, recording id {id:#018x}", seg.segments.len(), first.index, last.index)?;
+        if seg.history_missing {
+            write!(
+                o,
+                "; the history before segment {} is not there: its checkpoint seeded {} live allocations ({})",
+                first.index,
+                grouped(seg.seeded_allocations),
+                bytes(seg.seeded_bytes)
+            )?;
+        }
+        writeln!(o)?;
+    }
     writeln!(o, "  finished          {}", if r.finished { "yes (End record present)" } else { "NO" })?;
     if let Some(end) = &r.end {
         let how = if end.ended_at_exit {

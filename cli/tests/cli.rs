@@ -287,3 +287,69 @@ fn info_shows_tracking_and_the_top_sites() {
     }
     assert!(!s.contains("\nTracking"), "no tracking section without tracking events:\n{s}");
 }
+
+/// A directory of two segments built with the format API: segment 0
+/// allocates 0x1000 (64 bytes) and 0x2000 (1000 bytes) and rotates;
+/// segment 1's checkpoint holds both, and it frees 0x1000.
+fn segment_directory(dir: &Path) -> PathBuf {
+    let segs = dir.join("heap");
+    std::fs::create_dir_all(&segs).unwrap();
+    let header =
+        SegmentHeader { version: VERSION, start_unix_ns: 1, start_monotonic_ns: 1, pid: 77, ring_capacity: 1024, on_full: OnFull::Block };
+    let id = 0xABCD_u64;
+    let mut enc = ChunkEncoder::default();
+    let mut s0 = header.encode().to_vec();
+    format::put_segment(&mut s0, &format::SegmentRecord { recording_id: id, index: 0, first_sequence: 0, first_round: 0 });
+    format::put_checkpoint(&mut s0, &[], &mut Vec::new());
+    enc.put_events(&mut s0, 1, 0, &[RawEvent::alloc(10, 0x1000, 64, 8, false, 0), RawEvent::alloc(20, 0x2000, 1000, 8, false, 0)], &[]);
+    format::put_round(&mut s0, 0, 25);
+    format::put_end(&mut s0, 2, 0, 30, format::END_CONTINUED);
+    let mut s1 = header.encode().to_vec();
+    format::put_segment(&mut s1, &format::SegmentRecord { recording_id: id, index: 1, first_sequence: 1, first_round: 1 });
+    let live = [
+        format::CheckpointEntry { ptr: 0x1000, size: 64, thread: 1, ts_ns: 10, stack: 0 },
+        format::CheckpointEntry { ptr: 0x2000, size: 1000, thread: 1, ts_ns: 20, stack: 0 },
+    ];
+    format::put_checkpoint(&mut s1, &live, &mut Vec::new());
+    enc.put_events(&mut s1, 1, 1, &[RawEvent::dealloc(40, 0x1000, 64, 8)], &[]);
+    format::put_round(&mut s1, 1, 45);
+    format::put_end(&mut s1, 1, 0, 50, 0);
+    std::fs::write(segs.join("000000.memscope"), s0).unwrap();
+    std::fs::write(segs.join("000001.memscope"), s1).unwrap();
+    segs
+}
+
+#[test]
+fn every_command_takes_a_directory_of_segments() {
+    let dir = Scratch::new("segments");
+    let segs = segment_directory(&dir);
+    let out = memscope(&["info".as_ref(), segs.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let info = text(&out.stdout);
+    assert!(info.contains("segments          2 replayed, 0 to 1"), "{info}");
+    let out = memscope(&["json".as_ref(), segs.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["total_allocations"], 2, "the checkpoint of a contiguous segment adds nothing");
+    assert_eq!((v["summary"]["live_count"].as_u64(), v["summary"]["live_bytes"].as_u64()), (Some(1), Some(1000)));
+    assert_eq!(v["recording"]["segments"]["segments"].as_array().map(Vec::len), Some(2));
+    for args in [&["html", "-o", "-"][..], &["export", "--format", "folded", "-o", "-"]] {
+        let mut a: Vec<&std::ffi::OsStr> = args.iter().map(|s| s.as_ref()).collect();
+        a.insert(1, segs.as_os_str());
+        let out = memscope(&a);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+    }
+    // The oldest deleted: the rest replays from its checkpoint, and says so.
+    std::fs::remove_file(segs.join("000000.memscope")).unwrap();
+    let out = memscope(&["json".as_ref(), segs.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("history before segment 1 is not there"), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["summary"]["live_count"].as_u64(), v["summary"]["live_bytes"].as_u64()), (Some(1), Some(1000)));
+    assert_eq!(v["recording"]["segments"]["history_missing"], true);
+    // A foreign file among them is named, and the exit status says damaged.
+    std::fs::write(segs.join("000002.memscope"), b"garbage, not a recording, long enough for a header .......").unwrap();
+    let out = memscope(&["info".as_ref(), segs.as_os_str()]);
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("000002.memscope: not readable"), "{}", text(&out.stdout));
+}

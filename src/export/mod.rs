@@ -284,6 +284,7 @@ struct Recording<'a> {
     damage_count: u64,
     damaged_bytes: u64,
     damage: Vec<DamageView>,
+    segments: &'a crate::replay::SegmentsReport,
 }
 
 #[derive(Serialize)]
@@ -334,6 +335,7 @@ fn document_with<'a>(replay: &'a Replay, options: &JsonOptions, profile: &profil
             damage_count: replay.damage_count,
             damaged_bytes: replay.damaged_bytes,
             damage: replay.damage.iter().map(DamageView::from).collect(),
+            segments: &replay.segments,
         },
         summary: &replay.summary,
         threads: all_or_none(full, &replay.threads),

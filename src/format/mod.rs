@@ -24,9 +24,11 @@ pub const MAGIC: [u8; 8] = *b"MEMSCOPE";
 /// `Stack`, `Module` and `Symbols` records); version 4 a return stamp on
 /// every reallocation, exact Round watermarks and the End record's flags;
 /// version 5 the bit-packed payload and the Clock record (timestamps may
-/// come from the TSC).
-/// A reader of version 5 reads versions 1 to 4 (FORMAT.md, "Versions").
-pub const VERSION: u32 = 5;
+/// come from the TSC); version 6 segments (the Segment and Checkpoint
+/// records, End flag [`END_CONTINUED`], chunk sequence numbers that go on
+/// across a recording's segments).
+/// A reader of version 6 reads versions 1 to 5 (FORMAT.md, "Versions").
+pub const VERSION: u32 = 6;
 /// The oldest format version this crate reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Length of the segment header in bytes.
@@ -59,6 +61,19 @@ pub const TAG_SYMBOLS: u8 = 8;
 pub const TAG_CLOCK: u8 = 9;
 /// Length of the [`TAG_CLOCK`] fields in bytes.
 pub const CLOCK_FIELDS_LEN: usize = 40;
+/// Record tag (version 6): which recording a segment belongs to and where
+/// it sits in it (FORMAT.md, "Segment record").
+pub const TAG_SEGMENT: u8 = 12;
+/// Length of the [`TAG_SEGMENT`] fields in bytes.
+pub const SEGMENT_FIELDS_LEN: usize = 32;
+/// Record tag (version 6): allocations live when a segment starts
+/// (FORMAT.md, "Checkpoint record").
+pub const TAG_CHECKPOINT: u8 = 13;
+/// Length of the [`TAG_CHECKPOINT`] fields in bytes.
+pub const CHECKPOINT_FIELDS_LEN: usize = 16;
+/// The most live allocations one Checkpoint record holds; a larger live
+/// set takes several records.
+pub const MAX_CHECKPOINT_ENTRIES: usize = 1 << 16;
 /// Clock source: `CLOCK_MONOTONIC`, whose ticks are nanoseconds.
 pub const CLOCK_MONOTONIC: u8 = 0;
 /// Clock source: the CPU's invariant time-stamp counter.
@@ -112,6 +127,9 @@ pub const END_NO_TRACKING_ALLOCATOR: u64 = 2;
 /// End flag: the program asked to treat what is live at the end as leaks
 /// (`Recorder::treat_live_at_end_as_leaks`).
 pub const END_LEAKS_ASKED: u64 = 4;
+/// End flag (version 6): the segment was closed at a rotation; the
+/// recording goes on in the segment with the next index.
+pub const END_CONTINUED: u64 = 8;
 
 /// The largest compressed body or decompressed payload a reader accepts, in
 /// bytes (16 MiB). The drainer stays far below: a chunk holds at most 2^16
@@ -429,4 +447,101 @@ pub fn put_end(out: &mut Vec<u8>, events_written: u64, events_lost: u64, end_ns:
     f[16..24].copy_from_slice(&end_ns.to_le_bytes());
     f[24..32].copy_from_slice(&flags.to_le_bytes());
     put_record(out, TAG_END, &f, &[]);
+}
+
+/// The Segment record of a segmented recording (version 6; FORMAT.md,
+/// "Segment record").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct SegmentRecord {
+    /// The recording's id, random, the same in each of its segments.
+    pub recording_id: u64,
+    /// The segment's index in the recording, from 0.
+    pub index: u64,
+    /// The `sequence` of the segment's first chunk: one past the last
+    /// chunk of the segment before it.
+    pub first_sequence: u64,
+    /// The number of the segment's first Round record.
+    pub first_round: u64,
+}
+
+/// Appends a [`TAG_SEGMENT`] record (version 6).
+pub fn put_segment(out: &mut Vec<u8>, s: &SegmentRecord) {
+    let mut f = [0u8; SEGMENT_FIELDS_LEN];
+    f[0..8].copy_from_slice(&s.recording_id.to_le_bytes());
+    f[8..16].copy_from_slice(&s.index.to_le_bytes());
+    f[16..24].copy_from_slice(&s.first_sequence.to_le_bytes());
+    f[24..32].copy_from_slice(&s.first_round.to_le_bytes());
+    put_record(out, TAG_SEGMENT, &f, &[]);
+}
+
+/// One live allocation of a Checkpoint record (version 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CheckpointEntry {
+    /// Its address.
+    pub ptr: u64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The recorder id of the thread that allocated it.
+    pub thread: u32,
+    /// When it was allocated, ns since the epoch (a reallocation keeps it).
+    pub ts_ns: u64,
+    /// The stack id of its site (its last reallocation's, if any; 0: none).
+    pub stack: u32,
+}
+
+/// One Checkpoint record: part of the live set at a segment's start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckpointRecord {
+    /// Live allocations in the whole checkpoint, over all its records.
+    pub total: u64,
+    /// This record's allocations.
+    pub entries: Vec<CheckpointEntry>,
+}
+
+/// Appends [`TAG_CHECKPOINT`] records holding `entries` (version 6): at
+/// most [`MAX_CHECKPOINT_ENTRIES`] each, and one record with no entry when
+/// `entries` is empty. `scratch` is reused for the body.
+pub fn put_checkpoint(out: &mut Vec<u8>, entries: &[CheckpointEntry], scratch: &mut Vec<u8>) {
+    let total = entries.len() as u64;
+    let mut parts = entries.chunks(MAX_CHECKPOINT_ENTRIES).peekable();
+    if parts.peek().is_none() {
+        put_checkpoint_part(out, total, &[], scratch);
+    }
+    for part in parts {
+        put_checkpoint_part(out, total, part, scratch);
+    }
+}
+
+fn put_checkpoint_part(out: &mut Vec<u8>, total: u64, part: &[CheckpointEntry], body: &mut Vec<u8>) {
+    body.clear();
+    for e in part {
+        codec::put_varint(body, e.ptr);
+        codec::put_varint(body, e.size);
+        codec::put_varint(body, u64::from(e.thread));
+        codec::put_varint(body, e.ts_ns);
+        codec::put_varint(body, u64::from(e.stack));
+    }
+    let mut f = [0u8; CHECKPOINT_FIELDS_LEN];
+    f[0..4].copy_from_slice(&(part.len() as u32).to_le_bytes());
+    f[4..8].copy_from_slice(&crc(&[body]).to_le_bytes());
+    f[8..16].copy_from_slice(&total.to_le_bytes());
+    put_record(out, TAG_CHECKPOINT, &f, body);
+}
+
+/// The name of the lock file in a segment directory (FORMAT.md, "Segments").
+pub const SEGMENT_LOCK_FILE: &str = "lock";
+
+/// The file name of segment `index` in a segment directory: its index in
+/// six digits at least, then `.memscope` (`000042.memscope`).
+pub fn segment_file_name(index: u64) -> String {
+    format!("{index:06}.memscope")
+}
+
+/// The index a segment file name gives: `None` for any other name.
+pub fn segment_file_index(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".memscope")?;
+    if digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }

@@ -54,6 +54,10 @@ pub enum Record {
     Clock(ClockRecord),
     /// Embedded symbols (version 3): return address → its lines, innermost first.
     Symbols(Vec<(u64, Vec<Line>)>),
+    /// Which recording the segment belongs to and where it sits (version 6).
+    Segment(SegmentRecord),
+    /// Part of the live set at the segment's start (version 6).
+    Checkpoint(CheckpointRecord),
 }
 
 /// One thread's chunk of events, decoded.
@@ -175,6 +179,17 @@ pub enum DamageKind {
     /// An Events, Round or End record after the End record: ignored.
     #[error("{0} record after the End record; ignored")]
     AfterEnd(&'static str),
+    /// A segment of a directory of segments (version 6) is missing,
+    /// foreign, unreadable or cut short (FORMAT.md, "Replay of a
+    /// directory"); the damage's offset is 0 and `name` is the segment's
+    /// file name.
+    #[error("segment {name}: {problem}")]
+    Segment {
+        /// The segment's file name (`000042.memscope`).
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The End record's count of written events differs from the events
     /// the file holds, with no other damage to explain it.
     #[error("the End record counts {written} events written, but the file holds {read}")]
@@ -188,8 +203,7 @@ pub enum DamageKind {
 
 /// A damaged stretch of the file: where it starts, what was wrong, and how
 /// many bytes the reader skipped to find the next good record.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("damaged record at byte {offset}: {kind} ({skipped_bytes} bytes skipped)")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
     /// Byte offset of the damaged record in the file.
     pub offset: u64,
@@ -312,6 +326,18 @@ fn unverified(b: &[u8], parse: &dyn Fn(&[u8]) -> SegmentHeader) -> Option<(Segme
     }
     Some((header, DamageKind::HeaderDamaged { repaired_byte: None, unverified, lost }, !version_known))
 }
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            // A whole segment of a directory: no offset to name.
+            DamageKind::Segment { .. } => write!(f, "{} ({} bytes skipped)", self.kind, self.skipped_bytes),
+            kind => write!(f, "damaged record at byte {}: {kind} ({} bytes skipped)", self.offset, self.skipped_bytes),
+        }
+    }
+}
+
+impl std::error::Error for Damage {}
 
 /// Why a segment could not be opened at all.
 #[derive(Debug, thiserror::Error)]
@@ -438,6 +464,12 @@ impl SequenceCheck {
                 } else {
                     Check::Before(DamageKind::ChunkOutOfOrder { sequence: s, after: self.next - 1 })
                 }
+            }
+            Record::Segment(seg) if self.seen.is_empty() && self.next == 0 => {
+                // Sequence numbers go on across a recording's segments: this
+                // segment's chunks start at `first_sequence`.
+                self.next = seg.first_sequence;
+                Check::Good
             }
             &Record::End { events_written, .. } => {
                 self.ended = true;
@@ -887,6 +919,49 @@ impl<R: Read> Reader<R> {
                 monotonic_ns: le64(fields, 32),
             }),
             (TAG_CLOCK, _) if self.header.version >= 5 => return Ok(Err(DamageKind::BadLength)),
+            (TAG_SEGMENT, SEGMENT_FIELDS_LEN) if self.header.version >= 6 && body.is_empty() => Record::Segment(SegmentRecord {
+                recording_id: le64(fields, 0),
+                index: le64(fields, 8),
+                first_sequence: le64(fields, 16),
+                first_round: le64(fields, 24),
+            }),
+            (TAG_CHECKPOINT, CHECKPOINT_FIELDS_LEN) if self.header.version >= 6 => {
+                let (count, expected, total) = (le32(fields, 0) as usize, le32(fields, 4), le64(fields, 8));
+                let actual = crc(&[body]);
+                if actual != expected {
+                    return Ok(Err(DamageKind::ChecksumMismatch { expected, actual }));
+                }
+                // Each entry takes at least five bytes: bounds the allocation below.
+                if count > MAX_CHECKPOINT_ENTRIES || count * 5 > body.len() || (count as u64) > total {
+                    return Ok(Err(DamageKind::BadLength));
+                }
+                let mut entries = Vec::with_capacity(count);
+                let mut c = Cursor { buf: body, pos: 0 };
+                for _ in 0..count {
+                    let mut v = [0u64; 5];
+                    for x in &mut v {
+                        match c.varint() {
+                            Ok(n) => *x = n,
+                            Err(e) => return Ok(Err(DamageKind::Payload(e))),
+                        }
+                    }
+                    if v[2] > u64::from(u32::MAX) || v[4] > u64::from(u32::MAX) || v[3] > event::TS_MAX {
+                        return Ok(Err(DamageKind::Payload(PayloadError {
+                            offset: c.pos,
+                            what: "checkpoint entry with a thread, stack or timestamp out of range",
+                        })));
+                    }
+                    entries.push(CheckpointEntry { ptr: v[0], size: v[1], thread: v[2] as u32, ts_ns: v[3], stack: v[4] as u32 });
+                }
+                if c.pos != body.len() {
+                    return Ok(Err(DamageKind::Payload(PayloadError {
+                        offset: c.pos,
+                        what: "checkpoint record holds bytes after its last entry",
+                    })));
+                }
+                Record::Checkpoint(CheckpointRecord { total, entries })
+            }
+            (TAG_SEGMENT | TAG_CHECKPOINT, _) if self.header.version >= 6 => return Ok(Err(DamageKind::BadLength)),
             (tag, _) => return Ok(Err(DamageKind::UnknownTag(tag))),
         };
         self.pos += total;

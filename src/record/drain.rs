@@ -9,6 +9,7 @@
 //! never recorded: it marks itself ignored before anything else.
 
 use super::registry::{Slot, EXITED, FREE};
+use super::segment::Segments;
 use super::stack::{self, CUT_AT_DEPTH, ENDED_EARLY, LOCAL_FULL};
 use super::thread::{self, REGISTRY, SHARED};
 use super::track;
@@ -38,6 +39,11 @@ pub(crate) struct DrainStats {
     /// CPU time the drainer thread used, user and system, in ns
     /// (`CLOCK_THREAD_CPUTIME_ID` read at its end).
     pub(crate) cpu_ns: u64,
+    /// Segments written (1 for a single file), deleted for the budget, and
+    /// deletions that failed.
+    pub(crate) segments: u64,
+    pub(crate) segments_deleted: u64,
+    pub(crate) segment_delete_errors: u64,
 }
 
 /// CPU time the calling thread has used so far, user and system, in ns
@@ -187,7 +193,16 @@ pub(crate) struct Drainer {
     /// The file's stack id of each event of `batch` (0: none).
     stacks: Vec<u32>,
     /// Modules already written, by (start, path).
-    modules_written: HashSet<(u64, String)>,
+    modules_written: HashMap<(u64, String), crate::format::stacks::ModuleRecord>,
+    /// Segmented recording (`Recorder::segment_bytes`): the directory, the
+    /// live table and the budget. `None`: one file.
+    segments: Option<Box<Segments>>,
+    /// Every node of the file's stack tree, in id order (kept only when
+    /// segmenting: each segment starts with the whole tree).
+    all_nodes: Vec<StackNode>,
+    /// Scratch for checkpoints.
+    checkpoint: Vec<crate::format::CheckpointEntry>,
+    checkpoint_body: Vec<u8>,
     /// Sends the module map when it changes (never called into from here).
     watcher: Option<super::modules::Watcher>,
     /// Code ranges the walk could not be told about (more than `MAX_RANGES`).
@@ -224,7 +239,11 @@ impl Drainer {
             nodes: HashMap::new(),
             new_nodes: Vec::new(),
             stacks: Vec::new(),
-            modules_written: HashSet::new(),
+            modules_written: HashMap::new(),
+            segments: None,
+            all_nodes: Vec::new(),
+            checkpoint: Vec::new(),
+            checkpoint_body: Vec::new(),
             watcher: None,
             code_ranges_dropped: 0,
             next_reclaim_ns: 0,
@@ -241,8 +260,9 @@ impl Drainer {
             }
         }
         for m in modules {
-            if self.modules_written.insert((m.start, m.path.clone())) {
+            if let std::collections::hash_map::Entry::Vacant(v) = self.modules_written.entry((m.start, m.path.clone())) {
                 format::put_module(&mut self.out, &m);
+                v.insert(m);
             }
         }
     }
@@ -361,6 +381,9 @@ impl Drainer {
             }
             _ => 0,
         };
+        if let Some(seg) = &mut self.segments {
+            seg.live.apply(&e, slot.thread(), stack);
+        }
         // Lost events are counted as lost, not written.
         self.stats.events_written += u64::from(e.kind() != KIND_LOST);
         self.batch.push(e);
@@ -376,6 +399,9 @@ impl Drainer {
             for part in self.new_nodes.chunks(format::MAX_STACK_NODES) {
                 format::put_stack_nodes(&mut self.out, first, part);
                 first += part.len() as u32;
+            }
+            if self.segments.is_some() {
+                self.all_nodes.extend_from_slice(&self.new_nodes);
             }
             self.new_nodes.clear();
         }
@@ -556,7 +582,102 @@ impl Drainer {
             self.round += 1;
             self.write_out()?;
         }
+        if let Some(seg) = &self.segments {
+            // Rotate once the segment holds `segment_bytes`, and at least as
+            // many bytes of its own records as its start (tables and
+            // checkpoint) took: a live set whose checkpoint outgrows
+            // `segment_bytes` must not make every round a rotation.
+            let size = self.stats.bytes_written - seg.segment_start;
+            if size >= seg.segment_bytes && size >= 2 * seg.start_bytes {
+                self.rotate()?;
+            }
+        }
         Ok(most)
+    }
+
+    /// Makes this drainer write a directory of segments (`segments.head`
+    /// was written to `file` already, as segment 0's start) and writes
+    /// segment 0's Segment and Checkpoint records.
+    pub(crate) fn segmented(&mut self, segments: Segments) {
+        self.segments = Some(Box::new(segments));
+        self.stats.segments = 1;
+        self.put_segment_start();
+    }
+
+    /// The records after the head of a new segment: the Segment record,
+    /// then everything a replay of this segment alone needs: the whole
+    /// stack tree, the module map, the sites and texts met so far, and the
+    /// live allocations (Checkpoint).
+    fn put_segment_start(&mut self) {
+        let Some(seg) = &self.segments else { return };
+        format::put_segment(
+            &mut self.out,
+            &format::SegmentRecord {
+                recording_id: seg.recording_id,
+                index: seg.index,
+                first_sequence: self.sequence,
+                first_round: self.round,
+            },
+        );
+        let mut first = 1u32;
+        for part in self.all_nodes.chunks(format::MAX_STACK_NODES) {
+            format::put_stack_nodes(&mut self.out, first, part);
+            first += part.len() as u32;
+        }
+        for m in self.modules_written.values() {
+            format::put_module(&mut self.out, m);
+        }
+        // Texts first: a Site record's type text goes before it (FORMAT.md).
+        let texts: Vec<u64> = self.texts_written.drain().collect();
+        for key in texts {
+            self.put_text(key);
+        }
+        let sites: Vec<u64> = self.sites_written.drain().collect();
+        for site in sites {
+            self.put_site(site);
+        }
+        self.last_site = 0;
+        if let Some(seg) = &self.segments {
+            seg.live.entries(&mut self.checkpoint);
+        }
+        format::put_checkpoint(&mut self.out, &self.checkpoint, &mut self.checkpoint_body);
+        self.checkpoint.clear();
+    }
+
+    /// Closes the current segment (its End record says the recording goes
+    /// on) and opens the next, deleting the oldest beyond the budget. A
+    /// segment that cannot be created stops the recording, as a failed
+    /// write does.
+    fn rotate(&mut self) -> Result<(), crate::Error> {
+        let Some(seg) = &mut self.segments else { return Ok(()) };
+        let end_ns = super::clock::drainer_now_ns();
+        let (written, lost) = (self.stats.events_written - seg.events_base, self.stats.events_lost - seg.lost_base);
+        format::put_clock(&mut self.out, &super::clock::end_record());
+        format::put_end(&mut self.out, written, lost, end_ns, format::END_CONTINUED);
+        self.write_out()?;
+        if let Err(source) = self.file.sync_data() {
+            return Err(crate::Error::Write { path: self.path.clone(), offset: self.stats.bytes_written, source });
+        }
+        let Some(seg) = &mut self.segments else { return Ok(()) };
+        let size = self.stats.bytes_written - seg.segment_start;
+        seg.closed.push_back((self.path.clone(), size));
+        seg.index += 1;
+        seg.events_base = self.stats.events_written;
+        seg.lost_base = self.stats.events_lost;
+        seg.enforce_budget();
+        let path = seg.dir.join(super::segment::segment_name(seg.index));
+        let file = File::create(&path).map_err(|source| crate::Error::Write { path: path.clone(), offset: 0, source })?;
+        self.file = file;
+        self.path = path;
+        seg.segment_start = self.stats.bytes_written;
+        self.out.extend_from_slice(&seg.head);
+        self.stats.segments += 1;
+        self.put_segment_start();
+        let start_bytes = self.out.len() as u64;
+        if let Some(seg) = &mut self.segments {
+            seg.start_bytes = start_bytes;
+        }
+        self.write_out()
     }
 
     /// Encodes `batch` (with `stacks` and `returned`, as long as it) as one
@@ -578,14 +699,8 @@ impl Drainer {
             KIND_FOREIGN_ALLOC | KIND_HANDOFF => (0, e.c),
             _ => (0, 0),
         };
-        if site != 0 && site != self.last_site && self.sites_written.insert(site) {
-            // SAFETY: `site` is the site operand of a Var or Scope event
-            // popped from a ring, which only `track.rs` builds, from a
-            // `&'static Site`.
-            let record = unsafe { track::site_from_key(site) }.record(site);
-            // The type's Text record goes first, as FORMAT.md says.
-            self.put_text(record.type_key);
-            format::put_site(&mut self.out, &record);
+        if site != 0 && site != self.last_site {
+            self.put_site(site);
         }
         if site != 0 {
             self.last_site = site;
@@ -593,11 +708,26 @@ impl Drainer {
         self.put_text(text);
     }
 
+    /// Writes the `Site` record of `site` (a site key from a popped
+    /// tracking event) the first time this segment meets it.
+    fn put_site(&mut self, site: u64) {
+        if self.sites_written.insert(site) {
+            // SAFETY: `site` is the site operand of a Var or Scope event
+            // popped from a ring (or kept in `sites_written` from one), which
+            // only `track.rs` builds, from a `&'static Site`.
+            let record = unsafe { track::site_from_key(site) }.record(site);
+            // The type's Text record goes first, as FORMAT.md says.
+            self.put_text(record.type_key);
+            format::put_site(&mut self.out, &record);
+        }
+    }
+
     fn put_text(&mut self, key: u64) {
         if key != 0 && self.texts_written.insert(key) {
             // SAFETY: `key` is a nonzero string key from a tracking event
-            // popped from a ring (a type or a label), which only this crate
-            // builds, with `str_key` of a `&'static str`.
+            // popped from a ring (a type or a label), or kept in
+            // `texts_written` from one, which only this crate builds, with
+            // `str_key` of a `&'static str`.
             let text = unsafe { track::str_from_key(key) };
             format::put_text(&mut self.out, key, &text);
         }
@@ -667,13 +797,27 @@ impl Drainer {
         let exit = if at_exit.load(Ordering::Acquire) == session { format::END_AT_EXIT } else { 0 };
         self.stats.end_flags = end_flags | exit;
         format::put_clock(&mut self.out, &super::clock::end_record());
-        format::put_end(&mut self.out, self.stats.events_written, self.stats.events_lost, self.stats.end_ns, self.stats.end_flags);
+        // A segment's End record counts its own events.
+        let (written_before, lost_before) = self.segments.as_ref().map_or((0, 0), |s| (s.events_base, s.lost_base));
+        format::put_end(
+            &mut self.out,
+            self.stats.events_written - written_before,
+            self.stats.events_lost - lost_before,
+            self.stats.end_ns,
+            self.stats.end_flags,
+        );
         self.write_out()?;
         if let Err(source) = self.file.sync_all() {
             return Err(crate::Error::Write { path: self.path.clone(), offset: self.stats.bytes_written, source });
         }
         // The whole thread: `reset`, every round, the End record and the sync.
         self.stats.cpu_ns = thread_cpu_ns();
+        if let Some(seg) = &self.segments {
+            self.stats.segments_deleted = seg.deleted;
+            self.stats.segment_delete_errors = seg.delete_errors;
+        } else {
+            self.stats.segments = 1;
+        }
         Ok(self.stats)
     }
 }

@@ -4,8 +4,9 @@
 //! ([`measure`]). The only part of the crate with `unsafe` (in `ring.rs`,
 //! `registry.rs`, `futex.rs`, `thread/`, `alloc.rs`, `measure.rs` (its
 //! thread-local pointer to the current counters), `stack.rs` (the frame-pointer
-//! walk and the stack table), `modules.rs` (`dl_iterate_phdr`), and
-//! `track.rs` where the drainer reads a site or string key back).
+//! walk and the stack table), `modules.rs` (`dl_iterate_phdr`),
+//! `segment.rs` (the segment directory's `flock`), and `track.rs` where
+//! the drainer reads a site or string key back).
 
 // The concurrent core, model-checked by `loom-tests/` under `cfg(loom)`:
 // crate-private in a normal build, public only to the loom models.
@@ -43,6 +44,8 @@ pub mod measure;
 /// The module map: every loaded object, gathered off the hot path.
 #[cfg(not(loom))]
 pub(crate) mod modules;
+#[cfg(not(loom))]
+pub(crate) mod segment;
 #[cfg(not(loom))]
 pub(crate) mod stack;
 #[cfg(not(loom))]
@@ -153,6 +156,9 @@ pub const DEFAULT_RING_CAPACITY: usize = 8192;
 pub const MIN_RING_CAPACITY: usize = 64;
 /// Largest accepted ring capacity in events (2^20 events, 32 MiB per thread).
 pub const MAX_RING_CAPACITY: usize = 1 << 20;
+/// Smallest accepted [`Recorder::segment_bytes`] (4 KiB).
+#[cfg(not(loom))]
+pub const MIN_SEGMENT_BYTES: u64 = segment::MIN_SEGMENT_BYTES;
 
 #[cfg(not(loom))]
 mod api {
@@ -227,6 +233,8 @@ mod api {
         finish_timeout: Duration,
         call_stacks: super::CallStacks,
         leaks_asked: bool,
+        segment_bytes: u64,
+        keep_bytes: u64,
     }
 
     impl Recorder {
@@ -242,7 +250,43 @@ mod api {
                 finish_timeout: Duration::from_secs(5),
                 call_stacks: super::CallStacks::FramePointers,
                 leaks_asked: false,
+                segment_bytes: 0,
+                keep_bytes: 0,
             }
+        }
+
+        /// Records continuously into a directory of segments: `path` is a
+        /// directory (created if missing; segment files a previous recording
+        /// left there are deleted at `start`), and the recording rotates to
+        /// a new segment file (`000000.memscope`, `000001.memscope`, …) at
+        /// the first drain round that ends with the current one at
+        /// `bytes` bytes or more (and at least twice what its start, the
+        /// tables and the checkpoint, took: a live set whose checkpoint
+        /// outgrows `bytes` makes segments larger, not more frequent).
+        /// Each segment replays on its own: it starts
+        /// with the stack tree, module map, sites and a checkpoint of the
+        /// live allocations. `memscope` commands and
+        /// [`replay_file`](crate::replay::replay_file) take the directory.
+        /// At least [`MIN_SEGMENT_BYTES`](super::MIN_SEGMENT_BYTES); 0 (the
+        /// default) writes one file. Costs the drainer a table of the live
+        /// allocations (about 40 bytes each); the allocating threads pay
+        /// nothing more.
+        pub fn segment_bytes(mut self, bytes: u64) -> Self {
+            self.segment_bytes = bytes;
+            self
+        }
+
+        /// With [`Recorder::segment_bytes`]: at each rotation, deletes the
+        /// oldest segments until those closed plus one full segment
+        /// (`segment_bytes`, or the last segment's size if larger) fit in
+        /// `bytes`, so the directory holds at most `bytes` plus what the
+        /// current segment grows past that (one round's records, when
+        /// segments keep their size; the current segment is never deleted). At least `segment_bytes`; 0
+        /// (the default) keeps every segment. A deletion that fails is
+        /// counted ([`Summary::segment_delete_errors`]), not fatal.
+        pub fn keep_bytes(mut self, bytes: u64) -> Self {
+            self.keep_bytes = bytes;
+            self
         }
 
         /// Whether allocations carry their call stacks
@@ -304,7 +348,9 @@ mod api {
         ///
         /// # Errors
         /// [`Error::AlreadyRecording`] if a recording runs; [`Error::InvalidConfig`];
-        /// [`Error::Create`] if the file cannot be created; [`Error::Spawn`].
+        /// [`Error::Create`] if the file (or the segment directory) cannot be
+        /// created; [`Error::DirectoryLocked`] if another recording writes
+        /// into the segment directory; [`Error::Spawn`].
         pub fn start(self) -> Result<Recording, Error> {
             // Checks run outside `ignored`: when they fail, `self` (the
             // program's own memory, recorded if another recording runs) is
@@ -316,6 +362,15 @@ mod api {
             if !self.ring_capacity.is_power_of_two() || !(super::MIN_RING_CAPACITY..=super::MAX_RING_CAPACITY).contains(&self.ring_capacity)
             {
                 return Err(Error::InvalidConfig("ring capacity must be a power of two from 64 to 1048576 events"));
+            }
+            if self.segment_bytes != 0 && self.segment_bytes < super::MIN_SEGMENT_BYTES {
+                return Err(Error::InvalidConfig("segment_bytes must be 0 (one file) or at least 4096"));
+            }
+            if self.keep_bytes != 0 && self.segment_bytes == 0 {
+                return Err(Error::InvalidConfig("keep_bytes needs segment_bytes"));
+            }
+            if self.keep_bytes != 0 && self.keep_bytes < self.segment_bytes {
+                return Err(Error::InvalidConfig("keep_bytes must be 0 (keep every segment) or at least segment_bytes"));
             }
             // Acquire: pairs with the drainer's Release store of IDLE, so its
             // last pops happen before ours.
@@ -341,7 +396,21 @@ mod api {
             let end_flags = if allocator_installed { 0 } else { crate::format::END_NO_TRACKING_ALLOCATOR }
                 | if self.leaks_asked { crate::format::END_LEAKS_ASKED } else { 0 };
             let path = self.path;
-            let mut file = std::fs::File::create(&path).map_err(|source| Error::Create { path: path.clone(), source })?;
+            // Segmented: the directory, its lock, and segment 0.
+            let mut segment_dir = None;
+            let file_path = if self.segment_bytes != 0 {
+                std::fs::create_dir_all(&path).map_err(|source| Error::Create { path: path.clone(), source })?;
+                let lock = super::segment::DirLock::take(&path)?;
+                // Segments a previous recording left: this recording replaces them.
+                for (_, old) in crate::replay::list_segments(&path).map_err(|source| Error::Create { path: path.clone(), source })? {
+                    std::fs::remove_file(&old).map_err(|source| Error::Create { path: old.clone(), source })?;
+                }
+                segment_dir = Some(lock);
+                path.join(super::segment::segment_name(0))
+            } else {
+                path.clone()
+            };
+            let mut file = std::fs::File::create(&file_path).map_err(|source| Error::Create { path: file_path.clone(), source })?;
             // The clock, its epoch and its rate (may wait a few ms, once per process).
             let cal = super::clock::calibrate();
             let epoch = cal.epoch_ns;
@@ -356,7 +425,7 @@ mod api {
             };
             let mut header = header.encode().to_vec();
             crate::format::put_clock(&mut header, &cal.record(crate::format::CLOCK_AT_START));
-            file.write_all(&header).map_err(|source| Error::Create { path: path.clone(), source })?;
+            file.write_all(&header).map_err(|source| Error::Create { path: file_path.clone(), source })?;
 
             CONTROL.configure(
                 cal.epoch_ticks,
@@ -369,7 +438,26 @@ mod api {
             // Relaxed: only uniqueness and growth matter (`STOP`).
             let session = LAST_SESSION.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1);
 
-            let mut drainer = Drainer::new(file, path.clone(), self.drain_interval, header.len() as u64);
+            let mut drainer = Drainer::new(file, file_path, self.drain_interval, header.len() as u64);
+            if let Some(lock) = segment_dir {
+                drainer.segmented(super::segment::Segments {
+                    dir: path.clone(),
+                    segment_bytes: self.segment_bytes,
+                    keep_bytes: if self.keep_bytes == 0 { u64::MAX } else { self.keep_bytes },
+                    recording_id: super::segment::recording_id(),
+                    index: 0,
+                    head: header.clone(),
+                    closed: std::collections::VecDeque::new(),
+                    segment_start: 0,
+                    start_bytes: 0,
+                    events_base: 0,
+                    lost_base: 0,
+                    live: super::segment::LiveTable::default(),
+                    deleted: 0,
+                    delete_errors: 0,
+                    _lock: lock,
+                });
+            }
             let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
             let (done_tx, done_rx) = mpsc::sync_channel(1);
             let handle = std::thread::Builder::new()
@@ -501,7 +589,7 @@ mod api {
     }
 
     impl Recording {
-        /// The recording file.
+        /// The recording file, or the segment directory.
         pub fn path(&self) -> &Path {
             &self.path
         }
@@ -553,6 +641,9 @@ mod api {
                         },
                         allocator_installed: self.allocator_installed,
                         drainer_cpu_ns: stats.cpu_ns,
+                        segments: stats.segments,
+                        segments_deleted: stats.segments_deleted,
+                        segment_delete_errors: stats.segment_delete_errors,
                     })
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::FinishTimeout(self.timeout)),
@@ -579,14 +670,15 @@ mod api {
     #[derive(Debug, Clone, PartialEq, Eq)]
     #[non_exhaustive]
     pub struct Summary {
-        /// The recording file.
+        /// The recording file, or the segment directory.
         pub path: PathBuf,
         /// Events written (Lost records not included).
         pub events_written: u64,
         /// Events lost (ring full under `OnFull::Drop`, recording stopped
         /// under `Block`, or no memory for a thread's ring).
         pub events_lost: u64,
-        /// Size of the file in bytes.
+        /// Size of the file in bytes (of every segment written, deleted ones
+        /// included, for a segmented recording).
         pub bytes_written: u64,
         /// Chunks written.
         pub chunks: u64,
@@ -611,6 +703,12 @@ mod api {
         /// compressing and writing. Divide by `events_written` for the cost
         /// per event ([`Summary::drainer_cpu_ns_per_event`]).
         pub drainer_cpu_ns: u64,
+        /// Segment files written: 1 for a recording into one file.
+        pub segments: u64,
+        /// Segments deleted to keep within [`Recorder::keep_bytes`].
+        pub segments_deleted: u64,
+        /// Deletions of old segments that failed (the files stay on disk).
+        pub segment_delete_errors: u64,
     }
 
     /// Whether a recording's allocations carry call stacks, and if not, why.

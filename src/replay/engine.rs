@@ -277,6 +277,7 @@ impl Replayer {
                     ended_at_exit: flags & crate::format::END_AT_EXIT != 0,
                     no_tracking_allocator: flags & crate::format::END_NO_TRACKING_ALLOCATOR != 0,
                     leaks_asked: flags & crate::format::END_LEAKS_ASKED != 0,
+                    continued: flags & crate::format::END_CONTINUED != 0,
                 });
                 self.release(u64::MAX);
             }
@@ -300,6 +301,9 @@ impl Replayer {
             Record::Symbols(entries) => self.stacks.symbols.extend(entries.iter().cloned()),
             // Timestamps are ns already; the record says how they were derived.
             Record::Clock(_) => {}
+            // Read by the segment layer (`segments.rs`), which seeds the
+            // live set from a checkpoint with `events`.
+            Record::Segment(_) | Record::Checkpoint(_) => {}
         }
     }
 
@@ -307,6 +311,11 @@ impl Replayer {
     /// from the first chunk (FORMAT.md, "Segment header").
     pub(crate) fn set_header(&mut self, header: SegmentHeader) {
         self.header = header;
+    }
+
+    /// Damaged stretches noted so far.
+    pub(crate) fn damage_count(&self) -> u64 {
+        self.damage_count
     }
 
     /// Allocations held now: live, and deferred until their address is freed.
@@ -1251,6 +1260,7 @@ impl Replayer {
             end: self.end,
             rounds: self.rounds,
             file_bytes,
+            segments: Default::default(),
         }
     }
 }

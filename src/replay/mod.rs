@@ -39,6 +39,7 @@
 
 mod engine;
 mod live;
+mod segments;
 mod sites;
 mod stats;
 mod suggest;
@@ -47,6 +48,7 @@ mod tests;
 mod track;
 
 pub use engine::Replayer;
+pub use segments::{list_segments, SegmentFile, SegmentsReport};
 pub use sites::{SitePoint, SiteStats, Stacks};
 pub use track::{
     ForeignRegion, HandedOver, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable,
@@ -126,8 +128,12 @@ pub struct Replay {
     pub end: Option<EndRecord>,
     /// `Round` records read.
     pub rounds: u64,
-    /// Length of the file in bytes.
+    /// Length of the file in bytes (of the segments read, for a directory).
     pub file_bytes: u64,
+    /// The segments replayed (version 6): which recording, which segments,
+    /// whether the history before the first one is missing, and what its
+    /// checkpoint seeded. Empty for a file of an unsegmented recording.
+    pub segments: SegmentsReport,
 }
 
 impl Replay {
@@ -163,6 +169,7 @@ impl Replay {
     pub fn from_reader<R: Read + Send>(r: R, path_for_errors: &Path) -> Result<Replay, Error> {
         let reader = Reader::new(r).map_err(|source| Error::Header { path: path_for_errors.to_path_buf(), source })?;
         let mut replayer = Replayer::new(*reader.header());
+        let mut report = SegmentsReport::default();
         let read_error = |offset, source| Error::Read { path: path_for_errors.to_path_buf(), offset, source };
         let (tx, rx) = mpsc::sync_channel::<Next>(READ_AHEAD);
         // The reader goes to the worker and comes back when it stops; if the
@@ -179,7 +186,7 @@ impl Replay {
             });
             match worker {
                 Ok(worker) => {
-                    let stopped = drive(&mut replayer, || rx.recv().unwrap_or((Ok(None), 0)));
+                    let stopped = drive(&mut replayer, &mut report, || rx.recv().unwrap_or((Ok(None), 0)));
                     // Dropping the receiver stops a worker that reads ahead.
                     drop(rx);
                     let reader = worker.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -188,7 +195,7 @@ impl Replay {
                 Err(_) => {
                     let mut reader = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
                     let stopped = match &mut reader {
-                        Some(reader) => drive(&mut replayer, || (reader.next_record(), reader.offset())),
+                        Some(reader) => drive(&mut replayer, &mut report, || (reader.next_record(), reader.offset())),
                         None => Ok(None),
                     };
                     (stopped, reader)
@@ -210,7 +217,14 @@ impl Replay {
             }
         }
         replayer.set_header(*reader.header());
-        Ok(replayer.finish(reader.offset()))
+        let mut replay = replayer.finish(reader.offset());
+        if let Some(file) = report.segments.first_mut() {
+            file.bytes = replay.file_bytes;
+            file.damage_count = replay.damage_count;
+            file.continued = replay.end.is_some_and(|e| e.continued);
+        }
+        replay.segments = report;
+        Ok(replay)
     }
 
     /// Whether the file is damaged or truncated: some record was skipped or
@@ -244,12 +258,15 @@ fn read_ahead<R: Read>(reader: &mut Reader<R>, tx: &mpsc::SyncSender<Next>) {
 /// FORMAT.md's "Limits" (bytes read, what, how many, the most allowed).
 type Stopped = Result<Option<(u64, &'static str, u64, u64)>, (u64, std::io::Error)>;
 
-/// Feeds `replayer` the records `next` gives, checking the limits after each.
-fn drive(replayer: &mut Replayer, mut next: impl FnMut() -> Next) -> Stopped {
+/// Feeds `replayer` the records `next` gives, checking the limits after
+/// each. One file is one segment: its checkpoint seeds the live set.
+fn drive(replayer: &mut Replayer, report: &mut SegmentsReport, mut next: impl FnMut() -> Next) -> Stopped {
     loop {
         let (record, read_bytes) = next();
         match record {
             Ok(None) => return Ok(None),
+            Ok(Some(Ok(crate::format::Record::Segment(s)))) => report.open_one(&s),
+            Ok(Some(Ok(crate::format::Record::Checkpoint(c)))) => segments::seed(replayer, &c, report),
             Ok(Some(Ok(record))) => replayer.record(&record),
             Ok(Some(Err(damage))) => replayer.damage(damage),
             Err(source) => return Err((read_bytes, source)),
@@ -266,11 +283,19 @@ fn drive(replayer: &mut Replayer, mut next: impl FnMut() -> Next) -> Stopped {
 }
 
 /// Opens the recording at `path` and replays it (see [`Replay::from_reader`]).
+/// `path` may be a directory of segments (`Recorder::segment_bytes`): its
+/// segments replay in order as one recording, and a missing, truncated or
+/// foreign segment is named in [`Replay::damage`] while the rest replays
+/// (FORMAT.md, "Replay of a directory").
 ///
 /// # Errors
-/// [`Error::Open`] when the file cannot be opened; otherwise as
-/// [`Replay::from_reader`]. Every error names `path`.
+/// [`Error::Open`] when the file cannot be opened, or a directory cannot
+/// be listed or holds no segment of a recording; otherwise as
+/// [`Replay::from_reader`]. Every error names `path` (or the segment).
 pub fn replay_file(path: &Path) -> Result<Replay, Error> {
+    if path.is_dir() {
+        return segments::replay_dir(path);
+    }
     let file = File::open(path).map_err(|source| Error::Open { path: path.to_path_buf(), source })?;
     Replay::from_reader(file, path)
 }
@@ -517,4 +542,7 @@ pub struct EndRecord {
     /// Whether the program asked to treat what is live at the end as leaks
     /// (`Recorder::treat_live_at_end_as_leaks`, version 4).
     pub leaks_asked: bool,
+    /// Whether the segment was closed at a rotation and the recording goes
+    /// on in the next segment (version 6, End flag 8).
+    pub continued: bool,
 }

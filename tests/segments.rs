@@ -1,0 +1,398 @@
+//! Continuous recording into a directory of segments (issue 11, item 2):
+//! rotation, each segment replaying alone from its checkpoint, the
+//! directory replaying as one recording with exact figures (against the
+//! counting allocator, and against a single-file recording of the same
+//! workload site by site), the disk budget, missing and foreign segments
+//! named, and a second recorder refused.
+
+mod common;
+
+use common::{counted, CountingAlloc, Counts};
+use memscope::format::{Reader, Record};
+use memscope::replay::{list_segments, replay_file, Replay};
+use memscope::TrackingAllocator;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[global_allocator]
+static A: TrackingAllocator<CountingAlloc> = TrackingAllocator::new(CountingAlloc::new());
+
+/// One recording at a time in this process.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Takes the turn, and lets the previous test's thread and the harness
+/// finish what they allocate before this test records.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    common::quiesce_harness();
+    guard
+}
+
+fn temp_dir(test: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("memscope-seg-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+/// A deterministic workload: `rounds` rounds of allocations of varied
+/// sizes at two sites, half freed at once, a quarter kept to the end, the
+/// rest freed one round later; a growing Vec reallocates. Returns what it
+/// keeps. Sleeps a little between rounds so that drain rounds (and
+/// rotations) happen in between.
+#[inline(never)]
+fn workload(rounds: usize) -> (Vec<Box<[u8]>>, Vec<u64>) {
+    let mut kept = Vec::new();
+    let mut grown = Vec::new();
+    let mut previous: Vec<Box<[u8]>> = Vec::new();
+    for r in 0..rounds {
+        let mut this = Vec::with_capacity(64);
+        for i in 0..64 {
+            let size = 16 + (i * 37 + r * 11) % 700;
+            let b = site_a(size);
+            match i % 4 {
+                0 => kept.push(b),
+                1 => this.push(b),
+                _ => drop(b),
+            }
+            if i % 8 == 0 {
+                drop(site_b(size * 3));
+            }
+        }
+        grown.push(r as u64);
+        drop(std::mem::replace(&mut previous, this));
+        std::thread::sleep(std::time::Duration::from_micros(300));
+    }
+    drop(previous);
+    (kept, grown)
+}
+
+#[inline(never)]
+fn site_a(size: usize) -> Box<[u8]> {
+    vec![1u8; size].into_boxed_slice()
+}
+
+#[inline(never)]
+fn site_b(size: usize) -> Box<[u8]> {
+    vec![2u8; size].into_boxed_slice()
+}
+
+/// Per-site figures, sorted: comparable across recordings whose stack ids differ.
+fn site_figures(r: &Replay) -> Vec<(u64, u64, u64, u64, u64, u64)> {
+    let mut v: Vec<_> = r
+        .stacks
+        .sites
+        .iter()
+        .map(|s| (s.allocations, s.allocated_bytes, s.reallocations, s.deallocations, s.live_count_end, s.live_bytes_end))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+fn checkpoint_total(path: &Path) -> (u64, u64) {
+    let mut reader = Reader::new(std::io::BufReader::new(std::fs::File::open(path).unwrap())).unwrap();
+    let (mut count, mut bytes) = (0, 0);
+    while let Some(rec) = reader.next_record().unwrap() {
+        if let Ok(Record::Checkpoint(c)) = rec {
+            count += c.entries.len() as u64;
+            bytes += c.entries.iter().map(|e| e.size).sum::<u64>();
+        }
+    }
+    (count, bytes)
+}
+
+fn dir_bytes(dir: &Path) -> Vec<u64> {
+    list_segments(dir).unwrap().iter().map(|(_, p)| std::fs::metadata(p).map_or(0, |m| m.len())).collect()
+}
+
+#[test]
+fn rotation_segments_replay_alone_and_together_exactly() {
+    let _serial = serial();
+    let dir = temp_dir("rotation");
+    common::quiesce_harness();
+    let rec = memscope::Recorder::new(&dir).segment_bytes(16 << 10).start().expect("start");
+    let before = Counts::now();
+    let kept = counted(|| workload(60));
+    let c = Counts::now().since(&before);
+    let written = rec.finish().expect("finish");
+
+    let segments = list_segments(&dir).unwrap();
+    assert!(segments.len() >= 3, "want several segments, got {segments:?}");
+    assert_eq!(written.segments, segments.len() as u64);
+    assert_eq!(written.segments_deleted, 0);
+    assert!(segments.iter().enumerate().all(|(i, s)| s.0 == i as u64), "indexes 0, 1, 2, …: {segments:?}");
+
+    // The directory replays as one recording, exactly.
+    let r = replay_file(&dir).expect("replay the directory");
+    assert!(r.damage.is_empty(), "damage: {:?}", r.damage);
+    assert!(r.finished);
+    let s = &r.summary;
+    assert!(!r.segments.history_missing);
+    assert_eq!(r.segments.segments.len(), segments.len());
+    assert_eq!((r.segments.seeded_allocations, r.segments.seeded_bytes), (0, 0), "contiguous segments seed nothing");
+    assert_eq!(s.lost_events, 0);
+    assert_eq!(s.total_allocations, c.allocs, "allocations");
+    assert_eq!(s.total_deallocations, c.deallocs, "deallocations");
+    assert_eq!(s.total_reallocations, c.reallocs, "reallocations");
+    assert_eq!(s.total_allocated_bytes, c.alloc_bytes, "allocated bytes");
+    assert_eq!(s.total_deallocated_bytes, c.dealloc_bytes, "deallocated bytes");
+    assert_eq!((s.live_count, s.live_bytes), (c.live_count(), c.live_bytes()), "live at the end");
+    assert_eq!((s.prerecording_deallocations, s.address_conflicts, s.late_events), (0, 0, 0));
+    assert_eq!(r.stacks.records_out_of_order, 0, "each stack node fed once");
+    let sum: u64 = r.stacks.sites.iter().map(|s| s.allocated_bytes).sum();
+    assert_eq!(sum, s.total_allocated_bytes, "per-site bytes add up");
+
+    // Each segment replays alone, undamaged; it ends with the live set the
+    // next one's checkpoint holds, and the last with the counted live set.
+    for (i, (index, path)) in segments.iter().enumerate() {
+        let alone = replay_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(alone.damage.is_empty(), "{}: {:?}", path.display(), alone.damage);
+        assert!(alone.finished, "{}: End record", path.display());
+        assert_eq!(alone.segments.history_missing, *index > 0);
+        let end = (alone.summary.live_count, alone.summary.live_bytes);
+        match segments.get(i + 1) {
+            Some((_, next)) => {
+                assert!(alone.end.unwrap().continued, "{} says the recording goes on", path.display());
+                assert_eq!(end, checkpoint_total(next), "{} ends with the live set {} starts with", path.display(), next.display());
+            }
+            None => {
+                assert!(!alone.end.unwrap().continued);
+                assert_eq!(end, (c.live_count(), c.live_bytes()), "the last segment alone ends with the counted live set");
+            }
+        }
+    }
+
+    // The same workload into one file: the same figures, site by site.
+    let file = dir.join("single.memscope.file");
+    let rec = memscope::Recorder::new(&file).start().expect("start");
+    let kept2 = workload(60);
+    rec.finish().expect("finish");
+    let single = replay_file(&file).expect("replay the file");
+    assert_eq!(site_figures(&single), site_figures(&r), "per-site figures, one file vs segments");
+    assert_eq!(single.summary.total_allocations, s.total_allocations);
+    assert_eq!(single.summary.live_bytes, s.live_bytes);
+    drop((kept, kept2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn keep_bytes_bounds_the_directory_and_the_checkpoint_replaces_the_history() {
+    let _serial = serial();
+    let dir = temp_dir("budget");
+    const SEGMENT: u64 = 8 << 10;
+    const KEEP: u64 = 40 << 10;
+    common::quiesce_harness();
+    let rec = memscope::Recorder::new(&dir).segment_bytes(SEGMENT).keep_bytes(KEEP).start().expect("start");
+    let before = Counts::now();
+    let mut worst_closed = 0;
+    let kept = counted(|| {
+        let mut all = Vec::new();
+        for _ in 0..20 {
+            all.push(workload(10));
+            // Every segment but the newest is closed: they and one full
+            // segment fit in the budget.
+            let sizes = dir_bytes(&dir);
+            let closed: u64 = sizes[..sizes.len().saturating_sub(1)].iter().sum();
+            worst_closed = worst_closed.max(closed);
+        }
+        all
+    });
+    let c = Counts::now().since(&before);
+    let written = rec.finish().expect("finish");
+    assert!(written.segments_deleted > 0, "the budget deleted segments: {written:?}");
+    assert_eq!(written.segment_delete_errors, 0);
+    assert!(worst_closed + SEGMENT <= KEEP, "closed segments {worst_closed} + one segment {SEGMENT} > keep_bytes {KEEP}");
+    let sizes = dir_bytes(&dir);
+    let closed: u64 = sizes[..sizes.len() - 1].iter().sum();
+    assert!(closed + SEGMENT <= KEEP, "at the end: closed {closed} + {SEGMENT} > {KEEP}");
+    assert_eq!(sizes.len() as u64, written.segments - written.segments_deleted);
+
+    // The oldest are gone: replay starts from the first one's checkpoint,
+    // says so, and still ends with the exact live set.
+    let r = replay_file(&dir).expect("replay");
+    assert!(r.damage.is_empty(), "deleted-oldest is not damage: {:?}", r.damage);
+    assert!(r.finished);
+    assert!(r.segments.history_missing);
+    assert!(r.segments.segments[0].seeded && r.segments.segments[0].index > 0);
+    assert!(r.segments.seeded_allocations > 0);
+    // This thread's live set (the harness's threads may allocate while it
+    // records): its checkpoint entries carry its id.
+    let mine = r.threads.iter().max_by_key(|t| t.allocations).expect("threads");
+    assert_eq!((mine.live_count, mine.live_bytes), (c.live_count(), c.live_bytes()), "live at the end, from the checkpoint on");
+    assert_eq!(r.summary.prerecording_deallocations, 0, "every deallocation finds its allocation in the checkpoint");
+    drop(kept);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn missing_truncated_and_foreign_segments_are_named_and_the_rest_replays() {
+    let _serial = serial();
+    let dir = temp_dir("damaged");
+    let rec = memscope::Recorder::new(&dir).segment_bytes(8 << 10).start().expect("start");
+    let kept = workload(80);
+    rec.finish().expect("finish");
+    let segments = list_segments(&dir).unwrap();
+    assert!(segments.len() >= 5, "{segments:?}");
+    let whole = replay_file(&dir).unwrap();
+
+    // Another recording's segment, a file that is not a recording, a
+    // missing middle segment, and a truncated one.
+    let other = temp_dir("damaged-other");
+    let rec = memscope::Recorder::new(&other).segment_bytes(8 << 10).start().expect("start");
+    drop(workload(2));
+    rec.finish().expect("finish");
+    std::fs::copy(other.join("000000.memscope"), dir.join("000090.memscope")).unwrap();
+    std::fs::write(dir.join("000091.memscope"), b"not a recording at all, but long enough to have a header......").unwrap();
+    std::fs::remove_file(&segments[2].1).unwrap();
+    let cut = &segments[3].1;
+    let len = std::fs::metadata(cut).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(cut).unwrap();
+    f.set_len(len - 7).unwrap();
+    drop(f);
+
+    let r = replay_file(&dir).expect("replays the rest");
+    let text: Vec<String> = r.damage.iter().map(|d| d.to_string()).collect();
+    let named = |what: &str| text.iter().any(|t| t.contains(what));
+    assert!(named("segment 000002.memscope: missing"), "{text:#?}");
+    assert!(named("segment 000090.memscope: belongs to another recording"), "{text:#?}");
+    assert!(named("segment 000091.memscope: not readable"), "{text:#?}");
+    assert!(named("truncated"), "the cut segment: {text:#?}");
+    assert!(named("segment 000003.memscope: ends without a rotation's End record"), "{text:#?}");
+    assert!(r.finished, "the last segment is there");
+    assert!(
+        r.summary.total_allocations > 0 && r.summary.total_allocations < whole.summary.total_allocations + r.segments.seeded_allocations
+    );
+    assert!(r.segments.segments.iter().any(|s| s.index == 3 && s.seeded), "replay goes on from 000003's checkpoint");
+    // A directory with no segment at all is an error that names it.
+    let empty = temp_dir("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = replay_file(&empty).unwrap_err().to_string();
+    assert!(e.contains("no memscope segment") && e.contains(&*empty.to_string_lossy()), "{e}");
+    drop(kept);
+    for d in [dir, other, empty] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn a_second_recorder_into_one_directory_is_refused() {
+    use std::os::unix::io::AsRawFd;
+    let _serial = serial();
+    let dir = temp_dir("locked");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Another process's lock, as a second open file description holding it.
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(dir.join("lock")).unwrap();
+    std::fs::write(dir.join("lock"), "4242\n").unwrap();
+    // SAFETY: flock takes a descriptor of an open file.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    match memscope::Recorder::new(&dir).segment_bytes(8 << 10).start() {
+        Err(memscope::Error::DirectoryLocked { path, pid }) => {
+            assert_eq!((path, pid), (dir.clone(), Some(4242)));
+        }
+        other => panic!("want DirectoryLocked, got {other:?}"),
+    }
+    // A lock whose holder is gone (its file closed) is taken over.
+    drop(lock);
+    let rec = memscope::Recorder::new(&dir).segment_bytes(8 << 10).start().expect("the stale lock is taken over");
+    let pid = std::fs::read_to_string(dir.join("lock")).unwrap();
+    assert_eq!(pid.trim(), std::process::id().to_string());
+    rec.finish().expect("finish");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_segment_configurations_are_refused() {
+    let _serial = serial();
+    let dir = temp_dir("config");
+    for (r, what) in [
+        (memscope::Recorder::new(&dir).segment_bytes(100), "segment_bytes"),
+        (memscope::Recorder::new(&dir).keep_bytes(1 << 20), "keep_bytes needs"),
+        (memscope::Recorder::new(&dir).segment_bytes(1 << 20).keep_bytes(1 << 19), "keep_bytes must"),
+    ] {
+        match r.start() {
+            Err(memscope::Error::InvalidConfig(m)) => assert!(m.contains(what), "{m}"),
+            other => panic!("want InvalidConfig({what}), got {other:?}"),
+        }
+    }
+    assert!(!dir.exists(), "nothing created");
+    // A path that is a file cannot be a segment directory.
+    let file = std::env::temp_dir().join(format!("memscope-seg-file-{}", std::process::id()));
+    std::fs::write(&file, b"x").unwrap();
+    assert!(matches!(memscope::Recorder::new(&file).segment_bytes(8 << 10).start(), Err(memscope::Error::Create { .. })));
+    let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn a_deleted_directory_stops_the_recording_cleanly() {
+    let _serial = serial();
+    let dir = temp_dir("deleted");
+    let rec = memscope::Recorder::new(&dir).segment_bytes(8 << 10).start().expect("start");
+    let kept = workload(5);
+    std::fs::remove_dir_all(&dir).unwrap();
+    // The segment being written is unlinked; the next rotation cannot create its file.
+    let kept2 = workload(40);
+    match rec.finish() {
+        Err(memscope::Error::Write { path, .. }) => assert!(path.starts_with(&dir), "{}", path.display()),
+        other => panic!("want Error::Write naming a segment of the deleted directory, got {other:?}"),
+    }
+    // Recording stopped cleanly: the next one starts.
+    let again = temp_dir("deleted-again");
+    let rec = memscope::Recorder::new(&again).segment_bytes(8 << 10).start().expect("a new recording starts");
+    rec.finish().expect("finish");
+    assert!(replay_file(&again).expect("replay").damage.is_empty());
+    drop((kept, kept2));
+    let _ = std::fs::remove_dir_all(&again);
+}
+
+/// Segments built with the format API: segment 0 allocates two blocks and
+/// frees one; segment 1's checkpoint is `checkpoint`.
+fn crafted(dir: &Path, checkpoint: &[memscope::format::CheckpointEntry]) {
+    use memscope::format::{self, ChunkEncoder, OnFull, RawEvent, SegmentHeader, SegmentRecord, VERSION};
+    std::fs::create_dir_all(dir).unwrap();
+    let header =
+        SegmentHeader { version: VERSION, start_unix_ns: 1, start_monotonic_ns: 1, pid: 9, ring_capacity: 64, on_full: OnFull::Block };
+    let mut enc = ChunkEncoder::default();
+    let mut s0 = header.encode().to_vec();
+    format::put_segment(&mut s0, &SegmentRecord { recording_id: 7, index: 0, first_sequence: 0, first_round: 0 });
+    format::put_checkpoint(&mut s0, &[], &mut Vec::new());
+    let events = [
+        RawEvent::alloc(10, 0x1000, 64, 8, false, 0),
+        RawEvent::alloc(20, 0x2000, 1000, 8, false, 0),
+        RawEvent::dealloc(25, 0x1000, 64, 8),
+    ];
+    enc.put_events(&mut s0, 1, 0, &events, &[]);
+    format::put_round(&mut s0, 0, 30);
+    format::put_end(&mut s0, 3, 0, 30, format::END_CONTINUED);
+    let mut s1 = header.encode().to_vec();
+    format::put_segment(&mut s1, &SegmentRecord { recording_id: 7, index: 1, first_sequence: 1, first_round: 1 });
+    format::put_checkpoint(&mut s1, checkpoint, &mut Vec::new());
+    enc.put_events(&mut s1, 1, 1, &[RawEvent::dealloc(40, 0x2000, 1000, 8)], &[]);
+    format::put_round(&mut s1, 1, 45);
+    format::put_end(&mut s1, 1, 0, 50, 0);
+    std::fs::write(dir.join("000000.memscope"), s0).unwrap();
+    std::fs::write(dir.join("000001.memscope"), s1).unwrap();
+}
+
+#[test]
+fn a_checkpoint_that_disagrees_with_the_segments_before_it_is_damage() {
+    use memscope::format::CheckpointEntry;
+    let dir = temp_dir("checkpoint-agrees");
+    let right = CheckpointEntry { ptr: 0x2000, size: 1000, thread: 1, ts_ns: 20, stack: 0 };
+    crafted(&dir, &[right]);
+    let r = replay_file(&dir).unwrap();
+    assert!(r.damage.is_empty(), "{:?}", r.damage);
+    assert_eq!((r.summary.live_count, r.summary.total_allocations), (0, 2));
+    // A checkpoint that also holds the freed block, or another size.
+    for wrong in [
+        vec![CheckpointEntry { ptr: 0x1000, size: 64, thread: 1, ts_ns: 10, stack: 0 }, right],
+        vec![CheckpointEntry { size: 999, ..right }],
+    ] {
+        let _ = std::fs::remove_dir_all(&dir);
+        crafted(&dir, &wrong);
+        let r = replay_file(&dir).unwrap();
+        let text: Vec<String> = r.damage.iter().map(|d| d.to_string()).collect();
+        assert!(text.iter().any(|t| t.starts_with("segment 000001.memscope: its checkpoint disagrees")), "{text:?}");
+        assert_eq!(r.summary.total_allocations, 2, "a contiguous checkpoint seeds nothing, agreeing or not");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
