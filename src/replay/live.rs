@@ -288,15 +288,11 @@ impl LiveSet {
     #[inline]
     fn pack(&mut self, key: u64, live: &Live, reuse: Option<u32>) -> Entry {
         let base = *self.base_ns.get_or_insert(live.start_ns.saturating_sub(BASE_SLACK_NS));
+        // A start before `base_ns` wraps around to a large `since`.
         let since = live.start_ns.wrapping_sub(base);
         let index = live.origin & !IN_SCOPE;
-        let fits = live.start_ns >= base
-            && since >> 48 == 0
-            && index < ORIGIN_SCOPE - 1
-            && live.size < u64::from(u32::MAX)
-            && live.tag == 0
-            && live.charge == 0
-            && live.first == live.size.min(u64::from(FIRST_UNKNOWN)) as u32;
+        let plain = live.tag | live.charge == 0 && u64::from(live.first) == live.size.min(u64::from(FIRST_UNKNOWN));
+        let fits = plain & (since >> 48 == 0) & (index < ORIGIN_SCOPE - 1) & (live.size < u64::from(u32::MAX));
         if fits {
             if let Some(i) = reuse {
                 self.free_extras.push(i);
