@@ -353,7 +353,7 @@ impl LiveSet {
 
     /// Adds `live` at `ptr`; returns false when `ptr` was held, in which case
     /// `live` is deferred until `ptr` is freed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn land(&mut self, ptr: u64, live: Live) -> bool {
         if ptr == 0 {
             if self.zero.is_none() {
@@ -379,7 +379,7 @@ impl LiveSet {
 
     /// Removes and returns the allocation at `ptr`; if another was deferred
     /// on `ptr`, the first one takes its place.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn free(&mut self, ptr: u64) -> Option<Live> {
         let freed = if ptr == 0 {
             self.zero.take()?
