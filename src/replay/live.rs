@@ -518,6 +518,21 @@ mod tests {
         assert_eq!((s.len(), s.deferred_len()), (0, 0));
     }
 
+    #[test]
+    fn starts_before_the_base_or_far_after_it_come_back_exact() {
+        let mut s = LiveSet::default();
+        let at = |start| Live::new(16, start, 1, 0, 2);
+        // The first start sets the base 2^40 ns before it.
+        let starts = [1 << 45, 0, (1 << 45) - (1 << 40), (1 << 45) - (1 << 40) - 1, (1 << 45) + (1 << 48), u64::MAX];
+        for (i, &start) in starts.iter().enumerate() {
+            assert!(s.land(0x1000 + 16 * i as u64, at(start)));
+        }
+        for (i, &start) in starts.iter().enumerate() {
+            assert_eq!(s.get(0x1000 + 16 * i as u64), Some(at(start)));
+        }
+        assert_eq!(s.extras.len(), 4, "the four starts out of a slot's range are in the extras");
+    }
+
     /// The packed live set against a `HashMap` of unpacked entries over
     /// random operations, with rare fields and address 0 mixed in.
     #[test]
@@ -538,6 +553,19 @@ mod tests {
                     }
                     if x & 0xc00 == 0 {
                         l.size = 1 << 33;
+                    }
+                    // Origins in a scope, and too large for a slot.
+                    match (x >> 14) & 7 {
+                        0 => l.origin = IN_SCOPE | (x >> 44) as u32 & 0x7FFE,
+                        1 => l.origin = IN_SCOPE | 0x7FFF,
+                        2 => l.origin = 0x1_0000 + (x >> 44) as u32,
+                        _ => {}
+                    }
+                    // Starts far before or after the table's base (set by the first one).
+                    match (x >> 17) & 15 {
+                        0 => l.start_ns = x >> 3,
+                        1 => l.start_ns = step + (1 << 48),
+                        _ => {}
                     }
                     assert!(s.land(ptr, l));
                     model.insert(ptr, l);
