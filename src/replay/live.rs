@@ -533,6 +533,27 @@ mod tests {
         assert_eq!(s.extras.len(), 4, "the four starts out of a slot's range are in the extras");
     }
 
+    #[test]
+    fn every_allocation_is_found_through_many_growths() {
+        let mut s = LiveSet::default();
+        let addr = |i: u64| 0x5555_0000_0000 + i * 48;
+        for i in 0..100_000 {
+            assert!(s.land(addr(i), Live::new(i % 500 + 1, i, 0, 0, 0)));
+            if i % 9973 == 0 {
+                assert!((0..=i).all(|j| s.get(addr(j)).map(|l| l.start_ns) == Some(j)), "after {i}");
+            }
+        }
+        for i in (0..100_000).step_by(2) {
+            assert_eq!(s.free(addr(i)).map(|l| l.start_ns), Some(i));
+        }
+        assert_eq!(s.len(), 50_000);
+        assert!((0..100_000).all(|j| s.get(addr(j)).map(|l| l.start_ns) == (j % 2 == 1).then_some(j)));
+        // At the most: each shard at most 4/5 full, at least 16/25 (a growth
+        // by 5/4 from 4/5), give or take a slot of rounding per shard.
+        let slots: usize = s.shards.iter().map(|sh| sh.slots.len()).sum();
+        assert!(slots * 4 >= 100_000 * 5 && slots * 16 <= 100_000 * 25 + 16 * SHARDS, "{slots} slots for 100,000");
+    }
+
     /// The packed live set against a `HashMap` of unpacked entries over
     /// random operations, with rare fields and address 0 mixed in.
     #[test]
