@@ -55,8 +55,8 @@ pub(crate) struct Live {
     /// Where it was made: with [`IN_SCOPE`] clear, the index of the
     /// allocating thread in the replayer's thread table; with it set, the
     /// index of the scope node it was made in (whose thread is the
-    /// allocating one). One field for both keeps a table slot at 32 bytes
-    /// (`Slot`): replay's speed and memory follow the live set's size.
+    /// allocating one). One field for both keeps a table slot at 24 bytes
+    /// (`Entry`, 16 bits of it): replay's speed and memory follow the live set's size.
     pub(crate) origin: u32,
     /// Its index in the tracked allocations, plus one (0: no variable names it).
     pub(crate) tag: u32,
