@@ -55,8 +55,8 @@ pub(crate) struct Live {
     /// Where it was made: with [`IN_SCOPE`] clear, the index of the
     /// allocating thread in the replayer's thread table; with it set, the
     /// index of the scope node it was made in (whose thread is the
-    /// allocating one). One field for both keeps a table slot at 32 bytes
-    /// (`Slot`): replay's speed and memory follow the live set's size.
+    /// allocating one). One field for both keeps a table slot at 24 bytes
+    /// (`Entry`, 16 bits of it): replay's speed and memory follow the live set's size.
     pub(crate) origin: u32,
     /// Its index in the tracked allocations, plus one (0: no variable names it).
     pub(crate) tag: u32,
@@ -110,46 +110,149 @@ impl Live {
     }
 }
 
-/// A live allocation packed in 24 bytes, the value of [`LiveSet`]'s map
-/// (32 bytes with its address, plus the map's control byte).
+/// One slot of the live table: a live allocation and its address in 24
+/// bytes (0: an empty slot; address 0 is held outside the table).
 ///
-/// What most allocations never use (a variable's tag, bytes charged to
-/// another thread, a first size that differs from the size, a size of 4 GiB
-/// or more) lives in [`Extra`], which `extra` indexes (plus one; 0: none).
+/// Most allocations fit: a start within 2^48 ns (78 hours) of the table's
+/// [`LiveSet::base_ns`], an origin below [`ORIGIN_ESCAPE`], a size below
+/// 4 GiB, no variable's tag, no bytes charged to another thread, and a first
+/// size equal to the size. The others keep their whole [`Live`] in
+/// [`LiveSet::extras`]: their `stamp` holds [`ORIGIN_ESCAPE`] and their
+/// `size` the index there.
 #[derive(Debug, Clone, Copy, Default)]
-struct Slot {
-    start_ns: u64,
-    /// The size in bytes, or [`SIZE_IN_EXTRA`] when it does not fit.
+struct Entry {
+    key: u64,
+    /// `(start_ns − base_ns) << 16 | origin16`: the origin's index in 15 bits
+    /// and [`IN_SCOPE`] as bit 15.
+    stamp: u64,
     size: u32,
     site: u32,
-    origin: u32,
-    extra: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 24);
+const _: () = assert!(std::mem::size_of::<Entry>() == 24);
 
-/// [`Slot::size`] when the size is in [`Extra::size`].
-const SIZE_IN_EXTRA: u32 = u32::MAX;
+/// The 16-bit origin of an [`Entry`] whose [`Live`] is in the extras.
+const ORIGIN_ESCAPE: u64 = 0xFFFF;
+/// The 16-bit origin's scope bit (the [`IN_SCOPE`] of [`Live::origin`]).
+const ORIGIN_SCOPE: u32 = 1 << 15;
+/// How far before the first allocation's start `base_ns` is put, in ns:
+/// events applied late can start a little earlier.
+const BASE_SLACK_NS: u64 = 1 << 40;
 
-/// The rarely used fields of a live allocation.
-#[derive(Debug, Clone, Copy, Default)]
-struct Extra {
-    size: u64,
-    tag: u32,
-    first: u32,
-    charge: u32,
+/// Shards of the live table, picked by the top bits of an address's hash.
+/// Each grows on its own, so a growth copies a 64th of the table and the
+/// copy adds little to the peak memory.
+const SHARD_BITS: u32 = 6;
+const SHARDS: usize = 1 << SHARD_BITS;
+/// Slots of a shard before it first grows.
+const MIN_SLOTS: usize = 8;
+
+/// One shard: linear probing over `slots`, which wrap around; at most
+/// 4/5 full, so slots cost 24 to 37.5 bytes per live allocation (growth
+/// is by 5/4, never doubling).
+#[derive(Debug, Default)]
+struct Shard {
+    slots: Vec<Entry>,
+    len: usize,
+}
+
+/// The hash of address `key` (a multiplication, as [`AddrHasher`]): its
+/// top [`SHARD_BITS`] pick the shard, the rest the home slot.
+#[inline(always)]
+fn hash(key: u64) -> u64 {
+    (key ^ key >> 32).wrapping_mul(K)
+}
+
+impl Shard {
+    /// The home slot of a key of hash `h`: the remaining hash bits scaled to
+    /// the number of slots (not a power of two).
+    #[inline(always)]
+    fn home(&self, h: u64) -> usize {
+        ((u128::from(h << SHARD_BITS) * self.slots.len() as u128) >> 64) as usize
+    }
+
+    #[inline(always)]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() {
+            0
+        } else {
+            i + 1
+        }
+    }
+
+    /// The slot holding `key`, or the empty slot where it would go.
+    #[inline]
+    fn find(&self, key: u64, h: u64) -> Result<usize, usize> {
+        if self.slots.is_empty() {
+            return Err(0);
+        }
+        let mut i = self.home(h);
+        loop {
+            let k = self.slots[i].key;
+            if k == key {
+                return Ok(i);
+            }
+            if k == 0 {
+                return Err(i);
+            }
+            i = self.next(i);
+        }
+    }
+
+    /// Makes room for one more entry.
+    #[inline]
+    fn reserve_one(&mut self) {
+        if (self.len + 1) * 5 > self.slots.len() * 4 {
+            self.grow();
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let n = (self.slots.len() + self.slots.len() / 4).max(MIN_SLOTS);
+        let old = std::mem::replace(&mut self.slots, vec![Entry::default(); n]);
+        for e in old.into_iter().filter(|e| e.key != 0) {
+            if let Err(i) = self.find(e.key, hash(e.key)) {
+                self.slots[i] = e;
+            }
+        }
+    }
+
+    /// Empties slot `i` and moves later entries of its run back into the
+    /// gap (no tombstones: lookups stay short after deletions).
+    fn remove_at(&mut self, mut i: usize) {
+        let mut j = i;
+        loop {
+            j = self.next(j);
+            let k = self.slots[j].key;
+            if k == 0 {
+                break;
+            }
+            let home = self.home(hash(k));
+            // The entry at `j` stays if its home lies cyclically in (i, j].
+            let stays = if i <= j { i < home && home <= j } else { i < home || home <= j };
+            if !stays {
+                self.slots[i] = self.slots[j];
+                i = j;
+            }
+        }
+        self.slots[i] = Entry::default();
+        self.len -= 1;
+    }
 }
 
 /// Live allocations by address, and the deferred ones waiting for their
 /// address to be freed (in arrival order per address).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct LiveSet {
-    /// Address → the allocation held there. A `HashMap` (hashbrown) of
-    /// 32-byte entries: at most 7/8 full, 37.7 bytes per live allocation
-    /// with its control byte at that load, 75 just after it doubled.
-    map: FastMap<u64, Slot>,
-    /// Indexed by [`Slot::extra`] − 1; `free_extras` lists the unused entries.
-    extras: Vec<Extra>,
+    /// Address → the allocation held there (addresses other than 0).
+    shards: Box<[Shard]>,
+    /// The allocation held at address 0 (only a hand-made file has one).
+    zero: Option<Live>,
+    /// What [`Entry::stamp`] starts count from, ns; set by the first entry.
+    base_ns: Option<u64>,
+    /// Whole allocations of escaped entries; `free_extras` lists the unused ones.
+    extras: Vec<Live>,
     free_extras: Vec<u32>,
     /// Start → size of the held allocations of [`LARGE`] bytes or more, in
     /// address order: finds the allocation containing an address far from
@@ -159,86 +262,139 @@ pub(crate) struct LiveSet {
     deferred_len: usize,
 }
 
+impl Default for LiveSet {
+    fn default() -> Self {
+        LiveSet {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            zero: None,
+            base_ns: None,
+            extras: Vec::new(),
+            free_extras: Vec::new(),
+            large: BTreeMap::new(),
+            deferred: FastMap::default(),
+            deferred_len: 0,
+        }
+    }
+}
+
 impl LiveSet {
-    /// `live` packed at `addr`, its rare fields in an [`Extra`] (reusing `extra`, plus one, if not 0).
-    #[inline]
-    fn pack(&mut self, live: &Live, extra: u32) -> Slot {
-        let small = live.size < u64::from(SIZE_IN_EXTRA);
-        let plain = small && live.tag == 0 && live.charge == 0 && live.first == live.size.min(u64::from(FIRST_UNKNOWN)) as u32;
-        let mut slot = Slot {
-            start_ns: live.start_ns,
-            size: if small { live.size as u32 } else { SIZE_IN_EXTRA },
-            site: live.site,
-            origin: live.origin,
-            extra: 0,
-        };
-        if plain {
-            if extra != 0 {
-                self.free_extras.push(extra - 1);
-            }
-            return slot;
-        }
-        let e = Extra { size: live.size, tag: live.tag, first: live.first, charge: live.charge };
-        slot.extra = if extra != 0 {
-            self.extras[extra as usize - 1] = e;
-            extra
-        } else if let Some(i) = self.free_extras.pop() {
-            self.extras[i as usize] = e;
-            i + 1
-        } else {
-            self.extras.push(e);
-            self.extras.len() as u32
-        };
-        slot
+    #[inline(always)]
+    fn shard(&self, h: u64) -> usize {
+        (h >> (64 - SHARD_BITS)) as usize
     }
 
+    /// `live` packed for address `key`, its whole self in the extras if it
+    /// does not fit (reusing extra slot `reuse` if given).
     #[inline]
-    fn unpack(&self, s: &Slot) -> Live {
-        match s.extra.checked_sub(1) {
-            None => {
-                let size = u64::from(s.size);
-                let first = size.min(u64::from(FIRST_UNKNOWN)) as u32;
-                Live { size, start_ns: s.start_ns, origin: s.origin, tag: 0, site: s.site, first, charge: 0 }
+    fn pack(&mut self, key: u64, live: &Live, reuse: Option<u32>) -> Entry {
+        let base = *self.base_ns.get_or_insert(live.start_ns.saturating_sub(BASE_SLACK_NS));
+        // A start before `base_ns` wraps around to a large `since`.
+        let since = live.start_ns.wrapping_sub(base);
+        let index = live.origin & !IN_SCOPE;
+        let plain = live.tag | live.charge == 0 && u64::from(live.first) == live.size.min(u64::from(FIRST_UNKNOWN));
+        let fits = plain & (since >> 48 == 0) & (index < ORIGIN_SCOPE - 1) & (live.size < u64::from(u32::MAX));
+        if fits {
+            if let Some(i) = reuse {
+                self.free_extras.push(i);
             }
+            let origin16 = index | if live.origin & IN_SCOPE != 0 { ORIGIN_SCOPE } else { 0 };
+            return Entry { key, stamp: since << 16 | u64::from(origin16), size: live.size as u32, site: live.site };
+        }
+        let i = match reuse.or_else(|| self.free_extras.pop()) {
             Some(i) => {
-                let e = &self.extras[i as usize];
-                Live { size: e.size, start_ns: s.start_ns, origin: s.origin, tag: e.tag, site: s.site, first: e.first, charge: e.charge }
+                self.extras[i as usize] = *live;
+                i
             }
+            None => {
+                self.extras.push(*live);
+                self.extras.len() as u32 - 1
+            }
+        };
+        Entry { key, stamp: ORIGIN_ESCAPE, size: i, site: 0 }
+    }
+
+    /// The extras index of entry `e`, if escaped.
+    #[inline(always)]
+    fn extra(e: &Entry) -> Option<u32> {
+        (e.stamp & 0xFFFF == ORIGIN_ESCAPE).then_some(e.size)
+    }
+
+    #[inline]
+    fn unpack(&self, e: &Entry) -> Live {
+        if let Some(i) = Self::extra(e) {
+            return self.extras[i as usize];
+        }
+        let origin16 = (e.stamp & 0xFFFF) as u32;
+        let origin = (origin16 & !ORIGIN_SCOPE) | if origin16 & ORIGIN_SCOPE != 0 { IN_SCOPE } else { 0 };
+        let size = u64::from(e.size);
+        Live {
+            size,
+            start_ns: self.base_ns.unwrap_or(0).wrapping_add(e.stamp >> 16),
+            origin,
+            tag: 0,
+            site: e.site,
+            first: size.min(u64::from(FIRST_UNKNOWN)) as u32,
+            charge: 0,
         }
     }
 
-    /// Holds `live` at `ptr`, which is not held.
+    /// Holds `live` at `ptr`, which is not held; `at` is the empty slot of
+    /// `ptr`'s shard where it goes (from [`Shard::find`] after [`Shard::reserve_one`]).
     #[inline]
-    fn hold(&mut self, ptr: u64, live: Live) {
+    fn hold_at(&mut self, ptr: u64, s: usize, at: usize, live: Live) {
         if live.size >= LARGE {
             self.large.insert(ptr, live.size);
         }
-        let slot = self.pack(&live, 0);
-        self.map.insert(ptr, slot);
+        let e = self.pack(ptr, &live, None);
+        let shard = &mut self.shards[s];
+        shard.slots[at] = e;
+        shard.len += 1;
     }
 
     /// Adds `live` at `ptr`; returns false when `ptr` was held, in which case
     /// `live` is deferred until `ptr` is freed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn land(&mut self, ptr: u64, live: Live) -> bool {
-        if self.map.contains_key(&ptr) {
-            self.deferred.entry(ptr).or_default().push(live);
-            self.deferred_len += 1;
-            return false;
+        if ptr == 0 {
+            if self.zero.is_none() {
+                if live.size >= LARGE {
+                    self.large.insert(0, live.size);
+                }
+                self.zero = Some(live);
+                return true;
+            }
+        } else {
+            let h = hash(ptr);
+            let s = self.shard(h);
+            self.shards[s].reserve_one();
+            if let Err(at) = self.shards[s].find(ptr, h) {
+                self.hold_at(ptr, s, at, live);
+                return true;
+            }
         }
-        self.hold(ptr, live);
-        true
+        self.deferred.entry(ptr).or_default().push(live);
+        self.deferred_len += 1;
+        false
     }
 
     /// Removes and returns the allocation at `ptr`; if another was deferred
     /// on `ptr`, the first one takes its place.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn free(&mut self, ptr: u64) -> Option<Live> {
-        let slot = self.map.remove(&ptr)?;
-        let freed = self.unpack(&slot);
-        if slot.extra != 0 {
-            self.free_extras.push(slot.extra - 1);
-        }
+        let freed = if ptr == 0 {
+            self.zero.take()?
+        } else {
+            let h = hash(ptr);
+            let s = self.shard(h);
+            let i = self.shards[s].find(ptr, h).ok()?;
+            let e = self.shards[s].slots[i];
+            let freed = self.unpack(&e);
+            if let Some(x) = Self::extra(&e) {
+                self.free_extras.push(x);
+            }
+            self.shards[s].remove_at(i);
+            freed
+        };
         if freed.size >= LARGE {
             self.large.remove(&ptr);
         }
@@ -255,13 +411,20 @@ impl LiveSet {
             self.deferred.remove(&ptr);
         }
         self.deferred_len -= 1;
-        self.hold(ptr, next);
+        let landed = self.land(ptr, next);
+        debug_assert!(landed, "the address was just freed");
     }
 
     /// The allocation held at `ptr`.
     #[inline]
     pub(crate) fn get(&self, ptr: u64) -> Option<Live> {
-        self.map.get(&ptr).map(|s| self.unpack(s))
+        if ptr == 0 {
+            return self.zero;
+        }
+        let h = hash(ptr);
+        let shard = &self.shards[self.shard(h)];
+        let i = shard.find(ptr, h).ok()?;
+        Some(self.unpack(&shard.slots[i]))
     }
 
     /// Changes the allocation held at `ptr` with `f` (to mark it tracked,
@@ -269,11 +432,19 @@ impl LiveSet {
     /// size must not be changed through this: use [`LiveSet::resize`].
     #[inline]
     pub(crate) fn update(&mut self, ptr: u64, f: impl FnOnce(&mut Live)) -> Option<Live> {
-        let slot = *self.map.get(&ptr)?;
-        let mut live = self.unpack(&slot);
+        if ptr == 0 {
+            let live = self.zero.as_mut()?;
+            f(live);
+            return Some(*live);
+        }
+        let h = hash(ptr);
+        let s = self.shard(h);
+        let i = self.shards[s].find(ptr, h).ok()?;
+        let e = self.shards[s].slots[i];
+        let mut live = self.unpack(&e);
         f(&mut live);
-        let packed = self.pack(&live, slot.extra);
-        self.map.insert(ptr, packed);
+        let packed = self.pack(ptr, &live, Self::extra(&e));
+        self.shards[s].slots[i] = packed;
         Some(live)
     }
 
@@ -306,7 +477,7 @@ impl LiveSet {
 
     /// Allocations held (not counting deferred ones).
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.shards.iter().map(|s| s.len).sum::<usize>() + usize::from(self.zero.is_some())
     }
 
     /// Deferred allocations still waiting for their address.
@@ -316,9 +487,10 @@ impl LiveSet {
 
     /// Every allocation, held and deferred, with its address.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, Live)> + '_ {
-        let held = self.map.iter().map(|(&p, s)| (p, self.unpack(s)));
+        let zero = self.zero.map(|l| (0, l));
+        let held = self.shards.iter().flat_map(|s| s.slots.iter()).filter(|e| e.key != 0).map(|e| (e.key, self.unpack(e)));
         let deferred = self.deferred.iter().flat_map(|(&p, v)| v.iter().map(move |&l| (p, l)));
-        held.chain(deferred)
+        zero.into_iter().chain(held).chain(deferred)
     }
 }
 
@@ -346,6 +518,42 @@ mod tests {
         assert_eq!((s.len(), s.deferred_len()), (0, 0));
     }
 
+    #[test]
+    fn starts_before_the_base_or_far_after_it_come_back_exact() {
+        let mut s = LiveSet::default();
+        let at = |start| Live::new(16, start, 1, 0, 2);
+        // The first start sets the base 2^40 ns before it.
+        let starts = [1 << 45, 0, (1 << 45) - (1 << 40), (1 << 45) - (1 << 40) - 1, (1 << 45) + (1 << 48), u64::MAX];
+        for (i, &start) in starts.iter().enumerate() {
+            assert!(s.land(0x1000 + 16 * i as u64, at(start)));
+        }
+        for (i, &start) in starts.iter().enumerate() {
+            assert_eq!(s.get(0x1000 + 16 * i as u64), Some(at(start)));
+        }
+        assert_eq!(s.extras.len(), 4, "the four starts out of a slot's range are in the extras");
+    }
+
+    #[test]
+    fn every_allocation_is_found_through_many_growths() {
+        let mut s = LiveSet::default();
+        let addr = |i: u64| 0x5555_0000_0000 + i * 48;
+        for i in 0..100_000 {
+            assert!(s.land(addr(i), Live::new(i % 500 + 1, i, 0, 0, 0)));
+            if i % 9973 == 0 {
+                assert!((0..=i).all(|j| s.get(addr(j)).map(|l| l.start_ns) == Some(j)), "after {i}");
+            }
+        }
+        for i in (0..100_000).step_by(2) {
+            assert_eq!(s.free(addr(i)).map(|l| l.start_ns), Some(i));
+        }
+        assert_eq!(s.len(), 50_000);
+        assert!((0..100_000).all(|j| s.get(addr(j)).map(|l| l.start_ns) == (j % 2 == 1).then_some(j)));
+        // At the most: each shard at most 4/5 full, at least 16/25 (a growth
+        // by 5/4 from 4/5), give or take a slot of rounding per shard.
+        let slots: usize = s.shards.iter().map(|sh| sh.slots.len()).sum();
+        assert!(slots * 4 >= 100_000 * 5 && slots * 16 <= 100_000 * 25 + 16 * SHARDS, "{slots} slots for 100,000");
+    }
+
     /// The packed live set against a `HashMap` of unpacked entries over
     /// random operations, with rare fields and address 0 mixed in.
     #[test]
@@ -366,6 +574,19 @@ mod tests {
                     }
                     if x & 0xc00 == 0 {
                         l.size = 1 << 33;
+                    }
+                    // Origins in a scope, and too large for a slot.
+                    match (x >> 14) & 7 {
+                        0 => l.origin = IN_SCOPE | (x >> 44) as u32 & 0x7FFE,
+                        1 => l.origin = IN_SCOPE | 0x7FFF,
+                        2 => l.origin = 0x1_0000 + (x >> 44) as u32,
+                        _ => {}
+                    }
+                    // Starts far before or after the table's base (set by the first one).
+                    match (x >> 17) & 15 {
+                        0 => l.start_ns = x >> 3,
+                        1 => l.start_ns = step + (1 << 48),
+                        _ => {}
                     }
                     assert!(s.land(ptr, l));
                     model.insert(ptr, l);

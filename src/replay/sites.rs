@@ -56,6 +56,10 @@ use crate::format::stacks::{Line, ModuleRecord, StackNode};
 /// wide as the global timeline's.
 pub(crate) const SITE_SLOT_FACTOR_LOG2: u32 = 2;
 
+/// Stack ids below this find their site by index, not by hashing (a
+/// damaged file's larger ids, which replay does not trust, use a map).
+const DIRECT_STACKS: usize = 1 << 24;
+
 /// One point of a site's timeline: its figures at the end of a slot of
 /// time (while replaying, `slot` is the slot's index; in a finished
 /// [`Stacks`], the slot's end in ns since the epoch).
@@ -145,9 +149,12 @@ pub(crate) struct SiteAcc {
 #[derive(Debug, Default)]
 pub(crate) struct Sites {
     pub(crate) sites: Vec<SiteAcc>,
+    /// Stack id → its site plus one (0: none yet), for ids below
+    /// [`DIRECT_STACKS`]: ids are dense (the file's node ids, which replay
+    /// checks against the nodes read), so this costs 4 bytes per node.
+    direct: Vec<u32>,
+    /// The same for larger ids.
     index: FastMap<u32, u32>,
-    /// The last stack looked up and its site, plus one (0: none).
-    last: (u32, u32),
     /// Peaks so far (the current generation).
     gen: u64,
     /// Site timeline slots are `2^shift` ns wide.
@@ -158,15 +165,32 @@ impl Sites {
     /// The site of stack id `stack`, made on first use.
     #[inline]
     pub(crate) fn site_of(&mut self, stack: u32) -> u32 {
-        if self.last.1 != 0 && self.last.0 == stack {
-            return self.last.1 - 1;
+        let i = stack as usize;
+        if let Some(&s) = self.direct.get(i) {
+            if s != 0 {
+                return s - 1;
+            }
         }
+        self.new_site(stack)
+    }
+
+    /// [`Sites::site_of`] for a stack id not in `direct` yet.
+    #[cold]
+    fn new_site(&mut self, stack: u32) -> u32 {
+        let i = stack as usize;
         let sites = &mut self.sites;
-        let site = *self.index.entry(stack).or_insert_with(|| {
+        let mut make = || {
             sites.push(SiteAcc { stats: SiteStats { stack, ..SiteStats::default() }, ..SiteAcc::default() });
             (sites.len() - 1) as u32
-        });
-        self.last = (stack, site + 1);
+        };
+        if i >= DIRECT_STACKS {
+            return *self.index.entry(stack).or_insert_with(make);
+        }
+        if i >= self.direct.len() {
+            self.direct.resize(i + 1, 0);
+        }
+        let site = make();
+        self.direct[i] = site + 1;
         site
     }
 
@@ -178,11 +202,17 @@ impl Sites {
 
     /// Follows the global timeline's width (`2^global_shift` ns slots):
     /// site timelines are [`SITE_SLOT_FACTOR_LOG2`] steps coarser.
+    #[inline]
     pub(crate) fn follow_shift(&mut self, global_shift: u32) {
         let want = global_shift + SITE_SLOT_FACTOR_LOG2;
-        if want <= self.shift {
-            return;
+        if want > self.shift {
+            self.coarsen(want);
         }
+    }
+
+    /// Widens the site timelines' slots to `2^want` ns.
+    #[cold]
+    fn coarsen(&mut self, want: u32) {
         let by = want - self.shift;
         self.shift = want;
         for s in &mut self.sites {
@@ -287,5 +317,20 @@ impl Sites {
             timelines.push(s.timeline);
         }
         (stats, timelines, self.shift)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sites_are_numbered_in_first_seen_order_for_small_and_large_stack_ids() {
+        let mut s = Sites::default();
+        let big = DIRECT_STACKS as u32 + 3;
+        assert_eq!([s.site_of(5), s.site_of(big), s.site_of(0), s.site_of(5), s.site_of(big), s.site_of(0)], [0, 1, 2, 0, 1, 2]);
+        let stacks: Vec<u32> = s.sites.iter().map(|a| a.stats.stack).collect();
+        assert_eq!(stacks, [5, big, 0]);
+        assert!(s.direct.len() <= 6, "large ids are not indexed directly");
     }
 }

@@ -93,6 +93,21 @@ impl Timeline {
     /// Notes that `bytes` bytes in `count` allocations were live at `ts_ns`.
     #[inline]
     pub(crate) fn note(&mut self, ts_ns: u64, bytes: u64, count: u64) {
+        // Most notes land in the last slot, already used (slots never
+        // outnumber TIMELINE_POINTS, so an index below their count is valid).
+        if let Some(s) = self.slots.get_mut((ts_ns >> self.shift) as usize) {
+            if s.used {
+                s.bytes = s.bytes.max(bytes);
+                s.count = s.count.max(count);
+                return;
+            }
+        }
+        self.note_slow(ts_ns, bytes, count);
+    }
+
+    /// [`Timeline::note`] in a new or unused slot, or past the last one.
+    #[cold]
+    fn note_slow(&mut self, ts_ns: u64, bytes: u64, count: u64) {
         let mut i = ts_ns >> self.shift;
         while i >= TIMELINE_POINTS as u64 {
             self.coarsen();
