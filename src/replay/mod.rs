@@ -38,6 +38,7 @@
 //! already applied is applied at once ([`Totals::late_events`]).
 
 mod engine;
+mod follow;
 mod live;
 mod sites;
 mod stats;
@@ -47,6 +48,7 @@ mod tests;
 mod track;
 
 pub use engine::Replayer;
+pub use follow::{Follow, Snapshot};
 pub use sites::{SitePoint, SiteStats, Stacks};
 pub use track::{
     ForeignRegion, HandedOver, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable,
