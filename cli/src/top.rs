@@ -87,6 +87,8 @@ struct View {
     rate_ns: u64,
     /// Labels of `snap.top_sites`, in order.
     labels: Vec<String>,
+    /// The file's length at the refresh, in bytes.
+    file_bytes: u64,
 }
 
 /// The figures the rates are differences of.
@@ -238,8 +240,11 @@ impl Followed {
     }
 
     /// Reads what was written since the last refresh and makes the view.
-    fn refresh(&mut self, sites: usize, labeler: &mut Labeler) -> anyhow::Result<View> {
-        let read = self.follow.poll()?;
+    fn refresh(&mut self, sites: usize, interval: Duration, labeler: &mut Labeler) -> anyhow::Result<View> {
+        // At most half an interval of reading per refresh: a file written
+        // faster than it replays is caught up with over several.
+        let read = self.follow.poll(interval / 2)?;
+        let file_bytes = std::fs::metadata(&self.file).map_or(0, |m| m.len());
         let snap = self.follow.snapshot(sites);
         let pid = self.follow.header().map(|h| h.pid);
         let grew = read > 0 && self.last_mark.is_some();
@@ -268,7 +273,13 @@ impl Followed {
             Some(stacks) => snap.top_sites.iter().map(|s| labeler.label(stacks, s)).collect(),
             None => Vec::new(),
         };
-        Ok(View { state, path: self.file.clone(), pid, snap, allocations_per_s, bytes_per_s, rate_ns: ns, labels })
+        Ok(View { state, path: self.file.clone(), pid, snap, allocations_per_s, bytes_per_s, rate_ns: ns, labels, file_bytes })
+    }
+
+    /// Whether the file is now shorter than what was read of it: a new
+    /// recording truncated it.
+    fn replaced(&self) -> bool {
+        std::fs::metadata(&self.file).is_ok_and(|m| m.len() < self.follow.bytes_read())
     }
 
     /// Whether the file has not changed for [`QUIET_BEFORE_EXITED`].
@@ -296,7 +307,13 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<ExitCode> {
                     followed = Followed::open(file.clone())?;
                 }
             }
-            let view = followed.refresh(o.sites, &mut labeler)?;
+            if followed.replaced() {
+                // Recorded again to the same path (truncated): start over.
+                followed = Followed::open(file.clone())?;
+            }
+            // The last refresh reads everything there is.
+            let last = o.iterations.is_some_and(|n| shown + 1 >= n);
+            let view = followed.refresh(o.sites, if last { Duration::MAX } else { o.interval }, &mut labeler)?;
             shown += 1;
             let done = matches!(view.state, State::Ended | State::Exited) || o.iterations.is_some_and(|n| shown >= n);
             match &mut screen {
@@ -444,11 +461,13 @@ impl Screen {
         let t = &v.snap.summary;
         let head = vec![
             TextLine::from(format!(
-                "memscope top  {}  pid {}  {}  {:.1} s recorded  (q to quit)",
+                "memscope top  {}  pid {}  {}  {:.1} s recorded  read {} of {}  (q to quit)",
                 v.path.display(),
                 v.pid.map_or_else(|| "?".into(), |p| p.to_string()),
                 v.state.word(),
-                t.duration_ns as f64 / 1e9
+                t.duration_ns as f64 / 1e9,
+                human(v.snap.read_bytes),
+                human(v.file_bytes),
             )),
             TextLine::from(format!(
                 "heap in use  {} ({} B) in {} allocations    peak {}",

@@ -4,7 +4,7 @@
 //! ```no_run
 //! let mut follow = memscope::replay::Follow::open("run.memscope".as_ref())?;
 //! while !follow.is_finished() {
-//!     follow.poll()?;
+//!     follow.poll(std::time::Duration::from_millis(500))?;
 //!     let now = follow.snapshot(5);
 //!     println!("{} bytes live in {} allocations", now.summary.live_bytes, now.summary.live_count);
 //!     std::thread::sleep(std::time::Duration::from_secs(1));
@@ -27,6 +27,7 @@ use crate::format::{Damage, DamageKind, HeaderError, Reader, SegmentHeader};
 use crate::Error;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// A recording followed while it is written (see the [module docs](self)).
 #[derive(Debug)]
@@ -78,20 +79,27 @@ impl Follow {
         Ok(Follow { path: path.to_path_buf(), reader: None, replayer: None, stopped: false })
     }
 
-    /// Reads and replays every complete record written since the last call;
-    /// returns how many it read (damaged stretches included). Call it again
-    /// to read what is written later; after the `End` record it reads only
-    /// what may follow (`Symbols` records).
+    /// Reads and replays the complete records written since the last call,
+    /// up to the end the file had when the call began, or until `budget`
+    /// has passed (a file written faster than it replays, or a long file
+    /// read for the first time, is read over several calls); returns how
+    /// many it read (damaged stretches included). Call it again to read
+    /// what is written later; after the `End` record it reads only what may
+    /// follow (`Symbols` records).
     ///
     /// # Errors
     /// [`Error::Open`] when the file can no longer be opened before its
     /// header is read; [`Error::Header`] when it is not a recording this
     /// version can read; [`Error::Read`] when reading fails.
-    pub fn poll(&mut self) -> Result<u64, Error> {
+    pub fn poll(&mut self, budget: Duration) -> Result<u64, Error> {
         if self.stopped {
             return Ok(0);
         }
+        // No deadline for a budget too long to add to now.
+        let until = Instant::now().checked_add(budget);
         let path = &self.path;
+        // Where the file ends now: what is written during this call waits for the next.
+        let len = std::fs::metadata(path).map_or(u64::MAX, |m| m.len());
         if self.reader.is_none() {
             let file = File::open(path).map_err(|source| Error::Open { path: path.clone(), source })?;
             match Reader::follow(file) {
@@ -130,9 +138,19 @@ impl Follow {
                 self.stopped = true;
                 break;
             }
+            if read_bytes >= len || until.is_some_and(|u| Instant::now() >= u) {
+                break;
+            }
         }
         replayer.set_header(*reader.header());
         Ok(read)
+    }
+
+    /// Bytes of the file read so far: up to the end of its last complete
+    /// record, plus those of a record not yet whole. A file found shorter
+    /// than this was truncated (recorded again to the same path).
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.as_ref().map_or(0, |r| r.offset() + r.pending_bytes())
     }
 
     /// The segment header, once written.
