@@ -239,11 +239,10 @@ impl Followed {
         Ok(Followed { file, follow, last_mark: None, last_growth: None })
     }
 
-    /// Reads what was written since the last refresh and makes the view.
-    fn refresh(&mut self, sites: usize, interval: Duration, labeler: &mut Labeler) -> anyhow::Result<View> {
-        // At most half an interval of reading per refresh: a file written
-        // faster than it replays is caught up with over several.
-        let read = self.follow.poll(interval / 2)?;
+    /// Reads for at most `budget` (a file written faster than it replays
+    /// is caught up with over several refreshes) and makes the view.
+    fn refresh(&mut self, sites: usize, budget: Duration, labeler: &mut Labeler) -> anyhow::Result<View> {
+        let read = self.follow.poll(budget)?;
         let file_bytes = std::fs::metadata(&self.file).map_or(0, |m| m.len());
         let snap = self.follow.snapshot(sites);
         let pid = self.follow.header().map(|h| h.pid);
@@ -311,15 +310,19 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<ExitCode> {
                 // Recorded again to the same path (truncated): start over.
                 followed = Followed::open(file.clone())?;
             }
-            // The last refresh reads everything there is.
+            // A refresh reads for at most an interval (a follower behind
+            // the writer reads on without sleeping, a line per interval);
+            // the last of --iterations reads everything there is.
+            let started = Instant::now();
             let last = o.iterations.is_some_and(|n| shown + 1 >= n);
             let view = followed.refresh(o.sites, if last { Duration::MAX } else { o.interval }, &mut labeler)?;
+            let rest = o.interval.saturating_sub(started.elapsed());
             shown += 1;
             let done = matches!(view.state, State::Ended | State::Exited) || o.iterations.is_some_and(|n| shown >= n);
             match &mut screen {
                 Some(s) => {
                     s.draw(&view)?;
-                    if done || s.wait_for_quit(o.interval)? {
+                    if done || s.wait_for_quit(rest)? {
                         return Ok(view);
                     }
                 }
@@ -333,7 +336,7 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<ExitCode> {
                         return Ok(view);
                     }
                     drop(out);
-                    std::thread::sleep(o.interval);
+                    std::thread::sleep(rest);
                 }
             }
         }
@@ -444,8 +447,9 @@ impl Screen {
     fn wait_for_quit(&mut self, interval: Duration) -> anyhow::Result<bool> {
         let until = Instant::now() + interval;
         loop {
+            // With no time left, still takes the keys already pressed.
             let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() || !event::poll(left)? {
+            if !event::poll(left)? {
                 return Ok(false);
             }
             if let Event::Key(k) = event::read()? {
