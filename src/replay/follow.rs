@@ -1,25 +1,5 @@
-//! Following a recording while it is written: the replay behind
-//! `memscope top`.
-//!
-//! ```no_run
-//! let mut follow = memscope::replay::Follow::open("run.memscope".as_ref())?;
-//! while !follow.is_finished() {
-//!     follow.poll(std::time::Duration::from_millis(500))?;
-//!     let now = follow.snapshot(5);
-//!     println!("{} bytes live in {} allocations", now.summary.live_bytes, now.summary.live_count);
-//!     std::thread::sleep(std::time::Duration::from_secs(1));
-//! }
-//! # Ok::<(), memscope::Error>(())
-//! ```
-//!
-//! Each [`Follow::poll`] reads the records appended since the last one
-//! ([`Reader::follow`]: a record not yet written whole is waited for, not
-//! taken for damage) and feeds them to one [`Replayer`], so memory is the
-//! replay's (the live set, a round or two of events), never the file's, and
-//! the file is read once. A [`Snapshot`] counts the events read but not yet
-//! applied (the replay applies a round's events when a later Round record
-//! proves their order) on top of the replay's state, without changing it:
-//! it shows everything the file holds so far.
+//! Following a recording while it is written: [`Follow`], the replay
+//! behind `memscope top`.
 
 use super::engine::{Replayer, WINDOW_BYTES_PER_EVENT, WINDOW_LIMIT};
 use super::{max_events, max_live, EndRecord, Replay, SiteStats, Stacks, Totals};
@@ -29,7 +9,28 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// A recording followed while it is written (see the [module docs](self)).
+/// A recording followed while it is written: the replay behind `memscope top`.
+///
+/// ```no_run
+/// let mut follow = memscope::replay::Follow::open("run.memscope".as_ref())?;
+/// while !follow.is_finished() {
+///     follow.poll(std::time::Duration::from_millis(500))?;
+///     let now = follow.snapshot(5);
+///     println!("{} bytes live in {} allocations", now.summary.live_bytes, now.summary.live_count);
+///     std::thread::sleep(std::time::Duration::from_secs(1));
+/// }
+/// # Ok::<(), memscope::Error>(())
+/// ```
+///
+/// Each [`Follow::poll`] reads the records appended since the last one
+/// ([`Reader::follow`]: a record not yet written whole is waited for, not
+/// taken for damage; FORMAT.md, "Following a recording") and feeds them to
+/// one [`Replayer`], so memory is the replay's (the live set, a round or two
+/// of events), never the file's, and the file is read once. A [`Snapshot`]
+/// counts the events read but not yet applied (replay applies a round's
+/// events once a later Round record proves their order, and a paused
+/// program writes none) on top of the replay's state, without changing it:
+/// it shows everything the file holds so far.
 #[derive(Debug)]
 pub struct Follow {
     path: PathBuf,
