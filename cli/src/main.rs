@@ -160,6 +160,9 @@ enum Command {
         /// How many sites to show.
         #[arg(long, value_name = "N", default_value_t = 10)]
         sites: usize,
+        /// What to rank sites by (the full-screen view: `s` switches).
+        #[arg(long, value_enum, default_value_t = TopOrder::Live)]
+        sort: TopOrder,
         /// Show sites as module+0xoffset: read no binary (the first refresh that shows a
         /// site otherwise loads the debug information of the binaries it names).
         #[arg(long)]
@@ -191,6 +194,17 @@ enum ExportFormat {
     Folded,
 }
 
+/// What `memscope top` ranks sites by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TopOrder {
+    /// Bytes live now.
+    Live,
+    /// Bytes allocated so far, reallocations' new sizes included.
+    Allocated,
+    /// Allocations and reallocations made so far.
+    Allocations,
+}
+
 /// What the values of `memscope export --format folded` count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum FoldedMetric {
@@ -219,12 +233,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (file, result) = match &cli.command {
         Command::Info { file } => (file, info(file)),
-        Command::Top { path, interval, once, iterations, sites, no_symbols, debug_dirs } => {
+        Command::Top { path, interval, once, iterations, sites, sort, no_symbols, debug_dirs } => {
             let options = top::Options {
                 path: path.clone(),
                 interval: std::time::Duration::from_secs_f64(*interval),
                 iterations: if *once { Some(1) } else { *iterations },
                 sites: *sites,
+                order: match sort {
+                    TopOrder::Live => memscope::replay::SiteOrder::LiveBytes,
+                    TopOrder::Allocated => memscope::replay::SiteOrder::AllocatedBytes,
+                    TopOrder::Allocations => memscope::replay::SiteOrder::Allocations,
+                },
                 symbols: !*no_symbols,
                 debug_dirs: debug_dirs.clone(),
             };

@@ -12,7 +12,7 @@
 use super::{grouped, human, EXIT_INCOMPLETE};
 use anyhow::Context;
 use memscope::export::profile::{Line, Profile};
-use memscope::replay::{Follow, SiteStats, Snapshot, Stacks};
+use memscope::replay::{Follow, SiteOrder, SiteStats, Snapshot, Stacks};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style};
@@ -36,6 +36,8 @@ pub(crate) struct Options {
     pub(crate) iterations: Option<u64>,
     /// Sites to show.
     pub(crate) sites: usize,
+    /// What sites are ranked by (`s` cycles it in the full-screen view).
+    pub(crate) order: SiteOrder,
     /// Whether to read the binaries to name sites (else `module+0xoffset`).
     pub(crate) symbols: bool,
     /// Where to look for separate debug files.
@@ -89,6 +91,8 @@ struct View {
     labels: Vec<String>,
     /// The file's length at the refresh, in bytes.
     file_bytes: u64,
+    /// What the sites are ranked by.
+    order: SiteOrder,
 }
 
 /// The figures the rates are differences of.
@@ -241,10 +245,10 @@ impl Followed {
 
     /// Reads for at most `budget` (a file written faster than it replays
     /// is caught up with over several refreshes) and makes the view.
-    fn refresh(&mut self, sites: usize, budget: Duration, labeler: &mut Labeler) -> anyhow::Result<View> {
+    fn refresh(&mut self, sites: usize, order: SiteOrder, budget: Duration, labeler: &mut Labeler) -> anyhow::Result<View> {
         let read = self.follow.poll(budget)?;
         let file_bytes = std::fs::metadata(&self.file).map_or(0, |m| m.len());
-        let snap = self.follow.snapshot(sites);
+        let snap = self.follow.snapshot_by(sites, order);
         let pid = self.follow.header().map(|h| h.pid);
         let grew = read > 0 && self.last_mark.is_some();
         if grew {
@@ -272,7 +276,7 @@ impl Followed {
             Some(stacks) => snap.top_sites.iter().map(|s| labeler.label(stacks, s)).collect(),
             None => Vec::new(),
         };
-        Ok(View { state, path: self.file.clone(), pid, snap, allocations_per_s, bytes_per_s, rate_ns: ns, labels, file_bytes })
+        Ok(View { state, path: self.file.clone(), pid, snap, allocations_per_s, bytes_per_s, rate_ns: ns, labels, file_bytes, order })
     }
 
     /// Whether the file is now shorter than what was read of it: a new
@@ -297,6 +301,7 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<ExitCode> {
     let tui = o.iterations.is_none() && io::stdout().is_terminal() && io::stdin().is_terminal();
     let mut screen = if tui { Some(Screen::start()?) } else { None };
     let mut shown = 0u64;
+    let mut order = o.order;
     let result = (|| -> anyhow::Result<View> {
         loop {
             if o.path.is_dir() {
@@ -315,14 +320,14 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<ExitCode> {
             // the last of --iterations reads everything there is.
             let started = Instant::now();
             let last = o.iterations.is_some_and(|n| shown + 1 >= n);
-            let view = followed.refresh(o.sites, if last { Duration::MAX } else { o.interval }, &mut labeler)?;
+            let view = followed.refresh(o.sites, order, if last { Duration::MAX } else { o.interval }, &mut labeler)?;
             let rest = o.interval.saturating_sub(started.elapsed());
             shown += 1;
             let done = matches!(view.state, State::Ended | State::Exited) || o.iterations.is_some_and(|n| shown >= n);
             match &mut screen {
                 Some(s) => {
                     s.draw(&view)?;
-                    if done || s.wait_for_quit(rest)? {
+                    if done || s.wait_for_quit(rest, &mut order)? {
                         return Ok(view);
                     }
                 }
@@ -417,6 +422,15 @@ fn plain_line(v: &View) -> String {
     line
 }
 
+/// What sites are ranked by, in words.
+fn order_name(order: SiteOrder) -> &'static str {
+    match order {
+        SiteOrder::AllocatedBytes => "allocated bytes",
+        SiteOrder::Allocations => "allocations",
+        _ => "live bytes",
+    }
+}
+
 /// The allocation rate of `v`, or `-` over less than a millisecond of the
 /// recording (a rate over a few ns says nothing).
 fn rate(v: &View) -> String {
@@ -443,8 +457,9 @@ impl Screen {
         ratatui::restore();
     }
 
-    /// Waits up to `interval` for a key; true when it asks to quit.
-    fn wait_for_quit(&mut self, interval: Duration) -> anyhow::Result<bool> {
+    /// Waits up to `interval` for a key; true when it asks to quit. `s`
+    /// ranks the sites by the next key of `order`, at once.
+    fn wait_for_quit(&mut self, interval: Duration, order: &mut SiteOrder) -> anyhow::Result<bool> {
         let until = Instant::now() + interval;
         loop {
             // With no time left, still takes the keys already pressed.
@@ -457,6 +472,14 @@ impl Screen {
                 if k.kind == KeyEventKind::Press && (ctrl_c || matches!(k.code, KeyCode::Char('q') | KeyCode::Esc)) {
                     return Ok(true);
                 }
+                if k.kind == KeyEventKind::Press && k.code == KeyCode::Char('s') {
+                    *order = match order {
+                        SiteOrder::LiveBytes => SiteOrder::AllocatedBytes,
+                        SiteOrder::AllocatedBytes => SiteOrder::Allocations,
+                        _ => SiteOrder::LiveBytes,
+                    };
+                    return Ok(false);
+                }
             }
         }
     }
@@ -465,7 +488,7 @@ impl Screen {
         let t = &v.snap.summary;
         let head = vec![
             TextLine::from(format!(
-                "memscope top  {}  pid {}  {}  {:.1} s recorded  read {} of {}  (q to quit)",
+                "memscope top  {}  pid {}  {}  {:.1} s recorded  read {} of {}  (q quits, s sorts)",
                 v.path.display(),
                 v.pid.map_or_else(|| "?".into(), |p| p.to_string()),
                 v.state.word(),
@@ -507,7 +530,7 @@ impl Screen {
             })
             .collect();
         let widths = [Constraint::Length(12), Constraint::Length(10), Constraint::Length(12), Constraint::Length(12), Constraint::Fill(1)];
-        let title = format!(" Top sites by live bytes ({} sites) ", grouped(v.snap.site_count));
+        let title = format!(" Top sites by {} ({} sites; s: sort by the next) ", order_name(v.order), grouped(v.snap.site_count));
         let table = Table::new(rows, widths)
             .header(
                 Row::new(vec!["live", "live count", "allocated", "allocations", "site"]).style(Style::new().add_modifier(Modifier::BOLD)),

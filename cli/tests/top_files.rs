@@ -75,3 +75,23 @@ fn a_directory_is_followed_through_its_newest_segment_and_a_missing_path_exits_1
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&empty).unwrap();
 }
+
+#[test]
+fn sites_are_ranked_as_asked() {
+    let sites = |sort: &str| -> Vec<String> {
+        let out = top(&[golden(5).as_os_str(), "--once".as_ref(), "--sort".as_ref(), sort.as_ref()]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).lines().skip(1).map(str::to_owned).collect()
+    };
+    let live = sites("live");
+    // By live bytes: only sites with bytes live; the 8 GiB one first.
+    assert_eq!(live.len(), 5, "{live:?}");
+    assert!(live[0].contains("myapp+0x4400"), "{live:?}");
+    // By allocated bytes: the site with nothing live too, last.
+    let allocated = sites("allocated");
+    assert_eq!(allocated.len(), 6, "{allocated:?}");
+    assert!(allocated[5].contains("0 live") && allocated[5].contains("8 B allocated"), "{allocated:?}");
+    // By allocations: the site with 6 allocations before the one with 4.
+    let count = sites("allocations");
+    assert!(count[0].contains("12.94 KiB allocated") && count[1].contains("8.00 GiB allocated"), "{count:?}");
+}

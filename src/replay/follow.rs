@@ -42,6 +42,19 @@ pub struct Follow {
     stopped: bool,
 }
 
+/// What [`Follow::snapshot_by`] ranks sites by.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SiteOrder {
+    /// Bytes live now.
+    #[default]
+    LiveBytes,
+    /// Bytes allocated so far (reallocations' new sizes included).
+    AllocatedBytes,
+    /// Allocations and reallocations made so far.
+    Allocations,
+}
+
 /// What a followed recording holds so far: every event read, applied.
 #[non_exhaustive]
 #[derive(Debug, Clone, Default)]
@@ -50,10 +63,10 @@ pub struct Snapshot {
     /// give them were the recording to end here (`duration_ns`: the latest
     /// timestamp read, or the End record's).
     pub summary: Totals,
-    /// The sites with the most bytes live now, most first (ties: more
-    /// allocated bytes first, then the lower stack id), at most as many as
-    /// asked. `live_count_end` and `live_bytes_end` are the live figures
-    /// now; `peak_count` and `peak_bytes` are 0.
+    /// The first sites in the order asked ([`Follow::snapshot`]: the most
+    /// bytes live now first), at most as many as asked. `live_count_end`
+    /// and `live_bytes_end` are the live figures now; `peak_count` and
+    /// `peak_bytes` are 0.
     pub top_sites: Vec<SiteStats>,
     /// How many sites have allocated so far.
     pub site_count: u64,
@@ -172,17 +185,34 @@ impl Follow {
     }
 
     /// The figures of every event read so far, with the `top` sites by
-    /// live bytes. Time and memory: one pass over the sites and over the
-    /// events read but not yet applied (a round or two).
+    /// live bytes (as [`Follow::snapshot_by`] with [`SiteOrder::LiveBytes`]).
     pub fn snapshot(&self, top: usize) -> Snapshot {
+        self.snapshot_by(top, SiteOrder::LiveBytes)
+    }
+
+    /// The figures of every event read so far, with the `top` sites by
+    /// `order` (most first; ties: then by live bytes, then by allocated
+    /// bytes, then the lower stack id; sites where the key is 0 are left
+    /// out). Time and memory: one pass over the sites and over the events
+    /// read but not yet applied (a round or two).
+    pub fn snapshot_by(&self, top: usize, order: SiteOrder) -> Snapshot {
         let (Some(replayer), Some(reader)) = (&self.replayer, &self.reader) else { return Snapshot::default() };
         let (summary, mut sites) = replayer.view();
         let (end, damage_count, rounds) = replayer.progress();
         let site_count = sites.len() as u64;
-        let order = |a: &SiteStats, b: &SiteStats| {
-            b.live_bytes_end.cmp(&a.live_bytes_end).then(b.allocated_bytes.cmp(&a.allocated_bytes)).then(a.stack.cmp(&b.stack))
+        let key = |s: &SiteStats| match order {
+            SiteOrder::LiveBytes => s.live_bytes_end,
+            SiteOrder::AllocatedBytes => s.allocated_bytes,
+            SiteOrder::Allocations => s.allocations + s.reallocations,
         };
-        sites.retain(|s| s.live_bytes_end > 0);
+        let order = |a: &SiteStats, b: &SiteStats| {
+            key(b)
+                .cmp(&key(a))
+                .then(b.live_bytes_end.cmp(&a.live_bytes_end))
+                .then(b.allocated_bytes.cmp(&a.allocated_bytes))
+                .then(a.stack.cmp(&b.stack))
+        };
+        sites.retain(|s| key(s) > 0);
         if sites.len() > top && top > 0 {
             sites.select_nth_unstable_by(top - 1, order);
         }

@@ -48,7 +48,7 @@ mod tests;
 mod track;
 
 pub use engine::Replayer;
-pub use follow::{Follow, Snapshot};
+pub use follow::{Follow, SiteOrder, Snapshot};
 pub use sites::{SitePoint, SiteStats, Stacks};
 pub use track::{
     ForeignRegion, HandedOver, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable,
