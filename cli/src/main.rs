@@ -13,6 +13,8 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod top;
+
 /// Exit status: the recording could not be read, or the output not written.
 const EXIT_FAILED: u8 = 1;
 /// Exit status: replayed, but the file is damaged or truncated.
@@ -134,6 +136,51 @@ enum Command {
         #[arg(long = "debug-dir", value_name = "DIR")]
         debug_dirs: Vec<PathBuf>,
     },
+    /// Follow a recording while it is written: heap in use, allocation rate, lost events and the top sites by live bytes.
+    #[command(
+        after_help = "Examples:\n  memscope top run.memscope\n  memscope top /var/lib/myapp/heap            (a directory: its newest segment)\n  \
+                      memscope top run.memscope --iterations 10 --interval 0.5 > top.log\n\n\
+                      On a terminal: a full-screen view refreshed every --interval; q, Esc or Ctrl-C quits. Otherwise\n\
+                      (or with --once / --iterations): one line per interval. Each refresh reads only what was written\n\
+                      since the last. It stops at the End record and prints the final state, or when the recorded\n\
+                      process is gone (and the file unchanged for 2 s) without one: then it exits with 3. Sites are\n\
+                      symbolized from the binaries at their recorded paths, as `memscope export` does."
+    )]
+    Top {
+        /// The recording file, or a directory of segments (its highest-numbered *.memscope file is followed).
+        path: PathBuf,
+        /// Seconds between refreshes.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_interval)]
+        interval: f64,
+        /// Show the current state once and exit (as --iterations 1).
+        #[arg(long, conflicts_with = "iterations")]
+        once: bool,
+        /// Refresh this many times, one line each, then exit (earlier at the End record).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        iterations: Option<u64>,
+        /// How many sites to show.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        sites: usize,
+        /// What to rank sites by (the full-screen view: `s` switches).
+        #[arg(long, value_enum, default_value_t = TopOrder::Live)]
+        sort: TopOrder,
+        /// Show sites as module+0xoffset: read no binary (the first refresh that shows a
+        /// site otherwise loads the debug information of the binaries it names).
+        #[arg(long)]
+        no_symbols: bool,
+        /// A directory to look in for separate debug files, as /usr/lib/debug; may be given
+        /// more than once.
+        #[arg(long = "debug-dir", value_name = "DIR")]
+        debug_dirs: Vec<PathBuf>,
+    },
+}
+
+/// `--interval`: a positive number of seconds, at most a day.
+fn parse_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds between 0 and 86400")),
+    }
 }
 
 /// The formats of `memscope export`.
@@ -146,6 +193,17 @@ enum ExportFormat {
     Dhat,
     /// Folded stacks, `root;...;leaf VALUE` (flamegraph.pl, inferno, speedscope).
     Folded,
+}
+
+/// What `memscope top` ranks sites by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TopOrder {
+    /// Bytes live now.
+    Live,
+    /// Bytes allocated so far, reallocations' new sizes included.
+    Allocated,
+    /// Allocations and reallocations made so far.
+    Allocations,
 }
 
 /// What the values of `memscope export --format folded` count.
@@ -176,6 +234,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (file, result) = match &cli.command {
         Command::Info { file } => (file, info(file)),
+        Command::Top { path, interval, once, iterations, sites, sort, no_symbols, debug_dirs } => {
+            let options = top::Options {
+                path: path.clone(),
+                interval: std::time::Duration::from_secs_f64(*interval),
+                iterations: if *once { Some(1) } else { *iterations },
+                sites: *sites,
+                order: match sort {
+                    TopOrder::Live => memscope::replay::SiteOrder::LiveBytes,
+                    TopOrder::Allocated => memscope::replay::SiteOrder::AllocatedBytes,
+                    TopOrder::Allocations => memscope::replay::SiteOrder::Allocations,
+                },
+                symbols: !*no_symbols,
+                debug_dirs: debug_dirs.clone(),
+            };
+            return top::run(&options).unwrap_or_else(|e| {
+                eprintln!("memscope: {}", message(&e));
+                ExitCode::from(EXIT_FAILED)
+            });
+        }
         Command::Symbolize { file, output, debug_dirs } => {
             if let Err(e) = symbolize(file, output.as_deref(), debug_dirs) {
                 eprintln!("memscope: {}", message(&e));

@@ -158,7 +158,7 @@ impl Profile {
         let modules = &replay.stacks.modules;
         let embedded = &replay.stacks.symbols;
         let mut symbolizer = crate::symbolize::Symbolizer::new(modules, options);
-        let mut profile = Profile::assemble(replay, |address| match embedded.get(&address) {
+        let mut profile = Profile::from_replay(replay, |address| match embedded.get(&address) {
             Some(lines) => (modules.iter().position(|m| m.contains(address)), lines.clone()),
             None => symbolizer.resolve(address),
         });
@@ -172,21 +172,46 @@ impl Profile {
     pub fn build_unsymbolized(replay: &Replay) -> Profile {
         let modules = &replay.stacks.modules;
         let embedded = &replay.stacks.symbols;
-        Profile::assemble(replay, |address| {
+        Profile::from_replay(replay, |address| {
             (modules.iter().position(|m| m.contains(address)), embedded.get(&address).cloned().unwrap_or_default())
         })
     }
 
-    fn assemble(replay: &Replay, mut resolve: impl FnMut(u64) -> (Option<usize>, Vec<Line>)) -> Profile {
+    /// The profile of `sites` alone (figures of the caller's choosing, as
+    /// a live view's [`crate::replay::Snapshot::top_sites`]), with their
+    /// stacks from `stacks` (the tree and module map read so far, as
+    /// [`crate::replay::Follow::stacks`] gives them) resolved by `resolve`:
+    /// return address → its module (index into `stacks.modules`) and its
+    /// lines, innermost first, as [`crate::symbolize::Symbolizer::resolve`]
+    /// gives them. The sites keep their order; `peak_live_bytes`,
+    /// `peak_at_ns` and `end_ns` are 0. Stacks count as recorded when
+    /// `stacks` has nodes (otherwise every figure goes to one site,
+    /// `[no stacks]`).
+    pub fn for_sites(
+        stacks: &crate::replay::Stacks,
+        sites: &[SiteStats],
+        resolve: impl FnMut(u64) -> (Option<usize>, Vec<Line>),
+    ) -> Profile {
+        Profile::assemble(stacks, !stacks.nodes.is_empty(), sites, resolve)
+    }
+
+    fn from_replay(replay: &Replay, resolve: impl FnMut(u64) -> (Option<usize>, Vec<Line>)) -> Profile {
         let stacks = &replay.stacks;
-        let mut profile = Profile {
-            has_stacks: stacks.recorded,
-            modules: stacks.modules.clone(),
+        Profile {
             peak_live_bytes: replay.summary.peak_live_bytes,
             peak_at_ns: replay.summary.peak_at_ns,
             end_ns: replay.summary.duration_ns,
-            ..Profile::default()
-        };
+            ..Profile::assemble(stacks, stacks.recorded, &stacks.sites, resolve)
+        }
+    }
+
+    fn assemble(
+        stacks: &crate::replay::Stacks,
+        recorded: bool,
+        sites: &[SiteStats],
+        mut resolve: impl FnMut(u64) -> (Option<usize>, Vec<Line>),
+    ) -> Profile {
+        let mut profile = Profile { has_stacks: recorded, modules: stacks.modules.clone(), ..Profile::default() };
         let mut by_address: HashMap<u64, usize> = HashMap::new();
         let mut trimmed: HashMap<(usize, usize), usize> = HashMap::new();
         let marker = |profile: &mut Profile, function: &str| {
@@ -203,16 +228,16 @@ impl Profile {
             profile.locations.push(Location { address, module: None, lines: vec![Line { function: function.into(), ..Line::default() }] });
             profile.locations.len() - 1
         };
-        if !stacks.recorded {
+        if !recorded {
             let mut total = crate::replay::SiteStats::default();
-            for s in &stacks.sites {
+            for s in sites {
                 add_stats(&mut total, s);
             }
             let loc = marker(&mut profile, NO_STACKS);
             profile.sites.push(Site { locations: vec![loc], truncated: false, stats: total });
             return profile;
         }
-        for s in &stacks.sites {
+        for s in sites {
             let frames = stacks.frames(s.stack);
             let mut locations = Vec::with_capacity(frames.len());
             let mut truncated = false;

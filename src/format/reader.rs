@@ -382,6 +382,9 @@ pub struct Reader<R> {
     /// The header's version was lost: the first chunk that decodes with
     /// some version sets it.
     version_unsure: bool,
+    /// Following a file still being written ([`Reader::follow`]): the end of
+    /// the source is "not yet", and a record it cuts is waited for.
+    follow: bool,
 }
 
 /// What the reader knows across records: which chunk sequence numbers it
@@ -523,6 +526,7 @@ impl<R: Read> Reader<R> {
             queued: None,
             header_damage: None,
             version_unsure: false,
+            follow: false,
         };
         let have = r.fill(SEGMENT_HEADER_LEN)?;
         let b = &r.buf[..have.min(SEGMENT_HEADER_LEN)];
@@ -582,6 +586,38 @@ impl<R: Read> Reader<R> {
         };
         r.pos = SEGMENT_HEADER_LEN;
         Ok(r)
+    }
+
+    /// Reads the segment header of a recording that may still be written,
+    /// and follows it: [`Reader::next_record`] returns `Ok(None)` when no
+    /// complete record is left *yet*, and reads on from there when called
+    /// again after the source has grown (a `File` reads the bytes appended
+    /// since). A record cut by the end of the source is not damage but not
+    /// yet written: it is left unread ([`Reader::pending_bytes`]) and read
+    /// whole once its last byte is there. The drainer writes each round's
+    /// records with one `write_all`, appending only, so every record before
+    /// the end is whole (FORMAT.md, "Following a recording").
+    ///
+    /// Damage is reported as by [`Reader::new`]'s reader, with one
+    /// difference: a damaged stretch that reaches the end of what is
+    /// written so far is reported up to there, and what follows it, once
+    /// written, is read (or reported) as a new stretch.
+    ///
+    /// # Errors
+    /// As [`Reader::new`]: in particular [`HeaderError::TooShort`] while
+    /// fewer than 48 bytes are written (try again with a new reader).
+    pub fn follow(src: R) -> Result<Self, HeaderError> {
+        let mut r = Reader::new(src)?;
+        r.follow = true;
+        r.eof = false;
+        Ok(r)
+    }
+
+    /// Bytes read from the source after the last complete record: the start
+    /// of a record not yet whole (only a following reader, [`Reader::follow`],
+    /// leaves any; 0 after `Ok(None)` from a file whose last record is whole).
+    pub fn pending_bytes(&self) -> u64 {
+        (self.buf.len() - self.pos) as u64
     }
 
     /// The segment header.
@@ -661,7 +697,10 @@ impl<R: Read> Reader<R> {
         loop {
             let avail = self.fill(RECORD_HEADER_LEN)?;
             if avail < RECORD_SYNC.len() {
-                self.pos = self.buf.len();
+                // Following: these bytes may start a record not yet written.
+                if !self.follow {
+                    self.pos = self.buf.len();
+                }
                 return Ok(self.offset() - start);
             }
             let window = &self.buf[self.pos..];
@@ -671,7 +710,10 @@ impl<R: Read> Reader<R> {
                     match self.head_at()? {
                         Ok(_) => return Ok(self.offset() - start),
                         Err(DamageKind::Truncated) if self.eof => {
-                            self.pos = self.buf.len();
+                            // Following: a record header not yet whole.
+                            if !self.follow {
+                                self.pos = self.buf.len();
+                            }
                             return Ok(self.offset() - start);
                         }
                         Err(_) => self.pos += 1,
@@ -685,10 +727,11 @@ impl<R: Read> Reader<R> {
 
     /// Reads the next record.
     ///
-    /// Returns `Ok(None)` at the end of the segment, `Ok(Some(Err(damage)))`
-    /// for a damaged stretch (the reader has already moved past it, so the
-    /// next call goes on with the next good record), and never panics on
-    /// hostile bytes.
+    /// Returns `Ok(None)` at the end of the segment (following a file,
+    /// [`Reader::follow`]: at the end of what is written so far),
+    /// `Ok(Some(Err(damage)))` for a damaged stretch (the reader has already
+    /// moved past it, so the next call goes on with the next good record),
+    /// and never panics on hostile bytes.
     ///
     /// # Errors
     /// Only the source's I/O errors.
@@ -699,12 +742,23 @@ impl<R: Read> Reader<R> {
         if let Some(record) = self.queued.take() {
             return Ok(Some(Ok(record)));
         }
+        if self.follow {
+            // The end seen before may have moved since: read again.
+            self.eof = false;
+        }
         if self.fill(1)? == 0 {
             return Ok(None);
         }
         let offset = self.offset();
-        let kind = match self.head_at()? {
+        let head = self.head_at()?;
+        if self.follow && matches!(head, Err(DamageKind::Truncated)) {
+            // Not yet written: `pos` is still at the record's start.
+            return Ok(None);
+        }
+        let kind = match head {
             Ok(head) => match self.read_body(offset, &head)? {
+                // Not yet written whole: `pos` is still at the record's start.
+                Err(DamageKind::Truncated) if self.follow => return Ok(None),
                 Ok(record) => {
                     return Ok(Some(match self.seq.check(&record) {
                         Check::Good => Ok(record),
@@ -1143,6 +1197,106 @@ mod tests {
         );
         // Three chunks kept, each once, then Round and End (150 events: the count matches).
         assert_eq!(recs.len(), 5);
+    }
+
+    /// A source that another writer appends to: reads what is there now.
+    #[derive(Debug, Clone, Default)]
+    struct Growing {
+        data: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+        pos: usize,
+    }
+
+    impl Read for Growing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let data = self.data.borrow();
+            let n = buf.len().min(data.len() - self.pos);
+            buf[..n].copy_from_slice(&data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    /// Every record until the reader says "not yet".
+    fn read_now<R: Read>(r: &mut Reader<R>, recs: &mut Vec<Record>, dmg: &mut Vec<Damage>) {
+        while let Some(item) = r.next_record().unwrap() {
+            match item {
+                Ok(rec) => recs.push(rec),
+                Err(d) => dmg.push(d),
+            }
+        }
+    }
+
+    /// Issue 11.3: a following reader fed a recording in pieces gives the
+    /// records of the whole file, whatever the pieces: every split point
+    /// (one piece, then the rest), and one byte at a time (every split
+    /// point at once). A record cut by the end of what is written is
+    /// waited for, never reported as damage.
+    #[test]
+    fn following_a_file_in_pieces_gives_the_records_of_the_whole_file() {
+        let (bytes, _) = sample();
+        let (want, none) = read_all(&bytes);
+        assert!(none.is_empty());
+        let feed = |pieces: &mut dyn Iterator<Item = usize>| {
+            let src = Growing::default();
+            let (mut recs, mut dmg, mut reader) = (Vec::new(), Vec::new(), None);
+            for end in pieces {
+                let have = src.data.borrow().len();
+                src.data.borrow_mut().extend_from_slice(&bytes[have..end]);
+                if reader.is_none() {
+                    match Reader::follow(src.clone()) {
+                        Ok(r) => reader = Some(r),
+                        Err(HeaderError::TooShort(n)) => {
+                            assert!(n < SEGMENT_HEADER_LEN);
+                            continue;
+                        }
+                        Err(e) => panic!("{end}: {e}"),
+                    }
+                }
+                let r = reader.as_mut().unwrap();
+                read_now(r, &mut recs, &mut dmg);
+                assert!(dmg.is_empty(), "{end}: {dmg:?}");
+                // Whatever is not read yet is the start of one record.
+                assert_eq!(r.offset() + r.pending_bytes(), end as u64);
+            }
+            (recs, reader.map(|r| r.pending_bytes()))
+        };
+        for split in 0..=bytes.len() {
+            let (recs, pending) = feed(&mut [split, bytes.len()].into_iter());
+            assert_eq!(recs, want, "split at {split}");
+            assert_eq!(pending, Some(0));
+        }
+        let (recs, _) = feed(&mut (1..=bytes.len()));
+        assert_eq!(recs, want, "one byte at a time");
+    }
+
+    /// Following, a cut record at the end is "not yet"; a damaged record
+    /// before the end is damage, reported as by a reader of the whole file.
+    #[test]
+    fn following_tells_a_record_not_yet_written_from_damage() {
+        let (bytes, starts) = sample();
+        let cut = starts[2] + 10;
+        let mut r = Reader::follow(&bytes[..cut]).unwrap();
+        let (mut recs, mut dmg) = (Vec::new(), Vec::new());
+        read_now(&mut r, &mut recs, &mut dmg);
+        assert_eq!((recs.len(), dmg.len(), r.pending_bytes()), (2, 0, 10));
+        // Reading the same cut whole says truncated.
+        assert_eq!(read_all(&bytes[..cut]).1[0].kind, DamageKind::Truncated);
+
+        let mut bad = bytes.clone();
+        bad[starts[1] + RECORD_HEADER_LEN + EVENTS_FIELDS_LEN + 3] ^= 0xFF;
+        let src = Growing::default();
+        src.data.borrow_mut().extend_from_slice(&bad[..starts[3] + 5]);
+        let mut r = Reader::follow(src.clone()).unwrap();
+        let (mut recs, mut dmg) = (Vec::new(), Vec::new());
+        read_now(&mut r, &mut recs, &mut dmg);
+        assert_eq!(dmg.len(), 1, "{dmg:?}");
+        assert_eq!((dmg[0].offset, dmg[0].skipped_bytes), (starts[1] as u64, (starts[2] - starts[1]) as u64));
+        assert!(matches!(dmg[0].kind, DamageKind::ChecksumMismatch { .. }));
+        assert_eq!((recs.len(), r.pending_bytes()), (2, 5));
+        src.data.borrow_mut().extend_from_slice(&bad[starts[3] + 5..]);
+        read_now(&mut r, &mut recs, &mut dmg);
+        assert_eq!(dmg.len(), 1);
+        assert_eq!((recs, dmg), read_all(&bad));
     }
 
     proptest! {

@@ -8,7 +8,7 @@ use super::track::{
     AllocAcc, ForeignAcc, Handoff, ScopeInterval, Tracker, VarAcc, MAX_FOREIGN, MAX_INTERIOR_OFFSET, MAX_SCOPE_INTERVALS,
     MAX_UNLINKED_NOTES, MAX_VARIABLES,
 };
-use super::{EndRecord, Leak, Replay, ThreadStats, ThreadTimeline, Totals, MAX_DAMAGE_LISTED, MAX_LEAKS, MAX_THREAD_TIMELINES};
+use super::{EndRecord, Leak, Replay, SiteStats, ThreadStats, ThreadTimeline, Totals, MAX_DAMAGE_LISTED, MAX_LEAKS, MAX_THREAD_TIMELINES};
 use crate::format::event::*;
 use crate::format::stacks::MARK_TABLE_FULL;
 use crate::format::{Damage, Event, Record, SegmentHeader, SITE_CLONE};
@@ -1262,5 +1262,155 @@ impl Replayer {
             file_bytes,
             segments: Default::default(),
         }
+    }
+}
+
+/// What one live allocation is, for [`Replayer::view`]: its size and its
+/// site's stack id.
+type Held = (u64, u32);
+
+impl Replayer {
+    /// The totals and the figures of every site as they stand once every
+    /// event read so far is applied, without applying the events still
+    /// buffered (those stamped at or after the last release): a live view
+    /// of a recording still being written ([`super::Follow`]), whose last
+    /// round may wait long for the Round record that releases it.
+    ///
+    /// The buffered events are counted on top of the replay's state in the
+    /// order they will apply (they are one or two rounds' worth); the
+    /// replay itself does not change. The figures are the replay's own once
+    /// the buffered events are released, in a healthy file: the counting
+    /// rules are those of [`Replayer::record`] (an address freed twice or
+    /// taken while live is disorder the buffered part does not repair).
+    /// `duration_ns` is the latest timestamp read, `threads` the threads
+    /// seen; `peak_*` of the sites are 0, and their `max_live_*`,
+    /// `temporary` and `total_lifetime_ns` count the applied events only.
+    pub(crate) fn view(&self) -> (Totals, Vec<SiteStats>) {
+        let mut t = self.totals.clone();
+        t.duration_ns = self.end.map_or(self.max_ts, |e| e.end_ns);
+        t.threads = self.thread_index.keys().filter(|&&id| id != 0).count() as u64;
+        let mut sites: Vec<SiteStats> = self.sites.now().collect();
+        let mut by_stack: FastMap<u32, usize> = sites.iter().enumerate().map(|(i, s)| (s.stack, i)).collect();
+        let mut incoming = self.incoming.clone();
+        incoming.sort_by_key(|op| op.key);
+        // Allocations made by buffered events, and addresses of the live
+        // set they freed.
+        let mut made: FastMap<u64, Held> = FastMap::default();
+        let mut freed: FastMap<u64, ()> = FastMap::default();
+        let stack_of = |stack: u32| if stack != 0 && (stack as usize) <= self.stacks.nodes.len() { stack } else { 0 };
+        let mut site = |stack: u32| -> usize {
+            *by_stack.entry(stack).or_insert_with(|| {
+                sites.push(SiteStats { stack, ..SiteStats::default() });
+                sites.len() - 1
+            })
+        };
+        // (site, +1 gained or -1 released, bytes, 1: an allocation or a
+        // deallocation, 0: a reallocation's part).
+        let mut deltas: Vec<(usize, i8, u64, u8)> = Vec::new();
+        merge(&self.ready, &incoming, |op| {
+            // Takes the allocation at `ptr` out of the live set (as seen).
+            let mut take = |ptr: u64| -> Option<Held> {
+                if let Some(h) = made.remove(&ptr) {
+                    return Some(h);
+                }
+                if freed.contains_key(&ptr) {
+                    return None;
+                }
+                let l = self.live.get(ptr)?;
+                freed.insert(ptr, ());
+                Some((l.size, self.sites.sites[l.site as usize].stats.stack))
+            };
+            // Counts the allocation `held` no longer live: a deallocation,
+            // or the old size of a reallocation.
+            let mut out = |t: &mut Totals, (size, stack): Held, deallocation: bool| {
+                t.live_count -= 1;
+                t.live_bytes = t.live_bytes.wrapping_sub(size);
+                t.total_deallocated_bytes = t.total_deallocated_bytes.wrapping_add(size);
+                deltas.push((site(stack), -1, size, u8::from(deallocation)));
+            };
+            match op.kind {
+                OpKind::Alloc => {
+                    t.total_allocations += 1;
+                    t.total_allocated_bytes = t.total_allocated_bytes.wrapping_add(op.b);
+                    made.insert(op.a, (op.b, stack_of(op.stack)));
+                    deltas.push((site(stack_of(op.stack)), 1, op.b, 1));
+                    t.live_count += 1;
+                    t.live_bytes = t.live_bytes.wrapping_add(op.b);
+                }
+                OpKind::Dealloc => match take(op.a) {
+                    Some(h) => {
+                        t.total_deallocations += 1;
+                        out(&mut t, h, true);
+                    }
+                    None => {
+                        t.prerecording_deallocations += 1;
+                        t.prerecording_deallocated_bytes = t.prerecording_deallocated_bytes.wrapping_add(op.b);
+                    }
+                },
+                OpKind::Realloc | OpKind::ReallocLarge | OpKind::MoveOut { .. } | OpKind::MoveIn { .. } => {
+                    let large = matches!(op.kind, OpKind::ReallocLarge | OpKind::MoveOut { large: true } | OpKind::MoveIn { large: true });
+                    let (old_size, new_size) = sizes(large, op.c);
+                    let (old_ptr, new_ptr) = match op.kind {
+                        OpKind::MoveOut { .. } => (Some(op.a), None),
+                        OpKind::MoveIn { .. } => (None, Some(op.b)),
+                        _ => (Some(op.a), Some(op.b)),
+                    };
+                    if let Some(old_ptr) = old_ptr {
+                        match take(old_ptr) {
+                            Some(h) => out(&mut t, h, false),
+                            None => {
+                                t.prerecording_reallocations += 1;
+                                t.prerecording_deallocated_bytes = t.prerecording_deallocated_bytes.wrapping_add(old_size.unwrap_or(0));
+                            }
+                        }
+                    }
+                    if let Some(new_ptr) = new_ptr {
+                        t.total_reallocations += 1;
+                        t.total_allocated_bytes = t.total_allocated_bytes.wrapping_add(new_size);
+                        t.live_count += 1;
+                        t.live_bytes = t.live_bytes.wrapping_add(new_size);
+                        made.insert(new_ptr, (new_size, stack_of(op.stack)));
+                        deltas.push((site(stack_of(op.stack)), 1, new_size, 0));
+                    }
+                }
+                OpKind::Track(_) => {}
+            }
+            if t.live_bytes > t.peak_live_bytes {
+                t.peak_live_bytes = t.live_bytes;
+                t.peak_at_ns = op.ts();
+            }
+        });
+        for (i, sign, bytes, whole) in deltas {
+            let s = &mut sites[i];
+            if sign > 0 {
+                s.live_count_end += 1;
+                s.live_bytes_end = s.live_bytes_end.wrapping_add(bytes);
+                s.allocated_bytes = s.allocated_bytes.wrapping_add(bytes);
+                if whole == 1 {
+                    s.allocations += 1;
+                } else {
+                    s.reallocations += 1;
+                }
+            } else {
+                s.live_count_end = s.live_count_end.saturating_sub(1);
+                s.live_bytes_end = s.live_bytes_end.wrapping_sub(bytes);
+                s.deallocated_bytes = s.deallocated_bytes.wrapping_add(bytes);
+                s.deallocations += u64::from(whole);
+            }
+        }
+        for s in &mut sites {
+            (s.peak_count, s.peak_bytes) = (0, 0);
+        }
+        (t, sites)
+    }
+
+    /// The `End` record, if read; damaged stretches so far; `Round` records read.
+    pub(crate) fn progress(&self) -> (Option<EndRecord>, u64, u64) {
+        (self.end, self.damage_count, self.rounds)
+    }
+
+    /// The stack tree and module map read so far.
+    pub(crate) fn stacks(&self) -> &Stacks {
+        &self.stacks
     }
 }

@@ -38,6 +38,7 @@
 //! already applied is applied at once ([`Totals::late_events`]).
 
 mod engine;
+mod follow;
 mod live;
 mod segments;
 mod sites;
@@ -48,6 +49,7 @@ mod tests;
 mod track;
 
 pub use engine::Replayer;
+pub use follow::{Follow, SiteOrder, Snapshot};
 pub use segments::{list_segments, SegmentFile, SegmentsReport};
 pub use sites::{SitePoint, SiteStats, Stacks};
 pub use track::{

@@ -233,6 +233,12 @@ impl Sites {
         }
     }
 
+    /// Every site's figures now, as [`Sites::finish`] gives them at the end
+    /// (`live_*_end` are the live figures now; `peak_*` are left 0).
+    pub(crate) fn now(&self) -> impl Iterator<Item = SiteStats> + '_ {
+        self.sites.iter().map(|s| SiteStats { live_count_end: s.live_count, live_bytes_end: s.live_bytes, ..s.stats.clone() })
+    }
+
     #[inline]
     fn touch(&mut self, site: u32) -> &mut SiteAcc {
         let gen = self.gen;

@@ -1,0 +1,351 @@
+//! Following a recording while it is written: [`Follow`], the replay
+//! behind `memscope top`.
+
+use super::engine::{Replayer, WINDOW_BYTES_PER_EVENT, WINDOW_LIMIT};
+use super::{max_events, max_live, EndRecord, Replay, SiteStats, Stacks, Totals};
+use crate::format::{Damage, DamageKind, HeaderError, Reader, SegmentHeader};
+use crate::Error;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A recording followed while it is written: the replay behind `memscope top`.
+///
+/// ```no_run
+/// let mut follow = memscope::replay::Follow::open("run.memscope".as_ref())?;
+/// while !follow.is_finished() {
+///     follow.poll(std::time::Duration::from_millis(500))?;
+///     let now = follow.snapshot(5);
+///     println!("{} bytes live in {} allocations", now.summary.live_bytes, now.summary.live_count);
+///     std::thread::sleep(std::time::Duration::from_secs(1));
+/// }
+/// # Ok::<(), memscope::Error>(())
+/// ```
+///
+/// Each [`Follow::poll`] reads the records appended since the last one
+/// ([`Reader::follow`]: a record not yet written whole is waited for, not
+/// taken for damage; FORMAT.md, "Following a recording") and feeds them to
+/// one [`Replayer`], so memory is the replay's (the live set, a round or two
+/// of events), never the file's, and the file is read once. A [`Snapshot`]
+/// counts the events read but not yet applied (replay applies a round's
+/// events once a later Round record proves their order, and a paused
+/// program writes none) on top of the replay's state, without changing it:
+/// it shows everything the file holds so far.
+#[derive(Debug)]
+pub struct Follow {
+    path: PathBuf,
+    /// `None` until the file holds its 48-byte segment header.
+    reader: Option<Reader<File>>,
+    replayer: Option<Replayer>,
+    /// The records so far broke a limit of FORMAT.md's "Limits": nothing
+    /// more is read.
+    stopped: bool,
+}
+
+/// What [`Follow::snapshot_by`] ranks sites by.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SiteOrder {
+    /// Bytes live now.
+    #[default]
+    LiveBytes,
+    /// Bytes allocated so far (reallocations' new sizes included).
+    AllocatedBytes,
+    /// Allocations and reallocations made so far.
+    Allocations,
+}
+
+/// What a followed recording holds so far: every event read, applied.
+#[non_exhaustive]
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The totals over the events read so far, as [`Replay::summary`] would
+    /// give them were the recording to end here (`duration_ns`: the latest
+    /// timestamp read, or the End record's).
+    pub summary: Totals,
+    /// The first sites in the order asked ([`Follow::snapshot`]: the most
+    /// bytes live now first), at most as many as asked. `live_count_end`
+    /// and `live_bytes_end` are the live figures now; `peak_count` and
+    /// `peak_bytes` are 0.
+    pub top_sites: Vec<SiteStats>,
+    /// How many sites have allocated so far.
+    pub site_count: u64,
+    /// The `End` record, once read: the recording is finished.
+    pub end: Option<EndRecord>,
+    /// Damaged stretches read so far.
+    pub damage_count: u64,
+    /// `Round` records read so far.
+    pub rounds: u64,
+    /// Bytes of the file read, up to the end of its last complete record.
+    pub read_bytes: u64,
+    /// Bytes after that: the start of a record not yet written whole.
+    pub pending_bytes: u64,
+}
+
+impl Follow {
+    /// Starts following the recording at `path`, which may still be
+    /// shorter than its segment header. Nothing is read until [`Follow::poll`].
+    ///
+    /// # Errors
+    /// [`Error::Open`] when the file cannot be opened.
+    pub fn open(path: &Path) -> Result<Follow, Error> {
+        File::open(path).map_err(|source| Error::Open { path: path.to_path_buf(), source })?;
+        Ok(Follow { path: path.to_path_buf(), reader: None, replayer: None, stopped: false })
+    }
+
+    /// Reads and replays the complete records written since the last call,
+    /// up to the end the file had when the call began, or until `budget`
+    /// has passed (a file written faster than it replays, or a long file
+    /// read for the first time, is read over several calls); returns how
+    /// many it read (damaged stretches included). Call it again to read
+    /// what is written later; after the `End` record it reads only what may
+    /// follow (`Symbols` records).
+    ///
+    /// # Errors
+    /// [`Error::Open`] when the file can no longer be opened before its
+    /// header is read; [`Error::Header`] when it is not a recording this
+    /// version can read; [`Error::Read`] when reading fails.
+    pub fn poll(&mut self, budget: Duration) -> Result<u64, Error> {
+        if self.stopped {
+            return Ok(0);
+        }
+        // No deadline for a budget too long to add to now.
+        let until = Instant::now().checked_add(budget);
+        let path = &self.path;
+        // Where the file ends now: what is written during this call waits for the next.
+        let len = std::fs::metadata(path).map_or(u64::MAX, |m| m.len());
+        if self.reader.is_none() {
+            let file = File::open(path).map_err(|source| Error::Open { path: path.clone(), source })?;
+            match Reader::follow(file) {
+                Ok(reader) => {
+                    self.replayer = Some(Replayer::new(*reader.header()));
+                    self.reader = Some(reader);
+                }
+                // The header is not all written yet.
+                Err(HeaderError::TooShort(_)) => return Ok(0),
+                Err(source) => return Err(Error::Header { path: path.clone(), source }),
+            }
+        }
+        let (Some(reader), Some(replayer)) = (self.reader.as_mut(), self.replayer.as_mut()) else {
+            return Ok(0);
+        };
+        let mut read = 0;
+        loop {
+            let next = reader.next_record().map_err(|source| Error::Read { path: path.clone(), offset: reader.offset(), source })?;
+            match next {
+                None => break,
+                Some(Ok(record)) => replayer.record(&record),
+                Some(Err(damage)) => replayer.damage(damage),
+            }
+            read += 1;
+            // The limits of `Replay::from_reader`: memory stays bounded by
+            // the bytes read, whatever the records claim.
+            let read_bytes = reader.offset();
+            replayer.window_limit = WINDOW_LIMIT.saturating_add((read_bytes / WINDOW_BYTES_PER_EVENT) as usize);
+            let over =
+                [("events", replayer.totals.events, max_events(read_bytes)), ("live allocations", replayer.held(), max_live(read_bytes))]
+                    .into_iter()
+                    .find(|&(_, count, max)| count > max);
+            if let Some((what, count, max)) = over {
+                let kind = DamageKind::OverLimit { what, count, read_bytes, max };
+                replayer.damage(Damage { offset: read_bytes, kind, skipped_bytes: reader.pending_bytes() });
+                self.stopped = true;
+                break;
+            }
+            if read_bytes >= len || until.is_some_and(|u| Instant::now() >= u) {
+                break;
+            }
+        }
+        replayer.set_header(*reader.header());
+        Ok(read)
+    }
+
+    /// Bytes of the file read so far: up to the end of its last complete
+    /// record, plus those of a record not yet whole. A file found shorter
+    /// than this was truncated (recorded again to the same path).
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.as_ref().map_or(0, |r| r.offset() + r.pending_bytes())
+    }
+
+    /// The segment header, once written.
+    pub fn header(&self) -> Option<&SegmentHeader> {
+        self.reader.as_ref().map(Reader::header)
+    }
+
+    /// Whether the `End` record was read: the recording is finished.
+    pub fn is_finished(&self) -> bool {
+        self.replayer.as_ref().is_some_and(|r| r.progress().0.is_some())
+    }
+
+    /// The call-stack tree and module map read so far (to symbolize the
+    /// sites of a [`Snapshot`]); `Stacks::sites` is empty until
+    /// [`Follow::into_replay`].
+    pub fn stacks(&self) -> Option<&Stacks> {
+        self.replayer.as_ref().map(Replayer::stacks)
+    }
+
+    /// The figures of every event read so far, with the `top` sites by
+    /// live bytes (as [`Follow::snapshot_by`] with [`SiteOrder::LiveBytes`]).
+    pub fn snapshot(&self, top: usize) -> Snapshot {
+        self.snapshot_by(top, SiteOrder::LiveBytes)
+    }
+
+    /// The figures of every event read so far, with the `top` sites by
+    /// `order` (most first; ties: then by live bytes, then by allocated
+    /// bytes, then the lower stack id; sites where the key is 0 are left
+    /// out). Time and memory: one pass over the sites and over the events
+    /// read but not yet applied (a round or two).
+    pub fn snapshot_by(&self, top: usize, order: SiteOrder) -> Snapshot {
+        let (Some(replayer), Some(reader)) = (&self.replayer, &self.reader) else { return Snapshot::default() };
+        let (summary, mut sites) = replayer.view();
+        let (end, damage_count, rounds) = replayer.progress();
+        let site_count = sites.len() as u64;
+        let key = |s: &SiteStats| match order {
+            SiteOrder::LiveBytes => s.live_bytes_end,
+            SiteOrder::AllocatedBytes => s.allocated_bytes,
+            SiteOrder::Allocations => s.allocations + s.reallocations,
+        };
+        let order = |a: &SiteStats, b: &SiteStats| {
+            key(b)
+                .cmp(&key(a))
+                .then(b.live_bytes_end.cmp(&a.live_bytes_end))
+                .then(b.allocated_bytes.cmp(&a.allocated_bytes))
+                .then(a.stack.cmp(&b.stack))
+        };
+        sites.retain(|s| key(s) > 0);
+        if sites.len() > top && top > 0 {
+            sites.select_nth_unstable_by(top - 1, order);
+        }
+        sites.truncate(top);
+        sites.sort_unstable_by(order);
+        Snapshot {
+            summary,
+            top_sites: sites,
+            site_count,
+            end,
+            damage_count,
+            rounds,
+            read_bytes: reader.offset(),
+            pending_bytes: reader.pending_bytes(),
+        }
+    }
+
+    /// The replay of everything read so far, as [`Replay::from_reader`]
+    /// gives it for a file that ends here; `None` before the header is read.
+    pub fn into_replay(self) -> Option<Replay> {
+        let (reader, replayer) = (self.reader?, self.replayer?);
+        Some(replayer.finish(reader.offset()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::stacks::StackNode;
+    use crate::format::{Event, OnFull, Record, VERSION};
+
+    fn header() -> SegmentHeader {
+        SegmentHeader { version: VERSION, start_unix_ns: 1, start_monotonic_ns: 2, pid: 3, ring_capacity: 64, on_full: OnFull::Block }
+    }
+
+    /// Records of two threads allocating, reallocating (in place, and
+    /// moving with a return stamp) and deallocating each other's memory,
+    /// with Round records whose watermarks leave events buffered.
+    fn records() -> Vec<Record> {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let nodes = (1..=4).map(|i| StackNode { parent: i - 1, address: 0x1000 + u64::from(i) }).collect();
+        let mut out = vec![Record::Stack { first_id: 1, nodes }];
+        let mut live: Vec<(u64, u64)> = Vec::new();
+        let (mut ts, mut next_ptr, mut seq) = (10u64, 0x10_0000u64, 0u64);
+        for round in 0..40u64 {
+            for thread in 1..=2u32 {
+                let mut events = Vec::new();
+                for _ in 0..rand(6) {
+                    ts += 1 + rand(3);
+                    let stack = rand(5) as u32;
+                    match rand(4) {
+                        0 | 1 => {
+                            next_ptr += 64;
+                            let size = 1 + rand(200);
+                            live.push((next_ptr, size));
+                            events.push(Event::Alloc { ts_ns: ts, ptr: next_ptr, size, align: 8, zeroed: false, stack });
+                        }
+                        2 if !live.is_empty() => {
+                            let (ptr, size) = live.swap_remove(rand(live.len() as u64) as usize);
+                            events.push(Event::Dealloc { ts_ns: ts, ptr, size, align: 8 });
+                        }
+                        _ if !live.is_empty() => {
+                            let i = rand(live.len() as u64) as usize;
+                            let (old_ptr, old_size) = live[i];
+                            let new_size = 1 + rand(300);
+                            let (new_ptr, returned_ns) = if rand(2) == 0 {
+                                (old_ptr, None)
+                            } else {
+                                next_ptr += 64;
+                                (next_ptr, Some(ts + rand(2)))
+                            };
+                            live[i] = (new_ptr, new_size);
+                            events.push(Event::Realloc {
+                                ts_ns: ts,
+                                old_ptr,
+                                new_ptr,
+                                old_size: Some(old_size),
+                                new_size,
+                                stack,
+                                returned_ns,
+                            });
+                            ts = returned_ns.unwrap_or(ts);
+                        }
+                        _ => {}
+                    }
+                }
+                if !events.is_empty() {
+                    out.push(Record::Events(crate::format::EventChunk { offset: 0, thread, sequence: seq, events, len_bytes: 0 }));
+                    seq += 1;
+                }
+            }
+            // Watermarks lag the events: some stay buffered at every point.
+            out.push(Record::Round { round, watermark_ns: ts.saturating_sub(rand(40)) });
+        }
+        out.push(Record::End { events_written: 0, events_lost: 0, end_ns: ts + 1, flags: 0 });
+        out
+    }
+
+    /// The snapshot after every record equals the finished replay of the
+    /// records up to there: the buffered events are counted exactly.
+    #[test]
+    fn a_view_counts_the_buffered_events_as_the_replay_will() {
+        let records = records();
+        let mut follower = Replayer::new(header());
+        let mut buffered_seen = false;
+        for (n, record) in records.iter().enumerate() {
+            follower.record(record);
+            let (totals, mut sites) = follower.view();
+            let mut prefix = Replayer::new(header());
+            for r in &records[..=n] {
+                prefix.record(r);
+            }
+            buffered_seen |= prefix.totals != totals;
+            let done = prefix.finish(0);
+            assert_eq!(totals, done.summary, "record {n}");
+            let mut want_sites = done.stacks.sites.clone();
+            for s in &mut want_sites {
+                (s.peak_count, s.peak_bytes, s.max_live_bytes, s.max_live_at_ns) = (0, 0, 0, 0);
+                (s.temporary, s.total_lifetime_ns) = (0, 0);
+            }
+            for s in &mut sites {
+                (s.max_live_bytes, s.max_live_at_ns, s.temporary, s.total_lifetime_ns) = (0, 0, 0, 0);
+            }
+            want_sites.sort_by_key(|s| s.stack);
+            sites.sort_by_key(|s| s.stack);
+            assert_eq!(sites, want_sites, "record {n}");
+        }
+        assert!(buffered_seen, "the test must leave events buffered");
+    }
+}
