@@ -15,7 +15,7 @@ const GOLDEN_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v2.me
 const GOLDEN_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v3.memscope");
 const GOLDEN_V4: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v4.memscope");
 const GOLDEN_V5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v5.memscope");
-const GOLDEN_V6: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v6.memscope");
+const GOLDEN_V6_SEGMENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v6-segment.memscope");
 
 fn name(s: &str) -> [u8; 16] {
     let mut n = [0u8; 16];
@@ -587,7 +587,7 @@ fn v6_checkpoint() -> Vec<format::CheckpointEntry> {
 /// recording (FORMAT.md, "Segments"): Clock, Segment, the tables,
 /// Checkpoint, the chunk (sequence 3), Round 2, Clock and an End record
 /// whose flag says the recording goes on.
-fn encode_v6() -> Vec<u8> {
+fn encode_v6_segment() -> Vec<u8> {
     let (header, modules, nodes, events, stacks, returned) = v5_records();
     let header = SegmentHeader { version: 6, pid: 6666, ..header };
     let [start, end] = v5_clocks();
@@ -607,12 +607,12 @@ fn encode_v6() -> Vec<u8> {
 }
 
 #[test]
-fn golden_v6_decodes_and_encoder_is_stable() {
-    let fresh = encode_v6();
+fn golden_v6_segment_decodes_and_encoder_is_stable() {
+    let fresh = encode_v6_segment();
     if std::env::var_os("MEMSCOPE_BLESS").is_some() {
-        std::fs::write(GOLDEN_V6, &fresh).unwrap();
+        std::fs::write(GOLDEN_V6_SEGMENT, &fresh).unwrap();
     }
-    let golden = std::fs::read(GOLDEN_V6).expect("tests/golden/v6.memscope is committed");
+    let golden = std::fs::read(GOLDEN_V6_SEGMENT).expect("tests/golden/v6-segment.memscope is committed");
     assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
     assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 6);
     // FORMAT.md, "Segment record": after the Clock record, tag 12, 32 bytes
@@ -634,7 +634,7 @@ fn golden_v6_decodes_and_encoder_is_stable() {
     assert_eq!(records.last(), Some(&Record::End { events_written: 20, events_lost: 0, end_ns: 90, flags: format::END_CONTINUED }));
     // Alone, it replays from its checkpoint: both allocations live at the
     // end, with the file's events on top; the history before it is missing.
-    let replay = memscope::replay::Replay::from_reader(&golden[..], "v6.memscope".as_ref()).unwrap();
+    let replay = memscope::replay::Replay::from_reader(&golden[..], "v6-segment.memscope".as_ref()).unwrap();
     assert_eq!(replay.damage_count, 0, "{:?}", replay.damage);
     assert!(replay.end.unwrap().continued && replay.segments.history_missing);
     assert_eq!((replay.segments.seeded_allocations, replay.segments.seeded_bytes), (2, 4196));
@@ -652,7 +652,7 @@ fn golden_v6_decodes_and_encoder_is_stable() {
 fn damaged_header_bytes_leave_every_record_replayable() {
     use memscope::format::DamageKind;
     use memscope::replay::Replay;
-    for (path, version) in [(GOLDEN_V1, 1), (GOLDEN_V2, 2), (GOLDEN_V3, 3), (GOLDEN_V4, 4), (GOLDEN_V5, 5), (GOLDEN_V6, 6)] {
+    for (path, version) in [(GOLDEN_V1, 1), (GOLDEN_V2, 2), (GOLDEN_V3, 3), (GOLDEN_V4, 4), (GOLDEN_V5, 5), (GOLDEN_V6_SEGMENT, 6)] {
         let golden = std::fs::read(path).expect("golden files are committed");
         let intact = Replay::from_reader(&golden[..], path.as_ref()).unwrap();
         assert_eq!(intact.damage_count, 0);

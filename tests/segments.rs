@@ -396,3 +396,51 @@ fn a_checkpoint_that_disagrees_with_the_segments_before_it_is_damage() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Polls `follow` until it has read the End record (at most 30 s).
+fn follow_to_end(follow: &mut memscope::replay::Follow) -> memscope::replay::Snapshot {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !follow.is_finished() && std::time::Instant::now() < until {
+        follow.poll(std::time::Duration::from_secs(1)).expect("poll");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(follow.is_finished(), "the follow reached the recording's End record");
+    follow.snapshot(10)
+}
+
+#[test]
+fn a_follow_of_the_directory_goes_on_across_rotations_and_starts_from_the_newest_checkpoint() {
+    let _serial = serial();
+    let dir = temp_dir("follow");
+    common::quiesce_harness();
+    let rec = memscope::Recorder::new(&dir).segment_bytes(16 << 10).start().expect("start");
+    // Followed while it is written, from its first segment.
+    let mut follow = memscope::replay::Follow::open(&dir).expect("follow the directory");
+    let mut kept = Vec::new();
+    for _ in 0..6 {
+        kept.push(workload(10));
+        follow.poll(std::time::Duration::from_secs(1)).expect("poll");
+    }
+    rec.finish().expect("finish");
+    let live = follow_to_end(&mut follow);
+    let segments = list_segments(&dir).unwrap();
+    assert!(segments.len() >= 3, "want several rotations, got {segments:?}");
+    assert_eq!(follow.path(), segments.last().unwrap().1, "the follow went on to the last segment");
+    // What it shows is what the directory replays to (before the change, a
+    // follow stopped at the first rotation's End record).
+    let whole = replay_file(&dir).expect("replay the directory");
+    let figures = |s: &memscope::replay::Totals| {
+        (s.total_allocations, s.total_deallocations, s.total_reallocations, s.total_allocated_bytes, s.live_count, s.live_bytes)
+    };
+    assert_eq!(figures(&live.summary), figures(&whole.summary), "follow across rotations vs the directory's replay");
+
+    // Opened after the fact, a follow starts at the newest segment, seeded
+    // from its checkpoint: the figures of that segment replayed alone.
+    let mut late = memscope::replay::Follow::open(&dir).expect("follow the directory");
+    let newest = follow_to_end(&mut late);
+    let alone = replay_file(&segments.last().unwrap().1).expect("replay the newest segment");
+    assert_eq!(figures(&newest.summary), figures(&alone.summary), "a late follow vs the newest segment alone");
+    assert_eq!((newest.summary.live_count, newest.summary.live_bytes), (whole.summary.live_count, whole.summary.live_bytes));
+    drop(kept);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -111,40 +111,6 @@ impl Mark {
     }
 }
 
-/// The segment of a directory to follow: the `*.memscope` file with the
-/// highest number in its name (the digits at the end of its stem; files
-/// without digits count as 0; ties go to the greater name).
-///
-/// The segment writer names and lists segments itself; this is the one
-/// place to swap for its listing.
-pub(crate) fn newest_segment(dir: &Path) -> io::Result<Option<PathBuf>> {
-    let mut best: Option<(u64, String, PathBuf)> = None;
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().is_none_or(|e| e != "memscope") || !path.is_file() {
-            continue;
-        }
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let digits = stem.len() - stem.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-        let number = stem[stem.len() - digits..].parse::<u64>().unwrap_or(0);
-        let key = (number, stem, path);
-        if best.as_ref().is_none_or(|b| (key.0, &key.1) > (b.0, &b.1)) {
-            best = Some(key);
-        }
-    }
-    Ok(best.map(|(_, _, p)| p))
-}
-
-/// The file to follow at `path`: itself, or a directory's newest segment.
-fn target(path: &Path) -> anyhow::Result<PathBuf> {
-    if !path.is_dir() {
-        return Ok(path.to_path_buf());
-    }
-    newest_segment(path)
-        .with_context(|| format!("cannot list {}", path.display()))?
-        .with_context(|| format!("{}: no *.memscope recording in this directory", path.display()))
-}
-
 /// Names sites by their first frame outside the standard library, from the
 /// module map and the binaries on disk; a site's name is made once.
 struct Labeler {
@@ -226,9 +192,9 @@ fn process_running(pid: u32) -> bool {
     }
 }
 
-/// The follower of one file, and what it takes to tell its state.
+/// The follower of one file or directory of segments, and what it takes
+/// to tell its state.
 struct Followed {
-    file: PathBuf,
     follow: Follow,
     /// The previous refresh's figures (`None`: none yet).
     last_mark: Option<Mark>,
@@ -238,16 +204,16 @@ struct Followed {
 }
 
 impl Followed {
-    fn open(file: PathBuf) -> anyhow::Result<Self> {
-        let follow = Follow::open(&file)?;
-        Ok(Followed { file, follow, last_mark: None, last_growth: None })
+    fn open(path: PathBuf) -> anyhow::Result<Self> {
+        let follow = Follow::open(&path)?;
+        Ok(Followed { follow, last_mark: None, last_growth: None })
     }
 
     /// Reads for at most `budget` (a file written faster than it replays
     /// is caught up with over several refreshes) and makes the view.
     fn refresh(&mut self, sites: usize, order: SiteOrder, budget: Duration, labeler: &mut Labeler) -> anyhow::Result<View> {
         let read = self.follow.poll(budget)?;
-        let file_bytes = std::fs::metadata(&self.file).map_or(0, |m| m.len());
+        let file_bytes = std::fs::metadata(self.follow.path()).map_or(0, |m| m.len());
         let snap = self.follow.snapshot_by(sites, order);
         let pid = self.follow.header().map(|h| h.pid);
         let grew = read > 0 && self.last_mark.is_some();
@@ -276,18 +242,29 @@ impl Followed {
             Some(stacks) => snap.top_sites.iter().map(|s| labeler.label(stacks, s)).collect(),
             None => Vec::new(),
         };
-        Ok(View { state, path: self.file.clone(), pid, snap, allocations_per_s, bytes_per_s, rate_ns: ns, labels, file_bytes, order })
+        Ok(View {
+            state,
+            path: self.follow.path().to_path_buf(),
+            pid,
+            snap,
+            allocations_per_s,
+            bytes_per_s,
+            rate_ns: ns,
+            labels,
+            file_bytes,
+            order,
+        })
     }
 
     /// Whether the file is now shorter than what was read of it: a new
     /// recording truncated it.
     fn replaced(&self) -> bool {
-        std::fs::metadata(&self.file).is_ok_and(|m| m.len() < self.follow.bytes_read())
+        std::fs::metadata(self.follow.path()).is_ok_and(|m| m.len() < self.follow.bytes_read())
     }
 
     /// Whether the file has not changed for [`QUIET_BEFORE_EXITED`].
     fn quiet(&self) -> bool {
-        let modified = std::fs::metadata(&self.file).and_then(|m| m.modified()).ok();
+        let modified = std::fs::metadata(self.follow.path()).and_then(|m| m.modified()).ok();
         let age = modified.and_then(|m| SystemTime::now().duration_since(m).ok()).unwrap_or(Duration::MAX);
         age >= QUIET_BEFORE_EXITED && self.last_growth.is_none_or(|t| t.elapsed() >= QUIET_BEFORE_EXITED)
     }
@@ -295,8 +272,7 @@ impl Followed {
 
 /// `memscope top PATH`.
 pub(crate) fn run(o: &Options) -> anyhow::Result<ExitCode> {
-    let mut file = target(&o.path)?;
-    let mut followed = Followed::open(file.clone())?;
+    let mut followed = Followed::open(o.path.clone())?;
     let mut labeler = Labeler::new(o.symbols.then(|| o.debug_dirs.clone()));
     let tui = o.iterations.is_none() && io::stdout().is_terminal() && io::stdin().is_terminal();
     let mut screen = if tui { Some(Screen::start()?) } else { None };
@@ -304,16 +280,9 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<ExitCode> {
     let mut order = o.order;
     let result = (|| -> anyhow::Result<View> {
         loop {
-            if o.path.is_dir() {
-                // A newer segment: follow it from its start.
-                if let Some(newest) = newest_segment(&o.path).ok().flatten().filter(|n| *n != file) {
-                    file = newest;
-                    followed = Followed::open(file.clone())?;
-                }
-            }
             if followed.replaced() {
                 // Recorded again to the same path (truncated): start over.
-                followed = Followed::open(file.clone())?;
+                followed = Followed::open(o.path.clone())?;
             }
             // A refresh reads for at most an interval (a follower behind
             // the writer reads on without sleeping, a line per interval);
@@ -542,23 +511,5 @@ impl Screen {
             f.render_widget(table, bottom);
         })?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_newest_segment_is_the_highest_numbered() {
-        let dir = std::env::temp_dir().join(format!("memscope-top-segments-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        assert_eq!(newest_segment(&dir).unwrap(), None);
-        for name in ["heap-9.memscope", "heap-10.memscope", "heap-2.memscope", "notes.txt", "heap-99.json"] {
-            std::fs::write(dir.join(name), b"").unwrap();
-        }
-        assert_eq!(newest_segment(&dir).unwrap(), Some(dir.join("heap-10.memscope")));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

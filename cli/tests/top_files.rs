@@ -1,7 +1,7 @@
 //! Issue 11.3: `memscope top` on recordings that are not being written: a
 //! finished file is a one-shot view that exits at its End record; a file
 //! whose process is gone without an End record is shown as it is and exits
-//! with 3; a directory is followed through its newest segment.
+//! with 3; a directory is followed from its newest segment.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -56,22 +56,26 @@ fn a_recording_whose_process_is_gone_is_shown_as_it_is_and_exits_3() {
 }
 
 #[test]
-fn a_directory_is_followed_through_its_newest_segment_and_a_missing_path_exits_1() {
+fn a_directory_is_followed_from_its_newest_segment_and_a_missing_path_exits_1() {
     let dir = scratch("segments");
-    std::fs::copy(golden(5), dir.join("heap-9.memscope")).unwrap();
-    std::fs::copy(golden(4), dir.join("heap-10.memscope")).unwrap();
+    // The golden segment is the second of its recording: the follow starts
+    // there, seeded from its checkpoint (2 allocations, 4,196 B), and reads
+    // to its rotation's End record.
+    let segment = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/v6-segment.memscope");
+    std::fs::copy(&segment, dir.join("000001.memscope")).unwrap();
+    std::fs::write(dir.join("notes.txt"), b"not a segment").unwrap();
     let out = top(&[dir.as_os_str(), "--once".as_ref()]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    // v4's figures, not v5's.
+    // `memscope info` of that segment alone: 9 live allocations, 8,589,947,928 B.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("live 8,589,943,672 B in 5 allocations"), "{stdout}");
+    assert!(stdout.contains("live 8,589,947,928 B in 9 allocations"), "{stdout}");
     let missing = top(&[dir.join("none.memscope").as_os_str()]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("none.memscope"));
     let empty = scratch("empty");
     let none = top(&[empty.as_os_str()]);
     assert_eq!(none.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&none.stderr).contains("no *.memscope recording"), "{none:?}");
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no memscope segment"), "{none:?}");
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&empty).unwrap();
 }

@@ -2,9 +2,11 @@
 //! behind `memscope top`.
 
 use super::engine::{Replayer, WINDOW_BYTES_PER_EVENT, WINDOW_LIMIT};
+use super::segments::{list_segments, seed, SegmentsReport};
 use super::{max_events, max_live, EndRecord, Replay, SiteStats, Stacks, Totals};
-use crate::format::{Damage, DamageKind, HeaderError, Reader, SegmentHeader};
+use crate::format::{segment_file_name, Damage, DamageKind, HeaderError, Reader, Record, SegmentHeader, END_CONTINUED};
 use crate::Error;
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -40,6 +42,66 @@ pub struct Follow {
     /// The records so far broke a limit of FORMAT.md's "Limits": nothing
     /// more is read.
     stopped: bool,
+    /// Following a directory of segments (`None`: one file).
+    segments: Option<Segments>,
+}
+
+/// Where a [`Follow`] of a directory of segments is: it starts at the
+/// newest segment, seeded from its checkpoint, and goes on to the next
+/// segment at each rotation's End record, as `replay_file` reads a
+/// directory (FORMAT.md, "Replay of a directory").
+#[derive(Debug)]
+struct Segments {
+    dir: PathBuf,
+    /// The index of the segment followed now.
+    index: u64,
+    /// Whether it is the first followed (its checkpoint seeds the live set;
+    /// a later one's repeats what its predecessor built).
+    first: bool,
+    /// A rotation's End record was read: the next segment is opened once it exists.
+    next: bool,
+    /// The highest stack node id fed to replay (each segment repeats the tree).
+    nodes_fed: u64,
+    /// Modules fed to replay (each segment repeats the map).
+    modules_fed: HashSet<(u64, u64, u64, String)>,
+    /// Bytes of the segments read before the current one (for the limits).
+    read_before: u64,
+    /// What the checkpoint seeded.
+    report: SegmentsReport,
+}
+
+impl Segments {
+    /// Feeds one record of the current segment to `replayer`; returns
+    /// whether it was a rotation's End record (read nothing more of this
+    /// segment).
+    fn feed(&mut self, replayer: &mut Replayer, record: Record) -> bool {
+        match record {
+            Record::Checkpoint(c) => {
+                if self.first {
+                    seed(replayer, &c, &mut self.report);
+                }
+            }
+            Record::Clock(_) | Record::Segment(_) if !self.first => {}
+            Record::Stack { first_id, nodes } => {
+                let last = (u64::from(first_id) + nodes.len() as u64).saturating_sub(1);
+                if last > self.nodes_fed {
+                    replayer.record(&Record::Stack { first_id, nodes });
+                    self.nodes_fed = last;
+                }
+            }
+            Record::Module(m) => {
+                if self.modules_fed.insert((m.start, m.end, m.load_bias, m.path.clone())) {
+                    replayer.record(&Record::Module(m));
+                }
+            }
+            Record::End { flags, .. } if flags & END_CONTINUED != 0 => {
+                self.next = true;
+                return true;
+            }
+            record => replayer.record(&record),
+        }
+        false
+    }
 }
 
 /// What [`Follow::snapshot_by`] ranks sites by.
@@ -86,11 +148,60 @@ impl Follow {
     /// Starts following the recording at `path`, which may still be
     /// shorter than its segment header. Nothing is read until [`Follow::poll`].
     ///
+    /// `path` may be a directory of segments (`Recorder::segment_bytes`):
+    /// the follow starts at its newest segment, seeded from that segment's
+    /// checkpoint (what was live when it started; the history before it is
+    /// not read), and goes on to each next segment as the recording rotates.
+    ///
     /// # Errors
-    /// [`Error::Open`] when the file cannot be opened.
+    /// [`Error::Open`] when the file cannot be opened, or the directory
+    /// cannot be listed or holds no segment.
     pub fn open(path: &Path) -> Result<Follow, Error> {
-        File::open(path).map_err(|source| Error::Open { path: path.to_path_buf(), source })?;
-        Ok(Follow { path: path.to_path_buf(), reader: None, replayer: None, stopped: false })
+        let open_error = |source| Error::Open { path: path.to_path_buf(), source };
+        if path.is_dir() {
+            let newest = list_segments(path).map_err(open_error)?.pop();
+            let Some((index, file)) = newest else {
+                let none = std::io::Error::new(std::io::ErrorKind::NotFound, "no memscope segment (NNNNNN.memscope) in this directory");
+                return Err(open_error(none));
+            };
+            File::open(&file).map_err(|source| Error::Open { path: file.clone(), source })?;
+            let segments = Segments {
+                dir: path.to_path_buf(),
+                index,
+                first: true,
+                next: false,
+                nodes_fed: 0,
+                modules_fed: HashSet::new(),
+                read_before: 0,
+                report: SegmentsReport::default(),
+            };
+            return Ok(Follow { path: file, reader: None, replayer: None, stopped: false, segments: Some(segments) });
+        }
+        File::open(path).map_err(open_error)?;
+        Ok(Follow { path: path.to_path_buf(), reader: None, replayer: None, stopped: false, segments: None })
+    }
+
+    /// The file followed now: the one given to [`Follow::open`], or the
+    /// directory's current segment.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the next segment once a rotation's End record was read and
+    /// the segment exists; returns whether the follow waits for it.
+    fn next_segment(&mut self) -> bool {
+        let Some(s) = self.segments.as_mut().filter(|s| s.next) else { return false };
+        let next = s.dir.join(segment_file_name(s.index + 1));
+        if !next.is_file() {
+            return true;
+        }
+        s.read_before += self.reader.as_ref().map_or(0, Reader::offset);
+        s.index += 1;
+        s.first = false;
+        s.next = false;
+        self.path = next;
+        self.reader = None;
+        false
     }
 
     /// Reads and replays the complete records written since the last call,
@@ -106,7 +217,7 @@ impl Follow {
     /// header is read; [`Error::Header`] when it is not a recording this
     /// version can read; [`Error::Read`] when reading fails.
     pub fn poll(&mut self, budget: Duration) -> Result<u64, Error> {
-        if self.stopped {
+        if self.stopped || self.next_segment() {
             return Ok(0);
         }
         // No deadline for a budget too long to add to now.
@@ -118,7 +229,10 @@ impl Follow {
             let file = File::open(path).map_err(|source| Error::Open { path: path.clone(), source })?;
             match Reader::follow(file) {
                 Ok(reader) => {
-                    self.replayer = Some(Replayer::new(*reader.header()));
+                    // A directory's next segment goes on with the same replay.
+                    if self.replayer.is_none() {
+                        self.replayer = Some(Replayer::new(*reader.header()));
+                    }
                     self.reader = Some(reader);
                 }
                 // The header is not all written yet.
@@ -132,15 +246,25 @@ impl Follow {
         let mut read = 0;
         loop {
             let next = reader.next_record().map_err(|source| Error::Read { path: path.clone(), offset: reader.offset(), source })?;
-            match next {
-                None => break,
-                Some(Ok(record)) => replayer.record(&record),
-                Some(Err(damage)) => replayer.damage(damage),
-            }
+            let rotated = match (next, self.segments.as_mut()) {
+                (None, _) => break,
+                (Some(Ok(record)), Some(segments)) => segments.feed(replayer, record),
+                (Some(Ok(record)), None) => {
+                    replayer.record(&record);
+                    false
+                }
+                (Some(Err(damage)), _) => {
+                    replayer.damage(damage);
+                    false
+                }
+            };
             read += 1;
+            if rotated {
+                break;
+            }
             // The limits of `Replay::from_reader`: memory stays bounded by
             // the bytes read, whatever the records claim.
-            let read_bytes = reader.offset();
+            let read_bytes = self.segments.as_ref().map_or(0, |s| s.read_before) + reader.offset();
             replayer.window_limit = WINDOW_LIMIT.saturating_add((read_bytes / WINDOW_BYTES_PER_EVENT) as usize);
             let over =
                 [("events", replayer.totals.events, max_events(read_bytes)), ("live allocations", replayer.held(), max_live(read_bytes))]
@@ -157,6 +281,11 @@ impl Follow {
             }
         }
         replayer.set_header(*reader.header());
+        // A rotation: go on in the next segment, within the budget.
+        if self.segments.as_ref().is_some_and(|s| s.next) && until.is_none_or(|u| Instant::now() < u) {
+            let rest = until.map_or(Duration::MAX, |u| u.saturating_duration_since(Instant::now()));
+            return Ok(read + self.poll(rest)?);
+        }
         Ok(read)
     }
 
