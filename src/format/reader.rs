@@ -54,6 +54,10 @@ pub enum Record {
     Clock(ClockRecord),
     /// Embedded symbols (version 3): return address → its lines, innermost first.
     Symbols(Vec<(u64, Vec<Line>)>),
+    /// The recording samples allocations by bytes (version 6).
+    Sampling(SamplingRecord),
+    /// One thread's exact counts of calls in a sampling recording (version 6).
+    Totals(TotalsRecord),
 }
 
 /// One thread's chunk of events, decoded.
@@ -887,6 +891,13 @@ impl<R: Read> Reader<R> {
                 monotonic_ns: le64(fields, 32),
             }),
             (TAG_CLOCK, _) if self.header.version >= 5 => return Ok(Err(DamageKind::BadLength)),
+            (TAG_SAMPLING, sampling::SAMPLING_FIELDS_LEN) if self.header.version >= 6 && body.is_empty() => {
+                Record::Sampling(SamplingRecord { interval_bytes: le64(fields, 0), seed: le64(fields, 8) })
+            }
+            (TAG_TOTALS, sampling::TOTALS_FIELDS_LEN) if self.header.version >= 6 && body.is_empty() => {
+                Record::Totals(sampling::decode_totals(fields))
+            }
+            (TAG_SAMPLING | TAG_TOTALS, _) if self.header.version >= 6 => return Ok(Err(DamageKind::BadLength)),
             (tag, _) => return Ok(Err(DamageKind::UnknownTag(tag))),
         };
         self.pos += total;

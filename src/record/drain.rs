@@ -187,6 +187,8 @@ pub(crate) struct Drainer {
     /// When the next round looks for slots of threads that are gone (ns
     /// since the epoch).
     next_reclaim_ns: u64,
+    /// A sampling recording's exact totals (`record::totals`).
+    totals: super::totals::TotalsTracker,
 }
 
 impl Drainer {
@@ -219,6 +221,7 @@ impl Drainer {
             watcher: None,
             code_ranges_dropped: 0,
             next_reclaim_ns: 0,
+            totals: Default::default(),
         }
     }
 
@@ -387,7 +390,10 @@ impl Drainer {
                 unsafe { slot.recycle() };
             }
             self.baseline(slot.index() as usize, slot.dropped());
+            self.totals.baseline(slot);
         }
+        // Relaxed: set by `launch` before this thread started.
+        self.totals.on = thread::CONTROL.sample_interval.load(Ordering::Relaxed) != 0;
         self.pending_stack.clear();
         self.pending_returned.clear();
         self.idle_since.clear();
@@ -504,6 +510,7 @@ impl Drainer {
                 }
             }
             most = most.max(taken);
+            self.totals.take(slot);
             if let Some(r) = reset {
                 if let Some(ids) = self.stack_ids.get_mut(index) {
                     ids.clear();
@@ -533,6 +540,7 @@ impl Drainer {
             self.put_chunk(0);
         }
         self.last_now = now;
+        self.totals.put(&mut self.out);
         if !self.out.is_empty() {
             format::put_round(&mut self.out, self.round, watermark);
             self.round += 1;

@@ -189,6 +189,8 @@ pub struct Replayer {
     /// allocating one ([`Live::charge`] − 1 indexes this), and free entries.
     charges: Vec<Charge>,
     free_charges: Vec<u32>,
+    /// A sampling recording's Sampling and Totals records (`sampled.rs`).
+    sampling: super::sampled::SamplingState,
 }
 
 /// Bytes of one live allocation that a reallocating thread is charged for.
@@ -232,6 +234,7 @@ impl Replayer {
             next_link: 0,
             charges: Vec::new(),
             free_charges: Vec::new(),
+            sampling: Default::default(),
         }
     }
 
@@ -300,6 +303,12 @@ impl Replayer {
             Record::Symbols(entries) => self.stacks.symbols.extend(entries.iter().cloned()),
             // Timestamps are ns already; the record says how they were derived.
             Record::Clock(_) => {}
+            Record::Sampling(s) => {
+                // Before any event (it follows the header): sites weigh every sample.
+                self.sites.interval = s.interval_bytes;
+                self.sampling.record = Some(*s);
+            }
+            Record::Totals(t) => self.sampling.totals(t),
         }
     }
 
@@ -1227,7 +1236,7 @@ impl Replayer {
                 _ => None,
             },
         );
-        Replay {
+        let mut replay = Replay {
             header: self.header,
             summary: self.totals,
             threads,
@@ -1251,6 +1260,9 @@ impl Replayer {
             end: self.end,
             rounds: self.rounds,
             file_bytes,
-        }
+            sampling: None,
+        };
+        self.sampling.apply(&mut replay);
+        replay
     }
 }

@@ -39,6 +39,7 @@
 
 mod engine;
 mod live;
+mod sampled;
 mod sites;
 mod stats;
 mod suggest;
@@ -47,6 +48,7 @@ mod tests;
 mod track;
 
 pub use engine::Replayer;
+pub use sampled::Sampling;
 pub use sites::{SitePoint, SiteStats, Stacks};
 pub use track::{
     ForeignRegion, HandedOver, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable,
@@ -128,6 +130,13 @@ pub struct Replay {
     pub rounds: u64,
     /// Length of the file in bytes.
     pub file_bytes: u64,
+    /// Set when the recording sampled allocations by bytes (format version
+    /// 6, `Recorder::sampling_interval_bytes`): then the per-site figures
+    /// ([`Stacks::sites`]), `summary.peak_live_bytes` and what derives from
+    /// them are estimates; the summary's counts and bytes of calls and
+    /// `live_bytes` are exact; the leaks, histograms and timelines hold the
+    /// sampled allocations only.
+    pub sampling: Option<Sampling>,
 }
 
 impl Replay {
