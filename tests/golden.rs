@@ -646,7 +646,10 @@ fn golden_v6_decodes_and_encoder_is_stable() {
     let replay = memscope::replay::Replay::from_reader(&golden[..], "v6.memscope".as_ref()).unwrap();
     assert_eq!(replay.damage_count, 0);
     let sampling = replay.sampling.as_ref().expect("a sampling recording");
-    assert_eq!((sampling.interval_bytes, sampling.seed, sampling.exact_totals, sampling.untracked_samples), (64, V6_SAMPLING.seed, true, 2));
+    assert_eq!(
+        (sampling.interval_bytes, sampling.seed, sampling.exact_totals, sampling.untracked_samples),
+        (64, V6_SAMPLING.seed, true, 2)
+    );
     // The totals are the Totals record's; the samples' own are kept apart.
     let t = &replay.summary;
     assert_eq!((t.total_allocations, t.total_deallocations, t.total_reallocations), (1000, 900, 50));
@@ -656,6 +659,20 @@ fn golden_v6_decodes_and_encoder_is_stable() {
     let weighted: u64 = replay.stacks.sites.iter().map(|s| s.allocated_bytes).sum();
     assert!(weighted > sampling.sampled.total_allocated_bytes, "{weighted}");
     assert_eq!(format::sampling::sample_bytes_weight(24, 64), 77);
+    // The JSON document says the mode and the interval, and which figures are estimates.
+    let mut json = Vec::new();
+    memscope::export::json(&replay, &mut json).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["sampling"]["mode"], "sampled");
+    assert_eq!(v["sampling"]["interval_bytes"], 64);
+    assert_eq!(v["sampling"]["sampled"]["total_allocations"], 10);
+    assert!(v["sampling"]["estimated"].as_array().is_some_and(|a| a.iter().any(|f| f == "sites[]")));
+    // DHAT's command line carries the note (no other field would show in dh_view).
+    let profile = memscope::export::profile::Profile::build_unsymbolized(&replay);
+    let mut dhat = Vec::new();
+    memscope::export::dhat::write(&profile, &mut dhat).unwrap();
+    let d: serde_json::Value = serde_json::from_slice(&dhat).unwrap();
+    assert!(d["cmd"].as_str().is_some_and(|c| c.contains("sampled every 64 bytes")), "{}", d["cmd"]);
 }
 
 /// Issue 9.6: a damaged header byte of any version's golden file costs

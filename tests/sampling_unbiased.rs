@@ -22,7 +22,8 @@ const RECORDINGS: u64 = 10;
 const THREADS: usize = 10;
 const SEEDS: u64 = RECORDINGS * THREADS as u64;
 /// Per site: its function's name, the size of its allocations, how many.
-const SITES: [(&str, usize, usize); 4] = [("site_tiny", 24, 48_000), ("site_small", 400, 2_900), ("site_at", 512, 2_300), ("site_huge", 8192, 140)];
+const SITES: [(&str, usize, usize); 4] =
+    [("site_tiny", 24, 48_000), ("site_small", 400, 2_900), ("site_at", 512, 2_300), ("site_huge", 8192, 140)];
 
 #[inline(never)]
 fn site_tiny(l: Layout) -> *mut u8 {
