@@ -11,7 +11,7 @@ use super::clock::{self, Order};
 use super::measure;
 use super::thread::{
     cancel_stamp, record, record_in, record_stamped, record_stamped_plain, sampled_alloc, sampled_dealloc, sampled_realloc_counts, stamp,
-    take_sampled, track_sampled, untake_sampled, CONTROL,
+    may_be_sampled, take_sampled, track_sampled, unsampled_fast, untake_sampled, CONTROL,
 };
 use crate::format::RawEvent;
 use crate::sync::Ordering;
@@ -127,10 +127,15 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
                     RawEvent::dealloc(ts, ptr as usize, layout.size(), layout.align())
                 });
             } else {
-                // Out of the set before the memory goes back (another
-                // thread may get the address and insert it).
-                let sampled = take_sampled(ptr as usize);
-                sampled_dealloc(&self.inner, session, ptr as usize, layout, sampled);
+                // Almost always: not sampled (its bucket of the set is
+                // empty), and counted inline.
+                let maybe = may_be_sampled(ptr as usize);
+                if maybe || !unsampled_fast(session, layout.size() as u64, false) {
+                    // Out of the set before the memory goes back (another
+                    // thread may get the address and insert it).
+                    let sampled = maybe && take_sampled(ptr as usize);
+                    sampled_dealloc(&self.inner, session, ptr as usize, layout, sampled);
+                }
             }
         }
         // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
@@ -188,7 +193,7 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
             record_in(&self.inner, session, true, Order::AfterCall, |ts, stack| {
                 RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), zeroed, stack)
             });
-        } else {
+        } else if !unsampled_fast(session, layout.size() as u64, true) {
             sampled_alloc(&self.inner, session, CONTROL.sample_interval(), ptr as usize, layout, zeroed);
         }
     }

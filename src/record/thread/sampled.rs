@@ -9,11 +9,13 @@ use super::*;
 use crate::format::sampling::{next_gap, thread_seed};
 use crate::record::clock::{self, Order};
 use crate::record::sample::{AddressSet, BUCKET};
+use crate::sync::AtomicU8;
 use core::sync::atomic::AtomicPtr as StdAtomicPtr;
 use std::alloc::{Layout, System};
 
 /// The sampled-address set's table: [`BUCKET`] header cells (the first
-/// holds the number of cells after the header), then the cells; null
+/// holds the number `n` of cells after the header), then the `n` cells,
+/// then `n / BUCKET` bytes of bucket counts; null
 /// before the first sampling recording. Allocated from `System` at
 /// `start`, never through the global allocator, and never freed (a thread
 /// of an earlier recording may still read it); a later recording reuses it
@@ -32,10 +34,13 @@ fn set() -> Option<AddressSet<'static>> {
     }
     // SAFETY: `prepare_set` stored a pointer to a live, never-freed table of
     // `BUCKET + n` cells whose first cell holds `n` (written before the
-    // Release store); the cells after the header are `n` atomics.
+    // Release store), followed by `n / BUCKET` count bytes; all zeroed
+    // memory, valid atomics.
     unsafe {
         let n = (*base).load(std::sync::atomic::Ordering::Relaxed) as usize;
-        Some(AddressSet::new(core::slice::from_raw_parts(base.add(BUCKET), n)))
+        let cells = base.add(BUCKET);
+        let counts = cells.add(n).cast::<AtomicU8>();
+        Some(AddressSet::new(core::slice::from_raw_parts(cells, n), core::slice::from_raw_parts(counts, n / BUCKET)))
     }
 }
 
@@ -46,7 +51,7 @@ pub(crate) fn prepare_set(cells: usize) -> bool {
         s.clear();
         return true;
     }
-    let Ok(layout) = Layout::array::<AtomicU64>(BUCKET + cells).and_then(|l| l.align_to(64)) else {
+    let Ok(layout) = Layout::array::<AtomicU64>(BUCKET + cells + (cells / BUCKET).div_ceil(8)).and_then(|l| l.align_to(64)) else {
         return false;
     };
     // SAFETY: `layout` has a non-zero size. Zeroed memory is a valid
@@ -55,7 +60,8 @@ pub(crate) fn prepare_set(cells: usize) -> bool {
     if base.is_null() {
         return false;
     }
-    // SAFETY: `base` holds `BUCKET + cells` zeroed cells, aligned to 64.
+    // SAFETY: `base` holds `BUCKET + cells` zeroed cells, then room for the
+    // `cells / BUCKET` count bytes (rounded up to whole cells), aligned to 64.
     unsafe { (*base).store(cells as u64, std::sync::atomic::Ordering::Relaxed) };
     // Release: pairs with the Acquire in `set`. The old table, if any, is
     // kept: a thread of an earlier recording may still read it.
@@ -73,7 +79,49 @@ pub(crate) fn set_len() -> usize {
 /// be handed to another thread, which may insert it).
 #[inline(always)]
 pub(crate) fn take_sampled(ptr: usize) -> bool {
-    set().is_some_and(|s| s.remove(ptr as u64))
+    set().is_some_and(|s| s.may_hold(ptr as u64) && s.remove(ptr as u64))
+}
+
+/// Whether `ptr` may be a sampled block: false settles that it is not
+/// (its bucket of the set is empty), with one byte load.
+#[inline(always)]
+pub(crate) fn may_be_sampled(ptr: usize) -> bool {
+    set().is_some_and(|s| s.may_hold(ptr as u64))
+}
+
+/// The whole work of an unsampled call, inline: this thread is registered
+/// in recording `session` with its countdown set up, and (`alloc`) the
+/// allocation of `size` bytes does not cross the countdown; counts the call
+/// (`alloc`: an allocation, else a deallocation). False, having done
+/// nothing, when the out-of-line path must run (registration, a sample,
+/// or the thread already inside the recorder).
+#[inline(always)]
+pub(crate) fn unsampled_fast(session: u32, size: u64, alloc: bool) -> bool {
+    LOCAL
+        .try_with(|l| {
+            if l.busy.get() != OUTSIDE {
+                return false;
+            }
+            // The guard first: a signal handler's call from here on is counted lost.
+            l.busy.set(RECORDING);
+            let slot = l.slot.get();
+            let left = l.countdown.get();
+            let done = l.session.get() == session && l.sample_session.get() == session && !slot.is_null() && (!alloc || size < left);
+            if done {
+                // SAFETY: a non-null `slot` is OWNED by this thread (see
+                // `Local::slot`); slots live for the whole process.
+                let slot = unsafe { &*slot };
+                if alloc {
+                    l.countdown.set(left - size);
+                    slot.count_allocation(size);
+                } else {
+                    slot.count_deallocation(size);
+                }
+            }
+            l.busy.set(OUTSIDE);
+            done
+        })
+        .unwrap_or(false)
 }
 
 /// Puts back a sampled block whose reallocation failed (it is still live).
