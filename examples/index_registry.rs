@@ -49,7 +49,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let record = std::env::var("MEMSCOPE_RECORD").as_deref() != Ok("0");
     let then_replay = std::env::var("MEMSCOPE_REPLAY").as_deref() != Ok("0");
     let started = Instant::now();
-    let recording = if record { Some(memscope::Recorder::new(&recording_path).call_stacks(stacks).sampling_interval_bytes(sampling).start()?) } else { None };
+    let recording = if record {
+        Some(memscope::Recorder::new(&recording_path).call_stacks(stacks).sampling_interval_bytes(sampling).start()?)
+    } else {
+        None
+    };
     let job_started = Instant::now();
     let index = run_job(&source)?;
     let job_time = job_started.elapsed();

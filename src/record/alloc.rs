@@ -10,8 +10,8 @@
 use super::clock::{self, Order};
 use super::measure;
 use super::thread::{
-    cancel_stamp, record, record_in, record_stamped, record_stamped_plain, sampled_alloc, sampled_dealloc, sampled_realloc_counts, stamp,
-    may_be_sampled, take_sampled, track_sampled, unsampled_fast, untake_sampled, CONTROL,
+    cancel_stamp, may_be_sampled, record, record_in, record_stamped, record_stamped_plain, sampled_alloc, sampled_dealloc,
+    sampled_realloc_counts, stamp, take_sampled, track_sampled, unsampled_fast, untake_sampled, CONTROL,
 };
 use crate::format::RawEvent;
 use crate::sync::Ordering;

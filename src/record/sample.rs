@@ -61,9 +61,7 @@ impl<'a> AddressSet<'a> {
     /// The index of `addr`'s bucket.
     #[inline(always)]
     fn index(&self, addr: u64) -> usize {
-        // Fibonacci hashing: the high bits of the product mix every bit of
-        // the address (allocations are 16-byte aligned: the low bits are 0).
-        (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & (self.counts.len() - 1)
+        bucket_of(addr, self.counts.len())
     }
 
     /// The cells of bucket `h`.
@@ -142,6 +140,14 @@ impl<'a> AddressSet<'a> {
         // Relaxed: a count for tests, read when no thread changes the set.
         self.cells.iter().filter(|c| c.load(Ordering::Relaxed) != 0).count()
     }
+}
+
+/// The bucket of `addr` in a table of `buckets` buckets (a power of two).
+#[inline(always)]
+pub fn bucket_of(addr: u64, buckets: usize) -> usize {
+    // Fibonacci hashing: the high bits of the product mix every bit of the
+    // address (allocations are 16-byte aligned: the low bits are 0).
+    (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & (buckets - 1)
 }
 
 /// The number of cells of the set for a sampling interval of `interval`

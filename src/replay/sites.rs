@@ -1,4 +1,5 @@
-//! Replay by site: exact figures per call stack.
+//! Replay by site: exact figures per call stack (estimates in a sampling
+//! recording: each sample weighted by `1/p`, FORMAT.md "Sampling record").
 //!
 //! A *site* is one distinct call stack (FORMAT.md glossary), identified by
 //! the stack id its allocations carry.
@@ -12,8 +13,10 @@
 
 use serde::Serialize;
 
-/// Exact figures of one site over the recording. Bytes are bytes, times
-/// nanoseconds.
+/// Exact figures of one site over the recording (in a sampling recording,
+/// [`crate::replay::Replay::sampling`], estimates: each sample of `size`
+/// bytes counts for `1/p` allocations and `size/p` bytes, and a lifetime
+/// for `1/p` lifetimes). Bytes are bytes, times nanoseconds.
 #[non_exhaustive]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SiteStats {

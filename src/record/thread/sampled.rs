@@ -86,7 +86,21 @@ pub(crate) fn take_sampled(ptr: usize) -> bool {
 /// (its bucket of the set is empty), with one byte load.
 #[inline(always)]
 pub(crate) fn may_be_sampled(ptr: usize) -> bool {
-    set().is_some_and(|s| s.may_hold(ptr as u64))
+    // As `set().may_hold(ptr)`, without building the set's slices (this
+    // runs on every deallocation).
+    // Acquire: as in `set`.
+    let base = SET.load(std::sync::atomic::Ordering::Acquire);
+    if base.is_null() {
+        return false;
+    }
+    // SAFETY: as in `set`: the header cell holds `n`, and the count of
+    // bucket `h < n / BUCKET` is the byte at `BUCKET + n` cells plus `h`.
+    unsafe {
+        let n = (*base).load(std::sync::atomic::Ordering::Relaxed) as usize;
+        let h = crate::record::sample::bucket_of(ptr as u64, n / BUCKET);
+        // Relaxed: see `AddressSet::may_hold`.
+        (*base.add(BUCKET + n).cast::<AtomicU8>().add(h)).load(std::sync::atomic::Ordering::Relaxed) != 0
+    }
 }
 
 /// The whole work of an unsampled call, inline: this thread is registered
@@ -106,7 +120,9 @@ pub(crate) fn unsampled_fast(session: u32, size: u64, alloc: bool) -> bool {
             l.busy.set(RECORDING);
             let slot = l.slot.get();
             let left = l.countdown.get();
-            let done = l.session.get() == session && l.sample_session.get() == session && !slot.is_null() && (!alloc || size < left);
+            // (`sample_session` is set only once the thread is registered in
+            // that recording, and the exit hook nulls `slot`.)
+            let done = l.sample_session.get() == session && !slot.is_null() && (!alloc || size < left);
             if done {
                 // SAFETY: a non-null `slot` is OWNED by this thread (see
                 // `Local::slot`); slots live for the whole process.
