@@ -20,7 +20,6 @@ static A: TrackingAllocator = TrackingAllocator::system();
 const INTERVAL: u64 = 512;
 const RECORDINGS: u64 = 10;
 const THREADS: usize = 10;
-const SEEDS: u64 = RECORDINGS * THREADS as u64;
 /// Per site: its function's name, the size of its allocations, how many.
 const SITES: [(&str, usize, usize); 4] =
     [("site_tiny", 24, 48_000), ("site_small", 400, 2_900), ("site_at", 512, 2_300), ("site_huge", 8192, 140)];
@@ -125,10 +124,10 @@ fn estimates_per_site_are_unbiased_over_100_seeds() {
                 e[1] += s.live_bytes_end;
             }
         }
-        for k in 0..SITES.len() {
+        for (k, sum) in sums.iter_mut().enumerate() {
             let e = seen.get(&k).copied().unwrap_or_default();
-            sums[k][0] += e[0] as f64;
-            sums[k][1] += e[1] as f64;
+            sum[0] += e[0] as f64;
+            sum[1] += e[1] as f64;
         }
     }
     for (k, &(name, size, n)) in SITES.iter().enumerate() {
