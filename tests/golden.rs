@@ -639,6 +639,8 @@ fn golden_v6_decodes_and_encoder_is_stable() {
     assert_eq!((t.total_allocations, t.total_deallocations, t.total_reallocations), (1000, 900, 50));
     assert_eq!((t.total_allocated_bytes, t.total_deallocated_bytes, t.live_bytes, t.live_count), (64_000, 60_000, 4000, 100));
     assert_eq!(sampling.sampled.total_allocations, 10);
+    // The peak: the exact bytes live at the round (the Totals record's), at its watermark.
+    assert_eq!((t.peak_live_bytes, t.peak_at_ns), (4000, 80));
     // A 24-byte sample at 64 bytes stands for 24 / (1 − e^(−24/64)) = 76.7 bytes.
     let weighted: u64 = replay.stacks.sites.iter().map(|s| s.allocated_bytes).sum();
     assert!(weighted > sampling.sampled.total_allocated_bytes, "{weighted}");

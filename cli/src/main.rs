@@ -579,7 +579,7 @@ fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {
                 grouped(sm.interval_bytes)
             )?;
             let totals = if sm.exact_totals { "totals below are exact" } else { "NO Totals record: totals below are the samples' own" };
-            writeln!(o, "                    {totals}; per-site figures and the peak are ESTIMATES")?;
+            writeln!(o, "                    {totals}; per-site figures are ESTIMATES; the peak is the most live at a drain round")?;
             writeln!(
                 o,
                 "  samples           {} allocations sampled, {} untracked (deallocation not matched)",
@@ -667,7 +667,7 @@ fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {
         ""
     };
     writeln!(o, "  live at end          {:>15}   {}{live_note}", grouped(t.live_count), bytes(t.live_bytes))?;
-    let estimate = if r.sampling.is_some() { " (estimate)" } else { "" };
+    let estimate = if r.sampling.is_some() { " (at a drain round: a lower bound)" } else { "" };
     writeln!(o, "  peak live            {:>15}   {} at {}{estimate}", "", bytes(t.peak_live_bytes), duration(t.peak_at_ns))?;
     writeln!(
         o,

@@ -131,7 +131,7 @@ struct SamplingView<'a> {
 
 /// The fields of the document that are estimates in a sampling recording
 /// (FORMAT.md, "Sampling record").
-pub const ESTIMATED_FIELDS: &[&str] = &["sites[]", "summary.peak_live_bytes", "suggestions[]"];
+pub const ESTIMATED_FIELDS: &[&str] = &["sites[]", "suggestions[]"];
 
 impl<'a> SamplingView<'a> {
     fn of(replay: &'a Replay) -> Self {

@@ -240,6 +240,9 @@ impl Replayer {
 
     /// Feeds the next good record of the segment.
     pub fn record(&mut self, record: &Record) {
+        if let Record::Round { watermark_ns, .. } = record {
+            self.sampling.round(*watermark_ns);
+        }
         match record {
             Record::Events(chunk) => self.events(chunk.thread, &chunk.events),
             Record::Round { watermark_ns, .. } if self.exact_watermarks => {

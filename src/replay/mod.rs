@@ -132,10 +132,11 @@ pub struct Replay {
     pub file_bytes: u64,
     /// Set when the recording sampled allocations by bytes (format version
     /// 6, `Recorder::sampling_interval_bytes`): then the per-site figures
-    /// ([`Stacks::sites`]), `summary.peak_live_bytes` and what derives from
-    /// them are estimates; the summary's counts and bytes of calls and
-    /// `live_bytes` are exact; the leaks, histograms and timelines hold the
-    /// sampled allocations only.
+    /// ([`Stacks::sites`]) and what derives from them are estimates; the
+    /// summary's counts and bytes of calls and `live_bytes` are exact;
+    /// `summary.peak_live_bytes` is the most bytes live at the end of a
+    /// drain round (exact at those instants, so a lower bound of the peak);
+    /// the leaks, histograms and timelines hold the sampled allocations only.
     pub sampling: Option<Sampling>,
 }
 

@@ -35,12 +35,31 @@ pub(crate) struct SamplingState {
     pub(crate) record: Option<SamplingRecord>,
     /// The last Totals record of each thread (cumulative).
     totals: BTreeMap<u32, TotalsRecord>,
+    /// Whether a Totals record came since the last Round record.
+    changed: bool,
+    /// The most bytes live at the end of a round (exact: from the Totals
+    /// records), and that round's watermark.
+    round_peak: Option<(u64, u64)>,
 }
 
 impl SamplingState {
     /// A Totals record: replaces the thread's earlier one.
     pub(crate) fn totals(&mut self, t: &TotalsRecord) {
         self.totals.insert(t.thread, *t);
+        self.changed = true;
+    }
+
+    /// A Round record: the Totals records before it give the exact bytes
+    /// live when the round ended (allocated − freed over every thread).
+    pub(crate) fn round(&mut self, watermark_ns: u64) {
+        if !std::mem::take(&mut self.changed) {
+            return;
+        }
+        let (alloc, freed) = self.totals.values().fold((0u64, 0u64), |(a, f), t| (a.wrapping_add(t.allocated_bytes), f.wrapping_add(t.deallocated_bytes)));
+        let live = alloc.saturating_sub(freed);
+        if self.round_peak.is_none_or(|(peak, _)| live > peak) {
+            self.round_peak = Some((live, watermark_ns));
+        }
     }
 
     /// Turns `replay`, replayed from the samples with weighted sites, into
@@ -72,9 +91,18 @@ impl SamplingState {
                 t.live_count = x.allocations.saturating_sub(x.deallocations);
             }
         }
-        // The peak: the weighted bytes of every site at the moment the
-        // samples peaked (an estimate, not the exact peak of the heap).
-        replay.summary.peak_live_bytes = replay.stacks.sites.iter().map(|s| s.peak_bytes).fold(0u64, u64::wrapping_add);
+        // The peak: the most bytes live at the end of a drain round, exact
+        // at those moments (rounds are at most the drain interval apart;
+        // the heap may have peaked higher between two); without Totals
+        // records, the weighted bytes of every site when the samples
+        // peaked. The weighted sum at the samples' peak is biased upwards
+        // (the largest of a noisy series: 2.3x the exact peak on the main
+        // job, benches/README.md "Issue 11"), so it is not used when the
+        // rounds give better.
+        match self.round_peak {
+            Some((peak, at)) => (replay.summary.peak_live_bytes, replay.summary.peak_at_ns) = (peak, at),
+            None => replay.summary.peak_live_bytes = replay.stacks.sites.iter().map(|s| s.peak_bytes).fold(0u64, u64::wrapping_add),
+        }
         replay.sampling =
             Some(Sampling { interval_bytes: record.interval_bytes, seed: record.seed, exact_totals, untracked_samples, sampled });
     }
