@@ -95,10 +95,8 @@ impl SamplingState {
         // at those moments (rounds are at most the drain interval apart;
         // the heap may have peaked higher between two); without Totals
         // records, the weighted bytes of every site when the samples
-        // peaked. The weighted sum at the samples' peak is biased upwards
-        // (the largest of a noisy series: 2.3x the exact peak on the main
-        // job, benches/README.md "Issue 11"), so it is not used when the
-        // rounds give better.
+        // peaked, which is noisier and biased upwards (the largest of a
+        // noisy series).
         match self.round_peak {
             Some((peak, at)) => (replay.summary.peak_live_bytes, replay.summary.peak_at_ns) = (peak, at),
             None => replay.summary.peak_live_bytes = replay.stacks.sites.iter().map(|s| s.peak_bytes).fold(0u64, u64::wrapping_add),
