@@ -55,7 +55,8 @@ impl SamplingState {
         if !std::mem::take(&mut self.changed) {
             return;
         }
-        let (alloc, freed) = self.totals.values().fold((0u64, 0u64), |(a, f), t| (a.wrapping_add(t.allocated_bytes), f.wrapping_add(t.deallocated_bytes)));
+        let (alloc, freed) =
+            self.totals.values().fold((0u64, 0u64), |(a, f), t| (a.wrapping_add(t.allocated_bytes), f.wrapping_add(t.deallocated_bytes)));
         let live = alloc.saturating_sub(freed);
         if self.round_peak.is_none_or(|(peak, _)| live > peak) {
             self.round_peak = Some((live, watermark_ns));
