@@ -39,7 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Knobs for measuring what recording costs this job (benches/main_job.sh, benches/README.md):
     // MEMSCOPE_STACKS=0 records without call stacks; MEMSCOPE_RECORD=0 runs the job with no
     // recording at all (the allocator stays installed, idle) and stops there; MEMSCOPE_REPLAY=0
-    // records, finishes and stops before the replay and the exports.
+    // records, finishes and stops before the replay and the exports; MEMSCOPE_SAMPLING=BYTES
+    // samples allocations by bytes (`Recorder::sampling_interval_bytes`; 0, the default: every event).
+    let sampling: u64 = std::env::var("MEMSCOPE_SAMPLING").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let stacks = match std::env::var("MEMSCOPE_STACKS").as_deref() {
         Ok("0") => memscope::CallStacks::Off,
         _ => memscope::CallStacks::FramePointers,
@@ -47,7 +49,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let record = std::env::var("MEMSCOPE_RECORD").as_deref() != Ok("0");
     let then_replay = std::env::var("MEMSCOPE_REPLAY").as_deref() != Ok("0");
     let started = Instant::now();
-    let recording = if record { Some(memscope::Recorder::new(&recording_path).call_stacks(stacks).start()?) } else { None };
+    let recording = if record {
+        Some(memscope::Recorder::new(&recording_path).call_stacks(stacks).sampling_interval_bytes(sampling).start()?)
+    } else {
+        None
+    };
     let job_started = Instant::now();
     let index = run_job(&source)?;
     let job_time = job_started.elapsed();

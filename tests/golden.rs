@@ -515,6 +515,9 @@ fn v5_clocks() -> [format::ClockRecord; 2] {
     [start, end]
 }
 
+// Version 5's file was written (by the encoder of version 5, now gone) as
+// `encode_v6` writes version 6's, without the Sampling and Totals records.
+
 /// The version-5 golden file's Clock records, by their bytes (FORMAT.md,
 /// "Clock record") and decoded, and the conversion they state.
 #[test]
@@ -541,9 +544,8 @@ fn golden_v5_clock_records() {
     assert_eq!(start.ticks_to_ns(start.epoch_ticks + 10_000_000), 5_000_000);
 }
 
-/// Version 5 is decode-only since version 6 (the encoder writes the
-/// current version's chunks, whose top byte says 6): the committed file
-/// keeps decoding to `v5_records`.
+/// Version 5 is decode-only since version 6: the encoder now writes 6 in
+/// each Events record (FORMAT.md, "Events record").
 #[test]
 fn golden_v5_decodes() {
     let golden = std::fs::read(GOLDEN_V5).expect("tests/golden/v5.memscope is committed");
@@ -567,6 +569,97 @@ fn golden_v5_decodes() {
     assert_eq!(replay.damage_count, 0);
     let t = &replay.summary;
     assert_eq!((t.address_conflicts, t.reordered_reallocations, t.size_mismatches, t.late_events), (0, 0, 0, 0));
+}
+
+/// Version 6: version 5's records as a sampling recording at 64 bytes: a
+/// Sampling record after the Clock record, and a Totals record of thread 1
+/// before the Round record.
+fn encode_v6() -> Vec<u8> {
+    let (header, modules, nodes, events, stacks, returned) = v5_records();
+    let header = SegmentHeader { version: 6, pid: 6666, ..header };
+    let [start, end] = v5_clocks();
+    let mut out = header.encode().to_vec();
+    format::put_clock(&mut out, &start);
+    format::sampling::put_sampling(&mut out, &V6_SAMPLING);
+    for m in &modules {
+        format::put_module(&mut out, m);
+    }
+    format::put_stack_nodes(&mut out, 1, &nodes[..4]);
+    format::put_stack_nodes(&mut out, 5, &nodes[4..]);
+    ChunkEncoder::default().put_events_returned(&mut out, 1, 0, &events, &stacks, &returned);
+    format::sampling::put_totals(&mut out, &V6_TOTALS);
+    format::put_round(&mut out, 0, 80);
+    format::put_clock(&mut out, &end);
+    format::put_end(&mut out, events.len() as u64, 0, 90, format::END_AT_EXIT);
+    out
+}
+
+const V6_SAMPLING: format::SamplingRecord = format::SamplingRecord { interval_bytes: 64, seed: 0x0123_4567_89AB_CDEF };
+const V6_TOTALS: format::TotalsRecord = format::TotalsRecord {
+    thread: 1,
+    allocations: 1000,
+    deallocations: 900,
+    reallocations: 50,
+    allocated_bytes: 64_000,
+    deallocated_bytes: 60_000,
+    untracked_samples: 2,
+};
+
+const GOLDEN_V6: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v6.memscope");
+
+#[test]
+fn golden_v6_decodes_and_encoder_is_stable() {
+    let fresh = encode_v6();
+    if std::env::var_os("MEMSCOPE_BLESS").is_some() {
+        std::fs::write(GOLDEN_V6, &fresh).unwrap();
+    }
+    let golden = std::fs::read(GOLDEN_V6).expect("tests/golden/v6.memscope is committed");
+    assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
+    assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 6);
+    // The Sampling record: tag 10, 16 bytes of fields, after the Clock record.
+    let at = format::SEGMENT_HEADER_LEN + format::RECORD_HEADER_LEN + format::CLOCK_FIELDS_LEN;
+    assert_eq!(&golden[at..at + 4], b"MSrc");
+    assert_eq!((golden[at + 4], u16::from_le_bytes([golden[at + 6], golden[at + 7]])), (10, 16));
+    assert_eq!(u64::from_le_bytes(golden[at + 16..at + 24].try_into().unwrap()), 64);
+    let mut reader = Reader::new(&golden[..]).unwrap();
+    let mut records = Vec::new();
+    while let Some(item) = reader.next_record().unwrap() {
+        records.push(item.expect("golden file has no damage"));
+    }
+    assert_eq!(records[1], Record::Sampling(V6_SAMPLING));
+    assert!(records.contains(&Record::Totals(V6_TOTALS)));
+    let replay = memscope::replay::Replay::from_reader(&golden[..], "v6.memscope".as_ref()).unwrap();
+    assert_eq!(replay.damage_count, 0);
+    let sampling = replay.sampling.as_ref().expect("a sampling recording");
+    assert_eq!(
+        (sampling.interval_bytes, sampling.seed, sampling.exact_totals, sampling.untracked_samples),
+        (64, V6_SAMPLING.seed, true, 2)
+    );
+    // The totals are the Totals record's; the samples' own are kept apart.
+    let t = &replay.summary;
+    assert_eq!((t.total_allocations, t.total_deallocations, t.total_reallocations), (1000, 900, 50));
+    assert_eq!((t.total_allocated_bytes, t.total_deallocated_bytes, t.live_bytes, t.live_count), (64_000, 60_000, 4000, 100));
+    assert_eq!(sampling.sampled.total_allocations, 10);
+    // The peak: the exact bytes live at the round (the Totals record's), at its watermark.
+    assert_eq!((t.peak_live_bytes, t.peak_at_ns), (4000, 80));
+    // A 24-byte sample at 64 bytes stands for 24 / (1 − e^(−24/64)) = 76.7 bytes.
+    let weighted: u64 = replay.stacks.sites.iter().map(|s| s.allocated_bytes).sum();
+    assert!(weighted > sampling.sampled.total_allocated_bytes, "{weighted}");
+    assert_eq!(format::sampling::sample_bytes_weight(24, 64), 77);
+    // The JSON document says the mode and the interval, and which figures are estimates.
+    let mut json = Vec::new();
+    memscope::export::json(&replay, &mut json).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["sampling"]["mode"], "sampled");
+    assert_eq!(v["sampling"]["interval_bytes"], 64);
+    assert_eq!(v["sampling"]["sampled"]["total_allocations"], 10);
+    assert!(v["sampling"]["estimated"].as_array().is_some_and(|a| a.iter().any(|f| f == "sites[]")));
+    // DHAT's command line carries the note (no other field would show in dh_view).
+    let profile = memscope::export::profile::Profile::build_unsymbolized(&replay);
+    let mut dhat = Vec::new();
+    memscope::export::dhat::write(&profile, &mut dhat).unwrap();
+    let d: serde_json::Value = serde_json::from_slice(&dhat).unwrap();
+    assert!(d["cmd"].as_str().is_some_and(|c| c.contains("sampled every 64 bytes")), "{}", d["cmd"]);
 }
 
 /// The version-6 golden file's Segment record: segment 1 of recording
@@ -652,7 +745,9 @@ fn golden_v6_segment_decodes_and_encoder_is_stable() {
 fn damaged_header_bytes_leave_every_record_replayable() {
     use memscope::format::DamageKind;
     use memscope::replay::Replay;
-    for (path, version) in [(GOLDEN_V1, 1), (GOLDEN_V2, 2), (GOLDEN_V3, 3), (GOLDEN_V4, 4), (GOLDEN_V5, 5), (GOLDEN_V6_SEGMENT, 6)] {
+    for (path, version) in
+        [(GOLDEN_V1, 1), (GOLDEN_V2, 2), (GOLDEN_V3, 3), (GOLDEN_V4, 4), (GOLDEN_V5, 5), (GOLDEN_V6, 6), (GOLDEN_V6_SEGMENT, 6)]
+    {
         let golden = std::fs::read(path).expect("golden files are committed");
         let intact = Replay::from_reader(&golden[..], path.as_ref()).unwrap();
         assert_eq!(intact.damage_count, 0);

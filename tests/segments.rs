@@ -444,3 +444,39 @@ fn a_follow_of_the_directory_goes_on_across_rotations_and_starts_from_the_newest
     drop(kept);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_sampling_recording_in_segments_keeps_its_interval_and_exact_totals_in_each_segment() {
+    let _serial = serial();
+    let dir = temp_dir("sampled");
+    common::quiesce_harness();
+    let rec = memscope::Recorder::new(&dir).segment_bytes(16 << 10).sampling_interval_bytes(1024).start().expect("start");
+    let before = Counts::now();
+    let kept = counted(|| workload(200));
+    let c = Counts::now().since(&before);
+    rec.finish().expect("finish");
+    let segments = list_segments(&dir).unwrap();
+    assert!(segments.len() >= 2, "want a rotation, got {segments:?}");
+    let exact = |r: &Replay, what: &str| {
+        let s = &r.summary;
+        assert_eq!(
+            (s.total_allocations, s.total_deallocations, s.total_reallocations, s.total_allocated_bytes, s.total_deallocated_bytes),
+            (c.allocs, c.deallocs, c.reallocs, c.alloc_bytes, c.dealloc_bytes),
+            "{what}: exact totals from the Totals records"
+        );
+        assert_eq!(s.live_bytes, c.live_bytes(), "{what}: exact bytes in use");
+    };
+    let whole = replay_file(&dir).expect("replay the directory");
+    assert!(whole.damage.is_empty(), "{:?}", whole.damage);
+    assert_eq!(whole.sampling.as_ref().map(|s| s.interval_bytes), Some(1024));
+    exact(&whole, "the directory");
+    // Each segment alone says it samples, at which interval; the last alone
+    // has every thread's exact counts (each segment starts with them).
+    for (_, path) in &segments {
+        let alone = replay_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(alone.sampling.as_ref().map(|s| s.interval_bytes), Some(1024), "{}: a sampling segment", path.display());
+    }
+    exact(&replay_file(&segments.last().unwrap().1).unwrap(), "the last segment alone");
+    drop(kept);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -452,6 +452,13 @@ fn write_sites(o: &mut impl Write, r: &Replay, profile: &Profile) -> io::Result<
         grouped(st.table_full_allocations),
         grouped(st.unknown_stack_allocations)
     )?;
+    if let Some(sm) = &r.sampling {
+        writeln!(
+            o,
+            "  (ESTIMATES: every site figure below is estimated from samples, one per {} allocated on average)",
+            human(sm.interval_bytes)
+        )?;
+    }
     type Key = fn(&memscope::replay::SiteStats) -> u64;
     let tables: [(&str, Key); 3] =
         [("at the peak", |s| s.peak_bytes), ("live at the end", |s| s.live_bytes_end), ("allocated", |s| s.allocated_bytes)];
@@ -672,6 +679,25 @@ fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {
         OnFull::Drop => "drop (a thread with a full ring drops the event and counts it)",
     };
     writeln!(o, "  full-ring policy  {policy}")?;
+    match &r.sampling {
+        None => writeln!(o, "  recording mode    full (every allocation, deallocation and reallocation recorded)")?,
+        Some(sm) => {
+            writeln!(
+                o,
+                "  recording mode    SAMPLED: one sample per {} allocated on average per thread ({} bytes);",
+                human(sm.interval_bytes),
+                grouped(sm.interval_bytes)
+            )?;
+            let totals = if sm.exact_totals { "totals below are exact" } else { "NO Totals record: totals below are the samples' own" };
+            writeln!(o, "                    {totals}; per-site figures are ESTIMATES; the peak is the most live at a drain round")?;
+            writeln!(
+                o,
+                "  samples           {} allocations sampled, {} untracked (deallocation not matched)",
+                grouped(sm.sampled.total_allocations),
+                grouped(sm.untracked_samples)
+            )?;
+        }
+    }
     write!(o, "  file size         {}", bytes(r.file_bytes))?;
     if t.events > 0 {
         write!(o, ", {:.2} bytes/event over {} events", r.file_bytes as f64 / t.events as f64, grouped(t.events))?;
@@ -765,7 +791,8 @@ fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {
         ""
     };
     writeln!(o, "  live at end          {:>15}   {}{live_note}", grouped(t.live_count), bytes(t.live_bytes))?;
-    writeln!(o, "  peak live            {:>15}   {} at {}", "", bytes(t.peak_live_bytes), duration(t.peak_at_ns))?;
+    let estimate = if r.sampling.is_some() { " (at a drain round: a lower bound)" } else { "" };
+    writeln!(o, "  peak live            {:>15}   {} at {}{estimate}", "", bytes(t.peak_live_bytes), duration(t.peak_at_ns))?;
     writeln!(
         o,
         "  pre-recording frees  {:>15}   {} (plus {} reallocations of unknown addresses)",

@@ -99,7 +99,7 @@ pub fn write_with(profile: &Profile, options: &DhatOptions, writer: impl Write) 
 /// The document, in dh_main.c's order.
 #[derive(Serialize)]
 #[allow(non_snake_case)]
-struct Document<'a> {
+struct Document {
     dhatFileVersion: u32,
     mode: &'static str,
     verb: &'static str,
@@ -108,7 +108,7 @@ struct Document<'a> {
     tu: &'static str,
     Mtu: &'static str,
     tuth: u64,
-    cmd: &'a str,
+    cmd: String,
     pid: u32,
     te: u64,
     tg: u64,
@@ -171,7 +171,7 @@ pub(crate) fn max_live_count(s: &SiteStats) -> u64 {
     u64::try_from(estimate).unwrap_or(u64::MAX).clamp(1, objects)
 }
 
-fn document<'a>(profile: &Profile, options: &'a DhatOptions) -> Document<'a> {
+fn document(profile: &Profile, options: &DhatOptions) -> Document {
     let mut ftbl = vec!["[root]".to_owned()];
     let mut frame_index: HashMap<String, usize> = HashMap::new();
     let mut pps: Vec<ProgramPoint> = Vec::new();
@@ -193,6 +193,12 @@ fn document<'a>(profile: &Profile, options: &'a DhatOptions) -> Document<'a> {
         });
         pps[i].add(&site.stats);
     }
+    // A sampling recording: the command line says the figures are estimates.
+    let cmd = match profile.sampling_note() {
+        Some(note) if options.cmd.is_empty() => note,
+        Some(note) => format!("{} ({note})", options.cmd),
+        None => options.cmd.clone(),
+    };
     Document {
         dhatFileVersion: 2,
         mode: "rust-heap",
@@ -202,7 +208,7 @@ fn document<'a>(profile: &Profile, options: &'a DhatOptions) -> Document<'a> {
         tu: "ns",
         Mtu: "ms",
         tuth: SHORT_LIVED_NS,
-        cmd: &options.cmd,
+        cmd,
         pid: options.pid,
         te: profile.end_ns,
         tg: profile.peak_at_ns,

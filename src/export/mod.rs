@@ -96,6 +96,7 @@ pub fn json_to_path_with(replay: &Replay, options: &JsonOptions, path: &Path) ->
 struct Document<'a> {
     format_version: u32,
     mode: &'static str,
+    sampling: SamplingView<'a>,
     recording: Recording<'a>,
     summary: &'a Totals,
     threads: &'a [ThreadStats],
@@ -114,6 +115,47 @@ struct Document<'a> {
     stacks: StacksView,
     frames: Vec<FrameView>,
     sites: Vec<SiteView>,
+}
+
+/// `sampling`: how the recording sampled, and which figures are estimates.
+#[derive(Serialize)]
+struct SamplingView<'a> {
+    mode: &'static str,
+    interval_bytes: Option<u64>,
+    seed: Option<u64>,
+    exact_totals: bool,
+    untracked_samples: u64,
+    estimated: &'static [&'static str],
+    sampled: Option<&'a Totals>,
+}
+
+/// The fields of the document that are estimates in a sampling recording
+/// (FORMAT.md, "Sampling record").
+pub const ESTIMATED_FIELDS: &[&str] = &["sites[]", "suggestions[]"];
+
+impl<'a> SamplingView<'a> {
+    fn of(replay: &'a Replay) -> Self {
+        match &replay.sampling {
+            None => SamplingView {
+                mode: "full",
+                interval_bytes: None,
+                seed: None,
+                exact_totals: true,
+                untracked_samples: 0,
+                estimated: &[],
+                sampled: None,
+            },
+            Some(s) => SamplingView {
+                mode: "sampled",
+                interval_bytes: Some(s.interval_bytes),
+                seed: Some(s.seed),
+                exact_totals: s.exact_totals,
+                untracked_samples: s.untracked_samples,
+                estimated: ESTIMATED_FIELDS,
+                sampled: Some(&s.sampled),
+            },
+        }
+    }
 }
 
 /// The most sites the JSON document lists (the rest are counted in `stacks.sites`).
@@ -320,6 +362,7 @@ fn document_with<'a>(replay: &'a Replay, options: &JsonOptions, profile: &profil
     Document {
         format_version: JSON_FORMAT_VERSION,
         mode: if full { "full" } else { "only_tracked" },
+        sampling: SamplingView::of(replay),
         recording: Recording {
             version: h.version,
             pid: h.pid,

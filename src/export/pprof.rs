@@ -13,7 +13,9 @@
 //!   four values are all 0 are left out;
 //! - `period_type` `space`/`bytes`; Go writes its sampling rate as the
 //!   period (`MemProfileRate`, 512 KiB by default), memscope records every
-//!   allocation, so the period is 1 and the values are exact;
+//!   allocation, so the period is 1 and the values are exact; a sampling
+//!   recording's interval is the period, its values are estimates, and
+//!   the first comment says so;
 //! - one mapping per module, with its path, its build id in lowercase hex,
 //!   its runtime address range and file offset 0 (the lowest loadable
 //!   segment of an ELF object starts its file); the `has_*` flags are set
@@ -304,10 +306,12 @@ fn encode(profile: &Profile, options: &PprofOptions) -> proto::Profile {
         value_type(&mut b, "inuse_space", "bytes"),
     ];
     b.out.period_type = Some(value_type(&mut b, "space", "bytes"));
-    b.out.period = 1;
+    // Sampling: the interval is the period, as Go writes `MemProfileRate`;
+    // the values are already weighted (estimates), as Go's are.
+    b.out.period = profile.sampling_interval.map_or(1, signed);
     b.out.time_nanos = signed(options.start_unix_ns);
     b.out.duration_nanos = signed(profile.end_ns);
-    let comments: Vec<i64> = profile.warnings.iter().map(|w| b.string(w)).collect();
+    let comments: Vec<i64> = profile.sampling_note().iter().chain(&profile.warnings).map(|w| b.string(w)).collect();
     b.out.comment = comments;
 
     // Mappings: one per module, resolved when every location in it is.
@@ -428,5 +432,18 @@ mod tests {
         assert_eq!(s(d.mapping[0].build_id), "ab01");
         assert_eq!((d.time_nanos, d.duration_nanos, d.period), (5, 77, 1));
         assert!(d.mapping[0].has_functions && d.mapping[0].has_inline_frames);
+    }
+
+    #[test]
+    fn a_sampling_recording_says_its_values_are_estimates() {
+        let p = Profile { sampling_interval: Some(524_288), warnings: vec!["w".into()], ..Profile::default() };
+        let mut out = Vec::new();
+        write(&p, &mut out).expect("writes to a Vec");
+        let d = decode(&out);
+        assert_eq!(d.period, 524_288, "the interval is the period, as Go writes MemProfileRate");
+        let comments: Vec<&str> = d.comment.iter().map(|&i| d.string_table[i as usize].as_str()).collect();
+        assert_eq!(comments.len(), 2);
+        assert!(comments[0].contains("sampled every 524288 bytes") && comments[0].contains("estimates"), "{comments:?}");
+        assert_eq!(comments[1], "w");
     }
 }

@@ -29,6 +29,22 @@ pub struct Profile {
     pub peak_at_ns: u64,
     /// When the recording ended, ns since the epoch.
     pub end_ns: u64,
+    /// A sampling recording's interval in bytes (`None`: every event
+    /// recorded). Then every site figure is an estimate (FORMAT.md,
+    /// "Sampling record").
+    pub sampling_interval: Option<u64>,
+}
+
+impl Profile {
+    /// For a sampling recording, the sentence the exports carry to say
+    /// their figures are estimates; `None` otherwise.
+    pub fn sampling_note(&self) -> Option<String> {
+        self.sampling_interval.map(|i| {
+            format!(
+                "memscope: sampled every {i} bytes allocated (on average, per thread); values are estimates, each sample weighted by 1/p, p = 1 - exp(-size/{i})"
+            )
+        })
+    }
 }
 
 /// One code address and what it resolves to.
@@ -201,6 +217,7 @@ impl Profile {
             peak_live_bytes: replay.summary.peak_live_bytes,
             peak_at_ns: replay.summary.peak_at_ns,
             end_ns: replay.summary.duration_ns,
+            sampling_interval: replay.sampling.as_ref().map(|s| s.interval_bytes),
             ..Profile::assemble(stacks, stacks.recorded, &stacks.sites, resolve)
         }
     }

@@ -10,11 +10,13 @@
 pub mod codec;
 pub mod event;
 mod reader;
+pub mod sampling;
 pub mod stacks;
 pub mod symbols;
 
 pub use event::{Event, RawEvent};
 pub use reader::{Damage, DamageKind, EventChunk, HeaderError, Reader, Record};
+pub use sampling::{SamplingRecord, TotalsRecord};
 
 /// The first 8 bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"MEMSCOPE";
@@ -24,9 +26,10 @@ pub const MAGIC: [u8; 8] = *b"MEMSCOPE";
 /// `Stack`, `Module` and `Symbols` records); version 4 a return stamp on
 /// every reallocation, exact Round watermarks and the End record's flags;
 /// version 5 the bit-packed payload and the Clock record (timestamps may
-/// come from the TSC); version 6 segments (the Segment and Checkpoint
-/// records, End flag [`END_CONTINUED`], chunk sequence numbers that go on
-/// across a recording's segments).
+/// come from the TSC); version 6 sampling by bytes (the Sampling and
+/// Totals records) and segments (the Segment and Checkpoint records, End
+/// flag [`END_CONTINUED`], chunk sequence numbers that go on across a
+/// recording's segments).
 /// A reader of version 6 reads versions 1 to 5 (FORMAT.md, "Versions").
 pub const VERSION: u32 = 6;
 /// The oldest format version this crate reads.
@@ -59,6 +62,10 @@ pub const TAG_MODULE: u8 = 7;
 pub const TAG_SYMBOLS: u8 = 8;
 /// Record tag (version 5): how the recording's clock became nanoseconds.
 pub const TAG_CLOCK: u8 = 9;
+/// Record tag (version 6): the recording samples allocations by bytes.
+pub const TAG_SAMPLING: u8 = 10;
+/// Record tag (version 6): one thread's exact counts of calls, in sampling mode.
+pub const TAG_TOTALS: u8 = 11;
 /// Length of the [`TAG_CLOCK`] fields in bytes.
 pub const CLOCK_FIELDS_LEN: usize = 40;
 /// Record tag (version 6): which recording a segment belongs to and where

@@ -58,6 +58,10 @@ pub enum Record {
     Segment(SegmentRecord),
     /// Part of the live set at the segment's start (version 6).
     Checkpoint(CheckpointRecord),
+    /// The recording samples allocations by bytes (version 6).
+    Sampling(SamplingRecord),
+    /// One thread's exact counts of calls in a sampling recording (version 6).
+    Totals(TotalsRecord),
 }
 
 /// One thread's chunk of events, decoded.
@@ -1016,6 +1020,13 @@ impl<R: Read> Reader<R> {
                 Record::Checkpoint(CheckpointRecord { total, entries })
             }
             (TAG_SEGMENT | TAG_CHECKPOINT, _) if self.header.version >= 6 => return Ok(Err(DamageKind::BadLength)),
+            (TAG_SAMPLING, sampling::SAMPLING_FIELDS_LEN) if self.header.version >= 6 && body.is_empty() => {
+                Record::Sampling(SamplingRecord { interval_bytes: le64(fields, 0), seed: le64(fields, 8) })
+            }
+            (TAG_TOTALS, sampling::TOTALS_FIELDS_LEN) if self.header.version >= 6 && body.is_empty() => {
+                Record::Totals(sampling::decode_totals(fields))
+            }
+            (TAG_SAMPLING | TAG_TOTALS, _) if self.header.version >= 6 => return Ok(Err(DamageKind::BadLength)),
             (tag, _) => return Ok(Err(DamageKind::UnknownTag(tag))),
         };
         self.pos += total;

@@ -9,7 +9,10 @@
 
 use super::clock::{self, Order};
 use super::measure;
-use super::thread::{cancel_stamp, record, record_stamped, stamp};
+use super::thread::{
+    cancel_stamp, may_be_sampled, record, record_in, record_stamped, record_stamped_plain, sampled_alloc, sampled_dealloc,
+    sampled_realloc_counts, stamp, take_sampled, track_sampled, unsampled_fast, untake_sampled, CONTROL,
+};
 use crate::format::RawEvent;
 use crate::sync::Ordering;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -96,9 +99,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         let ptr = unsafe { self.inner.alloc(layout) };
         if !ptr.is_null() {
             measure::allocated(layout.size());
-            record(&self.inner, true, Order::AfterCall, |ts, stack| {
-                RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), false, stack)
-            });
+            self.allocated(ptr, layout, false);
         }
         ptr
     }
@@ -109,9 +110,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         let ptr = unsafe { self.inner.alloc_zeroed(layout) };
         if !ptr.is_null() {
             measure::allocated(layout.size());
-            record(&self.inner, true, Order::AfterCall, |ts, stack| {
-                RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), true, stack)
-            });
+            self.allocated(ptr, layout, true);
         }
         ptr
     }
@@ -119,7 +118,26 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         measure::deallocated(layout.size());
-        record(&self.inner, false, Order::BeforeCall, |ts, _| RawEvent::dealloc(ts, ptr as usize, layout.size(), layout.align()));
+        // Acquire: pairs with the drainer's Release store of `session` at
+        // start, so the epoch and the policy of this recording are visible.
+        let session = CONTROL.running();
+        if session != 0 {
+            if CONTROL.sample_interval() == 0 {
+                record_in(&self.inner, session, false, Order::BeforeCall, |ts, _| {
+                    RawEvent::dealloc(ts, ptr as usize, layout.size(), layout.align())
+                });
+            } else {
+                // Almost always: not sampled (its bucket of the set is
+                // empty), and counted inline.
+                let maybe = may_be_sampled(ptr as usize);
+                if maybe || !unsampled_fast(session, layout.size() as u64, false) {
+                    // Out of the set before the memory goes back (another
+                    // thread may get the address and insert it).
+                    let sampled = maybe && take_sampled(ptr as usize);
+                    sampled_dealloc(&self.inner, session, ptr as usize, layout, sampled);
+                }
+            }
+        }
         // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
         unsafe { self.inner.dealloc(ptr, layout) }
     }
@@ -129,6 +147,15 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
     /// one clock reading more per moving reallocation, none for one in place.
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // Acquire: as in `stamp`.
+        let session = CONTROL.running();
+        if session != 0 {
+            let interval = CONTROL.sample_interval();
+            if interval != 0 {
+                // SAFETY: the caller's contract, passed on.
+                return unsafe { self.realloc_sampled(ptr, layout, new_size, session, interval) };
+            }
+        }
         let stamp = stamp(&self.inner);
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
@@ -146,6 +173,71 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
                 let event = RawEvent::realloc(stamp.ts, ptr as usize, layout.size(), new as usize, new_size);
                 record_stamped(&self.inner, stamp, event, returned);
             }
+        }
+        new
+    }
+}
+
+impl<A: GlobalAlloc> TrackingAllocator<A> {
+    /// Records an allocation the inner allocator returned: every one in a
+    /// full recording, a sampled one in a sampling recording.
+    #[inline(always)]
+    fn allocated(&self, ptr: *mut u8, layout: Layout, zeroed: bool) {
+        // Acquire: pairs with the drainer's Release store of `session` at
+        // start, so the epoch and the policy of this recording are visible.
+        let session = CONTROL.running();
+        if session == 0 {
+            return;
+        }
+        if CONTROL.sample_interval() == 0 {
+            record_in(&self.inner, session, true, Order::AfterCall, |ts, stack| {
+                RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), zeroed, stack)
+            });
+        } else if !unsampled_fast(session, layout.size() as u64, true) {
+            sampled_alloc(&self.inner, session, CONTROL.sample_interval(), ptr as usize, layout, zeroed);
+        }
+    }
+
+    /// A reallocation in a sampling recording (FORMAT.md, "Sampling
+    /// record"): the old block leaves the sampled-address set before the
+    /// call; the new size draws on the countdown after it. Both sampled: a
+    /// Realloc event, as in a full recording; only the old: a Dealloc at
+    /// the first stamp; only the new: an Alloc after the call; neither:
+    /// counted only.
+    ///
+    /// # Safety
+    /// `GlobalAlloc::realloc`'s contract.
+    #[inline(never)]
+    unsafe fn realloc_sampled(&self, ptr: *mut u8, layout: Layout, new_size: usize, session: u32, interval: u64) -> *mut u8 {
+        let was = take_sampled(ptr as usize);
+        let stamp = if was { stamp(&self.inner) } else { None };
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if new.is_null() {
+            if was {
+                untake_sampled(ptr as usize);
+            }
+            if let Some(stamp) = stamp {
+                cancel_stamp(stamp);
+            }
+            return new;
+        }
+        measure::reallocated(layout.size(), new_size);
+        let now = sampled_realloc_counts(&self.inner, session, interval, layout.size(), new_size) == Some(true);
+        if now {
+            track_sampled(new as usize);
+        }
+        match (stamp, now) {
+            (Some(stamp), true) => {
+                let returned = if new == ptr { 0 } else { clock::now_ticks(Order::AfterCall).max(stamp.ts).max(1) };
+                let event = RawEvent::realloc(stamp.ts, ptr as usize, layout.size(), new as usize, new_size);
+                record_stamped(&self.inner, stamp, event, returned);
+            }
+            (Some(stamp), false) => record_stamped_plain(stamp, RawEvent::dealloc(stamp.ts, ptr as usize, layout.size(), layout.align())),
+            (None, true) => record(&self.inner, true, Order::AfterCall, |ts, stack| {
+                RawEvent::alloc(ts, new as usize, new_size, layout.align(), false, stack)
+            }),
+            (None, false) => {}
         }
         new
     }

@@ -29,6 +29,11 @@ pub struct Control {
     pub ring_capacity: AtomicUsize,
     /// Whether allocations carry call stacks: 1 (frame-pointer walk) or 0.
     pub stacks: AtomicU8,
+    /// The running recording's sampling interval in bytes; 0: every event
+    /// is recorded.
+    pub sample_interval: AtomicU64,
+    /// The running recording's sampling seed (FORMAT.md, "Sampling record").
+    pub sample_seed: AtomicU64,
 }
 
 /// The one body of both `Control::new`s.
@@ -41,6 +46,8 @@ macro_rules! control_new {
             on_full: AtomicU8::new(0),
             ring_capacity: AtomicUsize::new(super::DEFAULT_RING_CAPACITY),
             stacks: AtomicU8::new(1),
+            sample_interval: AtomicU64::new(0),
+            sample_seed: AtomicU64::new(0),
         }
     };
 }
@@ -68,6 +75,21 @@ impl Control {
         self.on_full.store(on_full, Ordering::Relaxed);
         self.ring_capacity.store(ring_capacity, Ordering::Relaxed);
         self.stacks.store(stacks, Ordering::Relaxed);
+    }
+
+    /// Starting, before the drainer exists: the next recording's sampling
+    /// interval (0: none) and seed.
+    pub fn configure_sampling(&self, interval: u64, seed: u64) {
+        // Relaxed: published by `publish`, as in `configure`.
+        self.sample_interval.store(interval, Ordering::Relaxed);
+        self.sample_seed.store(seed, Ordering::Relaxed);
+    }
+
+    /// The running recording's sampling interval in bytes (0: none).
+    #[inline(always)]
+    pub fn sample_interval(&self) -> u64 {
+        // Relaxed: published by `publish`, which the caller's `running` saw.
+        self.sample_interval.load(Ordering::Relaxed)
     }
 
     /// Drainer, once it has emptied the rings of older events: the

@@ -210,6 +210,8 @@ pub(crate) struct Drainer {
     /// When the next round looks for slots of threads that are gone (ns
     /// since the epoch).
     next_reclaim_ns: u64,
+    /// A sampling recording's exact totals (`record::totals`).
+    totals: super::totals::TotalsTracker,
 }
 
 impl Drainer {
@@ -247,6 +249,7 @@ impl Drainer {
             watcher: None,
             code_ranges_dropped: 0,
             next_reclaim_ns: 0,
+            totals: Default::default(),
         }
     }
 
@@ -430,7 +433,10 @@ impl Drainer {
                 unsafe { slot.recycle() };
             }
             self.baseline(slot.index() as usize, slot.dropped());
+            self.totals.baseline(slot);
         }
+        // Relaxed: set by `launch` before this thread started.
+        self.totals.on = thread::CONTROL.sample_interval.load(Ordering::Relaxed) != 0;
         self.pending_stack.clear();
         self.pending_returned.clear();
         self.idle_since.clear();
@@ -548,6 +554,7 @@ impl Drainer {
                 }
             }
             most = most.max(taken);
+            self.totals.take(slot);
             if let Some(r) = reset {
                 if let Some(ids) = self.stack_ids.get_mut(index) {
                     ids.clear();
@@ -577,6 +584,7 @@ impl Drainer {
             self.put_chunk(0);
         }
         self.last_now = now;
+        self.totals.put(&mut self.out);
         if !self.out.is_empty() {
             format::put_round(&mut self.out, self.round, watermark);
             self.round += 1;
@@ -642,6 +650,8 @@ impl Drainer {
         }
         format::put_checkpoint(&mut self.out, &self.checkpoint, &mut self.checkpoint_body);
         self.checkpoint.clear();
+        // A sampling recording's exact counts so far, for this segment alone.
+        self.totals.put_all(&mut self.out);
     }
 
     /// Closes the current segment (its End record says the recording goes

@@ -30,6 +30,10 @@ pub(crate) mod registry;
 pub mod ring;
 #[cfg(not(loom))]
 pub(crate) mod ring;
+#[cfg(loom)]
+pub mod sample;
+#[cfg(not(loom))]
+pub(crate) mod sample;
 
 #[cfg(not(loom))]
 mod alloc;
@@ -50,6 +54,8 @@ pub(crate) mod segment;
 pub(crate) mod stack;
 #[cfg(not(loom))]
 mod thread;
+#[cfg(not(loom))]
+mod totals;
 #[cfg(not(loom))]
 #[doc(hidden)]
 pub mod track;
@@ -132,6 +138,14 @@ pub fn lost_counted() -> u64 {
     // Relaxed: a count, read by a test after its threads are joined.
     let unregistered = thread::SHARED.unregistered_lost.load(std::sync::atomic::Ordering::Relaxed);
     thread::REGISTRY.iter().map(|s| s.dropped()).sum::<u64>() + unregistered
+}
+
+/// Addresses in the sampled-address set now (sampled allocations not yet
+/// deallocated): for tests of sampling recordings.
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub fn sampled_addresses() -> usize {
+    thread::set_len()
 }
 
 /// Events the drainer found in a ring when a recording started, pushed for
@@ -235,6 +249,9 @@ mod api {
         leaks_asked: bool,
         segment_bytes: u64,
         keep_bytes: u64,
+        sampling_interval: u64,
+        sampling_seed: Option<u64>,
+        sampled_set_cells: Option<usize>,
     }
 
     impl Recorder {
@@ -252,6 +269,9 @@ mod api {
                 leaks_asked: false,
                 segment_bytes: 0,
                 keep_bytes: 0,
+                sampling_interval: 0,
+                sampling_seed: None,
+                sampled_set_cells: None,
             }
         }
 
@@ -342,6 +362,43 @@ mod api {
             self
         }
 
+        /// Samples allocations by bytes instead of recording every event:
+        /// each thread records, on average, one allocation per `bytes`
+        /// bytes it allocates (a Poisson process by bytes, as jemalloc's
+        /// `lg_prof_sample` and Go's `MemProfileRate`; 512 KiB is their
+        /// default), with its call stack, and the deallocation and
+        /// reallocations of each sampled allocation. Every call is still
+        /// counted, so the totals (calls, bytes allocated and freed, bytes in
+        /// use) stay exact; per-site figures, the peak and the leaks are
+        /// estimates, each sample weighted by `1/p`, `p = 1 − exp(−size /
+        /// bytes)` (FORMAT.md, "Sampling record"). 0 (the default): record
+        /// every event.
+        ///
+        /// The recorder allocates a table of sampled addresses from `System`
+        /// at `start` (2 MiB of address space at 512 KiB; from 32 KiB to 32
+        /// MiB), kept for the life of the process. `start` fails with
+        /// [`Error::InvalidConfig`] above 1 TiB.
+        pub fn sampling_interval_bytes(mut self, bytes: u64) -> Self {
+            self.sampling_interval = bytes;
+            self
+        }
+
+        /// The sampling seed (default: from the clock at `start`): for
+        /// tests that repeat a sampling recording.
+        #[doc(hidden)]
+        pub fn sampling_seed(mut self, seed: u64) -> Self {
+            self.sampling_seed = Some(seed);
+            self
+        }
+
+        /// The number of cells of the sampled-address set (a power of two,
+        /// at least 8): for tests that fill it.
+        #[doc(hidden)]
+        pub fn sampled_set_cells(mut self, cells: usize) -> Self {
+            self.sampled_set_cells = Some(cells);
+            self
+        }
+
         /// Creates the file, starts the `memscope-drain` thread and starts
         /// recording every thread of the process, including threads that
         /// already exist (from their next allocation on).
@@ -371,6 +428,12 @@ mod api {
             }
             if self.keep_bytes != 0 && self.keep_bytes < self.segment_bytes {
                 return Err(Error::InvalidConfig("keep_bytes must be 0 (keep every segment) or at least segment_bytes"));
+            }
+            if self.sampling_interval > crate::format::sampling::MAX_SAMPLING_INTERVAL {
+                return Err(Error::InvalidConfig("sampling interval must be at most 1 TiB (0: no sampling)"));
+            }
+            if self.sampled_set_cells.is_some_and(|c| !c.is_power_of_two() || !(8..=1 << 26).contains(&c)) {
+                return Err(Error::InvalidConfig("sampled-address set cells must be a power of two from 8 to 2^26"));
             }
             // Acquire: pairs with the drainer's Release store of IDLE, so its
             // last pops happen before ours.
@@ -425,6 +488,18 @@ mod api {
             };
             let mut header = header.encode().to_vec();
             crate::format::put_clock(&mut header, &cal.record(crate::format::CLOCK_AT_START));
+            let interval = self.sampling_interval;
+            let seed = self.sampling_seed.unwrap_or_else(|| {
+                let mut s = start_unix_ns ^ epoch.rotate_left(32) ^ u64::from(std::process::id());
+                crate::format::sampling::splitmix64(&mut s)
+            });
+            if interval != 0 {
+                let cells = self.sampled_set_cells.unwrap_or_else(|| super::sample::cells_for_interval(interval));
+                if !thread::prepare_set(cells) {
+                    return Err(Error::InvalidConfig("no memory for the sampled-address set"));
+                }
+                crate::format::sampling::put_sampling(&mut header, &crate::format::SamplingRecord { interval_bytes: interval, seed });
+            }
             file.write_all(&header).map_err(|source| Error::Create { path: file_path.clone(), source })?;
 
             CONTROL.configure(
@@ -434,6 +509,7 @@ mod api {
                 self.ring_capacity,
                 u8::from(self.call_stacks == super::CallStacks::FramePointers),
             );
+            CONTROL.configure_sampling(interval, seed);
             EXIT_TIMEOUT_MS.store(self.finish_timeout.as_millis().min(u32::MAX as u128) as u32, Ordering::Relaxed);
             // Relaxed: only uniqueness and growth matter (`STOP`).
             let session = LAST_SESSION.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1);

@@ -90,6 +90,33 @@ pub struct Slot {
     /// outside the loom models.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) stacks: core::sync::atomic::AtomicPtr<u8>,
+    /// In a sampling recording, the exact counts of every call the owners
+    /// of this slot made, ever (monotonic, as `dropped`). Written only by
+    /// the current owner, on every call; read by the drainer once per round.
+    totals: CachePadded<Totals>,
+}
+
+/// [`Slot::totals`]: calls and bytes, as a Totals record counts them
+/// (FORMAT.md, "Totals record").
+#[derive(Debug)]
+pub struct Totals {
+    allocations: AtomicU64,
+    deallocations: AtomicU64,
+    reallocations: AtomicU64,
+    allocated_bytes: AtomicU64,
+    deallocated_bytes: AtomicU64,
+    untracked_samples: AtomicU64,
+}
+
+/// Owner: adds `n` to a count only the owner writes.
+#[inline(always)]
+fn bump(count: &AtomicU64, n: u64) {
+    // Relaxed load and store, not an RMW: only the owner writes the count
+    // (a signal handler that allocates on the owner's thread is counted as
+    // lost, never here). The drainer's Relaxed reads see some recent value
+    // each round; the final one through the slot's Release in `release`
+    // (Acquire in `state()`), or the stop's ordering (`drain.rs`).
+    count.store(count.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
 
 /// [`Slot::waiting_since`]'s "not waiting" (no stamp reaches it: stamps have 56 bits).
@@ -127,6 +154,14 @@ impl Slot {
             index,
             next: AtomicPtr::new(core::ptr::null_mut()),
             stacks: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+            totals: CachePadded(Totals {
+                allocations: AtomicU64::new(0),
+                deallocations: AtomicU64::new(0),
+                reallocations: AtomicU64::new(0),
+                allocated_bytes: AtomicU64::new(0),
+                deallocated_bytes: AtomicU64::new(0),
+                untracked_samples: AtomicU64::new(0),
+            }),
         };
         // SAFETY: `mem` is valid and aligned for a `Slot` (the caller's contract).
         unsafe { slot.as_ptr().write(value) };
@@ -201,6 +236,43 @@ impl Slot {
         // sees the count also sees the owner's `set_thread` before it (a
         // batch holding only a Lost event is attributed to the right thread).
         self.dropped.fetch_add(n, Ordering::Release);
+    }
+
+    /// Owner: counts an allocation of `size` bytes (sampling recordings).
+    #[inline(always)]
+    pub fn count_allocation(&self, size: u64) {
+        bump(&self.totals.0.allocations, 1);
+        bump(&self.totals.0.allocated_bytes, size);
+    }
+
+    /// Owner: counts a deallocation of `size` bytes (sampling recordings).
+    #[inline(always)]
+    pub fn count_deallocation(&self, size: u64) {
+        bump(&self.totals.0.deallocations, 1);
+        bump(&self.totals.0.deallocated_bytes, size);
+    }
+
+    /// Owner: counts a reallocation from `old` to `new` bytes (sampling recordings).
+    #[inline(always)]
+    pub fn count_reallocation(&self, old: u64, new: u64) {
+        bump(&self.totals.0.reallocations, 1);
+        bump(&self.totals.0.allocated_bytes, new);
+        bump(&self.totals.0.deallocated_bytes, old);
+    }
+
+    /// Owner: counts a sample the sampled-address set could not hold.
+    pub fn count_untracked_sample(&self) {
+        bump(&self.totals.0.untracked_samples, 1);
+    }
+
+    /// Drainer: the counts so far, in the order of a Totals record:
+    /// allocations, deallocations, reallocations, allocated bytes,
+    /// deallocated bytes, untracked samples.
+    pub fn totals(&self) -> [u64; 6] {
+        let t = &self.totals.0;
+        // Relaxed: counts (see `bump`).
+        [&t.allocations, &t.deallocations, &t.reallocations, &t.allocated_bytes, &t.deallocated_bytes, &t.untracked_samples]
+            .map(|c| c.load(Ordering::Relaxed))
     }
 
     /// Events dropped by this slot's owners so far.

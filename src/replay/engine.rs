@@ -189,6 +189,8 @@ pub struct Replayer {
     /// allocating one ([`Live::charge`] − 1 indexes this), and free entries.
     charges: Vec<Charge>,
     free_charges: Vec<u32>,
+    /// A sampling recording's Sampling and Totals records (`sampled.rs`).
+    sampling: super::sampled::SamplingState,
 }
 
 /// Bytes of one live allocation that a reallocating thread is charged for.
@@ -232,11 +234,15 @@ impl Replayer {
             next_link: 0,
             charges: Vec::new(),
             free_charges: Vec::new(),
+            sampling: Default::default(),
         }
     }
 
     /// Feeds the next good record of the segment.
     pub fn record(&mut self, record: &Record) {
+        if let Record::Round { watermark_ns, .. } = record {
+            self.sampling.round(*watermark_ns);
+        }
         match record {
             Record::Events(chunk) => self.events(chunk.thread, &chunk.events),
             Record::Round { watermark_ns, .. } if self.exact_watermarks => {
@@ -304,6 +310,12 @@ impl Replayer {
             // Read by the segment layer (`segments.rs`), which seeds the
             // live set from a checkpoint with `events`.
             Record::Segment(_) | Record::Checkpoint(_) => {}
+            Record::Sampling(s) => {
+                // Before any event (it follows the header): sites weigh every sample.
+                self.sites.interval = s.interval_bytes;
+                self.sampling.record = Some(*s);
+            }
+            Record::Totals(t) => self.sampling.totals(t),
         }
     }
 
@@ -1236,7 +1248,7 @@ impl Replayer {
                 _ => None,
             },
         );
-        Replay {
+        let mut replay = Replay {
             header: self.header,
             summary: self.totals,
             threads,
@@ -1261,7 +1273,10 @@ impl Replayer {
             rounds: self.rounds,
             file_bytes,
             segments: Default::default(),
-        }
+            sampling: None,
+        };
+        self.sampling.apply(&mut replay);
+        replay
     }
 }
 

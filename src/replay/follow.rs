@@ -81,7 +81,7 @@ impl Segments {
                     seed(replayer, &c, &mut self.report);
                 }
             }
-            Record::Clock(_) | Record::Segment(_) if !self.first => {}
+            Record::Clock(_) | Record::Sampling(_) | Record::Segment(_) if !self.first => {}
             Record::Stack { first_id, nodes } => {
                 let last = (u64::from(first_id) + nodes.len() as u64).saturating_sub(1);
                 if last > self.nodes_fed {

@@ -40,6 +40,7 @@
 mod engine;
 mod follow;
 mod live;
+mod sampled;
 mod segments;
 mod sites;
 mod stats;
@@ -50,6 +51,7 @@ mod track;
 
 pub use engine::Replayer;
 pub use follow::{Follow, SiteOrder, Snapshot};
+pub use sampled::Sampling;
 pub use segments::{list_segments, SegmentFile, SegmentsReport};
 pub use sites::{SitePoint, SiteStats, Stacks};
 pub use track::{
@@ -136,6 +138,14 @@ pub struct Replay {
     /// whether the history before the first one is missing, and what its
     /// checkpoint seeded. Empty for a file of an unsegmented recording.
     pub segments: SegmentsReport,
+    /// Set when the recording sampled allocations by bytes (format version
+    /// 6, `Recorder::sampling_interval_bytes`): then the per-site figures
+    /// ([`Stacks::sites`]) and what derives from them are estimates; the
+    /// summary's counts and bytes of calls and `live_bytes` are exact;
+    /// `summary.peak_live_bytes` is the most bytes live at the end of a
+    /// drain round (exact at those instants, so a lower bound of the peak);
+    /// the leaks, histograms and timelines hold the sampled allocations only.
+    pub sampling: Option<Sampling>,
 }
 
 impl Replay {

@@ -122,7 +122,7 @@ pub(super) fn seed(replayer: &mut Replayer, c: &CheckpointRecord, report: &mut S
 type SegReader = Reader<BufReader<File>>;
 
 /// An opened segment: its reader after the Segment record, the record, and
-/// what came before it (the Clock record, damage).
+/// what came before it (the Clock and Sampling records, damage).
 type Probed = (SegReader, SegmentRecord, Vec<Result<Record, Damage>>);
 
 /// Opens segment `path` and reads up to its Segment record.
@@ -133,7 +133,7 @@ fn probe(path: &Path) -> Result<Probed, String> {
     loop {
         match reader.next_record() {
             Ok(Some(Ok(Record::Segment(s)))) => return Ok((reader, s, before)),
-            Ok(Some(Ok(r @ Record::Clock(_)))) => before.push(Ok(r)),
+            Ok(Some(Ok(r @ (Record::Clock(_) | Record::Sampling(_))))) => before.push(Ok(r)),
             Ok(Some(Err(d))) if before.len() < 4 => before.push(Err(d)),
             Ok(Some(_)) => return Err("not a segment of a segmented recording (no Segment record at its start)".into()),
             Ok(None) => return Err("holds no Segment record (empty, or cut short)".into()),

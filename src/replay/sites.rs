@@ -1,4 +1,5 @@
-//! Replay by site: exact figures per call stack.
+//! Replay by site: exact figures per call stack (estimates in a sampling
+//! recording: each sample weighted by `1/p`, FORMAT.md "Sampling record").
 //!
 //! A *site* is one distinct call stack (FORMAT.md glossary), identified by
 //! the stack id its allocations carry.
@@ -12,8 +13,10 @@
 
 use serde::Serialize;
 
-/// Exact figures of one site over the recording. Bytes are bytes, times
-/// nanoseconds.
+/// Exact figures of one site over the recording (in a sampling recording,
+/// [`crate::replay::Replay::sampling`], estimates: each sample of `size`
+/// bytes counts for `1/p` allocations and `size/p` bytes, and a lifetime
+/// for `1/p` lifetimes). Bytes are bytes, times nanoseconds.
 #[non_exhaustive]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SiteStats {
@@ -159,7 +162,16 @@ pub(crate) struct Sites {
     gen: u64,
     /// Site timeline slots are `2^shift` ns wide.
     pub(crate) shift: u32,
+    /// A sampling recording's interval in bytes (0: every event recorded).
+    /// Then each event stands for `1/p` events of its size (FORMAT.md,
+    /// "Sampling record"): bytes are weighted as they come, counts kept in
+    /// units of `1/COUNT_UNITS` and rounded at the end.
+    pub(crate) interval: u64,
 }
+
+/// Sampling: counts are kept in units of `1/COUNT_UNITS` of an event while
+/// replaying (a sample stands for a fraction of events above 1).
+const COUNT_UNITS: u64 = 1 << 16;
 
 impl Sites {
     /// The site of stack id `stack`, made on first use.
@@ -263,9 +275,20 @@ impl Sites {
         }
     }
 
+    /// The bytes and the count (in units: 1, or `COUNT_UNITS` per event
+    /// when sampling) one event of `size` bytes stands for.
     #[inline]
-    fn grow(s: &mut SiteAcc, ts: u64, size: u64) {
-        s.live_count += 1;
+    fn weigh(&self, size: u64) -> (u64, u64) {
+        if self.interval == 0 {
+            return (size, 1);
+        }
+        let w = crate::format::sampling::sample_count_weight(size, self.interval);
+        (crate::format::sampling::sample_bytes_weight(size, self.interval), (w * COUNT_UNITS as f64).round() as u64)
+    }
+
+    #[inline]
+    fn grow(s: &mut SiteAcc, ts: u64, size: u64, units: u64) {
+        s.live_count += units;
         s.live_bytes = s.live_bytes.wrapping_add(size);
         if s.live_bytes > s.stats.max_live_bytes {
             s.stats.max_live_bytes = s.live_bytes;
@@ -279,14 +302,15 @@ impl Sites {
     #[inline]
     pub(crate) fn gained(&mut self, site: u32, ts: u64, size: u64, reallocation: bool) {
         let shift = self.shift;
+        let (size, units) = self.weigh(size);
         let s = self.touch(site);
         if reallocation {
-            s.stats.reallocations += 1;
+            s.stats.reallocations += units;
         } else {
-            s.stats.allocations += 1;
+            s.stats.allocations += units;
         }
         s.stats.allocated_bytes = s.stats.allocated_bytes.wrapping_add(size);
-        Self::grow(s, ts, size);
+        Self::grow(s, ts, size, units);
         Self::point(shift, s, ts);
     }
 
@@ -296,14 +320,19 @@ impl Sites {
     #[inline]
     pub(crate) fn released(&mut self, site: u32, ts: u64, size: u64, lifetime_ns: Option<u64>, temporary: bool) {
         let shift = self.shift;
+        let (size, units) = self.weigh(size);
+        let sampling = self.interval != 0;
         let s = self.touch(site);
-        s.live_count = s.live_count.saturating_sub(1);
+        s.live_count = s.live_count.saturating_sub(units);
         s.live_bytes = s.live_bytes.wrapping_sub(size);
         s.stats.deallocated_bytes = s.stats.deallocated_bytes.wrapping_add(size);
         if let Some(l) = lifetime_ns {
-            s.stats.deallocations += 1;
+            s.stats.deallocations += units;
+            // Sampling: the lifetimes of the events this one stands for.
+            let l =
+                if sampling { ((u128::from(l) * u128::from(units)) / u128::from(COUNT_UNITS)).min(u128::from(u64::MAX)) as u64 } else { l };
             s.stats.total_lifetime_ns = s.stats.total_lifetime_ns.saturating_add(l);
-            s.stats.temporary += u64::from(temporary);
+            s.stats.temporary += if temporary { units } else { 0 };
         }
         Self::point(shift, s, ts);
     }
@@ -314,11 +343,20 @@ impl Sites {
         let gen = self.gen;
         let mut stats = Vec::with_capacity(self.sites.len());
         let mut timelines = Vec::with_capacity(self.sites.len());
-        for s in self.sites.drain(..) {
+        // Sampling: counts back from units to events, rounded.
+        let count = |units: u64| if self.interval == 0 { units } else { (units + COUNT_UNITS / 2) / COUNT_UNITS };
+        for mut s in self.sites.drain(..) {
             let mut st = s.stats;
-            st.live_count_end = s.live_count;
+            st.live_count_end = count(s.live_count);
             st.live_bytes_end = s.live_bytes;
             (st.peak_count, st.peak_bytes) = if s.snap_gen == gen { (s.snap_count, s.snap_bytes) } else { (s.live_count, s.live_bytes) };
+            st.peak_count = count(st.peak_count);
+            for c in [&mut st.allocations, &mut st.reallocations, &mut st.deallocations, &mut st.temporary] {
+                *c = count(*c);
+            }
+            for p in &mut s.timeline {
+                p.allocations = count(p.allocations);
+            }
             stats.push(st);
             timelines.push(s.timeline);
         }

@@ -131,6 +131,9 @@
    * the program still held when it called finish() is "live at end".
    */
   var LEAKS = rec.live_at_end_is_leak === true;
+  // A sampling recording (format version 6): per-site figures and the peak are estimates.
+  var SAMPLING = data.sampling && data.sampling.mode === 'sampled' ? data.sampling : null;
+  var ESTIMATE = SAMPLING ? ' (estimated)' : '';
   var AT_EXIT = !!(rec.end && rec.end.ended_at_exit);
   var LIVE_WORD = LEAKS ? 'leaked' : 'live at end';
   /** The state words a variable shows: the replay's state ("live" shows as LIVE_WORD) plus "shared". */

@@ -2,6 +2,14 @@
 
   function renderAlerts() {
     var box = byId('alerts');
+    if (SAMPLING) {
+      add(box, h('div', { class: 'alert info loud', role: 'note', id: 'sampling-alert' },
+        'ESTIMATED, sampling every ' + exactBytes(num(SAMPLING.interval_bytes)) + ' allocated (on average, per thread): ' +
+        (SAMPLING.exact_totals ? 'the counts and bytes of calls and the live bytes are exact; ' : 'no Totals record, so even the totals are those of the samples; ') +
+        'every per-site figure (call stacks, flame graph, functions) is an estimate, each sample weighted by 1/p, p = 1 − exp(−size / interval); the peak is the most bytes live at a drain round (a lower bound). ' +
+        'Leaks, histograms and timelines show the ' + int(num(SAMPLING.sampled && SAMPLING.sampled.total_allocations)) + ' sampled allocations only.' +
+        (num(SAMPLING.untracked_samples) > 0 ? ' ' + int(num(SAMPLING.untracked_samples)) + ' samples could not be tracked to their deallocation and count as live.' : '')));
+    }
     if (num(S.lost_events) > 0) {
       add(box, h('div', { class: 'alert danger loud', role: 'alert', id: 'lost-events-alert' },
         '⚠ ' + int(S.lost_events) + ' EVENTS LOST: the recorder dropped them (full ring under on_full = "' + String(rec.on_full) +
@@ -65,7 +73,7 @@
       card('Reallocations', f('count', 'total_reallocations'), ['resizes; new sizes count as allocated']),
       card(LEAKS ? (AT_EXIT ? 'Live at exit (leaks)' : 'Live at end (leaks, as asked)') : 'Live at end', f('bytes', 'live_bytes'), [sub('count', 'live_count', ''), ' allocations still live',
         num(S.lost_events) > 0 ? ' (not known: events lost)' : AT_EXIT ? ' when the process exited' : LEAKS ? ' when the recording ended' : ' when finish() was called; not leaks'], { danger: false }),
-      card('Peak live', f('bytes', 'peak_live_bytes'), [sub('ns', 'peak_at_ns', 'first reached at ')]),
+      card('Peak live' + (SAMPLING ? ' (at a drain round)' : ''), f('bytes', 'peak_live_bytes'), [sub('ns', 'peak_at_ns', 'first reached at ')]),
       card('Threads', f('count', 'threads'), [threads.length ? plural(threads.length, 'thread entry', 'thread entries') + ' below' : '']),
       card('Events', f('count', 'events'), ['read from the file']),
       card('Events lost', f('count', 'lost_events'), [num(S.lost_events) > 0 ? 'counts are lower bounds' : 'none: every call was recorded'],

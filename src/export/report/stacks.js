@@ -30,7 +30,7 @@
     add(body, [h('h3', null, 'Flame graph'), flame.element]);
     flame.setTree(tree);
 
-    add(body, h('h3', null, 'Sites'));
+    add(body, h('h3', null, 'Sites' + ESTIMATE));
     renderSitesTable(body);
     add(body, h('h3', { id: 'functions-h' }, 'By function (bottom-up)'));
     var byFunction = renderFunctions(body, values);

@@ -9,7 +9,7 @@ use crate::record::clock::{self, Order};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stamp {
     /// The recording the stamp belongs to.
-    session: u32,
+    pub(super) session: u32,
     /// Clock ticks since that recording's epoch (`record::clock`; the
     /// drainer converts them to ns).
     pub(crate) ts: u64,
@@ -133,7 +133,7 @@ pub(crate) fn record<A: GlobalAlloc>(inner: &A, with_stack: bool, order: Order, 
 /// running, an allocator call costs one load and one branch on top of `A`
 /// (inlined, this body made every call save and restore registers).
 #[inline(never)]
-pub(super) fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: bool, order: Order, make: impl FnOnce(u64, u32) -> RawEvent) {
+pub(crate) fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: bool, order: Order, make: impl FnOnce(u64, u32) -> RawEvent) {
     let _ = LOCAL.try_with(|l| {
         if !try_enter_recorder(l, 1) {
             return;

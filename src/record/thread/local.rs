@@ -28,6 +28,12 @@ pub(super) struct Local {
     /// at its first registration (`high` 0 before).
     pub(super) stack_low: Cell<usize>,
     pub(super) stack_high: Cell<usize>,
+    /// Sampling: the recording for which `countdown` and `rng` were set up.
+    pub(super) sample_session: Cell<u32>,
+    /// Sampling: bytes this thread allocates before its next sample (≥ 1).
+    pub(super) countdown: Cell<u64>,
+    /// Sampling: the state of this thread's generator (splitmix64).
+    pub(super) rng: Cell<u64>,
 }
 
 /// `Local::busy`: not inside the recorder.
@@ -81,6 +87,9 @@ thread_local! {
             exited: Cell::new(false),
             stack_low: Cell::new(0),
             stack_high: Cell::new(0),
+            sample_session: Cell::new(0),
+            countdown: Cell::new(0),
+            rng: Cell::new(0),
         }
     };
 }
@@ -155,5 +164,6 @@ pub(crate) fn forget_slot_after_fork() {
         l.exited.set(false);
         l.os_tid.set(0);
         l.thread_id.set(0);
+        l.sample_session.set(0);
     });
 }

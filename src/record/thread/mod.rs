@@ -26,6 +26,7 @@ mod local;
 mod os;
 mod policy;
 mod register;
+mod sampled;
 
 use exit::*;
 pub(crate) use group::*;
@@ -34,6 +35,7 @@ pub(crate) use local::*;
 pub(crate) use os::*;
 pub(crate) use policy::*;
 pub(crate) use register::*;
+pub(crate) use sampled::*;
 
 use super::full::{self, Gate};
 use super::futex;

@@ -9,6 +9,8 @@
 //! `MEMSCOPE_PEERS_RECORD=0` runs the workload with no recording at all: the
 //! tracking allocator's idle cost. `MEMSCOPE_PEERS_STACKS=0` records without
 //! call stacks (`CallStacks::Off`), so the difference is what stacks cost.
+//! `MEMSCOPE_PEERS_SAMPLING=BYTES` samples allocations by bytes
+//! (`Recorder::sampling_interval_bytes`, e.g. 524288 as jemalloc and Go).
 
 #[global_allocator]
 static GLOBAL: memscope::TrackingAllocator = memscope::TrackingAllocator::system();
@@ -28,7 +30,8 @@ fn main() -> Result<(), memscope::Error> {
         Ok("0") => memscope::CallStacks::Off,
         _ => memscope::CallStacks::FramePointers,
     };
-    let recording = memscope::Recorder::new(path).on_full(on_full).call_stacks(stacks).start()?;
+    let sampling: u64 = std::env::var("MEMSCOPE_PEERS_SAMPLING").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let recording = memscope::Recorder::new(path).on_full(on_full).call_stacks(stacks).sampling_interval_bytes(sampling).start()?;
     memscope_peers::run(n, t);
     let s = recording.finish()?;
     println!(

@@ -1,0 +1,322 @@
+//! The hot path of a sampling recording (`Recorder::sampling_interval_bytes`):
+//! every call counts itself in its thread's slot (exact totals); an
+//! allocation draws on the thread's byte countdown and is recorded only
+//! when it crosses it; a deallocation is recorded only when its address is
+//! in the sampled-address set (`record::sample`). FORMAT.md, "Sampling
+//! record", gives the argument; benches/README.md, "Issue 11", the cost.
+
+use super::*;
+use crate::format::sampling::{next_gap, thread_seed};
+use crate::record::clock::{self, Order};
+use crate::record::sample::{AddressSet, BUCKET};
+use crate::sync::AtomicU8;
+use core::sync::atomic::AtomicPtr as StdAtomicPtr;
+use std::alloc::{Layout, System};
+
+/// The sampled-address set's table: [`BUCKET`] header cells (the first
+/// holds the number `n` of cells after the header), then the `n` cells,
+/// then `n / BUCKET` bytes of bucket counts; null
+/// before the first sampling recording. Allocated from `System` at
+/// `start`, never through the global allocator, and never freed (a thread
+/// of an earlier recording may still read it); a later recording reuses it
+/// when it is large enough. One pointer, so that the length always comes
+/// with its table.
+static SET: StdAtomicPtr<AtomicU64> = StdAtomicPtr::new(ptr::null_mut());
+
+/// The sampled-address set, if a sampling recording ever started.
+#[inline(always)]
+fn set() -> Option<AddressSet<'static>> {
+    // Acquire: pairs with the Release store in `prepare_set`, so the
+    // header and the zeroed cells are visible.
+    let base = SET.load(std::sync::atomic::Ordering::Acquire);
+    if base.is_null() {
+        return None;
+    }
+    // SAFETY: `prepare_set` stored a pointer to a live, never-freed table of
+    // `BUCKET + n` cells whose first cell holds `n` (written before the
+    // Release store), followed by `n / BUCKET` count bytes; all zeroed
+    // memory, valid atomics.
+    unsafe {
+        let n = (*base).load(std::sync::atomic::Ordering::Relaxed) as usize;
+        let cells = base.add(BUCKET);
+        let counts = cells.add(n).cast::<AtomicU8>();
+        Some(AddressSet::new(core::slice::from_raw_parts(cells, n), core::slice::from_raw_parts(counts, n / BUCKET)))
+    }
+}
+
+/// `start`, while no recording runs: a set of at least `cells` cells (a
+/// power of two), empty. False if its memory cannot be allocated.
+pub(crate) fn prepare_set(cells: usize) -> bool {
+    if let Some(s) = set().filter(|s| s.capacity() >= cells) {
+        s.clear();
+        return true;
+    }
+    let Ok(layout) = Layout::array::<AtomicU64>(BUCKET + cells + (cells / BUCKET).div_ceil(8)).and_then(|l| l.align_to(64)) else {
+        return false;
+    };
+    // SAFETY: `layout` has a non-zero size. Zeroed memory is a valid
+    // `AtomicU64` array (all 0: empty cells).
+    let base = unsafe { System.alloc_zeroed(layout) }.cast::<AtomicU64>();
+    if base.is_null() {
+        return false;
+    }
+    // SAFETY: `base` holds `BUCKET + cells` zeroed cells, then room for the
+    // `cells / BUCKET` count bytes (rounded up to whole cells), aligned to 64.
+    unsafe { (*base).store(cells as u64, std::sync::atomic::Ordering::Relaxed) };
+    // Release: pairs with the Acquire in `set`. The old table, if any, is
+    // kept: a thread of an earlier recording may still read it.
+    SET.store(base, std::sync::atomic::Ordering::Release);
+    true
+}
+
+/// Addresses in the sampled-address set now (for tests).
+pub(crate) fn set_len() -> usize {
+    set().map_or(0, |s| s.count())
+}
+
+/// Removes `ptr` from the sampled-address set: whether it was a sampled
+/// block. Before its memory goes back to the inner allocator (it may then
+/// be handed to another thread, which may insert it).
+#[inline(always)]
+pub(crate) fn take_sampled(ptr: usize) -> bool {
+    set().is_some_and(|s| s.may_hold(ptr as u64) && s.remove(ptr as u64))
+}
+
+/// Whether `ptr` may be a sampled block: false settles that it is not
+/// (its bucket of the set is empty), with one byte load.
+#[inline(always)]
+pub(crate) fn may_be_sampled(ptr: usize) -> bool {
+    // As `set().may_hold(ptr)`, without building the set's slices (this
+    // runs on every deallocation).
+    // Acquire: as in `set`.
+    let base = SET.load(std::sync::atomic::Ordering::Acquire);
+    if base.is_null() {
+        return false;
+    }
+    // SAFETY: as in `set`: the header cell holds `n`, and the count of
+    // bucket `h < n / BUCKET` is the byte at `BUCKET + n` cells plus `h`.
+    unsafe {
+        let n = (*base).load(std::sync::atomic::Ordering::Relaxed) as usize;
+        let h = crate::record::sample::bucket_of(ptr as u64, n / BUCKET);
+        // Relaxed: see `AddressSet::may_hold`.
+        (*base.add(BUCKET + n).cast::<AtomicU8>().add(h)).load(std::sync::atomic::Ordering::Relaxed) != 0
+    }
+}
+
+/// The whole work of an unsampled call, inline: this thread is registered
+/// in recording `session` with its countdown set up, and (`alloc`) the
+/// allocation of `size` bytes does not cross the countdown; counts the call
+/// (`alloc`: an allocation, else a deallocation). False, having done
+/// nothing, when the out-of-line path must run (registration, a sample,
+/// or the thread already inside the recorder).
+#[inline(always)]
+pub(crate) fn unsampled_fast(session: u32, size: u64, alloc: bool) -> bool {
+    LOCAL
+        .try_with(|l| {
+            if l.busy.get() != OUTSIDE {
+                return false;
+            }
+            // The guard first: a signal handler's call from here on is counted lost.
+            l.busy.set(RECORDING);
+            let slot = l.slot.get();
+            let left = l.countdown.get();
+            // (`sample_session` is set only once the thread is registered in
+            // that recording, and the exit hook nulls `slot`.)
+            let done = l.sample_session.get() == session && !slot.is_null() && (!alloc || size < left);
+            if done {
+                // SAFETY: a non-null `slot` is OWNED by this thread (see
+                // `Local::slot`); slots live for the whole process.
+                let slot = unsafe { &*slot };
+                if alloc {
+                    l.countdown.set(left - size);
+                    slot.count_allocation(size);
+                } else {
+                    slot.count_deallocation(size);
+                }
+            }
+            l.busy.set(OUTSIDE);
+            done
+        })
+        .unwrap_or(false)
+}
+
+/// Puts back a sampled block whose reallocation failed (it is still live).
+pub(crate) fn untake_sampled(ptr: usize) {
+    if let Some(s) = set() {
+        let _ = s.insert(ptr as u64);
+    }
+}
+
+/// Whether an allocation of `size` bytes crosses this thread's countdown
+/// (is sampled); sets the countdown up on the thread's first call in
+/// recording `session`.
+#[inline(always)]
+fn crosses(l: &Local, session: u32, interval: u64, size: u64) -> bool {
+    if l.sample_session.get() != session {
+        // Relaxed: published with `session` (the caller's Acquire).
+        let mut rng = thread_seed(CONTROL.sample_seed.load(Ordering::Relaxed), l.thread_id.get());
+        l.countdown.set(next_gap(&mut rng, interval));
+        l.rng.set(rng);
+        l.sample_session.set(session);
+    }
+    let left = l.countdown.get();
+    if size < left {
+        l.countdown.set(left - size);
+        return false;
+    }
+    // Crossed: the next gap starts at the end of this allocation (a
+    // Poisson process is memoryless: whatever points fell inside it).
+    let mut rng = l.rng.get();
+    l.countdown.set(next_gap(&mut rng, interval));
+    l.rng.set(rng);
+    true
+}
+
+/// This thread's slot in recording `session`, registering it if needed.
+#[inline(always)]
+fn owned_slot<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Option<&'static Slot> {
+    let slot = l.slot.get();
+    if l.session.get() == session && !slot.is_null() {
+        // SAFETY: a non-null `slot` is OWNED by this thread (see
+        // `Local::slot`); slots live for the whole process.
+        Some(unsafe { &*slot })
+    } else {
+        enter(l, inner, session)
+    }
+}
+
+/// Pushes one sampled event on `slot` (owned by this thread) as
+/// `record_in` does: stamped as `order` says, with the call stack when
+/// `with_stack` and stacks are on.
+#[inline(always)]
+fn push_sample<A: GlobalAlloc>(
+    l: &Local,
+    slot: &Slot,
+    inner: &A,
+    session: u32,
+    with_stack: bool,
+    order: Order,
+    make: impl FnOnce(u64, u32) -> RawEvent,
+) {
+    // Relaxed: set with `session`, published by the caller's Acquire.
+    let stack = if with_stack && CONTROL.stacks.load(Ordering::Relaxed) != 0 {
+        // SAFETY: this thread owns `slot`.
+        unsafe { crate::record::stack::capture(slot, inner, (l.stack_low.get(), l.stack_high.get())) }
+    } else {
+        0
+    };
+    if begin_event(slot, session) {
+        push(slot, make(clock::now_ticks(order), stack), session);
+        slot.end_event();
+    }
+}
+
+/// An allocation at `ptr` of `layout` returned by the inner allocator, in
+/// sampling recording `session` at `interval` bytes.
+#[inline(never)]
+pub(crate) fn sampled_alloc<A: GlobalAlloc>(inner: &A, session: u32, interval: u64, ptr: usize, layout: Layout, zeroed: bool) {
+    let _ = LOCAL.try_with(|l| {
+        if !try_enter_recorder(l, 1) {
+            return;
+        }
+        if let Some(slot) = owned_slot(l, inner, session) {
+            let size = layout.size() as u64;
+            slot.count_allocation(size);
+            if crosses(l, session, interval, size) {
+                if !set().is_some_and(|s| s.insert(ptr as u64)) {
+                    slot.count_untracked_sample();
+                }
+                push_sample(l, slot, inner, session, true, Order::AfterCall, |ts, stack| {
+                    RawEvent::alloc(ts, ptr, layout.size(), layout.align(), zeroed, stack)
+                });
+            }
+        }
+        l.busy.set(OUTSIDE);
+    });
+}
+
+/// A deallocation of `ptr` (`layout`), before the inner allocator gets it
+/// back; `sampled`: [`take_sampled`] found it in the set.
+#[inline(never)]
+pub(crate) fn sampled_dealloc<A: GlobalAlloc>(inner: &A, session: u32, ptr: usize, layout: Layout, sampled: bool) {
+    let _ = LOCAL.try_with(|l| {
+        if !try_enter_recorder(l, 1) {
+            return;
+        }
+        if let Some(slot) = owned_slot(l, inner, session) {
+            slot.count_deallocation(layout.size() as u64);
+            if sampled {
+                push_sample(l, slot, inner, session, false, Order::BeforeCall, |ts, _| {
+                    RawEvent::dealloc(ts, ptr, layout.size(), layout.align())
+                });
+            }
+        }
+        l.busy.set(OUTSIDE);
+    });
+}
+
+/// A reallocation from `old_size` to `new_size` bytes that succeeded:
+/// counts it and draws the new size on the countdown; whether the new
+/// block is sampled (`None`: not counted, the thread is inside the
+/// recorder or has no slot).
+#[inline(never)]
+pub(crate) fn sampled_realloc_counts<A: GlobalAlloc>(
+    inner: &A,
+    session: u32,
+    interval: u64,
+    old_size: usize,
+    new_size: usize,
+) -> Option<bool> {
+    LOCAL
+        .try_with(|l| {
+            if !try_enter_recorder(l, 1) {
+                return None;
+            }
+            let sampled = owned_slot(l, inner, session).map(|slot| {
+                slot.count_reallocation(old_size as u64, new_size as u64);
+                crosses(l, session, interval, new_size as u64)
+            });
+            l.busy.set(OUTSIDE);
+            sampled
+        })
+        .ok()
+        .flatten()
+}
+
+/// Adds the new block of a sampled reallocation to the set, counting it
+/// untracked if its bucket is full.
+pub(crate) fn track_sampled(ptr: usize) {
+    if set().is_some_and(|s| s.insert(ptr as u64)) {
+        return;
+    }
+    let _ = LOCAL.try_with(|l| {
+        let slot = l.slot.get();
+        if !slot.is_null() && l.busy.get() == OUTSIDE {
+            // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).
+            unsafe { &*slot }.count_untracked_sample();
+        }
+    });
+}
+
+/// Pushes `event` (no call stack, no StackNext) at a stamp taken by
+/// [`stamp`] before a call, unless that recording has stopped since; clears
+/// the stamp's in-flight mark. For a sampled block that a reallocation
+/// released into an unsampled one: a deallocation at the reallocation's
+/// first stamp.
+pub(crate) fn record_stamped_plain(stamp: Stamp, event: RawEvent) {
+    // Acquire: as in `stamp`.
+    if CONTROL.running() == stamp.session {
+        let _ = LOCAL.try_with(|l| {
+            if !try_enter_recorder(l, 1) {
+                return;
+            }
+            let slot = l.slot.get();
+            if l.session.get() == stamp.session && !slot.is_null() {
+                // SAFETY: a non-null `slot` is OWNED by this thread (see `Local::slot`).
+                push(unsafe { &*slot }, event, stamp.session);
+            }
+            l.busy.set(OUTSIDE);
+        });
+    }
+    cancel_stamp(stamp);
+}
