@@ -774,3 +774,30 @@ fn damaged_header_bytes_leave_every_record_replayable() {
         assert!(lost[0].starts_with("version"), "{lost:?}");
     }
 }
+
+/// `memscope top`'s view of a sampling recording (`Follow`) gives the
+/// exact figures of its Totals records and the peak at a drain round, as
+/// the finished replay does, and says it samples.
+#[test]
+fn golden_v6_followed_gives_the_exact_totals_of_the_replay() {
+    let replay = memscope::replay::Replay::from_reader(&std::fs::read(GOLDEN_V6).unwrap()[..], "v6.memscope".as_ref()).unwrap();
+    let mut follow = memscope::replay::Follow::open(GOLDEN_V6.as_ref()).unwrap();
+    follow.poll(std::time::Duration::MAX).unwrap();
+    assert!(follow.is_finished());
+    let snap = follow.snapshot(5);
+    assert_eq!(snap.sampling_interval_bytes, Some(64));
+    let figures = |t: &memscope::replay::Totals| {
+        (
+            t.total_allocations,
+            t.total_deallocations,
+            t.total_reallocations,
+            t.total_allocated_bytes,
+            t.live_count,
+            t.live_bytes,
+            t.peak_live_bytes,
+        )
+    };
+    assert_eq!(figures(&snap.summary), figures(&replay.summary));
+    // The Totals record's, not the samples' (1000 allocations, 64,000 B).
+    assert_eq!((snap.summary.total_allocations, snap.summary.total_allocated_bytes), (1000, 64_000));
+}

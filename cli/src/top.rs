@@ -382,6 +382,10 @@ fn plain_line(v: &View) -> String {
     if v.snap.damage_count > 0 {
         line += &format!("  damage {}", v.snap.damage_count);
     }
+    if let Some(interval) = v.snap.sampling_interval_bytes {
+        // Totals exact (Totals records); the peak and the sites estimates.
+        line += &format!("  sampled every {} B: peak and sites estimated", grouped(interval));
+    }
     if !v.snap.top_sites.is_empty() {
         line += "  top:";
     }
@@ -466,11 +470,12 @@ impl Screen {
                 human(v.file_bytes),
             )),
             TextLine::from(format!(
-                "heap in use  {} ({} B) in {} allocations    peak {}",
+                "heap in use  {} ({} B) in {} allocations    peak {}{}",
                 human(t.live_bytes),
                 grouped(t.live_bytes),
                 grouped(t.live_count),
-                human(t.peak_live_bytes)
+                human(t.peak_live_bytes),
+                if v.snap.sampling_interval_bytes.is_some() { " (estimate: the most live at a drain round)" } else { "" }
             )),
             TextLine::from(format!("rate         {}  (over the last {:.2} s)", rate(v), v.rate_ns as f64 / 1e9)),
             TextLine::from(format!(
@@ -499,7 +504,12 @@ impl Screen {
             })
             .collect();
         let widths = [Constraint::Length(12), Constraint::Length(10), Constraint::Length(12), Constraint::Length(12), Constraint::Fill(1)];
-        let title = format!(" Top sites by {} ({} sites; s: sort by the next) ", order_name(v.order), grouped(v.snap.site_count));
+        let estimated = match v.snap.sampling_interval_bytes {
+            Some(interval) => format!("; ESTIMATED, sampled every {} B", grouped(interval)),
+            None => String::new(),
+        };
+        let title =
+            format!(" Top sites by {} ({} sites; s: sort by the next{estimated}) ", order_name(v.order), grouped(v.snap.site_count));
         let table = Table::new(rows, widths)
             .header(
                 Row::new(vec!["live", "live count", "allocated", "allocations", "site"]).style(Style::new().add_modifier(Modifier::BOLD)),

@@ -1416,7 +1416,14 @@ impl Replayer {
         for s in &mut sites {
             (s.peak_count, s.peak_bytes) = (0, 0);
         }
+        // A sampling recording: its calls' exact counts, as `finish` gives them.
+        self.sampling.exact_figures(&mut t);
         (t, sites)
+    }
+
+    /// The sampling interval in bytes, when the recording samples.
+    pub(crate) fn sampling_interval(&self) -> Option<u64> {
+        self.sampling.record.map(|r| r.interval_bytes)
     }
 
     /// The `End` record, if read; damaged stretches so far; `Round` records read.

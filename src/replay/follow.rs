@@ -142,6 +142,11 @@ pub struct Snapshot {
     pub read_bytes: u64,
     /// Bytes after that: the start of a record not yet written whole.
     pub pending_bytes: u64,
+    /// The sampling interval in bytes when the recording samples
+    /// (`Recorder::sampling_interval_bytes`): the summary's counts and
+    /// bytes of calls and bytes live are then exact (its Totals records, as
+    /// of the last one read), the sites' figures estimates.
+    pub sampling_interval_bytes: Option<u64>,
 }
 
 impl Follow {
@@ -356,6 +361,7 @@ impl Follow {
             rounds,
             read_bytes: reader.offset(),
             pending_bytes: reader.pending_bytes(),
+            sampling_interval_bytes: replayer.sampling_interval(),
         }
     }
 

@@ -63,24 +63,36 @@ impl SamplingState {
         }
     }
 
+    /// Puts the Totals records' exact counts and bytes of calls, and the
+    /// bytes and allocations live, into `s`; returns whether there were
+    /// any (otherwise `s` keeps the samples' own).
+    pub(crate) fn exact_figures(&self, s: &mut Totals) -> bool {
+        if self.record.is_none() || self.totals.is_empty() {
+            return false;
+        }
+        let sum = |f: fn(&TotalsRecord) -> u64| self.totals.values().map(f).fold(0u64, u64::wrapping_add);
+        s.total_allocations = sum(|t| t.allocations);
+        s.total_deallocations = sum(|t| t.deallocations);
+        s.total_reallocations = sum(|t| t.reallocations);
+        s.total_allocated_bytes = sum(|t| t.allocated_bytes);
+        s.total_deallocated_bytes = sum(|t| t.deallocated_bytes);
+        s.live_bytes = s.total_allocated_bytes.saturating_sub(s.total_deallocated_bytes);
+        s.live_count = s.total_allocations.saturating_sub(s.total_deallocations);
+        if let Some((peak, at)) = self.round_peak {
+            (s.peak_live_bytes, s.peak_at_ns) = (peak, at);
+        }
+        true
+    }
+
     /// Turns `replay`, replayed from the samples with weighted sites, into
     /// the replay of the sampling recording: exact totals from the Totals
     /// records, the estimated peak from the sites.
     pub(crate) fn apply(self, replay: &mut Replay) {
         let Some(record) = self.record else { return };
         let sampled = replay.summary.clone();
-        let exact_totals = !self.totals.is_empty();
+        let exact_totals = self.exact_figures(&mut replay.summary);
         let untracked_samples = self.totals.values().map(|t| t.untracked_samples).sum();
         if exact_totals {
-            let s = &mut replay.summary;
-            let sum = |f: fn(&TotalsRecord) -> u64| self.totals.values().map(f).fold(0u64, u64::wrapping_add);
-            s.total_allocations = sum(|t| t.allocations);
-            s.total_deallocations = sum(|t| t.deallocations);
-            s.total_reallocations = sum(|t| t.reallocations);
-            s.total_allocated_bytes = sum(|t| t.allocated_bytes);
-            s.total_deallocated_bytes = sum(|t| t.deallocated_bytes);
-            s.live_bytes = s.total_allocated_bytes.saturating_sub(s.total_deallocated_bytes);
-            s.live_count = s.total_allocations.saturating_sub(s.total_deallocations);
             for t in &mut replay.threads {
                 let Some(x) = self.totals.get(&t.thread) else { continue };
                 t.allocations = x.allocations;
