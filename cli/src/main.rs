@@ -147,7 +147,7 @@ enum Command {
                       symbolized from the binaries at their recorded paths, as `memscope export` does."
     )]
     Top {
-        /// The recording file, or a directory of segments (its highest-numbered *.memscope file is followed).
+        /// The recording file, or a directory of segments (followed from its newest segment, across rotations).
         path: PathBuf,
         /// Seconds between refreshes.
         #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_interval)]
