@@ -147,20 +147,36 @@ pub(crate) fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: boo
             enter(l, inner, session)
         };
         if let Some(slot) = slot {
-            // Relaxed: set with `session`, published by the caller's Acquire.
-            let stack = if with_stack && CONTROL.stacks.load(Ordering::Relaxed) != 0 {
-                // SAFETY: this thread owns `slot`.
-                unsafe { crate::record::stack::capture(slot, inner, (l.stack_low.get(), l.stack_high.get())) }
-            } else {
-                0
-            };
-            if begin_event(slot, session) {
-                push(slot, make(clock::now_ticks(order), stack), session);
-                slot.end_event();
-            }
+            push_event(l, slot, inner, session, with_stack, order, make);
         }
         l.busy.set(OUTSIDE);
     });
+}
+
+/// Pushes one event on `slot` (owned by this thread, which is inside the
+/// recorder): stamped as `order` says, with the call stack when
+/// `with_stack` and stacks are on. For [`record_in`] and sampled calls.
+#[inline(always)]
+pub(crate) fn push_event<A: GlobalAlloc>(
+    l: &Local,
+    slot: &Slot,
+    inner: &A,
+    session: u32,
+    with_stack: bool,
+    order: Order,
+    make: impl FnOnce(u64, u32) -> RawEvent,
+) {
+    // Relaxed: set with `session`, published by the caller's Acquire.
+    let stack = if with_stack && CONTROL.stacks.load(Ordering::Relaxed) != 0 {
+        // SAFETY: this thread owns `slot` (the caller's contract).
+        unsafe { crate::record::stack::capture(slot, inner, (l.stack_low.get(), l.stack_high.get())) }
+    } else {
+        0
+    };
+    if begin_event(slot, session) {
+        push(slot, make(clock::now_ticks(order), stack), session);
+        slot.end_event();
+    }
 }
 
 /// Pushes `event` onto `slot`'s ring, applying the full-ring policy and

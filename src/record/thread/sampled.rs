@@ -185,32 +185,6 @@ fn owned_slot<A: GlobalAlloc>(l: &Local, inner: &A, session: u32) -> Option<&'st
     }
 }
 
-/// Pushes one sampled event on `slot` (owned by this thread) as
-/// `record_in` does: stamped as `order` says, with the call stack when
-/// `with_stack` and stacks are on.
-#[inline(always)]
-fn push_sample<A: GlobalAlloc>(
-    l: &Local,
-    slot: &Slot,
-    inner: &A,
-    session: u32,
-    with_stack: bool,
-    order: Order,
-    make: impl FnOnce(u64, u32) -> RawEvent,
-) {
-    // Relaxed: set with `session`, published by the caller's Acquire.
-    let stack = if with_stack && CONTROL.stacks.load(Ordering::Relaxed) != 0 {
-        // SAFETY: this thread owns `slot`.
-        unsafe { crate::record::stack::capture(slot, inner, (l.stack_low.get(), l.stack_high.get())) }
-    } else {
-        0
-    };
-    if begin_event(slot, session) {
-        push(slot, make(clock::now_ticks(order), stack), session);
-        slot.end_event();
-    }
-}
-
 /// An allocation at `ptr` of `layout` returned by the inner allocator, in
 /// sampling recording `session` at `interval` bytes.
 #[inline(never)]
@@ -226,7 +200,7 @@ pub(crate) fn sampled_alloc<A: GlobalAlloc>(inner: &A, session: u32, interval: u
                 if !set().is_some_and(|s| s.insert(ptr as u64)) {
                     slot.count_untracked_sample();
                 }
-                push_sample(l, slot, inner, session, true, Order::AfterCall, |ts, stack| {
+                push_event(l, slot, inner, session, true, Order::AfterCall, |ts, stack| {
                     RawEvent::alloc(ts, ptr, layout.size(), layout.align(), zeroed, stack)
                 });
             }
@@ -246,7 +220,7 @@ pub(crate) fn sampled_dealloc<A: GlobalAlloc>(inner: &A, session: u32, ptr: usiz
         if let Some(slot) = owned_slot(l, inner, session) {
             slot.count_deallocation(layout.size() as u64);
             if sampled {
-                push_sample(l, slot, inner, session, false, Order::BeforeCall, |ts, _| {
+                push_event(l, slot, inner, session, false, Order::BeforeCall, |ts, _| {
                     RawEvent::dealloc(ts, ptr, layout.size(), layout.align())
                 });
             }
