@@ -157,7 +157,7 @@ pub(crate) fn record_in<A: GlobalAlloc>(inner: &A, session: u32, with_stack: boo
 /// recorder): stamped as `order` says, with the call stack when
 /// `with_stack` and stacks are on. For [`record_in`] and sampled calls.
 #[inline(always)]
-pub(crate) fn push_event<A: GlobalAlloc>(
+pub(super) fn push_event<A: GlobalAlloc>(
     l: &Local,
     slot: &Slot,
     inner: &A,

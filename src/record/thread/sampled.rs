@@ -7,7 +7,7 @@
 
 use super::*;
 use crate::format::sampling::{next_gap, thread_seed};
-use crate::record::clock::{self, Order};
+use crate::record::clock::Order;
 use crate::record::sample::{AddressSet, BUCKET};
 use crate::sync::AtomicU8;
 use core::sync::atomic::AtomicPtr as StdAtomicPtr;
