@@ -69,21 +69,23 @@ fn a_realloc_whose_old_block_another_thread_gets_during_the_call_replays_exactly
     let magic = Layout::from_size_align(MAGIC, 8).unwrap();
     let before = Counts::now();
     let (q, p2) = counted(|| {
+        // black_box: in release builds LLVM assumes what `__rust_alloc` returns
+        // equals no static's address and folds `p == block()` to false.
         // SAFETY: non-zero size.
-        let p = unsafe { std::alloc::alloc(magic) };
+        let p = std::hint::black_box(unsafe { std::alloc::alloc(magic) });
         assert_eq!(p, block());
         let taker = spawn_counted(move || {
             while !IN_REALLOC.load(SeqCst) {
                 std::thread::yield_now();
             }
             // SAFETY: non-zero size.
-            let p2 = unsafe { std::alloc::alloc(magic) };
+            let p2 = std::hint::black_box(unsafe { std::alloc::alloc(magic) });
             TAKEN.store(true, SeqCst);
             p2 as usize
         });
         ARMED.store(true, SeqCst);
         // SAFETY: `p` was allocated with `magic`; GROWN is non-zero.
-        let q = unsafe { std::alloc::realloc(p, magic, GROWN) };
+        let q = std::hint::black_box(unsafe { std::alloc::realloc(p, magic, GROWN) });
         let p2 = taker.join();
         (q as usize, p2)
     });

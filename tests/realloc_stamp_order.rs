@@ -62,8 +62,10 @@ fn a_realloc_that_gets_a_block_freed_during_the_call_replays_exactly() {
     let before = Counts::now();
     let p = counted(|| {
         let magic = Layout::from_size_align(MAGIC, 8).unwrap();
+        // black_box: in release builds LLVM assumes what `__rust_alloc` returns
+        // equals no static's address and folds `p == block()` to false.
         // SAFETY: non-zero size.
-        let p = unsafe { std::alloc::alloc(magic) };
+        let p = std::hint::black_box(unsafe { std::alloc::alloc(magic) });
         assert_eq!(p, block());
         // The other thread frees P while our realloc is under way.
         let addr = p as usize;
@@ -76,10 +78,10 @@ fn a_realloc_that_gets_a_block_freed_during_the_call_replays_exactly() {
         });
         let small = Layout::from_size_align(16, 8).unwrap();
         // SAFETY: non-zero size.
-        let q = unsafe { std::alloc::alloc(small) };
+        let q = std::hint::black_box(unsafe { std::alloc::alloc(small) });
         ARMED.store(true, SeqCst);
         // SAFETY: `q` was allocated with `small`; MAGIC is non-zero.
-        let r = unsafe { std::alloc::realloc(q, small, MAGIC) };
+        let r = std::hint::black_box(unsafe { std::alloc::realloc(q, small, MAGIC) });
         assert_eq!(r, block(), "the realloc got the block the other thread freed");
         freer.join();
         r
