@@ -171,7 +171,7 @@ fn main() {
     );
 
     let variants: [(&str, Encoder); 7] = [
-        ("current codec", |c, o| codec::encode_payload(c, &[], c[0].ts_ns(), o)),
+        ("current codec", |c, o| codec::encode_payload(c, &[], &[], c[0].ts_ns(), o)),
         ("no dealloc size", |c, o| encode_plain(c, false, 0, o)),
         ("no dealloc size, ts/16", |c, o| encode_plain(c, false, 4, o)),
         ("no dealloc size, ts/64", |c, o| encode_plain(c, false, 6, o)),
@@ -211,7 +211,7 @@ fn main() {
         .iter()
         .map(|c| {
             let mut p = Vec::new();
-            codec::encode_payload(c, &[], c[0].ts_ns(), &mut p);
+            codec::encode_payload(c, &[], &[], c[0].ts_ns(), &mut p);
             p
         })
         .collect();
@@ -221,7 +221,7 @@ fn main() {
         let mut keep = 0;
         for c in &chunks {
             let mut p = Vec::with_capacity(c.len() * 8);
-            codec::encode_payload(c, &[], c[0].ts_ns(), &mut p);
+            codec::encode_payload(c, &[], &[], c[0].ts_ns(), &mut p);
             keep += p.len();
         }
         let encode = t.elapsed();
