@@ -480,3 +480,28 @@ fn a_sampling_recording_in_segments_keeps_its_interval_and_exact_totals_in_each_
     drop(kept);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Replay, the format and the exporters never depend on the record side
+/// (house style, "Layout"): no path into `crate::record` in their sources.
+/// Before the checkpoint's live table moved to `format::live`, directory
+/// replay used `record::segment::LiveTable` and this failed.
+#[test]
+fn replay_format_and_export_do_not_use_the_record_side() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut offenders = Vec::new();
+    let mut todo: Vec<PathBuf> = ["replay", "format", "export"].iter().map(|d| root.join(d)).collect();
+    while let Some(p) = todo.pop() {
+        if p.is_dir() {
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                if code.contains("crate::record") || code.contains("super::record") || code.contains("unsafe ") {
+                    offenders.push(format!("{}:{}: {}", p.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "replay/format/export reach into record or use unsafe:\n{}", offenders.join("\n"));
+}

@@ -9,6 +9,7 @@
 
 pub mod codec;
 pub mod event;
+pub(crate) mod live;
 mod reader;
 pub mod sampling;
 pub mod stacks;

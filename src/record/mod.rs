@@ -528,7 +528,7 @@ mod api {
                     start_bytes: 0,
                     events_base: 0,
                     lost_base: 0,
-                    live: super::segment::LiveTable::default(),
+                    live: crate::format::live::LiveTable::default(),
                     deleted: 0,
                     delete_errors: 0,
                     _lock: lock,

@@ -10,17 +10,17 @@
 //! truncated segment is named as damage; the rest replays.
 //!
 //! A skipped checkpoint is still checked: a mirror of the drainer's live
-//! table (`record::segment::LiveTable`, the same code), fed the same events
+//! table (`format::live::LiveTable`, the same code), fed the same events
 //! in the same (file) order, must hold exactly the checkpoint's
 //! allocations; a disagreement is damage.
 
 use super::engine::Replayer;
 use super::{max_events, max_live, Replay};
+use crate::format::live::LiveTable;
 use crate::format::{
     segment_file_index, segment_file_name, CheckpointEntry, CheckpointRecord, Damage, DamageKind, Event, Reader, Record, SegmentRecord,
     END_CONTINUED,
 };
-use crate::record::segment::LiveTable;
 use crate::Error;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;

@@ -1,0 +1,102 @@
+//! The live allocations of a recording as its drained events say, in file
+//! order (FORMAT.md, "Checkpoint record"): the drainer keeps this table to
+//! write each segment's Checkpoint, and directory replay keeps a mirror of
+//! it, fed the same events, to check a contiguous segment's checkpoint.
+//! One code for both sides, so the check compares like with like.
+
+use super::event::*;
+use super::{CheckpointEntry, RawEvent};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A multiplicative hash for addresses: the live table's key is an
+/// address, already well spread in its upper bits.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        // Fold the high half in: addresses differ mostly in bits 4..40.
+        let x = v.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
+/// One live allocation as the drainer keeps it.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    size: u64,
+    ts_ns: u64,
+    thread: u32,
+    stack: u32,
+}
+
+/// The live allocations of the recording, as the drained events say, kept
+/// only when segmenting (for the Checkpoint record). Events come in drain
+/// order: an allocation at an address that is still live (its deallocation,
+/// on another thread, was not drained yet) waits in `deferred` until that
+/// address is deallocated, as replay does. Memory: about 40 bytes per live
+/// allocation.
+#[derive(Default)]
+pub(crate) struct LiveTable {
+    live: HashMap<u64, Entry, BuildHasherDefault<AddrHasher>>,
+    deferred: Vec<(u64, Entry)>,
+}
+
+impl LiveTable {
+    /// Takes one event of recorder thread `thread`, `stack` its file stack id.
+    #[inline]
+    pub(crate) fn apply(&mut self, e: &RawEvent, thread: u32, stack: u32) {
+        match e.kind() {
+            KIND_ALLOC | KIND_ALLOC_ZEROED => {
+                self.acquire(e.a, Entry { size: e.b, ts_ns: e.ts_ns(), thread, stack });
+            }
+            KIND_DEALLOC => {
+                self.release(e.a);
+            }
+            KIND_REALLOC | KIND_REALLOC_LARGE => {
+                let new_size = if e.kind() == KIND_REALLOC { e.c >> 32 } else { e.c };
+                let old = self.release(e.a);
+                // The allocation keeps its identity: its thread and start time.
+                let (ts_ns, owner) = old.map_or((e.ts_ns(), thread), |o| (o.ts_ns, o.thread));
+                self.acquire(e.b, Entry { size: new_size, ts_ns, thread: owner, stack });
+            }
+            _ => {}
+        }
+    }
+
+    fn acquire(&mut self, ptr: u64, entry: Entry) {
+        if let Some(old) = self.live.insert(ptr, entry) {
+            // Still live: put it back; the new one waits for its deallocation.
+            self.live.insert(ptr, old);
+            self.deferred.push((ptr, entry));
+        }
+    }
+
+    fn release(&mut self, ptr: u64) -> Option<Entry> {
+        let old = self.live.remove(&ptr);
+        if old.is_some() && !self.deferred.is_empty() {
+            if let Some(i) = self.deferred.iter().position(|&(p, _)| p == ptr) {
+                let (_, next) = self.deferred.remove(i);
+                self.live.insert(ptr, next);
+            }
+        }
+        old
+    }
+
+    /// Every live allocation, oldest first (by allocation time, then address).
+    pub(crate) fn entries(&self, out: &mut Vec<CheckpointEntry>) {
+        out.clear();
+        let all = self.live.iter().map(|(&p, e)| (p, e)).chain(self.deferred.iter().map(|(p, e)| (*p, e)));
+        out.extend(all.map(|(ptr, e)| CheckpointEntry { ptr, size: e.size, thread: e.thread, ts_ns: e.ts_ns, stack: e.stack }));
+        out.sort_unstable_by_key(|e| (e.ts_ns, e.ptr));
+    }
+}
