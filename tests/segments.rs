@@ -505,3 +505,65 @@ fn replay_format_and_export_do_not_use_the_record_side() {
     }
     assert!(offenders.is_empty(), "replay/format/export reach into record or use unsafe:\n{}", offenders.join("\n"));
 }
+
+/// A follow that falls behind the budget's deletions skips to the oldest
+/// segment still there, seeds from its checkpoint, says which segments it
+/// lost, and ends with the directory's live set. Before, it waited for the
+/// deleted segment forever (`follow_to_end` timed out).
+#[test]
+fn a_follow_that_falls_behind_the_budget_skips_to_the_oldest_segment_and_says_so() {
+    let _serial = serial();
+    let dir = temp_dir("follow-behind");
+    common::quiesce_harness();
+    let rec = memscope::Recorder::new(&dir).segment_bytes(8 << 10).keep_bytes(40 << 10).start().expect("start");
+    let mut follow = memscope::replay::Follow::open(&dir).expect("follow the directory");
+    let mut kept = vec![workload(2)];
+    follow.poll(std::time::Duration::from_secs(1)).expect("poll");
+    assert_eq!(follow.snapshot(1).history_lost, None);
+    // The recording rotates and deletes while the follow does not read.
+    for _ in 0..20 {
+        kept.push(workload(10));
+    }
+    let written = rec.finish().expect("finish");
+    assert!(written.segments_deleted > 2, "the budget deleted segments: {written:?}");
+    let end = follow_to_end(&mut follow);
+    let lost = end.history_lost.expect("the follow says it lost history");
+    let first = list_segments(&dir).unwrap()[0].0;
+    let last_read = lost.last_read.expect("it had read a segment");
+    assert!(lost.resumed_at >= first && lost.resumed_at > last_read + 1, "{lost:?}, oldest on disk {first}");
+    assert_eq!(lost.segments_skipped, lost.resumed_at - last_read - 1, "{lost:?}");
+    assert_eq!(lost.skips, 1, "{lost:?}");
+    // From the checkpoint on, it agrees with the directory's replay.
+    let whole = replay_file(&dir).expect("replay");
+    assert_eq!((end.summary.live_count, end.summary.live_bytes), (whole.summary.live_count, whole.summary.live_bytes));
+    assert_eq!(end.summary.prerecording_deallocations, 0, "every deallocation finds its allocation in the checkpoint");
+    drop(kept);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A directory deleted while it is followed ends the follow with an error
+/// that says so, once everything written is read; before, the follow
+/// waited for an End record that never comes.
+#[test]
+fn a_follow_of_a_deleted_directory_ends_with_an_error() {
+    let _serial = serial();
+    let dir = temp_dir("follow-deleted");
+    let rec = memscope::Recorder::new(&dir).segment_bytes(8 << 10).start().expect("start");
+    let mut follow = memscope::replay::Follow::open(&dir).expect("follow the directory");
+    let kept = workload(5);
+    follow.poll(std::time::Duration::from_secs(1)).expect("poll");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let kept2 = workload(40);
+    assert!(rec.finish().is_err(), "the recording stops: its directory is gone");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let err = loop {
+        match follow.poll(std::time::Duration::from_secs(1)) {
+            Err(e) => break e.to_string(),
+            Ok(_) if std::time::Instant::now() > until => panic!("the follow still waits after 30 s"),
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+        }
+    };
+    assert!(err.contains("deleted while it was followed") && err.contains(&*dir.to_string_lossy()), "{err}");
+    assert!(follow.snapshot(1).summary.total_allocations > 0, "what was read is still shown");
+    drop((kept, kept2));
+}

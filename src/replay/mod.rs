@@ -50,7 +50,7 @@ mod tests;
 mod track;
 
 pub use engine::Replayer;
-pub use follow::{Follow, SiteOrder, Snapshot};
+pub use follow::{Follow, HistoryLost, SiteOrder, Snapshot};
 pub use sampled::Sampling;
 pub use segments::{list_segments, SegmentFile, SegmentsReport};
 pub use sites::{SitePoint, SiteStats, Stacks};
