@@ -60,11 +60,11 @@ impl LiveTable {
                 self.acquire(e.a, Entry { size: e.b, ts_ns: e.ts_ns(), thread, stack });
             }
             KIND_DEALLOC => {
-                self.release(e.a);
+                self.release(e.a, e.ts_ns());
             }
             KIND_REALLOC | KIND_REALLOC_LARGE => {
                 let new_size = if e.kind() == KIND_REALLOC { e.c >> 32 } else { e.c };
-                let old = self.release(e.a);
+                let old = self.release(e.a, e.ts_ns());
                 // The allocation keeps its identity: its thread and start time.
                 let (ts_ns, owner) = old.map_or((e.ts_ns(), thread), |o| (o.ts_ns, o.thread));
                 self.acquire(e.b, Entry { size: new_size, ts_ns, thread: owner, stack });
@@ -81,7 +81,28 @@ impl LiveTable {
         }
     }
 
-    fn release(&mut self, ptr: u64) -> Option<Entry> {
+    /// Ends the allocation at `ptr` that a deallocation or reallocation
+    /// stamped `ts_ns` refers to. While `ptr` holds more than one (a thread
+    /// reused an address whose deallocation, on another thread, is not
+    /// drained yet), that is the one allocated last at or before `ts_ns`,
+    /// as replay's timestamp order has it: the later allocation's own
+    /// reallocation must not take the earlier one's identity.
+    fn release(&mut self, ptr: u64, ts_ns: u64) -> Option<Entry> {
+        if !self.deferred.is_empty() {
+            if let Some(live) = self.live.get(&ptr) {
+                let mut best = (live.ts_ns <= ts_ns).then_some(live.ts_ns);
+                let mut pick = None;
+                for (i, &(p, e)) in self.deferred.iter().enumerate() {
+                    if p == ptr && e.ts_ns <= ts_ns && best.is_none_or(|b| e.ts_ns > b) {
+                        (best, pick) = (Some(e.ts_ns), Some(i));
+                    }
+                }
+                if let Some(i) = pick {
+                    // A waiting one ends: the live one stays.
+                    return Some(self.deferred.remove(i).1);
+                }
+            }
+        }
         let old = self.live.remove(&ptr);
         if old.is_some() && !self.deferred.is_empty() {
             if let Some(i) = self.deferred.iter().position(|&(p, _)| p == ptr) {
@@ -90,6 +111,34 @@ impl LiveTable {
             }
         }
         old
+    }
+
+    /// The size of the live allocation at `ptr`, in bytes.
+    pub(crate) fn size_of(&self, ptr: u64) -> Option<u64> {
+        self.live.get(&ptr).map(|e| e.size)
+    }
+
+    /// The start of the live allocation that contains `ptr`: at `ptr`, or
+    /// starting at most `max_back` bytes below it at an 8-byte boundary
+    /// (an `Rc`'s value sits 16 bytes in). `None`: none, or `ptr` is 0.
+    pub(crate) fn containing(&self, ptr: u64, max_back: u64) -> Option<u64> {
+        if ptr == 0 {
+            return None;
+        }
+        if self.live.contains_key(&ptr) {
+            return Some(ptr);
+        }
+        let lowest = ptr.saturating_sub(max_back);
+        let mut start = ptr & !7;
+        while start >= lowest && start > 0 {
+            if let Some(e) = self.live.get(&start) {
+                if start != ptr && start.wrapping_add(e.size) > ptr {
+                    return Some(start);
+                }
+            }
+            start -= 8;
+        }
+        None
     }
 
     /// Every live allocation, oldest first (by allocation time, then address).

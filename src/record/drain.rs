@@ -385,6 +385,7 @@ impl Drainer {
             _ => 0,
         };
         if let Some(seg) = &mut self.segments {
+            seg.carried.event(&e, slot.thread(), &seg.live);
             seg.live.apply(&e, slot.thread(), stack);
         }
         // Lost events are counted as lost, not written.
@@ -649,6 +650,10 @@ impl Drainer {
             seg.live.entries(&mut self.checkpoint);
         }
         format::put_checkpoint(&mut self.out, &self.checkpoint, &mut self.checkpoint_body);
+        // Thread names and tracking state, for this segment alone (version 7).
+        if let Some(seg) = &mut self.segments {
+            seg.carried.put(&mut self.out, &mut self.encoder, &self.checkpoint);
+        }
         self.checkpoint.clear();
         // A sampling recording's exact counts so far, for this segment alone.
         self.totals.put_all(&mut self.out);

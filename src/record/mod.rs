@@ -529,6 +529,7 @@ mod api {
                     events_base: 0,
                     lost_base: 0,
                     live: crate::format::live::LiveTable::default(),
+                    carried: super::segment::Carried::default(),
                     deleted: 0,
                     delete_errors: 0,
                     _lock: lock,

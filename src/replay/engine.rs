@@ -309,7 +309,7 @@ impl Replayer {
             Record::Clock(_) => {}
             // Read by the segment layer (`segments.rs`), which seeds the
             // live set from a checkpoint with `events`.
-            Record::Segment(_) | Record::Checkpoint(_) => {}
+            Record::Segment(_) | Record::Checkpoint(_) | Record::CheckpointEvents(_) => {}
             Record::Sampling(s) => {
                 // Before any event (it follows the header): sites weigh every sample.
                 self.sites.interval = s.interval_bytes;

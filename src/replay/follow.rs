@@ -2,7 +2,7 @@
 //! behind `memscope top`.
 
 use super::engine::{Replayer, WINDOW_BYTES_PER_EVENT, WINDOW_LIMIT};
-use super::segments::{list_segments, seed, SegmentsReport};
+use super::segments::{list_segments, seed, seed_events, SegmentsReport};
 use super::{max_events, max_live, EndRecord, Replay, SiteStats, Stacks, Totals};
 use crate::format::{segment_file_name, Damage, DamageKind, HeaderError, Reader, Record, SegmentHeader, END_CONTINUED};
 use crate::Error;
@@ -102,6 +102,11 @@ impl Segments {
             Record::Checkpoint(c) => {
                 if self.first {
                     seed(replayer, &c, &mut self.report);
+                }
+            }
+            Record::CheckpointEvents(c) => {
+                if self.first {
+                    seed_events(replayer, &c, &mut self.report);
                 }
             }
             Record::Clock(_) | Record::Sampling(_) | Record::Segment(_) if !self.first => {}

@@ -279,6 +279,7 @@ fn drive(replayer: &mut Replayer, report: &mut SegmentsReport, mut next: impl Fn
             Ok(None) => return Ok(None),
             Ok(Some(Ok(crate::format::Record::Segment(s)))) => report.open_one(&s),
             Ok(Some(Ok(crate::format::Record::Checkpoint(c)))) => segments::seed(replayer, &c, report),
+            Ok(Some(Ok(crate::format::Record::CheckpointEvents(c)))) => segments::seed_events(replayer, &c, report),
             Ok(Some(Ok(record))) => replayer.record(&record),
             Ok(Some(Err(damage))) => replayer.damage(damage),
             Err(source) => return Err((read_bytes, source)),
