@@ -332,7 +332,11 @@ fn a_deleted_directory_stops_the_recording_cleanly() {
     // The segment being written is unlinked; the next rotation cannot create its file.
     let kept2 = workload(40);
     match rec.finish() {
-        Err(memscope::Error::Write { path, .. }) => assert!(path.starts_with(&dir), "{}", path.display()),
+        Err(e @ memscope::Error::Write { .. }) => {
+            let memscope::Error::Write { path, .. } = &e else { unreachable!() };
+            assert!(path.starts_with(&dir), "{}", path.display());
+            assert!(e.to_string().contains("events lost"), "the events not on disk are counted: {e}");
+        }
         other => panic!("want Error::Write naming a segment of the deleted directory, got {other:?}"),
     }
     // Recording stopped cleanly: the next one starts.
@@ -688,5 +692,94 @@ fn a_segment_replayed_alone_shows_the_names_and_tracked_variables_of_what_is_liv
     assert_eq!(handoffs(&whole).len(), 1);
     assert_eq!(handoffs(&alone), handoffs(&whole));
     drop((kept, kept2, named, shared, grows, in_scope, gone));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The child of [`a_full_disk_stops_the_segmented_recording_cleanly`]:
+/// records into `dir` in 8 KiB segments, and once three segments exist
+/// lets no file of this process grow past 2 KiB (RLIMIT_FSIZE: writes
+/// past it fail with EFBIG, as on a full disk).
+fn full_disk_child(dir: &Path) {
+    let rec = memscope::Recorder::new(dir).segment_bytes(8 << 10).start().expect("start");
+    let mut kept = Vec::new();
+    while list_segments(dir).unwrap().len() < 3 {
+        kept.push(workload(5));
+    }
+    // SAFETY: plain libc calls on valid arguments; SIGXFSZ would otherwise kill the child.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut old), 0);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &libc::rlimit { rlim_cur: 2048, rlim_max: old.rlim_max }), 0);
+    }
+    for _ in 0..10 {
+        kept.push(workload(10));
+    }
+    let started = std::time::Instant::now();
+    match rec.finish() {
+        Err(e @ memscope::Error::Write { .. }) => {
+            let memscope::Error::Write { source, events_lost, path, offset } = &e else { unreachable!() };
+            assert_eq!(source.raw_os_error(), Some(libc::EFBIG), "{e}");
+            // The offset is in the segment written (before, the recording's
+            // bytes over all segments: past the end of the file).
+            let len = std::fs::metadata(path).unwrap().len();
+            assert!(*offset <= len, "{e}: the file holds {len} bytes");
+            let bytes = std::fs::read(path).unwrap();
+            let mut reader = Reader::new(&bytes[..*offset as usize]).expect("header");
+            while let Some(item) = reader.next_record().unwrap() {
+                assert!(item.is_ok(), "damage before the failure offset: {item:?}");
+            }
+            // The failed write held a round's chunks: their events are counted.
+            assert!(*events_lost > 0, "{e}");
+            assert!(e.to_string().contains(&format!("({events_lost} events lost)")), "{e}");
+            println!("CHILD-WRITE-ERROR {e}");
+        }
+        other => panic!("want Error::Write, got {other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "finish returned at once");
+    // Recording stopped cleanly: a new one starts (and fails at its first write past the limit, not before).
+    let again = dir.with_extension("again");
+    let rec = memscope::Recorder::new(&again).segment_bytes(8 << 10).start().expect("a new recording starts");
+    drop(rec.finish());
+    let _ = std::fs::remove_dir_all(&again);
+    drop(kept);
+}
+
+/// A full disk during segmented recording (simulated in a child process
+/// with RLIMIT_FSIZE) stops the recording with `Error::Write`, and every
+/// complete segment (closed by a rotation's End record) replays alone
+/// without damage; the directory replays up to the cut.
+#[test]
+fn a_full_disk_stops_the_segmented_recording_cleanly() {
+    if let Some(dir) = std::env::var_os("MEMSCOPE_SEG_FULL_CHILD") {
+        full_disk_child(Path::new(&dir));
+        return;
+    }
+    let dir = temp_dir("full");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "a_full_disk_stops_the_segmented_recording_cleanly", "--nocapture", "--test-threads=1"])
+        .env("MEMSCOPE_SEG_FULL_CHILD", &dir)
+        .output()
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("CHILD-WRITE-ERROR"), "{out:?}");
+    let segments = list_segments(&dir).unwrap();
+    assert!(segments.len() >= 3, "{segments:?}");
+    let mut complete = 0;
+    for (_, path) in &segments {
+        let alone = replay_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if alone.end.is_some_and(|e| e.continued) {
+            complete += 1;
+            assert!(alone.damage.is_empty(), "{}: a complete segment replays without damage: {:?}", path.display(), alone.damage);
+        } else {
+            assert!(path == &segments.last().unwrap().1, "only the last segment is cut: {}", path.display());
+            assert!(!alone.finished);
+        }
+    }
+    assert!(complete >= 2, "{complete} complete segments");
+    let whole = replay_file(&dir).expect("the directory replays");
+    assert!(!whole.finished, "the recording was cut");
+    assert_eq!(whole.segments.segments.len(), segments.len());
+    assert!(whole.summary.total_allocations > 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
