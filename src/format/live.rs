@@ -43,12 +43,18 @@ struct Entry {
 /// only when segmenting (for the Checkpoint record). Events come in drain
 /// order: an allocation at an address that is still live (its deallocation,
 /// on another thread, was not drained yet) waits in `deferred` until that
-/// address is deallocated, as replay does. Memory: about 40 bytes per live
-/// allocation.
+/// address is deallocated, as replay does. A deallocation (or a
+/// reallocation's old address) that finds nothing is kept until the end of
+/// its drain round (`early`): another thread's allocation it frees, stamped
+/// before it but drained after it in the same round, then ends at once.
+/// Memory: about 40 bytes per live allocation.
 #[derive(Default)]
 pub(crate) struct LiveTable {
     live: HashMap<u64, Entry, BuildHasherDefault<AddrHasher>>,
     deferred: Vec<(u64, Entry)>,
+    /// This round's deallocations that found nothing: address → their
+    /// time, and the new address when a reallocation moved it.
+    early: HashMap<u64, (u64, Option<u64>), BuildHasherDefault<AddrHasher>>,
 }
 
 impl LiveTable {
@@ -57,23 +63,51 @@ impl LiveTable {
     pub(crate) fn apply(&mut self, e: &RawEvent, thread: u32, stack: u32) {
         match e.kind() {
             KIND_ALLOC | KIND_ALLOC_ZEROED => {
-                self.acquire(e.a, Entry { size: e.b, ts_ns: e.ts_ns(), thread, stack });
+                self.acquire(e.a, e.ts_ns(), Entry { size: e.b, ts_ns: e.ts_ns(), thread, stack });
             }
             KIND_DEALLOC => {
-                self.release(e.a, e.ts_ns());
+                if self.release(e.a, e.ts_ns()).is_none() {
+                    self.early.insert(e.a, (e.ts_ns(), None));
+                }
             }
             KIND_REALLOC | KIND_REALLOC_LARGE => {
                 let new_size = if e.kind() == KIND_REALLOC { e.c >> 32 } else { e.c };
                 let old = self.release(e.a, e.ts_ns());
+                if old.is_none() {
+                    self.early.insert(e.a, (e.ts_ns(), Some(e.b)));
+                }
                 // The allocation keeps its identity: its thread and start time.
                 let (ts_ns, owner) = old.map_or((e.ts_ns(), thread), |o| (o.ts_ns, o.thread));
-                self.acquire(e.b, Entry { size: new_size, ts_ns, thread: owner, stack });
+                self.acquire(e.b, e.ts_ns(), Entry { size: new_size, ts_ns, thread: owner, stack });
             }
             _ => {}
         }
     }
 
-    fn acquire(&mut self, ptr: u64, entry: Entry) {
+    /// The end of a drain round (the drainer's, or a Round record read):
+    /// what this round's deallocations did not find was allocated before
+    /// the recording (or in a round not read).
+    pub(crate) fn round_end(&mut self) {
+        self.early.clear();
+    }
+
+    /// Makes `entry` live at `ptr`, by an event stamped `at_ns`; unless a
+    /// deallocation of `ptr` stamped after it was drained before it, in
+    /// this round: then it ended already (and if a reallocation moved it,
+    /// the moved one takes its identity).
+    fn acquire(&mut self, ptr: u64, at_ns: u64, entry: Entry) {
+        if let Some(&(freed_ns, moved)) = self.early.get(&ptr) {
+            // Equal times on two threads: replay applies the deallocation first.
+            if at_ns < freed_ns {
+                self.early.remove(&ptr);
+                if let Some(to) = moved {
+                    if let Some(m) = self.live.get_mut(&to) {
+                        (m.ts_ns, m.thread) = (entry.ts_ns, entry.thread);
+                    }
+                }
+                return;
+            }
+        }
         if let Some(old) = self.live.insert(ptr, entry) {
             // Still live: put it back; the new one waits for its deallocation.
             self.live.insert(ptr, old);
@@ -88,20 +122,9 @@ impl LiveTable {
     /// as replay's timestamp order has it: the later allocation's own
     /// reallocation must not take the earlier one's identity.
     fn release(&mut self, ptr: u64, ts_ns: u64) -> Option<Entry> {
-        if !self.deferred.is_empty() {
-            if let Some(live) = self.live.get(&ptr) {
-                let mut best = (live.ts_ns <= ts_ns).then_some(live.ts_ns);
-                let mut pick = None;
-                for (i, &(p, e)) in self.deferred.iter().enumerate() {
-                    if p == ptr && e.ts_ns <= ts_ns && best.is_none_or(|b| e.ts_ns > b) {
-                        (best, pick) = (Some(e.ts_ns), Some(i));
-                    }
-                }
-                if let Some(i) = pick {
-                    // A waiting one ends: the live one stays.
-                    return Some(self.deferred.remove(i).1);
-                }
-            }
+        if let Some(Some(i)) = self.pick(ptr, ts_ns) {
+            // A waiting one ends: the live one stays.
+            return Some(self.deferred.remove(i).1);
         }
         let old = self.live.remove(&ptr);
         if old.is_some() && !self.deferred.is_empty() {
@@ -113,27 +136,53 @@ impl LiveTable {
         old
     }
 
-    /// The size of the live allocation at `ptr`, in bytes.
-    pub(crate) fn size_of(&self, ptr: u64) -> Option<u64> {
-        self.live.get(&ptr).map(|e| e.size)
+    /// Which allocation at `ptr` an event stamped `ts_ns` refers to:
+    /// `None` none; `Some(None)` the live one; `Some(Some(i))` the waiting
+    /// `deferred[i]` (the one allocated last at or before `ts_ns`).
+    fn pick(&self, ptr: u64, ts_ns: u64) -> Option<Option<usize>> {
+        let live = self.live.get(&ptr)?;
+        if self.deferred.is_empty() {
+            return Some(None);
+        }
+        let mut best = (live.ts_ns <= ts_ns).then_some(live.ts_ns);
+        let mut pick = None;
+        for (i, &(p, e)) in self.deferred.iter().enumerate() {
+            if p == ptr && e.ts_ns <= ts_ns && best.is_none_or(|b| e.ts_ns > b) {
+                (best, pick) = (Some(e.ts_ns), Some(i));
+            }
+        }
+        Some(pick)
     }
 
-    /// The start of the live allocation that contains `ptr`: at `ptr`, or
-    /// starting at most `max_back` bytes below it at an 8-byte boundary
-    /// (an `Rc`'s value sits 16 bytes in). `None`: none, or `ptr` is 0.
-    pub(crate) fn containing(&self, ptr: u64, max_back: u64) -> Option<u64> {
+    /// The allocation at `ptr` an event stamped `ts_ns` refers to (the one
+    /// a deallocation then would end): its time (its identity: a
+    /// reallocation keeps it) and its size in bytes.
+    pub(crate) fn identity(&self, ptr: u64, ts_ns: u64) -> Option<(u64, u64)> {
+        let e = match self.pick(ptr, ts_ns)? {
+            Some(i) => self.deferred[i].1,
+            None => *self.live.get(&ptr)?,
+        };
+        Some((e.ts_ns, e.size))
+    }
+
+    /// The live allocation that contains `ptr`, as an event stamped
+    /// `ts_ns` sees it: at `ptr`, or starting at most `max_back` bytes
+    /// below it at an 8-byte boundary (an `Rc`'s value sits 16 bytes in).
+    /// Its start and its time ([`LiveTable::identity`]). `None`: none, or
+    /// `ptr` is 0.
+    pub(crate) fn containing(&self, ptr: u64, max_back: u64, ts_ns: u64) -> Option<(u64, u64)> {
         if ptr == 0 {
             return None;
         }
-        if self.live.contains_key(&ptr) {
-            return Some(ptr);
+        if let Some((t, _)) = self.identity(ptr, ts_ns) {
+            return Some((ptr, t));
         }
         let lowest = ptr.saturating_sub(max_back);
         let mut start = ptr & !7;
         while start >= lowest && start > 0 {
-            if let Some(e) = self.live.get(&start) {
-                if start != ptr && start.wrapping_add(e.size) > ptr {
-                    return Some(start);
+            if let Some((t, size)) = self.identity(start, ts_ns) {
+                if start != ptr && start.wrapping_add(size) > ptr {
+                    return Some((start, t));
                 }
             }
             start -= 8;

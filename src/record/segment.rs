@@ -154,8 +154,11 @@ pub(crate) struct Carried {
     /// A slab: `None` slots are free (listed in `free`).
     named: Vec<Option<Named>>,
     free: Vec<u32>,
-    /// Live allocation start → the named entries that name it.
-    named_by: HashMap<u64, Vec<u32>>,
+    /// Live allocation start → the named entries that name the allocation
+    /// there, with its time (the live table's identity: an address may
+    /// hold an allocation whose deallocation is not drained yet, and the
+    /// one that replaced it).
+    named_by: HashMap<u64, Vec<(u32, u64)>>,
     /// The group the thread's next VarMore, VarType, Shared and CloneOf
     /// events belong to (`None`: a variable not carried).
     last_var: HashMap<u32, u32>,
@@ -169,18 +172,18 @@ impl Carried {
     pub(crate) fn event(&mut self, e: &RawEvent, thread: u32, live: &LiveTable) {
         match e.kind() {
             KIND_DEALLOC if !self.named_by.is_empty() => {
-                if let Some(named) = self.named_by.remove(&e.a) {
-                    for n in named {
-                        self.unlink(n);
-                    }
+                for (n, _) in self.take_named(e.a, e.ts_ns(), live) {
+                    self.unlink(n);
                 }
             }
             KIND_REALLOC | KIND_REALLOC_LARGE if !self.named_by.is_empty() => {
                 let (old, new) = (e.a, e.b);
-                if let Some(named) = self.named_by.remove(&old) {
-                    // Names follow the allocation: their addresses in it move with it.
-                    let size = live.size_of(old).unwrap_or(1).max(1);
-                    for &n in &named {
+                let named = self.take_named(old, e.ts_ns(), live);
+                if !named.is_empty() {
+                    // Names follow the allocation: their addresses in it move
+                    // with it; it keeps its identity (time).
+                    let size = live.identity(old, e.ts_ns()).map_or(1, |(_, size)| size.max(1));
+                    for &(n, _) in &named {
                         if let Some(entry) = self.named.get_mut(n as usize).and_then(Option::as_mut) {
                             for ev in &mut entry.events {
                                 if matches!(ev.kind(), KIND_VAR | KIND_VAR_MORE | KIND_HANDOFF) && ev.a >= old && ev.a - old < size {
@@ -230,16 +233,17 @@ impl Carried {
             }
             KIND_VAR => {
                 self.last_var.remove(&thread);
-                let (site, Some(start)) = (e.c, live.containing(e.a, CARRY_MAX_BACK)) else { return };
+                let (site, Some((start, at))) = (e.c, live.containing(e.a, CARRY_MAX_BACK, e.ts_ns())) else { return };
                 // SAFETY: `site` is the site operand of a Var event popped
                 // from a ring, which only `track.rs` builds, from a `&'static Site`.
                 let clone_site = unsafe { super::track::site_from_key(site) }.kind() == crate::format::SITE_CLONE;
                 let named = self.named_by.get(&start).map_or(&[][..], Vec::as_slice);
-                let again = !clone_site && named.iter().any(|&n| self.named[n as usize].as_ref().is_some_and(|v| v.site == site));
+                let again =
+                    !clone_site && named.iter().any(|&(n, t)| t == at && self.named[n as usize].as_ref().is_some_and(|v| v.site == site));
                 // The same site naming this allocation again is no new
                 // variable (replay counts it as retracked): not carried twice.
                 if !again {
-                    if let Some(n) = self.add(Named { thread, site, events: vec![*e], links: 1 }, start) {
+                    if let Some(n) = self.add(Named { thread, site, events: vec![*e], links: 1 }, start, at) {
                         self.last_var.insert(thread, n);
                     }
                 }
@@ -249,27 +253,41 @@ impl Carried {
                 let Some(entry) = self.named.get_mut(n as usize).and_then(Option::as_mut) else { return };
                 entry.events.push(*e);
                 if e.kind() == KIND_VAR_MORE && e.a != VAR_MORE_PAST_BOUND {
-                    if let Some(start) = live.containing(e.a, CARRY_MAX_BACK) {
+                    if let Some((start, at)) = live.containing(e.a, CARRY_MAX_BACK, e.ts_ns()) {
                         let by = self.named_by.entry(start).or_default();
-                        if !by.contains(&n) {
-                            by.push(n);
+                        if !by.contains(&(n, at)) {
+                            by.push((n, at));
                             entry.links += 1;
                         }
                     }
                 }
             }
             KIND_HANDOFF => {
-                if let Some(start) = live.containing(e.a, CARRY_MAX_BACK) {
-                    self.add(Named { thread, site: 0, events: vec![*e], links: 1 }, start);
+                if let Some((start, at)) = live.containing(e.a, CARRY_MAX_BACK, e.ts_ns()) {
+                    self.add(Named { thread, site: 0, events: vec![*e], links: 1 }, start, at);
                 }
             }
             _ => {}
         }
     }
 
-    /// Adds a named entry linked to the live allocation at `start`; `None`
-    /// beyond [`MAX_CARRIED_NAMED`].
-    fn add(&mut self, named: Named, start: u64) -> Option<u32> {
+    /// Takes the named entries of the allocation at `ptr` that an event
+    /// stamped `ts_ns` ends (its deallocation or reallocation), with its time.
+    fn take_named(&mut self, ptr: u64, ts_ns: u64, live: &LiveTable) -> Vec<(u32, u64)> {
+        let Some((at, _)) = live.identity(ptr, ts_ns) else { return Vec::new() };
+        let Some(by) = self.named_by.get_mut(&ptr) else { return Vec::new() };
+        let (taken, kept): (Vec<_>, Vec<_>) = by.iter().partition(|&&(_, t)| t == at);
+        if kept.is_empty() {
+            self.named_by.remove(&ptr);
+        } else {
+            *by = kept;
+        }
+        taken
+    }
+
+    /// Adds a named entry linked to the live allocation at `start` made at
+    /// `at`; `None` beyond [`MAX_CARRIED_NAMED`].
+    fn add(&mut self, named: Named, start: u64, at: u64) -> Option<u32> {
         let n = match self.free.pop() {
             Some(n) => {
                 self.named[n as usize] = Some(named);
@@ -284,7 +302,7 @@ impl Carried {
                 return None;
             }
         };
-        self.named_by.entry(start).or_default().push(n);
+        self.named_by.entry(start).or_default().push((n, at));
         Some(n)
     }
 

@@ -353,6 +353,12 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
                         entries.extend_from_slice(&c.entries);
                     }
                 }
+                Ok(rec @ Record::Round { .. }) => {
+                    if let Some(m) = &mut mirror {
+                        m.round_end();
+                    }
+                    r.record(&rec);
+                }
                 Ok(Record::CheckpointEvents(c)) => {
                     // A contiguous segment's repeat what the segments before built.
                     if !contiguous {
