@@ -66,7 +66,8 @@ impl LiveTable {
                 self.acquire(e.a, e.ts_ns(), Entry { size: e.b, ts_ns: e.ts_ns(), thread, stack });
             }
             KIND_DEALLOC => {
-                if self.release(e.a, e.ts_ns()).is_none() {
+                let ended = self.release(e.a, e.ts_ns());
+                if ended.is_none() {
                     self.early.insert(e.a, (e.ts_ns(), None));
                 }
             }
