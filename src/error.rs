@@ -38,7 +38,7 @@ pub enum Error {
     Spawn(std::io::Error),
     /// Writing the recording failed (e.g. the disk is full). Everything
     /// before `offset` is on disk and replayable; recording stopped.
-    #[error("writing {path} failed at byte {offset}: {source}; recording stopped, the file is readable up to that byte")]
+    #[error("writing {path} failed at byte {offset}: {source}; recording stopped, the file is readable up to that byte ({events_lost} events lost)")]
     Write {
         /// The file.
         path: PathBuf,
@@ -46,6 +46,11 @@ pub enum Error {
         offset: u64,
         /// The OS error.
         source: std::io::Error,
+        /// The recording's events not in the file: taken by the drainer but
+        /// not written, and pushed (or lost, a ring full) until the
+        /// recording stopped. Events lost before the failure and written
+        /// as such are not counted again.
+        events_lost: u64,
     },
     /// The drainer did not finish within the configured timeout.
     #[error("the memscope drainer did not finish within {0:?}; the file may lack its last events")]

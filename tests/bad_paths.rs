@@ -118,7 +118,7 @@ fn bad_paths_and_restarts() {
     unsafe { assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &old), 0) };
     match result {
         Err(e @ Error::Write { .. }) => {
-            let Error::Write { path: p, offset, source } = &e else { unreachable!() };
+            let Error::Write { path: p, offset, source, .. } = &e else { unreachable!() };
             assert_eq!(p, &path);
             assert_eq!(source.raw_os_error(), Some(libc::EFBIG), "{source}");
             assert!(e.to_string().contains(path.to_str().unwrap()), "{e}");

@@ -1,7 +1,8 @@
 //! Golden files: a committed recording of each format version must keep
 //! decoding to the same records, and today's encoder must keep producing the
 //! same bytes for the current version (FORMAT.md: a layout change bumps the
-//! version). Regenerate the current version's file (`v6.memscope`) with
+//! version). Regenerate the current version's files (`v7.memscope`,
+//! `v7-segment.memscope`) with
 //! `MEMSCOPE_BLESS=1 cargo test --test golden` only together with a version
 //! bump; older versions' files are never rewritten (the encoder writes only
 //! the current version).
@@ -16,6 +17,8 @@ const GOLDEN_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v3.me
 const GOLDEN_V4: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v4.memscope");
 const GOLDEN_V5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v5.memscope");
 const GOLDEN_V6_SEGMENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v6-segment.memscope");
+const GOLDEN_V7: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v7.memscope");
+const GOLDEN_V7_SEGMENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v7-segment.memscope");
 
 fn name(s: &str) -> [u8; 16] {
     let mut n = [0u8; 16];
@@ -571,12 +574,13 @@ fn golden_v5_decodes() {
     assert_eq!((t.address_conflicts, t.reordered_reallocations, t.size_mismatches, t.late_events), (0, 0, 0, 0));
 }
 
-/// Version 6: version 5's records as a sampling recording at 64 bytes: a
-/// Sampling record after the Clock record, and a Totals record of thread 1
-/// before the Round record.
-fn encode_v6() -> Vec<u8> {
+/// Version 6 (and 7, the same records): version 5's records as a sampling
+/// recording at 64 bytes: a Sampling record after the Clock record, and a
+/// Totals record of thread 1 before the Round record. Version 6's file was
+/// written (by the encoder of version 6) as this writes version 7's.
+fn encode_v7() -> Vec<u8> {
     let (header, modules, nodes, events, stacks, returned) = v5_records();
-    let header = SegmentHeader { version: 6, pid: 6666, ..header };
+    let header = SegmentHeader { version: 7, pid: 6666, ..header };
     let [start, end] = v5_clocks();
     let mut out = header.encode().to_vec();
     format::put_clock(&mut out, &start);
@@ -607,14 +611,27 @@ const V6_TOTALS: format::TotalsRecord = format::TotalsRecord {
 
 const GOLDEN_V6: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v6.memscope");
 
+/// Version 7 writes version 6's records with version 7 in the header and
+/// in each Events record: the same replay.
 #[test]
-fn golden_v6_decodes_and_encoder_is_stable() {
-    let fresh = encode_v6();
+fn golden_v7_decodes_and_encoder_is_stable() {
+    let fresh = encode_v7();
     if std::env::var_os("MEMSCOPE_BLESS").is_some() {
-        std::fs::write(GOLDEN_V6, &fresh).unwrap();
+        std::fs::write(GOLDEN_V7, &fresh).unwrap();
     }
-    let golden = std::fs::read(GOLDEN_V6).expect("tests/golden/v6.memscope is committed");
+    let golden = std::fs::read(GOLDEN_V7).expect("tests/golden/v7.memscope is committed");
     assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
+    assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 7);
+    let v7 = memscope::replay::Replay::from_reader(&golden[..], "v7.memscope".as_ref()).unwrap();
+    let v6 = memscope::replay::Replay::from_reader(&std::fs::read(GOLDEN_V6).unwrap()[..], "v6.memscope".as_ref()).unwrap();
+    assert_eq!(v7.damage_count, 0);
+    assert_eq!((v7.summary, v7.sampling, v7.stacks.sites), (v6.summary, v6.sampling, v6.stacks.sites));
+}
+
+/// Version 6 is decode-only since version 7.
+#[test]
+fn golden_v6_decodes() {
+    let golden = std::fs::read(GOLDEN_V6).expect("tests/golden/v6.memscope is committed");
     assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 6);
     // The Sampling record: tag 10, 16 bytes of fields, after the Clock record.
     let at = format::SEGMENT_HEADER_LEN + format::RECORD_HEADER_LEN + format::CLOCK_FIELDS_LEN;
@@ -676,13 +693,16 @@ fn v6_checkpoint() -> Vec<format::CheckpointEntry> {
     ]
 }
 
-/// Version 6: version 5's content as the second segment of a segmented
+/// Version 7: version 5's content as the second segment of a segmented
 /// recording (FORMAT.md, "Segments"): Clock, Segment, the tables,
-/// Checkpoint, the chunk (sequence 3), Round 2, Clock and an End record
-/// whose flag says the recording goes on.
-fn encode_v6_segment() -> Vec<u8> {
+/// Checkpoint, the Checkpoint events of thread 2 (version 7: its start,
+/// named, and a variable naming its live allocation), the chunk (sequence
+/// 3), Round 2, Clock and an End record whose flag says the recording goes
+/// on. Version 6's segment was written as this, without the Checkpoint
+/// events record.
+fn encode_v7_segment() -> Vec<u8> {
     let (header, modules, nodes, events, stacks, returned) = v5_records();
-    let header = SegmentHeader { version: 6, pid: 6666, ..header };
+    let header = SegmentHeader { version: 7, pid: 6666, ..header };
     let [start, end] = v5_clocks();
     let mut out = header.encode().to_vec();
     format::put_clock(&mut out, &start);
@@ -692,21 +712,62 @@ fn encode_v6_segment() -> Vec<u8> {
         format::put_module(&mut out, m);
     }
     format::put_checkpoint(&mut out, &v6_checkpoint(), &mut Vec::new());
-    ChunkEncoder::default().put_events_returned(&mut out, 1, 3, &events, &stacks, &returned);
+    let mut encoder = ChunkEncoder::default();
+    encoder.put_checkpoint_events(&mut out, 2, &v7_checkpoint_events());
+    encoder.put_events_returned(&mut out, 1, 3, &events, &stacks, &returned);
     format::put_round(&mut out, 2, 80);
     format::put_clock(&mut out, &end);
     format::put_end(&mut out, events.len() as u64, 0, 90, format::END_CONTINUED);
     out
 }
 
+/// The version-7 segment's Checkpoint events of thread 2: its start (named
+/// `golden-worker`) and a variable (site key 0x99, no Site record) naming
+/// its allocation at 0x5555_2000_0000, live in the checkpoint.
+fn v7_checkpoint_events() -> Vec<RawEvent> {
+    vec![RawEvent::thread_start(1, 4242, name("golden-worker")), RawEvent::with_kind(KIND_VAR, 4, 0x5555_2000_0000, 4096, 0x99)]
+}
+
 #[test]
-fn golden_v6_segment_decodes_and_encoder_is_stable() {
-    let fresh = encode_v6_segment();
+fn golden_v7_segment_decodes_and_encoder_is_stable() {
+    let fresh = encode_v7_segment();
     if std::env::var_os("MEMSCOPE_BLESS").is_some() {
-        std::fs::write(GOLDEN_V6_SEGMENT, &fresh).unwrap();
+        std::fs::write(GOLDEN_V7_SEGMENT, &fresh).unwrap();
     }
-    let golden = std::fs::read(GOLDEN_V6_SEGMENT).expect("tests/golden/v6-segment.memscope is committed");
+    let golden = std::fs::read(GOLDEN_V7_SEGMENT).expect("tests/golden/v7-segment.memscope is committed");
     assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
+    assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 7);
+    let mut reader = Reader::new(&golden[..]).unwrap();
+    let mut records = Vec::new();
+    while let Some(item) = reader.next_record().unwrap() {
+        records.push(item.expect("golden file has no damage"));
+    }
+    // Tag 14 after the Checkpoint: an Events record's layout, sequence 0.
+    let i = records.iter().position(|r| matches!(r, Record::CheckpointEvents(_))).expect("a Checkpoint events record");
+    assert!(matches!(records[i - 1], Record::Checkpoint(_)));
+    let Record::CheckpointEvents(c) = &records[i] else { unreachable!() };
+    assert_eq!((c.thread, c.sequence), (2, 0));
+    assert_eq!(c.events.iter().map(Event::to_raw).collect::<Vec<_>>(), v7_checkpoint_events());
+    // Alone, it names thread 2 and links the variable to its seeded allocation.
+    let replay = memscope::replay::Replay::from_reader(&golden[..], "v7-segment.memscope".as_ref()).unwrap();
+    assert_eq!(replay.damage_count, 0, "{:?}", replay.damage);
+    assert_eq!(replay.segments.seeded_events, 2);
+    let t2 = replay.threads.iter().find(|t| t.thread == 2).expect("thread 2");
+    assert_eq!((t2.name.as_deref(), t2.os_tid), (Some("golden-worker"), Some(4242)));
+    assert_eq!(replay.variables.len(), 1);
+    let v = &replay.variables[0];
+    assert_eq!((v.state, v.size, v.tracked_at_ns, v.thread), ("live", 4096, 4, 2));
+    assert_eq!(v.allocations.iter().map(|a| a.ptr).collect::<Vec<_>>(), vec![0x5555_2000_0000]);
+    // The rest is version 6's segment: the same figures.
+    let v6 = memscope::replay::Replay::from_reader(&std::fs::read(GOLDEN_V6_SEGMENT).unwrap()[..], "v6-segment.memscope".as_ref()).unwrap();
+    assert_eq!(replay.summary.live_bytes, v6.summary.live_bytes);
+    assert_eq!(replay.summary.total_allocations, v6.summary.total_allocations);
+}
+
+/// Version 6's segment is decode-only since version 7.
+#[test]
+fn golden_v6_segment_decodes() {
+    let golden = std::fs::read(GOLDEN_V6_SEGMENT).expect("tests/golden/v6-segment.memscope is committed");
     assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 6);
     // FORMAT.md, "Segment record": after the Clock record, tag 12, 32 bytes
     // of fields: id, index, first sequence, first round.
@@ -745,9 +806,17 @@ fn golden_v6_segment_decodes_and_encoder_is_stable() {
 fn damaged_header_bytes_leave_every_record_replayable() {
     use memscope::format::DamageKind;
     use memscope::replay::Replay;
-    for (path, version) in
-        [(GOLDEN_V1, 1), (GOLDEN_V2, 2), (GOLDEN_V3, 3), (GOLDEN_V4, 4), (GOLDEN_V5, 5), (GOLDEN_V6, 6), (GOLDEN_V6_SEGMENT, 6)]
-    {
+    for (path, version) in [
+        (GOLDEN_V1, 1),
+        (GOLDEN_V2, 2),
+        (GOLDEN_V3, 3),
+        (GOLDEN_V4, 4),
+        (GOLDEN_V5, 5),
+        (GOLDEN_V6, 6),
+        (GOLDEN_V6_SEGMENT, 6),
+        (GOLDEN_V7, 7),
+        (GOLDEN_V7_SEGMENT, 7),
+    ] {
         let golden = std::fs::read(path).expect("golden files are committed");
         let intact = Replay::from_reader(&golden[..], path.as_ref()).unwrap();
         assert_eq!(intact.damage_count, 0);

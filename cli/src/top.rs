@@ -12,7 +12,7 @@
 use super::{grouped, human, EXIT_INCOMPLETE};
 use anyhow::Context;
 use memscope::export::profile::{Line, Profile};
-use memscope::replay::{Follow, SiteOrder, SiteStats, Snapshot, Stacks};
+use memscope::replay::{Follow, HistoryLost, SiteOrder, SiteStats, Snapshot, Stacks};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style};
@@ -201,12 +201,14 @@ struct Followed {
     /// When the file last grew after the first refresh (which reads what
     /// was there already).
     last_growth: Option<Instant>,
+    /// Skips ahead of deleted segments seen so far ([`HistoryLost::skips`]).
+    skips: Option<u64>,
 }
 
 impl Followed {
     fn open(path: PathBuf) -> anyhow::Result<Self> {
         let follow = Follow::open(&path)?;
-        Ok(Followed { follow, last_mark: None, last_growth: None })
+        Ok(Followed { follow, last_mark: None, last_growth: None, skips: None })
     }
 
     /// Reads for at most `budget` (a file written faster than it replays
@@ -229,6 +231,12 @@ impl Followed {
         // Over the wall clock since the last refresh; the first covers the
         // recording so far, on its own clock.
         let mark = Mark::of(&snap);
+        if snap.history_lost.map(|h| h.skips) != self.skips {
+            // Skipped ahead: the figures restarted from a checkpoint, and a
+            // rate against the previous refresh would mean nothing.
+            self.skips = snap.history_lost.map(|h| h.skips);
+            self.last_mark = None;
+        }
         let (calls, bytes, ns) = match self.last_mark {
             Some(p) => {
                 (mark.calls.saturating_sub(p.calls), mark.bytes.wrapping_sub(p.bytes), mark.at.duration_since(p.at).as_nanos() as u64)
@@ -348,6 +356,9 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<ExitCode> {
             view.snap.damage_count
         );
     }
+    if let Some(h) = view.snap.history_lost {
+        eprintln!("memscope: warning: {}: {}", o.path.display(), history_lost(&h));
+    }
     match view.state {
         State::Exited => {
             eprintln!(
@@ -357,7 +368,7 @@ pub(crate) fn run(o: &Options) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::from(EXIT_INCOMPLETE))
         }
-        _ if view.snap.damage_count > 0 => Ok(ExitCode::from(EXIT_INCOMPLETE)),
+        _ if view.snap.damage_count > 0 || view.snap.history_lost.is_some() => Ok(ExitCode::from(EXIT_INCOMPLETE)),
         _ => Ok(ExitCode::SUCCESS),
     }
 }
@@ -382,6 +393,9 @@ fn plain_line(v: &View) -> String {
     if v.snap.damage_count > 0 {
         line += &format!("  damage {}", v.snap.damage_count);
     }
+    if let Some(h) = v.snap.history_lost {
+        line += &format!("  {}", history_lost(&h));
+    }
     if let Some(interval) = v.snap.sampling_interval_bytes {
         // Totals exact (Totals records); the peak and the sites estimates.
         line += &format!("  sampled every {} B: peak and sites estimated", grouped(interval));
@@ -393,6 +407,15 @@ fn plain_line(v: &View) -> String {
         line += &format!(" {} B {};", grouped(s.live_bytes_end), label.escape_debug());
     }
     line
+}
+
+/// The segments a follow that fell behind could not read, in words.
+fn history_lost(h: &HistoryLost) -> String {
+    let last = h.last_read.map_or_else(|| "?".into(), |l| l.to_string());
+    format!(
+        "HISTORY LOST between segments {last} and {}: {} segment(s) deleted before they were read; figures from segment {}'s checkpoint on",
+        h.resumed_at, h.segments_skipped, h.resumed_at
+    )
 }
 
 /// What sites are ranked by, in words.
@@ -459,7 +482,7 @@ impl Screen {
 
     fn draw(&mut self, v: &View) -> anyhow::Result<()> {
         let t = &v.snap.summary;
-        let head = vec![
+        let mut head = vec![
             TextLine::from(format!(
                 "memscope top  {}  pid {}  {}  {:.1} s recorded  read {} of {}  (q quits, s sorts)",
                 v.path.display(),
@@ -488,6 +511,9 @@ impl Screen {
                 grouped(v.snap.damage_count)
             )),
         ];
+        if let Some(h) = v.snap.history_lost {
+            head.push(TextLine::from(history_lost(&h)).style(Style::new().add_modifier(Modifier::BOLD)));
+        }
         let rows: Vec<Row> = v
             .snap
             .top_sites
@@ -516,10 +542,40 @@ impl Screen {
             )
             .block(Block::new().borders(Borders::TOP).title(title));
         self.terminal.draw(|f| {
-            let [top, bottom] = Layout::vertical([Constraint::Length(5), Constraint::Fill(1)]).areas(f.area());
+            let [top, bottom] = Layout::vertical([Constraint::Length(head.len() as u16 + 1), Constraint::Fill(1)]).areas(f.area());
             f.render_widget(Paragraph::new(head), top);
             f.render_widget(table, bottom);
         })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A follow that skipped deleted segments says so on its line, with the
+    /// segments between; a follow that did not says nothing of it.
+    #[test]
+    fn the_line_says_when_history_was_lost() {
+        let mut snap = Snapshot::default();
+        let view = |snap: &Snapshot| View {
+            state: State::Running,
+            path: PathBuf::from("dir/000009.memscope"),
+            pid: Some(1),
+            snap: snap.clone(),
+            allocations_per_s: 0.0,
+            bytes_per_s: 0.0,
+            rate_ns: 0,
+            labels: Vec::new(),
+            file_bytes: 0,
+            order: SiteOrder::LiveBytes,
+        };
+        assert!(!plain_line(&view(&snap)).contains("HISTORY LOST"));
+        let mut lost = HistoryLost::default();
+        (lost.last_read, lost.resumed_at, lost.segments_skipped, lost.skips) = (Some(3), 7, 3, 1);
+        snap.history_lost = Some(lost);
+        let line = plain_line(&view(&snap));
+        assert!(line.contains("HISTORY LOST between segments 3 and 7: 3 segment(s) deleted before they were read"), "{line}");
     }
 }

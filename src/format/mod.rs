@@ -9,6 +9,7 @@
 
 pub mod codec;
 pub mod event;
+pub(crate) mod live;
 mod reader;
 pub mod sampling;
 pub mod stacks;
@@ -29,9 +30,10 @@ pub const MAGIC: [u8; 8] = *b"MEMSCOPE";
 /// come from the TSC); version 6 sampling by bytes (the Sampling and
 /// Totals records) and segments (the Segment and Checkpoint records, End
 /// flag [`END_CONTINUED`], chunk sequence numbers that go on across a
-/// recording's segments).
-/// A reader of version 6 reads versions 1 to 5 (FORMAT.md, "Versions").
-pub const VERSION: u32 = 6;
+/// recording's segments); version 7 the Checkpoint events record (thread
+/// names and tracking state at a segment's start).
+/// A reader of version 7 reads versions 1 to 6 (FORMAT.md, "Versions").
+pub const VERSION: u32 = 7;
 /// The oldest format version this crate reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Length of the segment header in bytes.
@@ -78,6 +80,11 @@ pub const SEGMENT_FIELDS_LEN: usize = 32;
 pub const TAG_CHECKPOINT: u8 = 13;
 /// Length of the [`TAG_CHECKPOINT`] fields in bytes.
 pub const CHECKPOINT_FIELDS_LEN: usize = 16;
+/// Record tag (version 7): one thread's events a segment repeats at its
+/// start for its names and tracking state (its start, open scopes, named
+/// variables and foreign memory still live), laid out as an Events record
+/// (FORMAT.md, "Checkpoint events record").
+pub const TAG_CHECKPOINT_EVENTS: u8 = 14;
 /// The most live allocations one Checkpoint record holds; a larger live
 /// set takes several records.
 pub const MAX_CHECKPOINT_ENTRIES: usize = 1 << 16;
@@ -258,6 +265,27 @@ impl ChunkEncoder {
         stacks: &[u32],
         returned: &[u64],
     ) -> usize {
+        self.put_chunk(out, TAG_EVENTS, thread, sequence, events, stacks, returned)
+    }
+
+    /// Appends one [`TAG_CHECKPOINT_EVENTS`] record (version 7) holding
+    /// `events` of `thread` (not empty, in timestamp order; sequence 0: the
+    /// record is not a chunk of the numbering) and returns its length in bytes.
+    pub fn put_checkpoint_events(&mut self, out: &mut Vec<u8>, thread: u32, events: &[RawEvent]) -> usize {
+        self.put_chunk(out, TAG_CHECKPOINT_EVENTS, thread, 0, events, &[], &[])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn put_chunk(
+        &mut self,
+        out: &mut Vec<u8>,
+        tag: u8,
+        thread: u32,
+        sequence: u64,
+        events: &[RawEvent],
+        stacks: &[u32],
+        returned: &[u64],
+    ) -> usize {
         debug_assert!(!events.is_empty());
         let first_ts = events.first().map_or(0, RawEvent::ts_ns);
         self.payload.clear();
@@ -281,7 +309,7 @@ impl ChunkEncoder {
         // timestamps take 56 bits.
         f[24..32].copy_from_slice(&(first_ts | u64::from(VERSION as u8) << 56).to_le_bytes());
         let before = out.len();
-        put_record(out, TAG_EVENTS, &f, body);
+        put_record(out, tag, &f, body);
         out.len() - before
     }
 }

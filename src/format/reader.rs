@@ -62,6 +62,11 @@ pub enum Record {
     Sampling(SamplingRecord),
     /// One thread's exact counts of calls in a sampling recording (version 6).
     Totals(TotalsRecord),
+    /// Events a segment repeats at its start, after its Checkpoint (version
+    /// 7): one thread's start, open scopes, named variables and foreign
+    /// memory still live. Applied only where the Checkpoint seeds the live
+    /// set; `sequence` is 0 and not part of the chunk numbering.
+    CheckpointEvents(EventChunk),
 }
 
 /// One thread's chunk of events, decoded.
@@ -813,7 +818,9 @@ impl<R: Read> Reader<R> {
         let fields = &rec[RECORD_HEADER_LEN..RECORD_HEADER_LEN + head.fields_len];
         let body = &rec[RECORD_HEADER_LEN + head.fields_len..];
         let record = match (head.tag, fields.len()) {
-            (TAG_EVENTS, EVENTS_FIELDS_LEN) => {
+            (TAG_EVENTS, EVENTS_FIELDS_LEN) | (TAG_CHECKPOINT_EVENTS, EVENTS_FIELDS_LEN)
+                if head.tag == TAG_EVENTS || self.header.version >= 7 =>
+            {
                 let thread = le32(fields, 0);
                 let count = le32(fields, 4);
                 let sequence = le64(fields, 8);
@@ -865,7 +872,12 @@ impl<R: Read> Reader<R> {
                     }
                 }
                 self.version_unsure = false;
-                Record::Events(EventChunk { offset, thread, sequence, events, len_bytes: total as u64 })
+                let chunk = EventChunk { offset, thread, sequence, events, len_bytes: total as u64 };
+                if head.tag == TAG_EVENTS {
+                    Record::Events(chunk)
+                } else {
+                    Record::CheckpointEvents(chunk)
+                }
             }
             (TAG_ROUND, ROUND_FIELDS_LEN) if body.is_empty() => Record::Round { round: le64(fields, 0), watermark_ns: le64(fields, 8) },
             (TAG_END, END_FIELDS_LEN | END_FIELDS_LEN_V4) if body.is_empty() => Record::End {
@@ -1020,6 +1032,7 @@ impl<R: Read> Reader<R> {
                 Record::Checkpoint(CheckpointRecord { total, entries })
             }
             (TAG_SEGMENT | TAG_CHECKPOINT, _) if self.header.version >= 6 => return Ok(Err(DamageKind::BadLength)),
+            (TAG_CHECKPOINT_EVENTS, _) if self.header.version >= 7 => return Ok(Err(DamageKind::BadLength)),
             (TAG_SAMPLING, sampling::SAMPLING_FIELDS_LEN) if self.header.version >= 6 && body.is_empty() => {
                 Record::Sampling(SamplingRecord { interval_bytes: le64(fields, 0), seed: le64(fields, 8) })
             }

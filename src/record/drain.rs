@@ -212,6 +212,12 @@ pub(crate) struct Drainer {
     next_reclaim_ns: u64,
     /// A sampling recording's exact totals (`record::totals`).
     totals: super::totals::TotalsTracker,
+    /// Events (and lost events) on disk: counted at each successful write.
+    events_on_disk: u64,
+    lost_on_disk: u64,
+    /// A write failed: the recording is stopping, and what is drained is
+    /// counted as lost, not written ([`Drainer::after_failure`]).
+    discarding: bool,
 }
 
 impl Drainer {
@@ -250,6 +256,9 @@ impl Drainer {
             code_ranges_dropped: 0,
             next_reclaim_ns: 0,
             totals: Default::default(),
+            events_on_disk: 0,
+            lost_on_disk: 0,
+            discarding: false,
         }
     }
 
@@ -385,6 +394,7 @@ impl Drainer {
             _ => 0,
         };
         if let Some(seg) = &mut self.segments {
+            seg.carried.event(&e, slot.thread(), &seg.live);
             seg.live.apply(&e, slot.thread(), stack);
         }
         // Lost events are counted as lost, not written.
@@ -585,12 +595,16 @@ impl Drainer {
         }
         self.last_now = now;
         self.totals.put(&mut self.out);
+        if let Some(seg) = &mut self.segments {
+            // As replay's mirror does at the Round record written below.
+            seg.live.round_end();
+        }
         if !self.out.is_empty() {
             format::put_round(&mut self.out, self.round, watermark);
             self.round += 1;
             self.write_out()?;
         }
-        if let Some(seg) = &self.segments {
+        if let Some(seg) = self.segments.as_ref().filter(|_| !self.discarding) {
             // Rotate once the segment holds `segment_bytes`, and at least as
             // many bytes of its own records as its start (tables and
             // checkpoint) took: a live set whose checkpoint outgrows
@@ -649,6 +663,10 @@ impl Drainer {
             seg.live.entries(&mut self.checkpoint);
         }
         format::put_checkpoint(&mut self.out, &self.checkpoint, &mut self.checkpoint_body);
+        // Thread names and tracking state, for this segment alone (version 7).
+        if let Some(seg) = &mut self.segments {
+            seg.carried.put(&mut self.out, &mut self.encoder, &self.checkpoint);
+        }
         self.checkpoint.clear();
         // A sampling recording's exact counts so far, for this segment alone.
         self.totals.put_all(&mut self.out);
@@ -666,7 +684,7 @@ impl Drainer {
         format::put_end(&mut self.out, written, lost, end_ns, format::END_CONTINUED);
         self.write_out()?;
         if let Err(source) = self.file.sync_data() {
-            return Err(crate::Error::Write { path: self.path.clone(), offset: self.stats.bytes_written, source });
+            return Err(crate::Error::Write { path: self.path.clone(), offset: self.file_offset(), source, events_lost: 0 });
         }
         let Some(seg) = &mut self.segments else { return Ok(()) };
         let size = self.stats.bytes_written - seg.segment_start;
@@ -676,7 +694,7 @@ impl Drainer {
         seg.lost_base = self.stats.events_lost;
         seg.enforce_budget();
         let path = seg.dir.join(super::segment::segment_name(seg.index));
-        let file = File::create(&path).map_err(|source| crate::Error::Write { path: path.clone(), offset: 0, source })?;
+        let file = File::create(&path).map_err(|source| crate::Error::Write { path: path.clone(), offset: 0, source, events_lost: 0 })?;
         self.file = file;
         self.path = path;
         seg.segment_start = self.stats.bytes_written;
@@ -744,12 +762,43 @@ impl Drainer {
     }
 
     fn write_out(&mut self) -> Result<(), crate::Error> {
+        if self.discarding {
+            self.out.clear();
+            return Ok(());
+        }
         if let Err(source) = self.file.write_all(&self.out) {
-            return Err(crate::Error::Write { path: self.path.clone(), offset: self.stats.bytes_written, source });
+            return Err(crate::Error::Write { path: self.path.clone(), offset: self.file_offset(), source, events_lost: 0 });
         }
         self.stats.bytes_written += self.out.len() as u64;
         self.out.clear();
+        // Every event taken so far was encoded into what was just written.
+        (self.events_on_disk, self.lost_on_disk) = (self.stats.events_written, self.stats.events_lost);
         Ok(())
+    }
+
+    /// Bytes written to the current file: the recording's, or the current
+    /// segment's when segmenting (what an `Error::Write` offset is in).
+    fn file_offset(&self) -> u64 {
+        self.stats.bytes_written - self.segments.as_ref().map_or(0, |s| s.segment_start)
+    }
+
+    /// After a failed write (a full disk, a deleted directory): stops the
+    /// recording `session` (no new events), drains the rings as a stop
+    /// does, without writing, and returns `error` with the count of the
+    /// recording's events not on disk: taken but not written, and pushed
+    /// (or lost, ring full) until the stop. The file stays readable up to
+    /// the failure; with segments, every segment closed before it is whole.
+    fn after_failure(&mut self, error: crate::Error, session: u32) -> crate::Error {
+        thread::CONTROL.stop(session);
+        self.discarding = true;
+        // Cannot fail: nothing is written from here on.
+        let _ = self.wait_in_flight();
+        let _ = super::full::drain_to_close(&SHARED.gate, || self.round(), std::thread::yield_now);
+        let lost = (self.stats.events_written - self.events_on_disk) + (self.stats.events_lost - self.lost_on_disk);
+        match error {
+            crate::Error::Write { path, offset, source, .. } => crate::Error::Write { path, offset, source, events_lost: lost },
+            other => other,
+        }
     }
 
     /// Runs rounds until `stop` reaches `session` (the id of this drainer's
@@ -787,6 +836,16 @@ impl Drainer {
         session: u32,
         end_flags: u64,
     ) -> Result<DrainStats, crate::Error> {
+        self.run_writing(stop, at_exit, session, end_flags).map_err(|e| self.after_failure(e, session))
+    }
+
+    fn run_writing(
+        &mut self,
+        stop: &std::sync::atomic::AtomicU32,
+        at_exit: &std::sync::atomic::AtomicU32,
+        session: u32,
+        end_flags: u64,
+    ) -> Result<DrainStats, crate::Error> {
         loop {
             // Acquire: pairs with the Release `fetch_max` in `request_stop`,
             // which comes after the session was zeroed: no new events follow.
@@ -818,7 +877,7 @@ impl Drainer {
         );
         self.write_out()?;
         if let Err(source) = self.file.sync_all() {
-            return Err(crate::Error::Write { path: self.path.clone(), offset: self.stats.bytes_written, source });
+            return Err(crate::Error::Write { path: self.path.clone(), offset: self.file_offset(), source, events_lost: 0 });
         }
         // The whole thread: `reset`, every round, the End record and the sync.
         self.stats.cpu_ns = thread_cpu_ns();

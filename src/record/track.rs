@@ -40,6 +40,11 @@ impl Site {
         Site { kind, name, file, line, column, type_key: AtomicU64::new(0) }
     }
 
+    /// The site's kind (`SITE_VAR`, `SITE_CLONE` or `SITE_SCOPE`).
+    pub(crate) fn kind(&self) -> u8 {
+        self.kind
+    }
+
     fn key(&'static self) -> u64 {
         self as *const Site as u64
     }

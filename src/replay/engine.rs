@@ -309,7 +309,7 @@ impl Replayer {
             Record::Clock(_) => {}
             // Read by the segment layer (`segments.rs`), which seeds the
             // live set from a checkpoint with `events`.
-            Record::Segment(_) | Record::Checkpoint(_) => {}
+            Record::Segment(_) | Record::Checkpoint(_) | Record::CheckpointEvents(_) => {}
             Record::Sampling(s) => {
                 // Before any event (it follows the header): sites weigh every sample.
                 self.sites.interval = s.interval_bytes;
@@ -1395,26 +1395,32 @@ impl Replayer {
                 t.peak_at_ns = op.ts();
             }
         });
+        // Weighted as replay weighs them (a sampling recording: bytes by
+        // 1/p, counts in units), then the counts rounded as `finish` does.
         for (i, sign, bytes, whole) in deltas {
+            let (bytes, units) = self.sites.weigh(bytes);
             let s = &mut sites[i];
             if sign > 0 {
-                s.live_count_end += 1;
+                s.live_count_end += units;
                 s.live_bytes_end = s.live_bytes_end.wrapping_add(bytes);
                 s.allocated_bytes = s.allocated_bytes.wrapping_add(bytes);
                 if whole == 1 {
-                    s.allocations += 1;
+                    s.allocations += units;
                 } else {
-                    s.reallocations += 1;
+                    s.reallocations += units;
                 }
             } else {
-                s.live_count_end = s.live_count_end.saturating_sub(1);
+                s.live_count_end = s.live_count_end.saturating_sub(units);
                 s.live_bytes_end = s.live_bytes_end.wrapping_sub(bytes);
                 s.deallocated_bytes = s.deallocated_bytes.wrapping_add(bytes);
-                s.deallocations += u64::from(whole);
+                s.deallocations += if whole == 1 { units } else { 0 };
             }
         }
         for s in &mut sites {
             (s.peak_count, s.peak_bytes) = (0, 0);
+            for c in [&mut s.allocations, &mut s.reallocations, &mut s.deallocations, &mut s.live_count_end, &mut s.temporary] {
+                *c = self.sites.count(*c);
+            }
         }
         // A sampling recording: its calls' exact counts, as `finish` gives them.
         self.sampling.exact_figures(&mut t);

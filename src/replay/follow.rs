@@ -2,7 +2,7 @@
 //! behind `memscope top`.
 
 use super::engine::{Replayer, WINDOW_BYTES_PER_EVENT, WINDOW_LIMIT};
-use super::segments::{list_segments, seed, SegmentsReport};
+use super::segments::{list_segments, seed, seed_events, SegmentsReport};
 use super::{max_events, max_live, EndRecord, Replay, SiteStats, Stacks, Totals};
 use crate::format::{segment_file_name, Damage, DamageKind, HeaderError, Reader, Record, SegmentHeader, END_CONTINUED};
 use crate::Error;
@@ -68,6 +68,29 @@ struct Segments {
     read_before: u64,
     /// What the checkpoint seeded.
     report: SegmentsReport,
+    /// The follow fell behind the budget's deletions and skipped segments.
+    history_lost: Option<HistoryLost>,
+}
+
+/// Segments a [`Follow`] of a directory could not read: it fell behind the
+/// recording, whose `keep_bytes` budget deleted them before they were
+/// read (FORMAT.md, "Following a recording"). The follow skipped to the
+/// oldest segment still there and started again from its checkpoint: the
+/// figures from then on are that segment's, as if replayed alone (the
+/// totals restart; what was live is seeded), and the history between is
+/// lost.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HistoryLost {
+    /// The index of the last segment read before the latest skip (`None`:
+    /// the segment the follow started at was deleted before it was read).
+    pub last_read: Option<u64>,
+    /// The index of the segment the follow went on from, seeded from its checkpoint.
+    pub resumed_at: u64,
+    /// Segments skipped (deleted before they were read), over every skip.
+    pub segments_skipped: u64,
+    /// How many times the follow skipped.
+    pub skips: u64,
 }
 
 impl Segments {
@@ -79,6 +102,11 @@ impl Segments {
             Record::Checkpoint(c) => {
                 if self.first {
                     seed(replayer, &c, &mut self.report);
+                }
+            }
+            Record::CheckpointEvents(c) => {
+                if self.first {
+                    seed_events(replayer, &c, &mut self.report);
                 }
             }
             Record::Clock(_) | Record::Sampling(_) | Record::Segment(_) if !self.first => {}
@@ -147,6 +175,10 @@ pub struct Snapshot {
     /// bytes of calls and bytes live are then exact (its Totals records, as
     /// of the last one read), the sites' figures estimates.
     pub sampling_interval_bytes: Option<u64>,
+    /// A follow of a directory that fell behind the recording's deletions:
+    /// which segments it could not read. The figures then start from
+    /// [`HistoryLost::resumed_at`]'s checkpoint.
+    pub history_lost: Option<HistoryLost>,
 }
 
 impl Follow {
@@ -179,6 +211,7 @@ impl Follow {
                 modules_fed: HashSet::new(),
                 read_before: 0,
                 report: SegmentsReport::default(),
+                history_lost: None,
             };
             return Ok(Follow { path: file, reader: None, replayer: None, stopped: false, segments: Some(segments) });
         }
@@ -193,12 +226,19 @@ impl Follow {
     }
 
     /// Opens the next segment once a rotation's End record was read and
-    /// the segment exists; returns whether the follow waits for it.
-    fn next_segment(&mut self) -> bool {
-        let Some(s) = self.segments.as_mut().filter(|s| s.next) else { return false };
+    /// the segment exists; returns whether the follow waits for it. When it
+    /// is not there but a later one is, the budget deleted it before it was
+    /// read: the follow skips to the oldest segment still there
+    /// ([`Follow::skip_to_oldest`]).
+    ///
+    /// # Errors
+    /// [`Error::Open`] when the directory is gone.
+    fn next_segment(&mut self) -> Result<bool, Error> {
+        let Some(s) = self.segments.as_mut().filter(|s| s.next) else { return Ok(false) };
         let next = s.dir.join(segment_file_name(s.index + 1));
         if !next.is_file() {
-            return true;
+            let (from, last_read) = (s.index + 1, s.index);
+            return self.skip_to_oldest(from, Some(last_read));
         }
         s.read_before += self.reader.as_ref().map_or(0, Reader::offset);
         s.index += 1;
@@ -206,7 +246,56 @@ impl Follow {
         s.next = false;
         self.path = next;
         self.reader = None;
-        false
+        Ok(false)
+    }
+
+    /// Goes on from the oldest segment of the directory whose index is at
+    /// least `from`, when the one the follow needs is not there; returns
+    /// whether the follow waits (no such segment yet). `last_read`: the
+    /// last segment read (`None`: nothing read yet, and nothing is lost: the
+    /// follow just starts at a newer segment). A later segment means the
+    /// ones before it were deleted unread: the replay starts again from its
+    /// checkpoint, and [`HistoryLost`] says so.
+    ///
+    /// # Errors
+    /// [`Error::Open`] when the directory is gone (deleted while followed).
+    fn skip_to_oldest(&mut self, from: u64, last_read: Option<u64>) -> Result<bool, Error> {
+        let Some(s) = self.segments.as_mut() else { return Ok(false) };
+        let gone = |dir: &Path, e: std::io::Error| Error::Open {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                e.kind(),
+                format!(
+                    "the segment directory cannot be listed ({e}): deleted while it was followed? Shown up to {}",
+                    segment_file_name(s.index)
+                ),
+            ),
+        };
+        let listed = list_segments(&s.dir).map_err(|e| gone(&s.dir, e))?;
+        let Some((index, path)) = listed.into_iter().find(|&(i, _)| i >= from) else { return Ok(true) };
+        if index == from && s.next {
+            // Written between the two looks: no gap.
+            return self.next_segment();
+        }
+        if let Some(last) = last_read {
+            let lost = s.history_lost.get_or_insert_with(HistoryLost::default);
+            lost.last_read = Some(last);
+            lost.resumed_at = index;
+            lost.segments_skipped += index.saturating_sub(last + 1);
+            lost.skips += 1;
+        }
+        // Start again, as a follow opened at this segment would.
+        s.index = index;
+        s.first = true;
+        s.next = false;
+        s.nodes_fed = 0;
+        s.modules_fed.clear();
+        s.read_before = 0;
+        s.report = SegmentsReport::default();
+        self.path = path;
+        self.reader = None;
+        self.replayer = None;
+        Ok(false)
     }
 
     /// Reads and replays the complete records written since the last call,
@@ -222,7 +311,7 @@ impl Follow {
     /// header is read; [`Error::Header`] when it is not a recording this
     /// version can read; [`Error::Read`] when reading fails.
     pub fn poll(&mut self, budget: Duration) -> Result<u64, Error> {
-        if self.stopped || self.next_segment() {
+        if self.stopped || self.next_segment()? {
             return Ok(0);
         }
         // No deadline for a budget too long to add to now.
@@ -231,7 +320,18 @@ impl Follow {
         // Where the file ends now: what is written during this call waits for the next.
         let len = std::fs::metadata(path).map_or(u64::MAX, |m| m.len());
         if self.reader.is_none() {
-            let file = File::open(path).map_err(|source| Error::Open { path: path.clone(), source })?;
+            let file = match File::open(path) {
+                Ok(file) => file,
+                // Deleted for the budget before it was read: go on from the oldest there.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.segments.is_some() => {
+                    let (from, last_read) = self.segments.as_ref().map_or((0, None), |s| (s.index + 1, (!s.first).then(|| s.index - 1)));
+                    if self.skip_to_oldest(from, last_read)? {
+                        return Ok(0);
+                    }
+                    return self.poll(budget);
+                }
+                Err(source) => return Err(Error::Open { path: path.clone(), source }),
+            };
             match Reader::follow(file) {
                 Ok(reader) => {
                     // A directory's next segment goes on with the same replay.
@@ -286,6 +386,14 @@ impl Follow {
             }
         }
         replayer.set_header(*reader.header());
+        if read == 0 && replayer.progress().0.is_none() {
+            // Nothing new, and no End yet: a segment directory deleted under
+            // the recording leaves its last segment without one, forever.
+            if let Some(s) = self.segments.as_ref().filter(|s| !s.dir.is_dir()) {
+                let why = format!("the segment directory was deleted while it was followed; shown up to {}", segment_file_name(s.index));
+                return Err(Error::Open { path: s.dir.clone(), source: std::io::Error::new(std::io::ErrorKind::NotFound, why) });
+            }
+        }
         // A rotation: go on in the next segment, within the budget.
         if self.segments.as_ref().is_some_and(|s| s.next) && until.is_none_or(|u| Instant::now() < u) {
             let rest = until.map_or(Duration::MAX, |u| u.saturating_duration_since(Instant::now()));
@@ -362,6 +470,7 @@ impl Follow {
             read_bytes: reader.offset(),
             pending_bytes: reader.pending_bytes(),
             sampling_interval_bytes: replayer.sampling_interval(),
+            history_lost: self.segments.as_ref().and_then(|s| s.history_lost),
         }
     }
 
@@ -456,7 +565,22 @@ mod tests {
     /// records up to there: the buffered events are counted exactly.
     #[test]
     fn a_view_counts_the_buffered_events_as_the_replay_will() {
-        let records = records();
+        view_equals_replay(records());
+    }
+
+    /// The same in a sampling recording: the buffered samples are weighted
+    /// as replay weighs them, and the sites' counts are events, not units.
+    /// Before, the buffered samples counted unweighted (their bytes as
+    /// sampled, one event each) and every count was in 1/65,536 units.
+    #[test]
+    fn a_sampling_view_weighs_the_buffered_events_as_the_replay_will() {
+        let mut records = records();
+        records.insert(0, Record::Sampling(crate::format::SamplingRecord { interval_bytes: 64, seed: 1 }));
+        view_equals_replay(records);
+    }
+
+    fn view_equals_replay(records: Vec<Record>) {
+        let sampled = matches!(records[0], Record::Sampling(_));
         let mut follower = Replayer::new(header());
         let mut buffered_seen = false;
         for (n, record) in records.iter().enumerate() {
@@ -468,7 +592,14 @@ mod tests {
             }
             buffered_seen |= prefix.totals != totals;
             let done = prefix.finish(0);
-            assert_eq!(totals, done.summary, "record {n}");
+            let mut want = done.summary.clone();
+            if sampled {
+                // A sampling recording's peak is the most live at a drain
+                // round (from its Totals records, which these lack): not
+                // what a view of the buffered events can say.
+                (want.peak_live_bytes, want.peak_at_ns) = (totals.peak_live_bytes, totals.peak_at_ns);
+            }
+            assert_eq!(totals, want, "record {n}");
             let mut want_sites = done.stacks.sites.clone();
             for s in &mut want_sites {
                 (s.peak_count, s.peak_bytes, s.max_live_bytes, s.max_live_at_ns) = (0, 0, 0, 0);

@@ -50,7 +50,7 @@ mod tests;
 mod track;
 
 pub use engine::Replayer;
-pub use follow::{Follow, SiteOrder, Snapshot};
+pub use follow::{Follow, HistoryLost, SiteOrder, Snapshot};
 pub use sampled::Sampling;
 pub use segments::{list_segments, SegmentFile, SegmentsReport};
 pub use sites::{SitePoint, SiteStats, Stacks};
@@ -279,6 +279,7 @@ fn drive(replayer: &mut Replayer, report: &mut SegmentsReport, mut next: impl Fn
             Ok(None) => return Ok(None),
             Ok(Some(Ok(crate::format::Record::Segment(s)))) => report.open_one(&s),
             Ok(Some(Ok(crate::format::Record::Checkpoint(c)))) => segments::seed(replayer, &c, report),
+            Ok(Some(Ok(crate::format::Record::CheckpointEvents(c)))) => segments::seed_events(replayer, &c, report),
             Ok(Some(Ok(record))) => replayer.record(&record),
             Ok(Some(Err(damage))) => replayer.damage(damage),
             Err(source) => return Err((read_bytes, source)),

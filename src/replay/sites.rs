@@ -278,12 +278,22 @@ impl Sites {
     /// The bytes and the count (in units: 1, or `COUNT_UNITS` per event
     /// when sampling) one event of `size` bytes stands for.
     #[inline]
-    fn weigh(&self, size: u64) -> (u64, u64) {
+    pub(crate) fn weigh(&self, size: u64) -> (u64, u64) {
         if self.interval == 0 {
             return (size, 1);
         }
         let w = crate::format::sampling::sample_count_weight(size, self.interval);
         (crate::format::sampling::sample_bytes_weight(size, self.interval), (w * COUNT_UNITS as f64).round() as u64)
+    }
+
+    /// A count kept in units ([`Sites::weigh`]) as events, rounded as
+    /// [`Sites::finish`] rounds them.
+    pub(crate) fn count(&self, units: u64) -> u64 {
+        if self.interval == 0 {
+            units
+        } else {
+            (units + COUNT_UNITS / 2) / COUNT_UNITS
+        }
     }
 
     #[inline]

@@ -1,0 +1,201 @@
+//! The live allocations of a recording as its drained events say, in file
+//! order (FORMAT.md, "Checkpoint record"): the drainer keeps this table to
+//! write each segment's Checkpoint, and directory replay keeps a mirror of
+//! it, fed the same events, to check a contiguous segment's checkpoint.
+//! One code for both sides, so the check compares like with like.
+
+use super::event::*;
+use super::{CheckpointEntry, RawEvent};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A multiplicative hash for addresses: the live table's key is an
+/// address, already well spread in its upper bits.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        // Fold the high half in: addresses differ mostly in bits 4..40.
+        let x = v.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
+/// One live allocation as the drainer keeps it.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    size: u64,
+    ts_ns: u64,
+    thread: u32,
+    stack: u32,
+}
+
+/// The live allocations of the recording, as the drained events say, kept
+/// only when segmenting (for the Checkpoint record). Events come in drain
+/// order: an allocation at an address that is still live (its deallocation,
+/// on another thread, was not drained yet) waits in `deferred` until that
+/// address is deallocated, as replay does. A deallocation (or a
+/// reallocation's old address) that finds nothing is kept until the end of
+/// its drain round (`early`): another thread's allocation it frees, stamped
+/// before it but drained after it in the same round, then ends at once.
+/// Memory: about 40 bytes per live allocation.
+#[derive(Default)]
+pub(crate) struct LiveTable {
+    live: HashMap<u64, Entry, BuildHasherDefault<AddrHasher>>,
+    deferred: Vec<(u64, Entry)>,
+    /// This round's deallocations that found nothing: address → their
+    /// time, and the new address when a reallocation moved it.
+    early: HashMap<u64, (u64, Option<u64>), BuildHasherDefault<AddrHasher>>,
+}
+
+impl LiveTable {
+    /// Takes one event of recorder thread `thread`, `stack` its file stack id.
+    #[inline]
+    pub(crate) fn apply(&mut self, e: &RawEvent, thread: u32, stack: u32) {
+        match e.kind() {
+            KIND_ALLOC | KIND_ALLOC_ZEROED => {
+                self.acquire(e.a, e.ts_ns(), Entry { size: e.b, ts_ns: e.ts_ns(), thread, stack });
+            }
+            KIND_DEALLOC => {
+                let ended = self.release(e.a, e.ts_ns());
+                if ended.is_none() {
+                    self.early.insert(e.a, (e.ts_ns(), None));
+                }
+            }
+            KIND_REALLOC | KIND_REALLOC_LARGE => {
+                let new_size = if e.kind() == KIND_REALLOC { e.c >> 32 } else { e.c };
+                let old = self.release(e.a, e.ts_ns());
+                if old.is_none() {
+                    self.early.insert(e.a, (e.ts_ns(), Some(e.b)));
+                }
+                // The allocation keeps its identity: its thread and start time.
+                let (ts_ns, owner) = old.map_or((e.ts_ns(), thread), |o| (o.ts_ns, o.thread));
+                self.acquire(e.b, e.ts_ns(), Entry { size: new_size, ts_ns, thread: owner, stack });
+            }
+            _ => {}
+        }
+    }
+
+    /// The end of a drain round (the drainer's, or a Round record read):
+    /// what this round's deallocations did not find was allocated before
+    /// the recording (or in a round not read).
+    pub(crate) fn round_end(&mut self) {
+        self.early.clear();
+    }
+
+    /// Makes `entry` live at `ptr`, by an event stamped `at_ns`; unless a
+    /// deallocation of `ptr` stamped after it was drained before it, in
+    /// this round: then it ended already (and if a reallocation moved it,
+    /// the moved one takes its identity).
+    fn acquire(&mut self, ptr: u64, at_ns: u64, entry: Entry) {
+        if let Some(&(freed_ns, moved)) = self.early.get(&ptr) {
+            // Equal times on two threads: replay applies the deallocation first.
+            if at_ns < freed_ns {
+                self.early.remove(&ptr);
+                if let Some(to) = moved {
+                    if let Some(m) = self.live.get_mut(&to) {
+                        (m.ts_ns, m.thread) = (entry.ts_ns, entry.thread);
+                    }
+                }
+                return;
+            }
+        }
+        if let Some(old) = self.live.insert(ptr, entry) {
+            // Still live: put it back; the new one waits for its deallocation.
+            self.live.insert(ptr, old);
+            self.deferred.push((ptr, entry));
+        }
+    }
+
+    /// Ends the allocation at `ptr` that a deallocation or reallocation
+    /// stamped `ts_ns` refers to. While `ptr` holds more than one (a thread
+    /// reused an address whose deallocation, on another thread, is not
+    /// drained yet), that is the one allocated last at or before `ts_ns`,
+    /// as replay's timestamp order has it: the later allocation's own
+    /// reallocation must not take the earlier one's identity.
+    fn release(&mut self, ptr: u64, ts_ns: u64) -> Option<Entry> {
+        if let Some(Some(i)) = self.pick(ptr, ts_ns) {
+            // A waiting one ends: the live one stays.
+            return Some(self.deferred.remove(i).1);
+        }
+        let old = self.live.remove(&ptr);
+        if old.is_some() && !self.deferred.is_empty() {
+            if let Some(i) = self.deferred.iter().position(|&(p, _)| p == ptr) {
+                let (_, next) = self.deferred.remove(i);
+                self.live.insert(ptr, next);
+            }
+        }
+        old
+    }
+
+    /// Which allocation at `ptr` an event stamped `ts_ns` refers to:
+    /// `None` none; `Some(None)` the live one; `Some(Some(i))` the waiting
+    /// `deferred[i]` (the one allocated last at or before `ts_ns`).
+    fn pick(&self, ptr: u64, ts_ns: u64) -> Option<Option<usize>> {
+        let live = self.live.get(&ptr)?;
+        if self.deferred.is_empty() {
+            return Some(None);
+        }
+        let mut best = (live.ts_ns <= ts_ns).then_some(live.ts_ns);
+        let mut pick = None;
+        for (i, &(p, e)) in self.deferred.iter().enumerate() {
+            if p == ptr && e.ts_ns <= ts_ns && best.is_none_or(|b| e.ts_ns > b) {
+                (best, pick) = (Some(e.ts_ns), Some(i));
+            }
+        }
+        Some(pick)
+    }
+
+    /// The allocation at `ptr` an event stamped `ts_ns` refers to (the one
+    /// a deallocation then would end): its time (its identity: a
+    /// reallocation keeps it) and its size in bytes.
+    pub(crate) fn identity(&self, ptr: u64, ts_ns: u64) -> Option<(u64, u64)> {
+        let e = match self.pick(ptr, ts_ns)? {
+            Some(i) => self.deferred[i].1,
+            None => *self.live.get(&ptr)?,
+        };
+        Some((e.ts_ns, e.size))
+    }
+
+    /// The live allocation that contains `ptr`, as an event stamped
+    /// `ts_ns` sees it: at `ptr`, or starting at most `max_back` bytes
+    /// below it at an 8-byte boundary (an `Rc`'s value sits 16 bytes in).
+    /// Its start and its time ([`LiveTable::identity`]). `None`: none, or
+    /// `ptr` is 0.
+    pub(crate) fn containing(&self, ptr: u64, max_back: u64, ts_ns: u64) -> Option<(u64, u64)> {
+        if ptr == 0 {
+            return None;
+        }
+        if let Some((t, _)) = self.identity(ptr, ts_ns) {
+            return Some((ptr, t));
+        }
+        let lowest = ptr.saturating_sub(max_back);
+        let mut start = ptr & !7;
+        while start >= lowest && start > 0 {
+            if let Some((t, size)) = self.identity(start, ts_ns) {
+                if start != ptr && start.wrapping_add(size) > ptr {
+                    return Some((start, t));
+                }
+            }
+            start -= 8;
+        }
+        None
+    }
+
+    /// Every live allocation, oldest first (by allocation time, then address).
+    pub(crate) fn entries(&self, out: &mut Vec<CheckpointEntry>) {
+        out.clear();
+        let all = self.live.iter().map(|(&p, e)| (p, e)).chain(self.deferred.iter().map(|(p, e)| (*p, e)));
+        out.extend(all.map(|(ptr, e)| CheckpointEntry { ptr, size: e.size, thread: e.thread, ts_ns: e.ts_ns, stack: e.stack }));
+        out.sort_unstable_by_key(|e| (e.ts_ns, e.ptr));
+    }
+}
