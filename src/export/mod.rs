@@ -131,7 +131,15 @@ struct SamplingView<'a> {
 
 /// The fields of the document that are estimates in a sampling recording
 /// (FORMAT.md, "Sampling record").
-pub const ESTIMATED_FIELDS: &[&str] = &["sites[]", "suggestions[]"];
+pub const ESTIMATED_FIELDS: &[&str] = &[
+    "sites[]",
+    "suggestions[]",
+    "lifetime_histogram[]",
+    "size_histogram[]",
+    "timeline[]",
+    "thread_timelines[]",
+    "largest_leaks[].stands_for",
+];
 
 impl<'a> SamplingView<'a> {
     fn of(replay: &'a Replay) -> Self {

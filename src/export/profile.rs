@@ -389,4 +389,8 @@ fn add_stats(total: &mut crate::replay::SiteStats, s: &crate::replay::SiteStats)
     total.max_live_bytes = total.max_live_bytes.max(s.max_live_bytes);
     total.temporary += s.temporary;
     total.total_lifetime_ns = total.total_lifetime_ns.saturating_add(s.total_lifetime_ns);
+    total.estimate = match (total.estimate, s.estimate) {
+        (Some(a), Some(b)) => Some(a.combined(&b)),
+        (a, b) => a.or(b),
+    };
 }

@@ -114,6 +114,12 @@ impl SamplingState {
             Some((peak, at)) => (replay.summary.peak_live_bytes, replay.summary.peak_at_ns) = (peak, at),
             None => replay.summary.peak_live_bytes = replay.stacks.sites.iter().map(|s| s.peak_bytes).fold(0u64, u64::wrapping_add),
         }
+        // Each leak listed is a sample: what it stands for.
+        for l in &mut replay.largest_leaks {
+            let count = crate::format::sampling::sample_count_weight(l.size, record.interval_bytes).round().max(1.0) as u64;
+            let bytes = crate::format::sampling::sample_bytes_weight(l.size, record.interval_bytes);
+            l.stands_for = Some(super::Weight { count, bytes });
+        }
         replay.sampling =
             Some(Sampling { interval_bytes: record.interval_bytes, seed: record.seed, exact_totals, untracked_samples, sampled });
     }
