@@ -290,6 +290,7 @@ fn the_error_bound_covers_the_exact_figure_in_about_95_percent_of_runs() {
         let peak: u64 = r.stacks.sites.iter().map(|s| s.peak_bytes).sum();
         let timeline_max = r.timeline.iter().map(|p| p.live_bytes).max().unwrap_or(0);
         assert_eq!(timeline_max, peak, "the timeline's largest point is the sites' estimated peak");
+        assert_eq!(r.sampling.as_ref().map(|s| s.estimated_peak_bytes), Some(peak));
         let leak = r.largest_leaks.first().expect("leaks listed");
         let w = leak.stands_for.expect("a sampled leak says what it stands for");
         assert_eq!(w.bytes, sample_bytes_weight(leak.size, INTERVAL));

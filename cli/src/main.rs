@@ -490,18 +490,24 @@ fn write_sites(o: &mut impl Write, r: &Replay, profile: &Profile) -> io::Result<
     Ok(())
 }
 
-/// Fewer samples than this make a site's estimate rough: its ± is not a
-/// 95% interval (the estimate is far from normal).
+/// Fewer samples than this make a site's estimate rough (its ± is no 95%
+/// interval: the estimate is far from normal), unless its se is small
+/// (large allocations, always sampled, stand for themselves).
 const FEW_SAMPLES: u64 = 20;
 
 /// A site estimate's error for the text output: ` ±  8%  (1,234 samples)`,
 /// the standard error as a percentage of the estimate (±1.96 of it is a
 /// 95% interval), and `rough` when there are few samples.
 fn estimate_error(se: u64, value: u64, samples: u64) -> String {
-    let pct = memscope::replay::SiteEstimate::relative(se, value) * 100.0;
+    let pct = pct_value(se, value);
     let pct = if pct.is_finite() { format!("{pct:>3.0}%") } else { "   ?".into() };
-    let rough = if samples < FEW_SAMPLES { ", rough" } else { "" };
+    let rough = if samples < FEW_SAMPLES && pct_value(se, value) > 5.0 { ", rough" } else { "" };
     format!(" ±{pct} ({:>7} samples{rough:<7})", grouped(samples))
+}
+
+/// `se` as a percentage of `value`.
+fn pct_value(se: u64, value: u64) -> f64 {
+    memscope::replay::SiteEstimate::relative(se, value) * 100.0
 }
 
 /// `memscope json FILE -o OUT [--pretty] [--only-tracked]`.

@@ -127,6 +127,8 @@ struct SamplingView<'a> {
     untracked_samples: u64,
     estimated: &'static [&'static str],
     sampled: Option<&'a Totals>,
+    estimated_peak_bytes: Option<u64>,
+    estimated_peak_at_ns: Option<u64>,
 }
 
 /// The fields of the document that are estimates in a sampling recording
@@ -152,6 +154,8 @@ impl<'a> SamplingView<'a> {
                 untracked_samples: 0,
                 estimated: &[],
                 sampled: None,
+                estimated_peak_bytes: None,
+                estimated_peak_at_ns: None,
             },
             Some(s) => SamplingView {
                 mode: "sampled",
@@ -161,6 +165,8 @@ impl<'a> SamplingView<'a> {
                 untracked_samples: s.untracked_samples,
                 estimated: ESTIMATED_FIELDS,
                 sampled: Some(&s.sampled),
+                estimated_peak_bytes: Some(s.estimated_peak_bytes),
+                estimated_peak_at_ns: Some(s.estimated_peak_at_ns),
             },
         }
     }

@@ -1153,7 +1153,7 @@ impl Replayer {
         }
         let (bytes, count) = match weighted {
             Some((bytes, count)) => {
-                self.sites.weighted_peak(bytes);
+                self.sites.weighted_peak(bytes, ts);
                 (bytes, count)
             }
             None => (t.live_bytes, t.live_count),
@@ -1240,6 +1240,7 @@ impl Replayer {
         let tracked = self.track.finish();
         let mut stacks = self.stacks;
         stacks.recorded = self.header.version >= crate::format::codec::STACKS_SINCE_VERSION && !stacks.nodes.is_empty();
+        let estimated_peak = self.sites.estimated_peak();
         let (sites, timelines, shift) = self.sites.finish();
         let mut order: Vec<usize> = (0..sites.len()).collect();
         order.sort_unstable_by(|&a, &b| {
@@ -1295,7 +1296,7 @@ impl Replayer {
             segments: Default::default(),
             sampling: None,
         };
-        self.sampling.apply(&mut replay);
+        self.sampling.apply(&mut replay, estimated_peak);
         replay
     }
 }

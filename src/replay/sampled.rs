@@ -27,6 +27,13 @@ pub struct Sampling {
     /// The totals of the sampled events alone, as replayed, before
     /// estimates: `total_allocations` is the number of sampled allocations.
     pub sampled: Totals,
+    /// The estimated peak: the most bytes the sites held live at once,
+    /// their weighted bytes summed (an estimate, biased upwards as the
+    /// largest of a noisy series); the sites' `peak_*` figures are taken
+    /// then. Bytes.
+    pub estimated_peak_bytes: u64,
+    /// When it was first reached, ns since the epoch.
+    pub estimated_peak_at_ns: u64,
 }
 
 /// What replay collects of a sampling recording while reading it.
@@ -87,7 +94,8 @@ impl SamplingState {
     /// Turns `replay`, replayed from the samples with weighted sites, into
     /// the replay of the sampling recording: exact totals from the Totals
     /// records, the estimated peak from the sites.
-    pub(crate) fn apply(self, replay: &mut Replay) {
+    /// `estimated_peak`: the sites' weighted peak (bytes, ns).
+    pub(crate) fn apply(self, replay: &mut Replay, estimated_peak: (u64, u64)) {
         let Some(record) = self.record else { return };
         let sampled = replay.summary.clone();
         let exact_totals = self.exact_figures(&mut replay.summary);
@@ -120,7 +128,14 @@ impl SamplingState {
             let bytes = crate::format::sampling::sample_bytes_weight(l.size, record.interval_bytes);
             l.stands_for = Some(super::Weight { count, bytes });
         }
-        replay.sampling =
-            Some(Sampling { interval_bytes: record.interval_bytes, seed: record.seed, exact_totals, untracked_samples, sampled });
+        replay.sampling = Some(Sampling {
+            interval_bytes: record.interval_bytes,
+            seed: record.seed,
+            exact_totals,
+            untracked_samples,
+            sampled,
+            estimated_peak_bytes: estimated_peak.0,
+            estimated_peak_at_ns: estimated_peak.1,
+        });
     }
 }

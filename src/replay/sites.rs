@@ -280,8 +280,9 @@ pub(crate) struct Sites {
     /// site now, for the timeline ([`Sites::weighted_live`]).
     live_bytes_w: u64,
     live_units_w: u64,
-    /// The most of `live_bytes_w` so far.
+    /// The most of `live_bytes_w` so far, and when first reached.
     peak_w: u64,
+    peak_w_at: u64,
 }
 
 /// How an allocation came to a site ([`Sites::gained`]).
@@ -340,13 +341,20 @@ impl Sites {
     }
 
     /// Sampling: starts a new peak generation when the weighted bytes live
-    /// over every site, `bytes`, are the most so far.
+    /// over every site, `bytes`, are the most so far (at `ts`).
     #[inline]
-    pub(crate) fn weighted_peak(&mut self, bytes: u64) {
+    pub(crate) fn weighted_peak(&mut self, bytes: u64, ts: u64) {
         if bytes > self.peak_w {
-            self.peak_w = bytes;
+            (self.peak_w, self.peak_w_at) = (bytes, ts);
             self.gen += 1;
         }
+    }
+
+    /// Sampling: the most weighted bytes live over every site, and when
+    /// first reached (ns since the epoch): the estimated peak the sites'
+    /// `peak_*` figures are taken at.
+    pub(crate) fn estimated_peak(&self) -> (u64, u64) {
+        (self.peak_w, self.peak_w_at)
     }
 
     /// Follows the global timeline's width (`2^global_shift` ns slots):

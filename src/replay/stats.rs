@@ -227,6 +227,16 @@ mod tests {
     }
 
     #[test]
+    fn a_weighted_histogram_counts_in_units_and_rounds() {
+        let mut h = Log2Hist::default();
+        h.set_units(1 << 16);
+        // Two samples of 3 bytes standing for 1.25 and 2.5 allocations.
+        h.add_units(3, (1 << 16) + (1 << 14), 4);
+        h.add_units(3, (1 << 17) + (1 << 15), 8);
+        assert_eq!(h.buckets(), vec![Bucket { lower: 2, upper: 3, count: 4, bytes: 12 }]);
+    }
+
+    #[test]
     fn timeline_stays_bounded_and_keeps_the_maximum() {
         let mut t = Timeline::default();
         let mut best = (0, 0);

@@ -194,7 +194,7 @@
       ['site', '#' + r.id],
       e ? ['estimated from', [int(num(e.samples)) + ' samples (' + int(num(e.live_samples_end)) + ' live at the end)',
         num(e.samples) < FEW_SAMPLES ? ' — few: the figures below are rough' : '; ± is one standard error']] : null,
-      ['live at the peak', [f('bytes', 'peak_bytes'), ' in ', f('count', 'peak_count'), ' allocations (at ', qty('ns', S.peak_at_ns), ')']],
+      ['live at the peak', [f('bytes', 'peak_bytes'), ' in ', f('count', 'peak_count'), ' allocations (at ', qty('ns', SAMPLING ? SAMPLING.estimated_peak_at_ns : S.peak_at_ns), SAMPLING ? ', the estimated peak' : '', ')']],
       ['live at the end', [f('bytes', 'live_bytes_end'), ' in ', f('count', 'live_count_end'), ' allocations']],
       ['its own maximum', [f('bytes', 'max_live_bytes'), ' at ', f('ns', 'max_live_at_ns')]],
       ['allocated', [f('bytes', 'allocated_bytes'), ' in ', f('count', 'allocations'), ' allocations']],
