@@ -832,7 +832,7 @@ impl Replayer {
     /// sampling, they are weighted as it is, for the timeline).
     #[inline]
     fn owner_live(&mut self, ts: u64, owner: u32, add: u64, sub: u64, size: u64) {
-        let (add, sub) = (self.sites.scale(add, size), self.sites.scale(sub, size));
+        let (add, sub) = if self.sites.interval == 0 { (add, sub) } else { (self.sites.scale(add, size), self.sites.scale(sub, size)) };
         let acc = &mut self.threads[owner as usize];
         acc.live_bytes = acc.live_bytes.wrapping_add(add).wrapping_sub(sub);
         if let Some(t) = &mut acc.timeline {

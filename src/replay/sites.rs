@@ -416,6 +416,7 @@ impl Sites {
         let s = &mut self.sites[site as usize];
         if s.snap_gen != gen {
             (s.snap_gen, s.snap_count, s.snap_bytes) = (gen, s.live_count, s.live_bytes);
+            // Sampling: the live variance is snapshotted with the figures.
             if let Some(v) = &mut s.var {
                 v.snap_bytes = v.live_bytes;
             }
@@ -477,22 +478,36 @@ impl Sites {
     /// old site with [`Sites::released`]).
     #[inline]
     pub(crate) fn gained(&mut self, site: u32, ts: u64, size: u64, how: Gain) {
+        if self.interval != 0 {
+            return self.gained_sampled(site, ts, size, how);
+        }
+        let shift = self.shift;
+        let s = self.touch(site);
+        if matches!(how, Gain::Reallocation { .. }) {
+            s.stats.reallocations += 1;
+        } else {
+            s.stats.allocations += 1;
+        }
+        s.stats.allocated_bytes = s.stats.allocated_bytes.wrapping_add(size);
+        Self::grow(s, ts, size, 1);
+        Self::point(shift, s, ts);
+    }
+
+    /// [`Sites::gained`] in a sampling recording: the sample's weights, the
+    /// weighted live over every site, and the sums for its errors.
+    #[inline(never)]
+    fn gained_sampled(&mut self, site: u32, ts: u64, size: u64, how: Gain) {
         let shift = self.shift;
         let interval = self.interval;
         let (bytes, units) = self.weigh(size);
-        if interval != 0 {
-            self.live_bytes_w = self.live_bytes_w.wrapping_add(bytes);
-            self.live_units_w = self.live_units_w.wrapping_add(units);
-        }
+        self.live_bytes_w = self.live_bytes_w.wrapping_add(bytes);
+        self.live_units_w = self.live_units_w.wrapping_add(units);
         let s = self.touch(site);
-        match how {
-            // Sampling: a reallocation whose old allocation was not sampled
-            // is written as an allocation (FORMAT.md, "Sampling record"), so
-            // every gain counts in `allocations` here, and the reallocations
-            // estimate is taken off at the end (`SiteVar::gained`).
-            Gain::Reallocation { .. } if interval == 0 => s.stats.reallocations += units,
-            _ => s.stats.allocations += units,
-        }
+        // A reallocation whose old allocation was not sampled is written as
+        // an allocation (FORMAT.md, "Sampling record"), so every gain counts
+        // in `allocations` here, and the reallocations estimate is taken off
+        // at the end (`SiteVar::gained`, `Sites::figures`).
+        s.stats.allocations += units;
         s.stats.allocated_bytes = s.stats.allocated_bytes.wrapping_add(bytes);
         if let Some(v) = &mut s.var {
             v.gained(size, interval, how);
@@ -506,13 +521,30 @@ impl Sites {
     /// the old size of a reallocation (`None`).
     #[inline]
     pub(crate) fn released(&mut self, site: u32, ts: u64, size: u64, lifetime_ns: Option<u64>, temporary: bool) {
+        if self.interval != 0 {
+            return self.released_sampled(site, ts, size, lifetime_ns, temporary);
+        }
+        let shift = self.shift;
+        let s = self.touch(site);
+        s.live_count = s.live_count.saturating_sub(1);
+        s.live_bytes = s.live_bytes.wrapping_sub(size);
+        s.stats.deallocated_bytes = s.stats.deallocated_bytes.wrapping_add(size);
+        if let Some(l) = lifetime_ns {
+            s.stats.deallocations += 1;
+            s.stats.total_lifetime_ns = s.stats.total_lifetime_ns.saturating_add(l);
+            s.stats.temporary += u64::from(temporary);
+        }
+        Self::point(shift, s, ts);
+    }
+
+    /// [`Sites::released`] in a sampling recording.
+    #[inline(never)]
+    fn released_sampled(&mut self, site: u32, ts: u64, size: u64, lifetime_ns: Option<u64>, temporary: bool) {
         let shift = self.shift;
         let interval = self.interval;
         let (bytes, units) = self.weigh(size);
-        if interval != 0 {
-            self.live_bytes_w = self.live_bytes_w.wrapping_sub(bytes);
-            self.live_units_w = self.live_units_w.saturating_sub(units);
-        }
+        self.live_bytes_w = self.live_bytes_w.wrapping_sub(bytes);
+        self.live_units_w = self.live_units_w.saturating_sub(units);
         let s = self.touch(site);
         s.live_count = s.live_count.saturating_sub(units);
         s.live_bytes = s.live_bytes.wrapping_sub(bytes);
@@ -522,12 +554,8 @@ impl Sites {
         }
         if let Some(l) = lifetime_ns {
             s.stats.deallocations += units;
-            // Sampling: the lifetimes of the events this one stands for.
-            let l = if interval != 0 {
-                ((u128::from(l) * u128::from(units)) / u128::from(COUNT_UNITS)).min(u128::from(u64::MAX)) as u64
-            } else {
-                l
-            };
+            // The lifetimes of the events this one stands for.
+            let l = ((u128::from(l) * u128::from(units)) / u128::from(COUNT_UNITS)).min(u128::from(u64::MAX)) as u64;
             s.stats.total_lifetime_ns = s.stats.total_lifetime_ns.saturating_add(l);
             s.stats.temporary += if temporary { units } else { 0 };
         }

@@ -131,7 +131,7 @@
       clear(grid);
       defs.forEach(function (d) {
         var buckets = arr(data[d.key]);
-        var box = h('div', { id: d.key.replace('_', '-') }, h('h3', null, d.title + ' (log2 buckets)'));
+        var box = h('div', { id: d.key.replace('_', '-') }, h('h3', null, d.title + ' (log2 buckets)' + ESTIMATE));
         grid.appendChild(box);
         if (!buckets.length) { add(box, empty(onlyTracked ? 'Not in an --only-tracked report.' : d.emptyText)); return; }
         var m = measure.value;
