@@ -455,14 +455,18 @@ fn write_sites(o: &mut impl Write, r: &Replay, profile: &Profile) -> io::Result<
     if let Some(sm) = &r.sampling {
         writeln!(
             o,
-            "  (ESTIMATES: every site figure below is estimated from samples, one per {} allocated on average)",
+            "  (ESTIMATES: every site figure below is estimated from samples, one per {} allocated on average;\n   ± is one standard error: the exact figure is within twice that in about 95% of recordings)",
             human(sm.interval_bytes)
         )?;
     }
     type Key = fn(&memscope::replay::SiteStats) -> u64;
-    let tables: [(&str, Key); 3] =
-        [("at the peak", |s| s.peak_bytes), ("live at the end", |s| s.live_bytes_end), ("allocated", |s| s.allocated_bytes)];
-    for (title, key) in tables {
+    type Se = fn(&memscope::replay::SiteEstimate) -> u64;
+    let tables: [(&str, Key, Se); 3] = [
+        ("at the peak", |s| s.peak_bytes, |e| e.peak_bytes_se),
+        ("live at the end", |s| s.live_bytes_end, |e| e.live_bytes_end_se),
+        ("allocated", |s| s.allocated_bytes, |e| e.allocated_bytes_se),
+    ];
+    for (title, key, se) in tables {
         writeln!(o, "  Top sites by bytes {title}")?;
         let top = profile.top_sites(TOP, key);
         if top.is_empty() {
@@ -471,9 +475,11 @@ fn write_sites(o: &mut impl Write, r: &Replay, profile: &Profile) -> io::Result<
         for i in top {
             let site = &profile.sites[i];
             let s = &site.stats;
+            // Sampling: the estimate's standard error and its samples.
+            let error = s.estimate.map(|e| estimate_error(se(&e), key(s), e.samples)).unwrap_or_default();
             writeln!(
                 o,
-                "    {:>12}  {:>9} allocs  {}{}",
+                "    {:>12}{error}  {:>9} allocs  {}{}",
                 human(key(s)),
                 grouped(s.allocations + s.reallocations),
                 profile.site_label(site).escape_debug(),
@@ -482,6 +488,26 @@ fn write_sites(o: &mut impl Write, r: &Replay, profile: &Profile) -> io::Result<
         }
     }
     Ok(())
+}
+
+/// Fewer samples than this make a site's estimate rough (its ± is no 95%
+/// interval: the estimate is far from normal), unless its se is small
+/// (large allocations, always sampled, stand for themselves).
+const FEW_SAMPLES: u64 = 20;
+
+/// A site estimate's error for the text output: ` ±  8%  (1,234 samples)`,
+/// the standard error as a percentage of the estimate (±1.96 of it is a
+/// 95% interval), and `rough` when there are few samples.
+fn estimate_error(se: u64, value: u64, samples: u64) -> String {
+    let pct = pct_value(se, value);
+    let pct = if pct.is_finite() { format!("{pct:>3.0}%") } else { "   ?".into() };
+    let rough = if samples < FEW_SAMPLES && pct_value(se, value) > 5.0 { ", rough" } else { "" };
+    format!(" ±{pct} ({:>7} samples{rough:<7})", grouped(samples))
+}
+
+/// `se` as a percentage of `value`.
+fn pct_value(se: u64, value: u64) -> f64 {
+    memscope::replay::SiteEstimate::relative(se, value) * 100.0
 }
 
 /// `memscope json FILE -o OUT [--pretty] [--only-tracked]`.
@@ -582,6 +608,11 @@ fn export(file: &Path, format: ExportFormat, metric: folded::Metric, output: &Pa
     let profile = build_profile(&r, debug_dirs);
     for w in &profile.warnings {
         eprintln!("memscope: warning: {w}");
+    }
+    // Folded stacks have no place for a note (pprof and DHAT carry it):
+    // the estimate is said on standard error.
+    if let (ExportFormat::Folded, Some(note)) = (format, profile.sampling_note()) {
+        eprintln!("{note}");
     }
     let write = |w: &mut dyn Write| -> anyhow::Result<()> {
         match format {
@@ -689,7 +720,10 @@ fn write_info(o: &mut impl Write, file: &Path, r: &Replay) -> io::Result<()> {
                 grouped(sm.interval_bytes)
             )?;
             let totals = if sm.exact_totals { "totals below are exact" } else { "NO Totals record: totals below are the samples' own" };
-            writeln!(o, "                    {totals}; per-site figures are ESTIMATES; the peak is the most live at a drain round")?;
+            writeln!(
+                o,
+                "                    {totals}; per-site figures, histograms, timelines and leak weights are ESTIMATES; the peak is the most live at a drain round"
+            )?;
             writeln!(
                 o,
                 "  samples           {} allocations sampled, {} untracked (deallocation not matched)",

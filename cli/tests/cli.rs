@@ -353,3 +353,32 @@ fn every_command_takes_a_directory_of_segments() {
     assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
     assert!(text(&out.stdout).contains("000002.memscope: not readable"), "{}", text(&out.stdout));
 }
+
+#[test]
+fn a_sampling_recording_shows_each_site_estimate_with_its_error_and_the_folded_export_says_estimate() {
+    // The version-6 golden file samples allocations by bytes.
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/golden/v6.memscope");
+    let out = memscope(&["info".as_ref(), golden.as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("± is one standard error"), "info explains ±:\n{s}");
+    let site_lines: Vec<&str> = s.lines().filter(|l| l.contains(" allocs  ")).collect();
+    assert!(!site_lines.is_empty(), "info lists top sites:\n{s}");
+    for l in &site_lines {
+        assert!(l.contains('±') && l.contains("samples"), "a site line without its error: {l:?}");
+    }
+    let out = memscope(&["export".as_ref(), golden.as_ref(), "--format".as_ref(), "folded".as_ref(), "-o".as_ref(), "-".as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("sampled every") && err.contains("estimates"), "the folded export says its values are estimates: {err:?}");
+    // The JSON: every site has its estimate.
+    let out = memscope(&["json".as_ref(), golden.as_ref(), "-o".as_ref(), "-".as_ref()]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let sites = v["sites"].as_array().expect("sites");
+    assert!(!sites.is_empty());
+    for site in sites {
+        assert!(site["estimate"]["samples"].as_u64().is_some_and(|n| n > 0), "a site without its estimate: {site}");
+        assert!(site["estimate"]["allocated_bytes_se"].is_u64(), "{site}");
+    }
+    assert!(v["sampling"]["estimated_peak_bytes"].is_u64());
+}

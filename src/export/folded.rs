@@ -20,6 +20,11 @@
 //!   output is the same for the same profile.
 //! - A `;` inside a name becomes `:`, and line breaks become spaces, since
 //!   those separate frames and lines.
+//! - In a sampling recording the values are the sites' estimates (each
+//!   sample weighted by `1/p`, as pprof and DHAT carry them). The format
+//!   has no comment line that every reader skips, so the note that says
+//!   so ([`Profile::sampling_note`]) is not written here: `memscope export`
+//!   prints it on standard error.
 //!
 //! ```
 //! use memscope::export::folded::{self, Metric};

@@ -127,11 +127,21 @@ struct SamplingView<'a> {
     untracked_samples: u64,
     estimated: &'static [&'static str],
     sampled: Option<&'a Totals>,
+    estimated_peak_bytes: Option<u64>,
+    estimated_peak_at_ns: Option<u64>,
 }
 
 /// The fields of the document that are estimates in a sampling recording
 /// (FORMAT.md, "Sampling record").
-pub const ESTIMATED_FIELDS: &[&str] = &["sites[]", "suggestions[]"];
+pub const ESTIMATED_FIELDS: &[&str] = &[
+    "sites[]",
+    "suggestions[]",
+    "lifetime_histogram[]",
+    "size_histogram[]",
+    "timeline[]",
+    "thread_timelines[]",
+    "largest_leaks[].stands_for",
+];
 
 impl<'a> SamplingView<'a> {
     fn of(replay: &'a Replay) -> Self {
@@ -144,6 +154,8 @@ impl<'a> SamplingView<'a> {
                 untracked_samples: 0,
                 estimated: &[],
                 sampled: None,
+                estimated_peak_bytes: None,
+                estimated_peak_at_ns: None,
             },
             Some(s) => SamplingView {
                 mode: "sampled",
@@ -153,6 +165,8 @@ impl<'a> SamplingView<'a> {
                 untracked_samples: s.untracked_samples,
                 estimated: ESTIMATED_FIELDS,
                 sampled: Some(&s.sampled),
+                estimated_peak_bytes: Some(s.estimated_peak_bytes),
+                estimated_peak_at_ns: Some(s.estimated_peak_at_ns),
             },
         }
     }

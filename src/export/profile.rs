@@ -215,7 +215,8 @@ impl Profile {
         let stacks = &replay.stacks;
         Profile {
             peak_live_bytes: replay.summary.peak_live_bytes,
-            peak_at_ns: replay.summary.peak_at_ns,
+            // Sampling: when the sites' peak figures are taken.
+            peak_at_ns: replay.sampling.as_ref().map_or(replay.summary.peak_at_ns, |s| s.estimated_peak_at_ns),
             end_ns: replay.summary.duration_ns,
             sampling_interval: replay.sampling.as_ref().map(|s| s.interval_bytes),
             ..Profile::assemble(stacks, stacks.recorded, &stacks.sites, resolve)
@@ -389,4 +390,8 @@ fn add_stats(total: &mut crate::replay::SiteStats, s: &crate::replay::SiteStats)
     total.max_live_bytes = total.max_live_bytes.max(s.max_live_bytes);
     total.temporary += s.temporary;
     total.total_lifetime_ns = total.total_lifetime_ns.saturating_add(s.total_lifetime_ns);
+    total.estimate = match (total.estimate, s.estimate) {
+        (Some(a), Some(b)) => Some(a.combined(&b)),
+        (a, b) => a.or(b),
+    };
 }

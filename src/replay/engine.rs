@@ -2,7 +2,7 @@
 //! order and applies them to the live set and the statistics.
 
 use super::live::{FastMap, Live, LiveSet, IN_SCOPE, RESIZED};
-use super::sites::{Sites, Stacks};
+use super::sites::{Gain, Sites, Stacks};
 use super::stats::{Log2Hist, Timeline};
 use super::track::{
     AllocAcc, ForeignAcc, Handoff, ScopeInterval, Tracker, VarAcc, MAX_FOREIGN, MAX_INTERIOR_OFFSET, MAX_SCOPE_INTERVALS,
@@ -313,6 +313,8 @@ impl Replayer {
             Record::Sampling(s) => {
                 // Before any event (it follows the header): sites weigh every sample.
                 self.sites.interval = s.interval_bytes;
+                self.sizes.set_units(super::sites::COUNT_UNITS);
+                self.lifetimes.set_units(super::sites::COUNT_UNITS);
                 self.sampling.record = Some(*s);
             }
             Record::Totals(t) => self.sampling.totals(t),
@@ -513,15 +515,16 @@ impl Replayer {
                 let s = &mut self.threads[op.thread as usize].stats;
                 s.allocations += 1;
                 s.allocated_bytes = s.allocated_bytes.wrapping_add(op.b);
-                self.sizes.add(op.b, op.b);
+                let (bytes, units) = self.sites.weigh(op.b);
+                self.sizes.add_units(op.b, units, bytes);
                 let scope = self.threads[op.thread as usize].scope;
                 if scope != 0 {
                     self.track.scope_allocated(scope - 1, op.b, true);
                     self.track.scope_grow(scope - 1, op.b);
                 }
-                self.owner_live(ts, op.thread, op.b, 0);
+                self.owner_live(ts, op.thread, op.b, 0, op.b);
                 let site = self.site_of(op.stack);
-                self.sites.gained(site, ts, op.b, false);
+                self.sites.gained(site, ts, op.b, Gain::Allocation);
                 self.threads[op.thread as usize].last_alloc = op.a;
                 self.land(ts, op.a, Live::new(op.b, ts, op.thread, scope, site), false);
             }
@@ -538,7 +541,8 @@ impl Replayer {
                     self.discharge(ts, &freed);
                     self.free_charge(freed.charge);
                     let lifetime = ts.saturating_sub(freed.start_ns);
-                    self.lifetimes.add(lifetime, freed.size);
+                    let (bytes, units) = self.sites.weigh(freed.size);
+                    self.lifetimes.add_units(lifetime, units, bytes);
                     let last = &mut self.threads[owner as usize].last_alloc;
                     let temporary = *last == op.a;
                     if temporary {
@@ -590,7 +594,8 @@ impl Replayer {
         let t = &mut self.totals;
         t.total_reallocations += 1;
         t.total_allocated_bytes = t.total_allocated_bytes.wrapping_add(new_size);
-        self.sizes.add(new_size, new_size);
+        let (bytes, units) = self.sites.weigh(new_size);
+        self.sizes.add_units(new_size, units, bytes);
         let acc = &mut self.threads[thread as usize];
         acc.stats.reallocations += 1;
         acc.stats.allocated_bytes = acc.stats.allocated_bytes.wrapping_add(new_size);
@@ -632,7 +637,7 @@ impl Replayer {
     /// or, if `None`, a new allocation of `thread` starts there.
     #[allow(clippy::too_many_arguments)]
     fn put_new(&mut self, ts: u64, thread: u32, new_ptr: u64, new_size: u64, site: u32, taken: Option<Live>, by_reallocation: bool) {
-        self.sites.gained(site, ts, new_size, true);
+        self.sites.gained(site, ts, new_size, Gain::Reallocation { old_size: taken.as_ref().map(|l| l.size) });
         let live = match taken {
             Some(freed) => {
                 let mut live = Live { size: new_size, site, first: freed.first | RESIZED, ..freed };
@@ -646,7 +651,7 @@ impl Replayer {
                 if caller_scope != 0 {
                     self.track.scope_grow(caller_scope - 1, new_size);
                 }
-                self.owner_live(ts, thread, new_size, 0);
+                self.owner_live(ts, thread, new_size, 0, new_size);
                 Live::new(new_size, ts, thread, caller_scope, site)
             }
         };
@@ -668,18 +673,18 @@ impl Replayer {
     /// Removes `live`'s bytes from the live bytes of the threads charged for them.
     fn discharge(&mut self, ts: u64, live: &Live) {
         let (base, other) = self.split(live);
-        self.owner_live(ts, self.owner(live), 0, base);
+        self.owner_live(ts, self.owner(live), 0, base, live.size);
         if let Some(c) = other {
-            self.owner_live(ts, c.thread, 0, c.bytes);
+            self.owner_live(ts, c.thread, 0, c.bytes, live.size);
         }
     }
 
     /// Adds `live`'s bytes to the live bytes of the threads charged for them.
     fn charge_live(&mut self, ts: u64, live: &Live) {
         let (base, other) = self.split(live);
-        self.owner_live(ts, self.owner(live), base, 0);
+        self.owner_live(ts, self.owner(live), base, 0, live.size);
         if let Some(c) = other {
-            self.owner_live(ts, c.thread, c.bytes, 0);
+            self.owner_live(ts, c.thread, c.bytes, 0, live.size);
         }
     }
 
@@ -763,7 +768,7 @@ impl Replayer {
                 });
                 self.charge_live(ts, &held);
                 self.sites.released(before.site, ts, was, None, false);
-                self.sites.gained(site, ts, new_size, true);
+                self.sites.gained(site, ts, new_size, Gain::Reallocation { old_size: Some(was) });
                 self.resized(ts, &held, was, new_ptr);
                 self.note(ts);
                 return;
@@ -822,9 +827,12 @@ impl Replayer {
         }
     }
 
-    /// Moves the live bytes of allocations made by thread index `owner`.
+    /// Moves the live bytes of allocations made by thread index `owner`
+    /// (`add` and `sub` are parts of an allocation of `size` bytes; when
+    /// sampling, they are weighted as it is, for the timeline).
     #[inline]
-    fn owner_live(&mut self, ts: u64, owner: u32, add: u64, sub: u64) {
+    fn owner_live(&mut self, ts: u64, owner: u32, add: u64, sub: u64, size: u64) {
+        let (add, sub) = if self.sites.interval == 0 { (add, sub) } else { (self.sites.scale(add, size), self.sites.scale(sub, size)) };
         let acc = &mut self.threads[owner as usize];
         acc.live_bytes = acc.live_bytes.wrapping_add(add).wrapping_sub(sub);
         if let Some(t) = &mut acc.timeline {
@@ -1133,12 +1141,24 @@ impl Replayer {
     #[inline]
     fn note(&mut self, ts: u64) {
         let t = &mut self.totals;
+        // Sampling: the sites' peak and the timeline follow the estimates
+        // (the weighted live), not the samples' own bytes.
+        let weighted = self.sites.weighted_live();
         if t.live_bytes > t.peak_live_bytes {
             t.peak_live_bytes = t.live_bytes;
             t.peak_at_ns = ts;
-            self.sites.new_peak();
+            if weighted.is_none() {
+                self.sites.new_peak();
+            }
         }
-        self.timeline.note(ts, t.live_bytes, t.live_count);
+        let (bytes, count) = match weighted {
+            Some((bytes, count)) => {
+                self.sites.weighted_peak(bytes, ts);
+                (bytes, count)
+            }
+            None => (t.live_bytes, t.live_count),
+        };
+        self.timeline.note(ts, bytes, count);
         self.sites.follow_shift(self.timeline.shift());
     }
 
@@ -1191,7 +1211,7 @@ impl Replayer {
             acc.live_count += 1;
             acc.live_bytes = acc.live_bytes.wrapping_add(base);
             live_bytes = live_bytes.wrapping_add(l.size);
-            leaks.push(Leak { ptr, size: l.size, allocated_at_ns: l.start_ns, thread: acc.thread });
+            leaks.push(Leak { ptr, size: l.size, allocated_at_ns: l.start_ns, thread: acc.thread, stands_for: None });
             if leaks.len() == 2 * MAX_LEAKS {
                 leaks.select_nth_unstable_by(MAX_LEAKS - 1, order);
                 leaks.truncate(MAX_LEAKS);
@@ -1220,6 +1240,7 @@ impl Replayer {
         let tracked = self.track.finish();
         let mut stacks = self.stacks;
         stacks.recorded = self.header.version >= crate::format::codec::STACKS_SINCE_VERSION && !stacks.nodes.is_empty();
+        let estimated_peak = self.sites.estimated_peak();
         let (sites, timelines, shift) = self.sites.finish();
         let mut order: Vec<usize> = (0..sites.len()).collect();
         order.sort_unstable_by(|&a, &b| {
@@ -1275,7 +1296,7 @@ impl Replayer {
             segments: Default::default(),
             sampling: None,
         };
-        self.sampling.apply(&mut replay);
+        self.sampling.apply(&mut replay, estimated_peak);
         replay
     }
 }
@@ -1396,31 +1417,44 @@ impl Replayer {
             }
         });
         // Weighted as replay weighs them (a sampling recording: bytes by
-        // 1/p, counts in units), then the counts rounded as `finish` does.
+        // 1/p, counts in units). `now()` gives counts in events already, so
+        // the buffered counts are summed in units apart and rounded once, as
+        // `finish` rounds them, before they are added.
+        // Per site: allocations, reallocations, deallocations, live count.
+        let mut units_of: Vec<[i128; 4]> = vec![[0; 4]; sites.len()];
         for (i, sign, bytes, whole) in deltas {
             let (bytes, units) = self.sites.weigh(bytes);
-            let s = &mut sites[i];
+            let (s, u) = (&mut sites[i], &mut units_of[i]);
+            let units = i128::from(units);
             if sign > 0 {
-                s.live_count_end += units;
+                u[3] += units;
                 s.live_bytes_end = s.live_bytes_end.wrapping_add(bytes);
                 s.allocated_bytes = s.allocated_bytes.wrapping_add(bytes);
-                if whole == 1 {
-                    s.allocations += units;
-                } else {
-                    s.reallocations += units;
-                }
+                u[usize::from(whole == 0)] += units;
             } else {
-                s.live_count_end = s.live_count_end.saturating_sub(units);
+                u[3] -= units;
                 s.live_bytes_end = s.live_bytes_end.wrapping_sub(bytes);
                 s.deallocated_bytes = s.deallocated_bytes.wrapping_add(bytes);
-                s.deallocations += if whole == 1 { units } else { 0 };
+                if whole == 1 {
+                    u[2] += units;
+                }
             }
         }
-        for s in &mut sites {
-            (s.peak_count, s.peak_bytes) = (0, 0);
-            for c in [&mut s.allocations, &mut s.reallocations, &mut s.deallocations, &mut s.live_count_end, &mut s.temporary] {
-                *c = self.sites.count(*c);
+        let events = |units: i128| -> i128 {
+            let magnitude = i128::from(self.sites.count(u64::try_from(units.unsigned_abs()).unwrap_or(u64::MAX)));
+            if units < 0 {
+                -magnitude
+            } else {
+                magnitude
             }
+        };
+        let add = |c: &mut u64, units: i128| *c = u64::try_from((i128::from(*c) + events(units)).max(0)).unwrap_or(u64::MAX);
+        for (s, u) in sites.iter_mut().zip(&units_of) {
+            (s.peak_count, s.peak_bytes) = (0, 0);
+            add(&mut s.allocations, u[0]);
+            add(&mut s.reallocations, u[1]);
+            add(&mut s.deallocations, u[2]);
+            add(&mut s.live_count_end, u[3]);
         }
         // A sampling recording: its calls' exact counts, as `finish` gives them.
         self.sampling.exact_figures(&mut t);

@@ -53,7 +53,7 @@ pub use engine::Replayer;
 pub use follow::{Follow, HistoryLost, SiteOrder, Snapshot};
 pub use sampled::Sampling;
 pub use segments::{list_segments, SegmentFile, SegmentsReport};
-pub use sites::{SitePoint, SiteStats, Stacks};
+pub use sites::{SiteEstimate, SitePoint, SiteStats, Stacks};
 pub use track::{
     ForeignRegion, HandedOver, Handoff, HistoryEntry, ScopeInterval, ScopeNode, Suggestion, TrackedAllocation, TrackingTotals, Variable,
     MAX_FOREIGN, MAX_HANDOFFS, MAX_HISTORY, MAX_INTERIOR_OFFSET, MAX_SCOPE_DEPTH, MAX_SCOPE_INTERVALS, MAX_SCOPE_NODES, MAX_UNLINKED_NOTES,
@@ -144,7 +144,10 @@ pub struct Replay {
     /// summary's counts and bytes of calls and `live_bytes` are exact;
     /// `summary.peak_live_bytes` is the most bytes live at the end of a
     /// drain round (exact at those instants, so a lower bound of the peak);
-    /// the leaks, histograms and timelines hold the sampled allocations only.
+    /// the histograms and timelines are estimates too (each sample
+    /// weighted as the sites weigh it), and each leak listed is a sample
+    /// that says what it stands for ([`Leak::stands_for`]). Each site's
+    /// [`SiteStats::estimate`] gives its samples and standard errors.
     pub sampling: Option<Sampling>,
 }
 
@@ -479,17 +482,35 @@ pub struct Leak {
     pub allocated_at_ns: u64,
     /// The recorder id of the thread that allocated it.
     pub thread: u32,
+    /// In a sampling recording (where this is a sample), the estimate of
+    /// what it stands for: `1/p` allocations of `size/p` bytes in all, `p =
+    /// 1 − exp(−size/interval)` (FORMAT.md, "Sampling record"); `None`
+    /// when every event was recorded.
+    pub stands_for: Option<Weight>,
+}
+
+/// What one sample stands for, in a sampling recording: estimates.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Weight {
+    /// Allocations (`1/p`, rounded; at least 1).
+    pub count: u64,
+    /// Bytes (`size/p`, rounded).
+    pub bytes: u64,
 }
 
 impl serde::Serialize for Leak {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Leak", 5)?;
+        let mut st = s.serialize_struct("Leak", 5 + usize::from(self.stands_for.is_some()))?;
         st.serialize_field("ptr", &self.ptr)?;
         st.serialize_field("ptr_hex", &format!("{:#x}", self.ptr))?;
         st.serialize_field("size", &self.size)?;
         st.serialize_field("allocated_at_ns", &self.allocated_at_ns)?;
         st.serialize_field("thread", &self.thread)?;
+        if let Some(w) = &self.stands_for {
+            st.serialize_field("stands_for", w)?;
+        }
         st.end()
     }
 }

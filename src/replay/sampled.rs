@@ -27,6 +27,13 @@ pub struct Sampling {
     /// The totals of the sampled events alone, as replayed, before
     /// estimates: `total_allocations` is the number of sampled allocations.
     pub sampled: Totals,
+    /// The estimated peak: the most bytes the sites held live at once,
+    /// their weighted bytes summed (an estimate, biased upwards as the
+    /// largest of a noisy series); the sites' `peak_*` figures are taken
+    /// then. Bytes.
+    pub estimated_peak_bytes: u64,
+    /// When it was first reached, ns since the epoch.
+    pub estimated_peak_at_ns: u64,
 }
 
 /// What replay collects of a sampling recording while reading it.
@@ -87,7 +94,8 @@ impl SamplingState {
     /// Turns `replay`, replayed from the samples with weighted sites, into
     /// the replay of the sampling recording: exact totals from the Totals
     /// records, the estimated peak from the sites.
-    pub(crate) fn apply(self, replay: &mut Replay) {
+    /// `estimated_peak`: the sites' weighted peak (bytes, ns).
+    pub(crate) fn apply(self, replay: &mut Replay, estimated_peak: (u64, u64)) {
         let Some(record) = self.record else { return };
         let sampled = replay.summary.clone();
         let exact_totals = self.exact_figures(&mut replay.summary);
@@ -114,7 +122,20 @@ impl SamplingState {
             Some((peak, at)) => (replay.summary.peak_live_bytes, replay.summary.peak_at_ns) = (peak, at),
             None => replay.summary.peak_live_bytes = replay.stacks.sites.iter().map(|s| s.peak_bytes).fold(0u64, u64::wrapping_add),
         }
-        replay.sampling =
-            Some(Sampling { interval_bytes: record.interval_bytes, seed: record.seed, exact_totals, untracked_samples, sampled });
+        // Each leak listed is a sample: what it stands for.
+        for l in &mut replay.largest_leaks {
+            let count = crate::format::sampling::sample_count_weight(l.size, record.interval_bytes).round().max(1.0) as u64;
+            let bytes = crate::format::sampling::sample_bytes_weight(l.size, record.interval_bytes);
+            l.stands_for = Some(super::Weight { count, bytes });
+        }
+        replay.sampling = Some(Sampling {
+            interval_bytes: record.interval_bytes,
+            seed: record.seed,
+            exact_totals,
+            untracked_samples,
+            sampled,
+            estimated_peak_bytes: estimated_peak.0,
+            estimated_peak_at_ns: estimated_peak.1,
+        });
     }
 }

@@ -16,7 +16,9 @@ use serde::Serialize;
 /// Exact figures of one site over the recording (in a sampling recording,
 /// [`crate::replay::Replay::sampling`], estimates: each sample of `size`
 /// bytes counts for `1/p` allocations and `size/p` bytes, and a lifetime
-/// for `1/p` lifetimes). Bytes are bytes, times nanoseconds.
+/// for `1/p` lifetimes; a reallocation written as such, for `1/(p_old ·
+/// p_new)` reallocations; [`SiteStats::estimate`] says how good they
+/// are). Bytes are bytes, times nanoseconds.
 #[non_exhaustive]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SiteStats {
@@ -26,7 +28,11 @@ pub struct SiteStats {
     pub allocations: u64,
     /// Bytes of those allocations plus the new sizes of the reallocations made here.
     pub allocated_bytes: u64,
-    /// Reallocations made here.
+    /// Reallocations made here. Sampling: the reallocations written as
+    /// such, each weighted `1/(p_old·p_new)`; the others are written as
+    /// allocations, and `allocations` is the site's gains (every sample
+    /// weighted `1/p`) minus this estimate, at least 0 (FORMAT.md,
+    /// "Sampling record").
     pub reallocations: u64,
     /// Deallocations of allocations made here.
     pub deallocations: u64,
@@ -50,6 +56,77 @@ pub struct SiteStats {
     pub temporary: u64,
     /// Sum of the lifetimes of the deallocated ones, ns.
     pub total_lifetime_ns: u64,
+    /// In a sampling recording, how many samples the estimates above rest
+    /// on and their standard errors; `None` when every event was recorded
+    /// (the figures are exact). Not in the JSON when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<SiteEstimate>,
+}
+
+/// How good a site's estimates are, in a sampling recording: the samples
+/// they rest on and the standard error (`se`) of each estimate, computed
+/// from the samples themselves (FORMAT.md, "Sampling record", "The error
+/// of an estimate").
+///
+/// A standard error is in the unit of its figure (bytes for bytes,
+/// allocations for counts). The true figure lies within ±1.96·se of the
+/// estimate in about 95% of recordings, ±1·se in about 68%, when the site
+/// has some 20 samples or more (the estimate is then close to normal);
+/// with fewer, the interval is rougher, and a site with no sample has an
+/// estimate of 0 and an se of 0 that says nothing (what it allocated was
+/// below what the sampler sees). [`SiteEstimate::relative`] gives se as a
+/// fraction of its figure.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SiteEstimate {
+    /// Samples at this site: its allocations and reallocations that the
+    /// recording holds (each stands for `1/p` of its kind).
+    pub samples: u64,
+    /// Of them, those live at the end.
+    pub live_samples_end: u64,
+    /// Standard error of [`SiteStats::allocations`], allocations.
+    pub allocations_se: u64,
+    /// Standard error of [`SiteStats::reallocations`], reallocations.
+    pub reallocations_se: u64,
+    /// Standard error of [`SiteStats::allocated_bytes`], bytes.
+    pub allocated_bytes_se: u64,
+    /// Standard error of [`SiteStats::live_count_end`], allocations.
+    pub live_count_end_se: u64,
+    /// Standard error of [`SiteStats::live_bytes_end`], bytes.
+    pub live_bytes_end_se: u64,
+    /// Standard error of [`SiteStats::peak_bytes`], bytes, taken as if the
+    /// moment of the peak were fixed in advance (it is chosen from the same
+    /// samples, so this understates the error there).
+    pub peak_bytes_se: u64,
+}
+
+impl SiteEstimate {
+    /// `se` as a fraction of `value` (0.05: ±5%); infinite when `value`
+    /// is 0 and `se` is not, 0 when both are.
+    pub fn relative(se: u64, value: u64) -> f64 {
+        match (se, value) {
+            (0, _) => 0.0,
+            (_, 0) => f64::INFINITY,
+            _ => se as f64 / value as f64,
+        }
+    }
+
+    /// The estimate of two sites' figures summed: the samples add, and so
+    /// do the variances (`se² `), as the samples of two sites are
+    /// independent.
+    pub fn combined(&self, other: &SiteEstimate) -> SiteEstimate {
+        let se = |a: u64, b: u64| ((a as f64).powi(2) + (b as f64).powi(2)).sqrt().round() as u64;
+        SiteEstimate {
+            samples: self.samples.saturating_add(other.samples),
+            live_samples_end: self.live_samples_end.saturating_add(other.live_samples_end),
+            allocations_se: se(self.allocations_se, other.allocations_se),
+            reallocations_se: se(self.reallocations_se, other.reallocations_se),
+            allocated_bytes_se: se(self.allocated_bytes_se, other.allocated_bytes_se),
+            live_count_end_se: se(self.live_count_end_se, other.live_count_end_se),
+            live_bytes_end_se: se(self.live_bytes_end_se, other.live_bytes_end_se),
+            peak_bytes_se: se(self.peak_bytes_se, other.peak_bytes_se),
+        }
+    }
 }
 
 use super::live::FastMap;
@@ -138,7 +215,39 @@ pub(crate) struct SiteAcc {
     snap_bytes: u64,
     /// The timeline, at slots of `2^shift` ns (`Sites::shift`).
     pub(crate) timeline: Vec<SitePoint>,
+    /// A sampling recording's sums for the estimates' errors (`None` when
+    /// every event is recorded).
+    var: Option<Box<SiteVar>>,
 }
+
+/// The sums behind a site's [`SiteEstimate`], and its reallocation
+/// estimate, while replaying a sampling recording. Variances are those of
+/// the Horvitz–Thompson estimator under Poisson sampling (FORMAT.md, "The
+/// error of an estimate"): a sample drawn with probability `p` (weight
+/// `w = 1/p`) and value `y` adds `w(w − 1)·y²`.
+#[derive(Debug, Clone, Default)]
+struct SiteVar {
+    samples: u64,
+    live_samples: u64,
+    /// Variance of the allocations estimate (in allocations²).
+    allocations: f64,
+    /// The reallocations estimate: `Σ 1/(p_old·p_new)` over the
+    /// reallocations written, and its variance.
+    reallocations: f64,
+    reallocations_var: f64,
+    /// Variance of the allocated bytes (bytes²).
+    allocated_bytes: f64,
+    /// Variance of the live bytes and count now, as integers (count in
+    /// units of 2^-32) so that a release takes off exactly what its gain
+    /// added.
+    live_bytes: u128,
+    live_count: u128,
+    /// `live_bytes` at peak number `snap_gen`.
+    snap_bytes: u128,
+}
+
+/// Live count variances are kept in units of `2^-VAR_COUNT_SHIFT`.
+const VAR_COUNT_SHIFT: u32 = 32;
 
 /// Every site of a replay, with the bookkeeping for "live at the global
 /// peak" and the site timelines.
@@ -167,11 +276,28 @@ pub(crate) struct Sites {
     /// "Sampling record"): bytes are weighted as they come, counts kept in
     /// units of `1/COUNT_UNITS` and rounded at the end.
     pub(crate) interval: u64,
+    /// Sampling: the weighted bytes and count (in units) live over every
+    /// site now, for the timeline ([`Sites::weighted_live`]).
+    live_bytes_w: u64,
+    live_units_w: u64,
+    /// The most of `live_bytes_w` so far, and when first reached.
+    peak_w: u64,
+    peak_w_at: u64,
+}
+
+/// How an allocation came to a site ([`Sites::gained`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gain {
+    /// An allocation made there.
+    Allocation,
+    /// A reallocation made there; `old_size`: the size the allocation had
+    /// before it, when replay held it.
+    Reallocation { old_size: Option<u64> },
 }
 
 /// Sampling: counts are kept in units of `1/COUNT_UNITS` of an event while
 /// replaying (a sample stands for a fraction of events above 1).
-const COUNT_UNITS: u64 = 1 << 16;
+pub(crate) const COUNT_UNITS: u64 = 1 << 16;
 
 impl Sites {
     /// The site of stack id `stack`, made on first use.
@@ -191,8 +317,10 @@ impl Sites {
     fn new_site(&mut self, stack: u32) -> u32 {
         let i = stack as usize;
         let sites = &mut self.sites;
+        let sampling = self.interval != 0;
         let mut make = || {
-            sites.push(SiteAcc { stats: SiteStats { stack, ..SiteStats::default() }, ..SiteAcc::default() });
+            let var = sampling.then(Box::default);
+            sites.push(SiteAcc { stats: SiteStats { stack, ..SiteStats::default() }, var, ..SiteAcc::default() });
             (sites.len() - 1) as u32
         };
         if i >= DIRECT_STACKS {
@@ -210,6 +338,23 @@ impl Sites {
     #[inline]
     pub(crate) fn new_peak(&mut self) {
         self.gen += 1;
+    }
+
+    /// Sampling: starts a new peak generation when the weighted bytes live
+    /// over every site, `bytes`, are the most so far (at `ts`).
+    #[inline]
+    pub(crate) fn weighted_peak(&mut self, bytes: u64, ts: u64) {
+        if bytes > self.peak_w {
+            (self.peak_w, self.peak_w_at) = (bytes, ts);
+            self.gen += 1;
+        }
+    }
+
+    /// Sampling: the most weighted bytes live over every site, and when
+    /// first reached (ns since the epoch): the estimated peak the sites'
+    /// `peak_*` figures are taken at.
+    pub(crate) fn estimated_peak(&self) -> (u64, u64) {
+        (self.peak_w, self.peak_w_at)
     }
 
     /// Follows the global timeline's width (`2^global_shift` ns slots):
@@ -248,7 +393,21 @@ impl Sites {
     /// Every site's figures now, as [`Sites::finish`] gives them at the end
     /// (`live_*_end` are the live figures now; `peak_*` are left 0).
     pub(crate) fn now(&self) -> impl Iterator<Item = SiteStats> + '_ {
-        self.sites.iter().map(|s| SiteStats { live_count_end: s.live_count, live_bytes_end: s.live_bytes, ..s.stats.clone() })
+        self.sites.iter().map(|s| {
+            let (mut st, _) = self.figures(s, false);
+            (st.peak_count, st.peak_bytes) = (0, 0);
+            if let Some(e) = &mut st.estimate {
+                e.peak_bytes_se = 0;
+            }
+            st
+        })
+    }
+
+    /// Sampling: the weighted bytes and allocations live over every site
+    /// now (estimates, for the timeline); `None` when every event is recorded.
+    #[inline]
+    pub(crate) fn weighted_live(&self) -> Option<(u64, u64)> {
+        (self.interval != 0).then(|| (self.live_bytes_w, (self.live_units_w + COUNT_UNITS / 2) / COUNT_UNITS))
     }
 
     #[inline]
@@ -257,6 +416,10 @@ impl Sites {
         let s = &mut self.sites[site as usize];
         if s.snap_gen != gen {
             (s.snap_gen, s.snap_count, s.snap_bytes) = (gen, s.live_count, s.live_bytes);
+            // Sampling: the live variance is snapshotted with the figures.
+            if let Some(v) = &mut s.var {
+                v.snap_bytes = v.live_bytes;
+            }
         }
         s
     }
@@ -296,6 +459,20 @@ impl Sites {
         }
     }
 
+    /// `part` bytes of an allocation of `size` bytes, weighted as the
+    /// allocation is (`part` itself unless sampling).
+    #[inline]
+    pub(crate) fn scale(&self, part: u64, size: u64) -> u64 {
+        if self.interval == 0 || part == 0 || size == 0 {
+            return part;
+        }
+        let bytes = crate::format::sampling::sample_bytes_weight(size, self.interval);
+        if part == size {
+            return bytes;
+        }
+        (part as f64 * (bytes as f64 / size as f64)).round() as u64
+    }
+
     #[inline]
     fn grow(s: &mut SiteAcc, ts: u64, size: u64, units: u64) {
         s.live_count += units;
@@ -307,20 +484,45 @@ impl Sites {
     }
 
     /// An allocation of `size` bytes made at `site`, or a reallocation to
-    /// `size` bytes made there (`reallocation`; the allocation's old size
-    /// left its old site with [`Sites::released`]).
+    /// `size` bytes made there (`how`; the allocation's old size left its
+    /// old site with [`Sites::released`]).
     #[inline]
-    pub(crate) fn gained(&mut self, site: u32, ts: u64, size: u64, reallocation: bool) {
+    pub(crate) fn gained(&mut self, site: u32, ts: u64, size: u64, how: Gain) {
+        if self.interval != 0 {
+            return self.gained_sampled(site, ts, size, how);
+        }
         let shift = self.shift;
-        let (size, units) = self.weigh(size);
         let s = self.touch(site);
-        if reallocation {
-            s.stats.reallocations += units;
+        if matches!(how, Gain::Reallocation { .. }) {
+            s.stats.reallocations += 1;
         } else {
-            s.stats.allocations += units;
+            s.stats.allocations += 1;
         }
         s.stats.allocated_bytes = s.stats.allocated_bytes.wrapping_add(size);
-        Self::grow(s, ts, size, units);
+        Self::grow(s, ts, size, 1);
+        Self::point(shift, s, ts);
+    }
+
+    /// [`Sites::gained`] in a sampling recording: the sample's weights, the
+    /// weighted live over every site, and the sums for its errors.
+    #[inline(never)]
+    fn gained_sampled(&mut self, site: u32, ts: u64, size: u64, how: Gain) {
+        let shift = self.shift;
+        let interval = self.interval;
+        let (bytes, units) = self.weigh(size);
+        self.live_bytes_w = self.live_bytes_w.wrapping_add(bytes);
+        self.live_units_w = self.live_units_w.wrapping_add(units);
+        let s = self.touch(site);
+        // A reallocation whose old allocation was not sampled is written as
+        // an allocation (FORMAT.md, "Sampling record"), so every gain counts
+        // in `allocations` here, and the reallocations estimate is taken off
+        // at the end (`SiteVar::gained`, `Sites::figures`).
+        s.stats.allocations += units;
+        s.stats.allocated_bytes = s.stats.allocated_bytes.wrapping_add(bytes);
+        if let Some(v) = &mut s.var {
+            v.gained(size, interval, how);
+        }
+        Self::grow(s, ts, bytes, units);
         Self::point(shift, s, ts);
     }
 
@@ -329,49 +531,166 @@ impl Sites {
     /// the old size of a reallocation (`None`).
     #[inline]
     pub(crate) fn released(&mut self, site: u32, ts: u64, size: u64, lifetime_ns: Option<u64>, temporary: bool) {
+        if self.interval != 0 {
+            return self.released_sampled(site, ts, size, lifetime_ns, temporary);
+        }
         let shift = self.shift;
-        let (size, units) = self.weigh(size);
-        let sampling = self.interval != 0;
         let s = self.touch(site);
-        s.live_count = s.live_count.saturating_sub(units);
+        s.live_count = s.live_count.saturating_sub(1);
         s.live_bytes = s.live_bytes.wrapping_sub(size);
         s.stats.deallocated_bytes = s.stats.deallocated_bytes.wrapping_add(size);
         if let Some(l) = lifetime_ns {
+            s.stats.deallocations += 1;
+            s.stats.total_lifetime_ns = s.stats.total_lifetime_ns.saturating_add(l);
+            s.stats.temporary += u64::from(temporary);
+        }
+        Self::point(shift, s, ts);
+    }
+
+    /// [`Sites::released`] in a sampling recording.
+    #[inline(never)]
+    fn released_sampled(&mut self, site: u32, ts: u64, size: u64, lifetime_ns: Option<u64>, temporary: bool) {
+        let shift = self.shift;
+        let interval = self.interval;
+        let (bytes, units) = self.weigh(size);
+        self.live_bytes_w = self.live_bytes_w.wrapping_sub(bytes);
+        self.live_units_w = self.live_units_w.saturating_sub(units);
+        let s = self.touch(site);
+        s.live_count = s.live_count.saturating_sub(units);
+        s.live_bytes = s.live_bytes.wrapping_sub(bytes);
+        s.stats.deallocated_bytes = s.stats.deallocated_bytes.wrapping_add(bytes);
+        if let Some(v) = &mut s.var {
+            v.released(size, interval);
+        }
+        if let Some(l) = lifetime_ns {
             s.stats.deallocations += units;
-            // Sampling: the lifetimes of the events this one stands for.
-            let l =
-                if sampling { ((u128::from(l) * u128::from(units)) / u128::from(COUNT_UNITS)).min(u128::from(u64::MAX)) as u64 } else { l };
+            // The lifetimes of the events this one stands for.
+            let l = ((u128::from(l) * u128::from(units)) / u128::from(COUNT_UNITS)).min(u128::from(u64::MAX)) as u64;
             s.stats.total_lifetime_ns = s.stats.total_lifetime_ns.saturating_add(l);
             s.stats.temporary += if temporary { units } else { 0 };
         }
         Self::point(shift, s, ts);
     }
 
+    /// Site `s`'s figures: `at_end` takes the peak figures as at the end
+    /// of the replay (generation `self.gen`); counts back from units to
+    /// events, rounded; the estimate and its errors when sampling.
+    fn figures(&self, s: &SiteAcc, at_end: bool) -> (SiteStats, bool) {
+        let gen = self.gen;
+        let sampling = self.interval != 0;
+        let count = |units: u64| if sampling { (units + COUNT_UNITS / 2) / COUNT_UNITS } else { units };
+        let mut st = s.stats.clone();
+        st.live_count_end = count(s.live_count);
+        st.live_bytes_end = s.live_bytes;
+        let at_snap = at_end && s.snap_gen == gen;
+        (st.peak_count, st.peak_bytes) = if at_snap { (s.snap_count, s.snap_bytes) } else { (s.live_count, s.live_bytes) };
+        st.peak_count = count(st.peak_count);
+        for c in [&mut st.allocations, &mut st.reallocations, &mut st.deallocations, &mut st.temporary] {
+            *c = count(*c);
+        }
+        if let Some(v) = &s.var {
+            // `allocations` holds every gain (allocations and reallocations):
+            // the reallocations estimate comes off it (at 0 at least).
+            let realloc = v.reallocations.max(0.0);
+            let gains = s.stats.allocations as f64 / COUNT_UNITS as f64;
+            st.reallocations = realloc.round() as u64;
+            st.allocations = (gains - realloc).max(0.0).round() as u64;
+            let se = |var: f64| var.max(0.0).sqrt().round() as u64;
+            let se_int = |var: u128, shift: u32| se(var as f64 / (1u128 << shift) as f64);
+            st.estimate = Some(SiteEstimate {
+                samples: v.samples,
+                live_samples_end: v.live_samples,
+                allocations_se: se(v.allocations),
+                reallocations_se: se(v.reallocations_var),
+                allocated_bytes_se: se(v.allocated_bytes),
+                live_count_end_se: se_int(v.live_count, VAR_COUNT_SHIFT),
+                live_bytes_end_se: se_int(v.live_bytes, 0),
+                peak_bytes_se: se_int(if at_snap { v.snap_bytes } else { v.live_bytes }, 0),
+            });
+        }
+        (st, at_snap)
+    }
+
     /// The final figures, in the order sites were first seen, with their
     /// timelines (points at slots of `2^self.shift` ns).
     pub(crate) fn finish(mut self) -> (Vec<SiteStats>, Vec<Vec<SitePoint>>, u32) {
-        let gen = self.gen;
         let mut stats = Vec::with_capacity(self.sites.len());
         let mut timelines = Vec::with_capacity(self.sites.len());
-        // Sampling: counts back from units to events, rounded.
-        let count = |units: u64| if self.interval == 0 { units } else { (units + COUNT_UNITS / 2) / COUNT_UNITS };
-        for mut s in self.sites.drain(..) {
-            let mut st = s.stats;
-            st.live_count_end = count(s.live_count);
-            st.live_bytes_end = s.live_bytes;
-            (st.peak_count, st.peak_bytes) = if s.snap_gen == gen { (s.snap_count, s.snap_bytes) } else { (s.live_count, s.live_bytes) };
-            st.peak_count = count(st.peak_count);
-            for c in [&mut st.allocations, &mut st.reallocations, &mut st.deallocations, &mut st.temporary] {
-                *c = count(*c);
+        let sampling = self.interval != 0;
+        let sites = std::mem::take(&mut self.sites);
+        for mut s in sites {
+            stats.push(self.figures(&s, true).0);
+            if sampling {
+                for p in &mut s.timeline {
+                    p.allocations = (p.allocations + COUNT_UNITS / 2) / COUNT_UNITS;
+                }
             }
-            for p in &mut s.timeline {
-                p.allocations = count(p.allocations);
-            }
-            stats.push(st);
             timelines.push(s.timeline);
         }
         (stats, timelines, self.shift)
     }
+}
+
+impl SiteVar {
+    /// A sample of `size` bytes gained at the site (`how`).
+    #[inline]
+    fn gained(&mut self, size: u64, interval: u64, how: Gain) {
+        use crate::format::sampling::sample_probability;
+        let p = sample_probability(size, interval);
+        if p <= 0.0 {
+            return;
+        }
+        let w = 1.0 / p;
+        let y = size as f64;
+        self.samples += 1;
+        self.live_samples += 1;
+        self.allocated_bytes += w * (w - 1.0) * y * y;
+        self.live_bytes = self.live_bytes.wrapping_add(bytes_var(size, interval));
+        self.live_count = self.live_count.wrapping_add(count_var(size, interval));
+        match how {
+            Gain::Allocation => self.allocations += w * (w - 1.0),
+            Gain::Reallocation { old_size } => {
+                // Written as a reallocation only when the old allocation
+                // was sampled too (probability `p_old`, independent of the
+                // new size's draw): it stands for `W = 1/(p_old·p_new)`
+                // reallocations. Old size unknown: taken as sampled.
+                let p_old = old_size.map_or(1.0, |o| sample_probability(o, interval)).max(f64::MIN_POSITIVE);
+                let big_w = w / p_old;
+                self.reallocations += big_w;
+                self.reallocations_var += big_w * (big_w - 1.0);
+                // Allocations = gains − reallocations: this one adds
+                // `w − W`, whose variance `(1 − p_old)/(p_old·p_new)` it
+                // estimates with `(1 − p_old)·W²` (FORMAT.md).
+                self.allocations += (1.0 - p_old) * big_w * big_w;
+            }
+        }
+    }
+
+    /// A sample of `size` bytes no longer live at the site.
+    #[inline]
+    fn released(&mut self, size: u64, interval: u64) {
+        if crate::format::sampling::sample_probability(size, interval) <= 0.0 {
+            return;
+        }
+        self.live_samples = self.live_samples.saturating_sub(1);
+        self.live_bytes = self.live_bytes.wrapping_sub(bytes_var(size, interval));
+        self.live_count = self.live_count.wrapping_sub(count_var(size, interval));
+    }
+}
+
+/// A sample of `size` bytes' share of the variance of a bytes estimate:
+/// `w(w − 1)·size²`, `w = 1/p(size)`, rounded to an integer (bytes²).
+fn bytes_var(size: u64, interval: u64) -> u128 {
+    let w = crate::format::sampling::sample_count_weight(size, interval);
+    let y = size as f64;
+    (w * (w - 1.0) * y * y).round() as u128
+}
+
+/// Its share of the variance of a count estimate, `w(w − 1)`, in units of
+/// `2^-VAR_COUNT_SHIFT`.
+fn count_var(size: u64, interval: u64) -> u128 {
+    let w = crate::format::sampling::sample_count_weight(size, interval);
+    (w * (w - 1.0) * (1u64 << VAR_COUNT_SHIFT) as f64).round() as u128
 }
 
 #[cfg(test)]

@@ -3,15 +3,20 @@
 use super::{Bucket, TimelinePoint, TIMELINE_POINTS};
 
 /// A histogram with one bucket per power of two (see [`Bucket`]).
+/// In a sampling recording each allocation counts for `1/p` of its kind
+/// (`add_units`): counts are then kept in units of `1/units` allocation
+/// and rounded when read.
 #[derive(Debug, Clone)]
 pub(crate) struct Log2Hist {
     count: [u64; 65],
     bytes: [u64; 65],
+    /// Units per allocation in `count` (1 unless sampling).
+    units: u64,
 }
 
 impl Default for Log2Hist {
     fn default() -> Self {
-        Log2Hist { count: [0; 65], bytes: [0; 65] }
+        Log2Hist { count: [0; 65], bytes: [0; 65], units: 1 }
     }
 }
 
@@ -32,11 +37,24 @@ fn bounds(i: usize) -> (u64, u64) {
 
 impl Log2Hist {
     /// Counts one allocation with value `v` (a size or a lifetime) of `bytes` bytes.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn add(&mut self, v: u64, bytes: u64) {
+        self.add_units(v, 1, bytes);
+    }
+
+    /// Counts `units` units of an allocation (see [`Log2Hist::set_units`])
+    /// with value `v`, standing for `bytes` bytes.
+    #[inline]
+    pub(crate) fn add_units(&mut self, v: u64, units: u64, bytes: u64) {
         let i = index(v);
-        self.count[i] += 1;
+        self.count[i] = self.count[i].wrapping_add(units);
         self.bytes[i] = self.bytes[i].wrapping_add(bytes);
+    }
+
+    /// Counts are kept in units of `1/units` allocation from now on (set
+    /// before anything is added: sampling weights).
+    pub(crate) fn set_units(&mut self, units: u64) {
+        self.units = units.max(1);
     }
 
     /// The buckets from the lowest non-empty one to the highest, empty ones
@@ -47,7 +65,8 @@ impl Log2Hist {
         (first..=last)
             .map(|i| {
                 let (lower, upper) = bounds(i);
-                Bucket { lower, upper, count: self.count[i], bytes: self.bytes[i] }
+                let count = if self.units == 1 { self.count[i] } else { (self.count[i] + self.units / 2) / self.units };
+                Bucket { lower, upper, count, bytes: self.bytes[i] }
             })
             .collect()
     }
@@ -205,6 +224,16 @@ mod tests {
         assert_eq!(b[0], Bucket { lower: 2, upper: 3, count: 2, bytes: 50 });
         assert_eq!((b[1].count, b[2].count), (0, 0));
         assert_eq!(b[3], Bucket { lower: 16, upper: 31, count: 1, bytes: 1 });
+    }
+
+    #[test]
+    fn a_weighted_histogram_counts_in_units_and_rounds() {
+        let mut h = Log2Hist::default();
+        h.set_units(1 << 16);
+        // Two samples of 3 bytes standing for 1.25 and 2.5 allocations.
+        h.add_units(3, (1 << 16) + (1 << 14), 4);
+        h.add_units(3, (1 << 17) + (1 << 15), 8);
+        assert_eq!(h.buckets(), vec![Bucket { lower: 2, upper: 3, count: 4, bytes: 12 }]);
     }
 
     #[test]

@@ -235,7 +235,7 @@ fn cross_thread_free_then_reuse_at_equal_timestamps_applies_free_first() {
     assert_eq!((t.total_allocated_bytes, t.total_deallocated_bytes), (96, 64));
     assert_eq!((t.live_count, t.live_bytes), (1, 32));
     assert_eq!((t.address_conflicts, t.prerecording_deallocations, t.late_events), (0, 0, 0));
-    assert_eq!(r.largest_leaks, vec![Leak { ptr: X as u64, size: 32, allocated_at_ns: 100, thread: 2 }]);
+    assert_eq!(r.largest_leaks, vec![Leak { ptr: X as u64, size: 32, allocated_at_ns: 100, thread: 2, stands_for: None }]);
     assert_eq!(bucket_of(&r.lifetime_histogram, 90), Bucket { lower: 64, upper: 127, count: 1, bytes: 64 });
     assert_eq!((thread(&r, 1).deallocations, thread(&r, 1).live_count), (1, 0));
     assert_eq!((thread(&r, 2).live_count, thread(&r, 2).live_bytes), (1, 32));
@@ -399,7 +399,7 @@ fn reallocations_in_place_and_moving_continue_the_allocation() {
 #[test]
 fn a_moved_allocation_stays_attributed_to_its_allocating_thread_and_its_growth_to_the_reallocating_one() {
     let r = Rec::new().chunk(1, &[RawEvent::alloc(1, X, 10, 8, false, 0)]).chunk(2, &[RawEvent::realloc(5, X, 10, Y, 20)]).end(9).replay();
-    assert_eq!(r.largest_leaks, vec![Leak { ptr: Y as u64, size: 20, allocated_at_ns: 1, thread: 1 }]);
+    assert_eq!(r.largest_leaks, vec![Leak { ptr: Y as u64, size: 20, allocated_at_ns: 1, thread: 1, stands_for: None }]);
     assert_eq!((thread(&r, 1).live_count, thread(&r, 2).live_count), (1, 0));
     assert_eq!((thread(&r, 1).live_bytes, thread(&r, 2).live_bytes), (10, 10), "the 10 bytes of growth are thread 2's");
 }
@@ -465,7 +465,7 @@ fn frees_of_memory_allocated_before_recording_are_counted_apart() {
     assert_eq!((t.total_reallocations, t.total_allocated_bytes), (1, 158));
     assert_eq!((t.live_count, t.live_bytes), (2, 158));
     assert_eq!(thread(&r, 1).prerecording_deallocations, 1);
-    assert_eq!(r.largest_leaks[0], Leak { ptr: Z as u64, size: 150, allocated_at_ns: 2, thread: 1 });
+    assert_eq!(r.largest_leaks[0], Leak { ptr: Z as u64, size: 150, allocated_at_ns: 2, thread: 1, stands_for: None });
 }
 
 #[test]
@@ -567,7 +567,7 @@ fn an_allocation_on_a_live_address_waits_for_its_free() {
     let t = &r.summary;
     assert_eq!((t.address_conflicts, t.reordered_reallocations, t.unresolved_conflicts), (0, 1, 0));
     assert_eq!((t.live_count, t.live_bytes, t.total_deallocations), (1, 32, 1));
-    assert_eq!(r.largest_leaks, vec![Leak { ptr: Y as u64, size: 32, allocated_at_ns: 2, thread: 1 }]);
+    assert_eq!(r.largest_leaks, vec![Leak { ptr: Y as u64, size: 32, allocated_at_ns: 2, thread: 1, stands_for: None }]);
     // The free at 60 freed thread 2's 16 bytes (lifetime 59), not the realloc's.
     assert_eq!(r.lifetime_histogram.last().map(|b| (b.lower, b.bytes)), Some((32, 16)));
     assert_eq!(t.size_mismatches, 0);

@@ -134,6 +134,26 @@
   // A sampling recording (format version 6): per-site figures and the peak are estimates.
   var SAMPLING = data.sampling && data.sampling.mode === 'sampled' ? data.sampling : null;
   var ESTIMATE = SAMPLING ? ' (estimated)' : '';
+  // Sampling: the standard error of each site figure (sites[].estimate).
+  var SE_OF = { peak_bytes: 'peak_bytes_se', live_bytes_end: 'live_bytes_end_se', live_count_end: 'live_count_end_se',
+    allocated_bytes: 'allocated_bytes_se', allocations: 'allocations_se', reallocations: 'reallocations_se' };
+  /** Fewer samples than this make a site's estimate rough (its ± is no 95% interval), unless its se is under 5%. */
+  var FEW_SAMPLES = 20;
+  /**
+   * A site figure `s[key]`: its quantity, and in a sampling recording
+   * "≈ 12.3 MB ± 8%" (one standard error), muted when the site has fewer
+   * than FEW_SAMPLES samples.
+   */
+  function siteQty(unit, s, key, field) {
+    var q = qty(unit, s[key], field), e = s.estimate;
+    if (!e || !SE_OF[key] || !has(s[key]) || !has(e[SE_OF[key]])) return q;
+    var v = num(s[key]), se = num(e[SE_OF[key]]), n = num(e.samples), few = n < FEW_SAMPLES && !(v > 0 && se / v <= 0.05);
+    var pct = v > 0 ? ' ± ' + (se / v < 0.095 ? (100 * se / v).toFixed(1) : Math.round(100 * se / v)) + '%' : '';
+    return h('span', { class: 'est' + (few ? ' muted' : ''),
+      title: 'estimate from ' + int(n) + ' samples' + (few ? ' (few: rough)' : '') + '; ± is one standard error, ' +
+        (unit === 'bytes' ? exactBytes(se) : int(se)) + ': the exact figure is within ±1.96 of it in about 95% of recordings' },
+    '≈ ', q, pct);
+  }
   var AT_EXIT = !!(rec.end && rec.end.ended_at_exit);
   var LIVE_WORD = LEAKS ? 'leaked' : 'live at end';
   /** The state words a variable shows: the replay's state ("live" shows as LIVE_WORD) plus "shared". */

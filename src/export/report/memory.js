@@ -90,7 +90,13 @@
         { key: 'size', label: 'size', num: true, cell: function (l) { return qty('bytes', l.size); } },
         { key: 'allocated_at_ns', label: 'allocated at', num: true, cell: function (l) { return qty('ns', l.allocated_at_ns); } },
         { key: 'thread', label: 'thread', cell: function (l) { return threadLabel(l.thread); } }
-      ], leaks, { noun: 'allocation', nouns: 'allocations', countSuffix: function () { return ' listed (the ' + int(leaks.length) + ' largest of ' + int(num(S.live_count)) + ' live at the end)'; } });
+      ].concat(SAMPLING ? [
+        { key: 'stands_for', label: 'stands for (estimate)', num: true, value: function (l) { return l.stands_for ? num(l.stands_for.bytes) : 0; },
+          cell: function (l) { return l.stands_for ? ['≈ ', qty('bytes', l.stands_for.bytes), ' in ', int(num(l.stands_for.count)), ' allocations'] : '—'; } }
+      ] : []), leaks, { noun: 'allocation', nouns: 'allocations', countSuffix: function () {
+        return SAMPLING ? ' listed (the ' + int(leaks.length) + ' largest sampled allocations live at the end, of ' + int(num(S.live_count)) + ' allocations live)'
+          : ' listed (the ' + int(leaks.length) + ' largest of ' + int(num(S.live_count)) + ' live at the end)';
+      } });
       add(body, t.element);
     }
     if (foreign.length) add(body, [h('h3', null, 'Foreign memory regions'), foreignTable(foreign)]);
@@ -125,7 +131,7 @@
       clear(grid);
       defs.forEach(function (d) {
         var buckets = arr(data[d.key]);
-        var box = h('div', { id: d.key.replace('_', '-') }, h('h3', null, d.title + ' (log2 buckets)'));
+        var box = h('div', { id: d.key.replace('_', '-') }, h('h3', null, d.title + ' (log2 buckets)' + ESTIMATE));
         grid.appendChild(box);
         if (!buckets.length) { add(box, empty(onlyTracked ? 'Not in an --only-tracked report.' : d.emptyText)); return; }
         var m = measure.value;

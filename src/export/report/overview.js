@@ -7,7 +7,8 @@
         'ESTIMATED, sampling every ' + exactBytes(num(SAMPLING.interval_bytes)) + ' allocated (on average, per thread): ' +
         (SAMPLING.exact_totals ? 'the counts and bytes of calls and the live bytes are exact; ' : 'no Totals record, so even the totals are those of the samples; ') +
         'every per-site figure (call stacks, flame graph, functions) is an estimate, each sample weighted by 1/p, p = 1 − exp(−size / interval); the peak is the most bytes live at a drain round (a lower bound). ' +
-        'Leaks, histograms and timelines show the ' + int(num(SAMPLING.sampled && SAMPLING.sampled.total_allocations)) + ' sampled allocations only.' +
+        'Histograms and timelines are estimates too, from ' + int(num(SAMPLING.sampled && SAMPLING.sampled.total_allocations)) + ' sampled allocations; the leaks listed are samples, each with what it stands for. ' +
+        'A site figure reads “≈ estimate ± one standard error”: the exact figure is within twice that in about 95% of recordings; sites with fewer than ' + FEW_SAMPLES + ' samples are greyed (rough).' +
         (num(SAMPLING.untracked_samples) > 0 ? ' ' + int(num(SAMPLING.untracked_samples)) + ' samples could not be tracked to their deallocation and count as live.' : '')));
     }
     if (num(S.lost_events) > 0) {

@@ -99,8 +99,10 @@
   /** The site columns: a name, where, then every figure. */
   function siteColumns(extra) {
     var fig = function (key, label, unit) {
-      return { key: key, label: label, num: true, value: function (x) { return num((x.r || x).s[key]); }, cell: function (x) { return qty(unit, (x.r || x).s[key], key); } };
+      return { key: key, label: label, num: true, value: function (x) { return num((x.r || x).s[key]); }, cell: function (x) { return siteQty(unit, (x.r || x).s, key, key); } };
     };
+    var samples = { key: 'samples', label: 'samples', num: true, value: function (x) { var e = (x.r || x).s.estimate; return e ? num(e.samples) : 0; },
+      cell: function (x) { var e = (x.r || x).s.estimate; return h('span', { class: e && num(e.samples) < FEW_SAMPLES ? 'muted' : null }, int(e ? num(e.samples) : 0)); } };
     return [
       { key: 'id', label: 'site', num: true, value: function (x) { return (x.r || x).id; }, cell: function (x) { return '#' + (x.r || x).id; } },
       { key: 'function', label: 'function', cls: 'name', value: function (x) { return siteName(x.r || x); }, cell: siteNameCell },
@@ -114,7 +116,7 @@
       fig('deallocated_bytes', 'deallocated', 'bytes'), fig('temporary', 'temporary', 'count'),
       fig('max_live_bytes', 'own max live', 'bytes'), fig('max_live_at_ns', 'own max at', 'ns'),
       fig('total_lifetime_ns', 'total lifetime', 'ns')
-    ]);
+    ].concat(SAMPLING ? [samples] : []));
   }
   function siteNameCell(x) {
     var r = x.r || x, out = [siteName(r)];
@@ -185,11 +187,14 @@
     ];
   }
   function inspectSiteFigures(r) {
-    var s = r.s, f = function (unit, key) { return qty(unit, s[key], 'sites.' + key); };
+    var s = r.s, f = function (unit, key) { return siteQty(unit, s, key, 'sites.' + key); };
     var freed = num(s.deallocations);
+    var e = s.estimate;
     return kv([
       ['site', '#' + r.id],
-      ['live at the peak', [f('bytes', 'peak_bytes'), ' in ', f('count', 'peak_count'), ' allocations (at ', qty('ns', S.peak_at_ns), ')']],
+      e ? ['estimated from', [int(num(e.samples)) + ' samples (' + int(num(e.live_samples_end)) + ' live at the end)',
+        num(e.samples) < FEW_SAMPLES ? ' — few: the figures below are rough' : '; ± is one standard error']] : null,
+      ['live at the peak', [f('bytes', 'peak_bytes'), ' in ', f('count', 'peak_count'), ' allocations (at ', qty('ns', SAMPLING ? SAMPLING.estimated_peak_at_ns : S.peak_at_ns), SAMPLING ? ', the estimated peak' : '', ')']],
       ['live at the end', [f('bytes', 'live_bytes_end'), ' in ', f('count', 'live_count_end'), ' allocations']],
       ['its own maximum', [f('bytes', 'max_live_bytes'), ' at ', f('ns', 'max_live_at_ns')]],
       ['allocated', [f('bytes', 'allocated_bytes'), ' in ', f('count', 'allocations'), ' allocations']],

@@ -74,6 +74,7 @@
       add(body, empty(onlyTracked ? 'No timeline in an --only-tracked report.' : 'No allocation changed the live bytes in this recording.'));
       return;
     }
+    if (SAMPLING) add(body, h('p', { class: 'muted small', id: 'timeline-estimate' }, 'Estimated: the live bytes of the samples, each weighted by 1/p (the exact live bytes are known at the end of each drain round only).'));
     var width = num(timeline[0].width_ns) || 1;
     var ts = timeline.map(function (p) { return num(p.ts_ns); });
     var series = [{ key: 'total', label: 'all threads', values: timeline.map(function (p) { return num(p.live_bytes); }), visible: true, total: true }];
