@@ -100,6 +100,14 @@ pub fn list_segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
 /// Seeds `replayer`'s live set with a checkpoint's allocations: each is
 /// applied as an allocation by its thread at its time.
 pub(super) fn seed(replayer: &mut Replayer, c: &CheckpointRecord, report: &mut SegmentsReport) {
+    for (thread, events) in seed_chunks(c, report) {
+        replayer.events(thread, &events);
+    }
+}
+
+/// A checkpoint's allocations as chunks of allocation events, one per
+/// thread (in thread order, by time), counted in `report`.
+pub(super) fn seed_chunks(c: &CheckpointRecord, report: &mut SegmentsReport) -> Vec<(u32, Vec<Event>)> {
     let mut by_thread: BTreeMap<u32, Vec<Event>> = BTreeMap::new();
     for e in &c.entries {
         report.seeded_allocations += 1;
@@ -113,10 +121,11 @@ pub(super) fn seed(replayer: &mut Replayer, c: &CheckpointRecord, report: &mut S
             stack: e.stack,
         });
     }
-    for (thread, mut events) in by_thread {
+    let mut chunks: Vec<(u32, Vec<Event>)> = by_thread.into_iter().collect();
+    for (_, events) in &mut chunks {
         events.sort_by_key(Event::ts_ns);
-        replayer.events(thread, &events);
     }
+    chunks
 }
 
 type SegReader = Reader<BufReader<File>>;
