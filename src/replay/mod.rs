@@ -290,7 +290,11 @@ fn read_ahead<R: Read>(reader: &mut Reader<R>, tx: &mpsc::SyncSender<Next>, back
     };
     loop {
         let next = match reader.next_record() {
-            Ok(Some(Ok(crate::format::Record::Events(chunk)))) => Ok(Some(Ok(Item::Batch(convert(chunk.thread, &chunk.events))))),
+            Ok(Some(Ok(crate::format::Record::Events(chunk)))) => {
+                let batch = convert(chunk.thread, &chunk.events);
+                reader.recycle(chunk.events);
+                Ok(Some(Ok(Item::Batch(batch))))
+            }
             Ok(Some(Ok(crate::format::Record::Checkpoint(c)))) => {
                 let mut counts = SegmentsReport::default();
                 let batches = segments::seed_chunks(&c, &mut counts).iter().map(|(thread, events)| convert(*thread, events)).collect();
