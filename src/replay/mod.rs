@@ -174,10 +174,11 @@ impl Replay {
     /// [`Error::Header`] when `r` is not a recording this version can read;
     /// [`Error::Read`] when reading fails part-way (with the byte offset).
     ///
-    /// Reading, decompressing and decoding run on a second thread
-    /// (`memscope-read`), at most [`READ_AHEAD`] records ahead of replay,
-    /// which applies them on the calling thread; if that thread cannot be
-    /// started, the calling thread does both.
+    /// Reading, decompressing, decoding and turning each chunk's events
+    /// into sortable operations run on a second thread (`memscope-read`), at
+    /// most [`READ_AHEAD`] records ahead of replay, which merges them in
+    /// timestamp order and applies them on the calling thread; if that
+    /// thread cannot be started, the calling thread does both.
     pub fn from_reader<R: Read + Send>(r: R, path_for_errors: &Path) -> Result<Replay, Error> {
         let reader = Reader::new(r).map_err(|source| Error::Header { path: path_for_errors.to_path_buf(), source })?;
         let mut replayer = Replayer::new(*reader.header());
