@@ -1106,6 +1106,27 @@ mod tests {
         assert_eq!(recs[4], Record::End { events_written: 150, events_lost: 0, end_ns: 300, flags: 0 });
     }
 
+    /// A chunk decoded into a recycled buffer holds its own events only
+    /// (the buffer is emptied), whether the buffer was larger or smaller.
+    #[test]
+    fn recycled_buffers_hold_the_next_chunk_alone() {
+        let (bytes, _) = sample();
+        let (want, _) = read_all(&bytes);
+        let mut r = Reader::new(&bytes[..]).unwrap();
+        let mut got = Vec::new();
+        while let Some(item) = r.next_record().unwrap() {
+            let mut rec = item.expect("no damage");
+            if let Record::Events(c) = &mut rec {
+                let mut spent = c.events.clone();
+                // Stale events left in it, and more capacity than the chunk needs.
+                spent.extend_from_slice(&c.events);
+                r.recycle(spent);
+            }
+            got.push(rec);
+        }
+        assert_eq!(got, want);
+    }
+
     #[test]
     fn corrupt_chunk_is_skipped_and_reading_resumes() {
         let (mut bytes, starts) = sample();
