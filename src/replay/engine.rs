@@ -40,7 +40,7 @@ enum OpKind {
 
 /// An event that touches the live set, in a compact sortable form.
 #[derive(Debug, Clone, Copy)]
-struct Op {
+pub(crate) struct Op {
     /// `ts_ns << 1 | class`: class 0 for deallocations and reallocations,
     /// 1 for allocations, so frees sort first at equal timestamps.
     key: u64,
@@ -116,14 +116,192 @@ fn merge(a: &[Op], b: &[Op], mut f: impl FnMut(&Op)) {
     }
 }
 
+/// Calls `f` on the ops of sorted slices in merged order: by key, and among
+/// equal keys in the order of the slices (each slice keeps its own order).
+/// Two slices take the plain two-way merge; more, a heap of their heads,
+/// applying a run of one slice at a time while it stays below the others.
+fn merge_runs(runs: &[&[Op]], mut f: impl FnMut(&Op)) {
+    use std::cmp::Reverse;
+    let runs: Vec<&[Op]> = runs.iter().copied().filter(|r| !r.is_empty()).collect();
+    match runs.len() {
+        0 => {}
+        1 => runs[0].iter().for_each(f),
+        2 => merge(runs[0], runs[1], f),
+        _ => {
+            let mut pos = vec![0usize; runs.len()];
+            // (key, slice index): the smallest pops first, ties by slice order.
+            let mut heap: std::collections::BinaryHeap<Reverse<(u64, usize)>> =
+                runs.iter().enumerate().map(|(i, r)| Reverse((r[0].key, i))).collect();
+            while let Some(Reverse((_, i))) = heap.pop() {
+                let run = runs[i];
+                let mut p = pos[i];
+                // The next head of another slice: ops of `i` go first while
+                // they sort before it.
+                let next = heap.peek().map(|&Reverse(h)| h);
+                loop {
+                    f(&run[p]);
+                    p += 1;
+                    if p == run.len() {
+                        break;
+                    }
+                    if next.is_some_and(|n| (run[p].key, i) > n) {
+                        heap.push(Reverse((run[p].key, i)));
+                        break;
+                    }
+                }
+                pos[i] = p;
+            }
+        }
+    }
+}
+
+/// One chunk's events as [`Op`]s, made by a [`Converter`] (on the reading
+/// thread of [`super::Replay::from_reader`], or in [`Replayer::events`]).
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// The recorder thread id, and its index in [`Replayer::threads`]
+    /// (given in the order threads are first seen).
+    thread: u32,
+    index: u32,
+    /// The ops that touch the live set, in file order.
+    ops: Vec<Op>,
+    /// Whether `ops` are in key order (always, in a healthy recording).
+    sorted: bool,
+    /// The smallest timestamp of `ops` (`u64::MAX` if none).
+    min_ts: u64,
+    /// The largest timestamp of the chunk's events (0 if none).
+    max_ts: u64,
+    /// The chunk's thread start, exit and lost-events events.
+    facts: Vec<Event>,
+    /// Events in the chunk, of every kind.
+    events: u64,
+}
+
+/// Turns chunks of events into [`Batch`]es of sortable [`Op`]s. Keeps what
+/// that needs across chunks: thread indexes, each thread's last timestamp
+/// and class, and the links of moved reallocations. It does not depend on
+/// what replay applied, so it runs ahead of replay on the reading thread.
+#[derive(Debug, Default)]
+pub(crate) struct Converter {
+    index: FastMap<u32, u32>,
+    /// Per thread index: timestamp and class of the thread's previous
+    /// live-set event: a later event with the same timestamp never sorts
+    /// before it.
+    last: Vec<(u64, u64)>,
+    next_link: u64,
+}
+
+impl Batch {
+    /// An empty batch whose ops go in `ops` (cleared: a buffer to reuse).
+    pub(crate) fn with_ops(ops: Vec<Op>) -> Self {
+        Batch { ops, ..Batch::default() }
+    }
+}
+
+impl Converter {
+    /// Converts `events` of recorder thread `thread` into `out` (whose
+    /// buffers are reused).
+    pub(crate) fn convert(&mut self, thread: u32, events: &[Event], out: &mut Batch) {
+        let last = &mut self.last;
+        let t = *self.index.entry(thread).or_insert_with(|| {
+            last.push((0, 0));
+            (last.len() - 1) as u32
+        });
+        out.thread = thread;
+        out.index = t;
+        out.ops.clear();
+        out.facts.clear();
+        out.ops.reserve(events.len());
+        out.events = events.len() as u64;
+        let (mut max_ts, mut min_key, mut prev_key, mut sorted) = (0u64, u64::MAX, 0u64, true);
+        let (mut last_ts, mut last_class) = self.last[t as usize];
+        let mut push = |ops: &mut Vec<Op>, op: Op| {
+            sorted &= op.key >= prev_key;
+            prev_key = op.key;
+            min_key = min_key.min(op.key);
+            ops.push(op);
+        };
+        for ev in events {
+            let ts = ev.ts_ns();
+            max_ts = max_ts.max(ts);
+            let stack = ev.stack();
+            let (kind, class, a, b, c) = match *ev {
+                // A reallocation that moved, with its return stamp: the old
+                // address is released at the first stamp, the new one
+                // acquired at the second, each where a deallocation and an
+                // allocation would be.
+                Event::Realloc { old_ptr, new_ptr, old_size, new_size, returned_ns: Some(returned), .. } if old_ptr != new_ptr => {
+                    let (large, c) = match old_size {
+                        Some(old) if (old | new_size) >> 32 == 0 => (false, old | new_size << 32),
+                        _ => (true, new_size),
+                    };
+                    let link = self.next_link;
+                    self.next_link += 1;
+                    let class = if ts == last_ts { last_class } else { 0 };
+                    let out_op = Op { key: ts << 1 | class, a: old_ptr, b: link, c, thread: t, stack, kind: OpKind::MoveOut { large } };
+                    // Its class is the allocations' (the highest), so the
+                    // thread's push order holds at equal timestamps.
+                    let returned = returned.max(ts);
+                    (last_ts, last_class) = (returned, CLASS_ALLOC);
+                    max_ts = max_ts.max(returned);
+                    let back =
+                        Op { key: returned << 1 | CLASS_ALLOC, a: link, b: new_ptr, c, thread: t, stack, kind: OpKind::MoveIn { large } };
+                    push(&mut out.ops, out_op);
+                    push(&mut out.ops, back);
+                    continue;
+                }
+                Event::Alloc { ptr, size, .. } => (OpKind::Alloc, CLASS_ALLOC, ptr, size, 0),
+                Event::Dealloc { ptr, size, .. } => (OpKind::Dealloc, 0, ptr, size, 0),
+                Event::Realloc { old_ptr, new_ptr, old_size, new_size, .. } => match old_size {
+                    Some(old) if (old | new_size) >> 32 == 0 => (OpKind::Realloc, 0, old_ptr, new_ptr, old | new_size << 32),
+                    _ => (OpKind::ReallocLarge, 0, old_ptr, new_ptr, new_size),
+                },
+                Event::ThreadStart { .. } | Event::ThreadExit { .. } | Event::Lost { .. } => {
+                    out.facts.push(*ev);
+                    continue;
+                }
+                Event::Var { ptr, size, site, .. } => (OpKind::Track(KIND_VAR), CLASS_ALLOC, ptr, size, site),
+                Event::VarMore { ptr, size, .. } => (OpKind::Track(KIND_VAR_MORE), CLASS_ALLOC, ptr, size, 0),
+                Event::VarType { type_key, .. } => (OpKind::Track(KIND_VAR_TYPE), CLASS_ALLOC, type_key, 0, 0),
+                Event::Shared { strong, weak, .. } => (OpKind::Track(KIND_SHARED), CLASS_ALLOC, strong, weak, 0),
+                Event::CloneOf { source_ptr, .. } => (OpKind::Track(KIND_CLONE_OF), CLASS_ALLOC, source_ptr, 0, 0),
+                Event::ScopeEnter { site, .. } => (OpKind::Track(KIND_SCOPE_ENTER), CLASS_ALLOC, site, 0, 0),
+                Event::ScopeExit { site, unwinding, .. } => (OpKind::Track(KIND_SCOPE_EXIT), CLASS_ALLOC, site, unwinding.into(), 0),
+                Event::ForeignAlloc { ptr, size, label, .. } => (OpKind::Track(KIND_FOREIGN_ALLOC), CLASS_ALLOC, ptr, size, label),
+                Event::ForeignFree { ptr, .. } => (OpKind::Track(KIND_FOREIGN_FREE), CLASS_ALLOC, ptr, 0, 0),
+                Event::Handoff { ptr, label, .. } => (OpKind::Track(KIND_HANDOFF), CLASS_ALLOC, ptr, 0, label),
+            };
+            // A thread's own events with equal timestamps keep push order:
+            // its free right after its allocation must not sort first.
+            let class = if ts == last_ts { class.max(last_class) } else { class };
+            (last_ts, last_class) = (ts, class);
+            push(&mut out.ops, Op { key: ts << 1 | class, a, b, c, thread: t, stack, kind });
+        }
+        self.last[t as usize] = (last_ts, last_class);
+        out.sorted = sorted;
+        out.min_ts = min_key >> 1;
+        out.max_ts = max_ts;
+    }
+}
+
+/// A sorted run of buffered ops: one chunk's, those from `pos` on not yet applied.
+#[derive(Debug, Default)]
+struct Run {
+    ops: Vec<Op>,
+    pos: usize,
+}
+
+impl Run {
+    #[inline]
+    fn rest(&self) -> &[Op] {
+        &self.ops[self.pos..]
+    }
+}
+
 /// One thread's statistics plus the ordering state of its event stream.
 #[derive(Debug, Clone, Default)]
 struct ThreadAcc {
     stats: ThreadStats,
-    /// Timestamp and class of the thread's previous live-set event: a later
-    /// event with the same timestamp never sorts before it.
-    last_ts: u64,
-    last_class: u64,
     /// The thread's innermost open scope node, plus one (0: none).
     scope: u32,
     /// Bytes live now of the allocations this thread made.
@@ -148,13 +326,18 @@ pub struct Replayer {
     threads: Vec<ThreadAcc>,
     thread_index: FastMap<u32, u32>,
     live: LiveSet,
-    /// Buffered events, every one stamped at or after `frontier`, sorted
-    /// (by key, then file order); they arrived before `incoming`.
-    ready: Vec<Op>,
-    /// Buffered events that arrived since the last release, in file order.
-    incoming: Vec<Op>,
-    /// An empty buffer kept for its capacity.
-    spare: Vec<Op>,
+    /// Buffered events, every one stamped at or after `frontier`: one
+    /// sorted run per chunk, in file order. Applying them in key order, and
+    /// among equal keys in run order, is applying them in key then file order.
+    runs: VecDeque<Run>,
+    /// How many of `runs` (the first) were buffered at the last release.
+    ready_runs: usize,
+    /// Ops buffered in `runs`.
+    buffered: usize,
+    /// Emptied run buffers kept for their capacity (a few).
+    spare: Vec<Vec<Op>>,
+    /// Converts the chunks given to [`Replayer::events`].
+    converter: Converter,
     /// Watermarks of the recent `Round` records not yet used as a release
     /// bound, oldest first.
     watermarks: VecDeque<u64>,
@@ -184,7 +367,6 @@ pub struct Replayer {
     /// Reallocations between their two halves: link → the allocation
     /// taken from the old address (`None`: the old address was not live).
     moving: FastMap<u64, Option<Live>>,
-    next_link: u64,
     /// Bytes of live allocations charged to a thread other than the
     /// allocating one ([`Live::charge`] − 1 indexes this), and free entries.
     charges: Vec<Charge>,
@@ -210,9 +392,11 @@ impl Replayer {
             threads: Vec::new(),
             thread_index: FastMap::default(),
             live: LiveSet::default(),
-            ready: Vec::new(),
-            incoming: Vec::new(),
+            runs: VecDeque::new(),
+            ready_runs: 0,
+            buffered: 0,
             spare: Vec::new(),
+            converter: Converter::default(),
             watermarks: VecDeque::new(),
             frontier: 0,
             max_applied: 0,
@@ -231,7 +415,6 @@ impl Replayer {
             stacks: Stacks::default(),
             exact_watermarks: header.version >= crate::format::codec::EXACT_ORDER_SINCE_VERSION,
             moving: FastMap::default(),
-            next_link: 0,
             charges: Vec::new(),
             free_charges: Vec::new(),
             sampling: Default::default(),
@@ -352,86 +535,73 @@ impl Replayer {
     /// built by hand with an old size of 4 GiB or more is taken as one whose
     /// old size is not stored, as the format does.
     pub fn events(&mut self, thread: u32, events: &[Event]) {
-        let t = self.thread(thread);
-        self.totals.events += events.len() as u64;
-        self.incoming.reserve(events.len());
-        // The ordering state of this thread, kept in locals for the loop.
-        let (mut last_ts, mut last_class) = (self.threads[t as usize].last_ts, self.threads[t as usize].last_class);
-        for ev in events {
-            let ts = ev.ts_ns();
-            self.max_ts = self.max_ts.max(ts);
-            let stack = ev.stack();
-            let (kind, class, a, b, c) = match *ev {
-                // A reallocation that moved, with its return stamp: the old
-                // address is released at the first stamp, the new one
-                // acquired at the second, each where a deallocation and an
-                // allocation would be.
-                Event::Realloc { old_ptr, new_ptr, old_size, new_size, returned_ns: Some(returned), .. } if old_ptr != new_ptr => {
-                    let (large, c) = match old_size {
-                        Some(old) if (old | new_size) >> 32 == 0 => (false, old | new_size << 32),
-                        _ => (true, new_size),
-                    };
-                    let link = self.next_link;
-                    self.next_link += 1;
-                    let class = if ts == last_ts { last_class } else { 0 };
-                    let out = Op { key: ts << 1 | class, a: old_ptr, b: link, c, thread: t, stack, kind: OpKind::MoveOut { large } };
-                    // Its class is the allocations' (the highest), so the
-                    // thread's push order holds at equal timestamps.
-                    let returned = returned.max(ts);
-                    (last_ts, last_class) = (returned, CLASS_ALLOC);
-                    self.max_ts = self.max_ts.max(returned);
-                    let back =
-                        Op { key: returned << 1 | CLASS_ALLOC, a: link, b: new_ptr, c, thread: t, stack, kind: OpKind::MoveIn { large } };
-                    for op in [out, back] {
-                        if op.ts() < self.frontier {
-                            self.apply(&op);
-                        } else {
-                            self.incoming.push(op);
-                        }
-                    }
-                    continue;
-                }
-                Event::Alloc { ptr, size, .. } => (OpKind::Alloc, CLASS_ALLOC, ptr, size, 0),
-                Event::Dealloc { ptr, size, .. } => (OpKind::Dealloc, 0, ptr, size, 0),
-                Event::Realloc { old_ptr, new_ptr, old_size, new_size, .. } => match old_size {
-                    Some(old) if (old | new_size) >> 32 == 0 => (OpKind::Realloc, 0, old_ptr, new_ptr, old | new_size << 32),
-                    _ => (OpKind::ReallocLarge, 0, old_ptr, new_ptr, new_size),
-                },
-                Event::ThreadStart { .. } | Event::ThreadExit { .. } | Event::Lost { .. } => {
-                    self.thread_event(t, ev);
-                    continue;
-                }
-                Event::Var { ptr, size, site, .. } => (OpKind::Track(KIND_VAR), CLASS_ALLOC, ptr, size, site),
-                Event::VarMore { ptr, size, .. } => (OpKind::Track(KIND_VAR_MORE), CLASS_ALLOC, ptr, size, 0),
-                Event::VarType { type_key, .. } => (OpKind::Track(KIND_VAR_TYPE), CLASS_ALLOC, type_key, 0, 0),
-                Event::Shared { strong, weak, .. } => (OpKind::Track(KIND_SHARED), CLASS_ALLOC, strong, weak, 0),
-                Event::CloneOf { source_ptr, .. } => (OpKind::Track(KIND_CLONE_OF), CLASS_ALLOC, source_ptr, 0, 0),
-                Event::ScopeEnter { site, .. } => (OpKind::Track(KIND_SCOPE_ENTER), CLASS_ALLOC, site, 0, 0),
-                Event::ScopeExit { site, unwinding, .. } => (OpKind::Track(KIND_SCOPE_EXIT), CLASS_ALLOC, site, unwinding.into(), 0),
-                Event::ForeignAlloc { ptr, size, label, .. } => (OpKind::Track(KIND_FOREIGN_ALLOC), CLASS_ALLOC, ptr, size, label),
-                Event::ForeignFree { ptr, .. } => (OpKind::Track(KIND_FOREIGN_FREE), CLASS_ALLOC, ptr, 0, 0),
-                Event::Handoff { ptr, label, .. } => (OpKind::Track(KIND_HANDOFF), CLASS_ALLOC, ptr, 0, label),
-            };
-            // A thread's own events with equal timestamps keep push order:
-            // its free right after its allocation must not sort first.
-            let class = if ts == last_ts { class.max(last_class) } else { class };
-            (last_ts, last_class) = (ts, class);
-            let op = Op { key: ts << 1 | class, a, b, c, thread: t, stack, kind };
-            if ts < self.frontier {
-                self.apply(&op);
-            } else {
-                self.incoming.push(op);
-            }
+        let mut batch = Batch { ops: self.spare.pop().unwrap_or_default(), ..Batch::default() };
+        let mut converter = std::mem::take(&mut self.converter);
+        converter.convert(thread, events, &mut batch);
+        self.converter = converter;
+        self.batch(batch);
+    }
+
+    /// Feeds one chunk converted by a [`Converter`] that was given every
+    /// earlier chunk (and checkpoint) of the segment, in file order, as
+    /// [`Replayer::events`] does.
+    pub(crate) fn batch(&mut self, batch: Batch) {
+        let Batch { thread, index: t, mut ops, sorted, min_ts, max_ts, facts, events } = batch;
+        if t as usize == self.threads.len() {
+            let timeline = (self.threads.len() < MAX_THREAD_TIMELINES).then(Box::default);
+            self.threads.push(ThreadAcc { stats: ThreadStats { thread, ..ThreadStats::default() }, timeline, ..ThreadAcc::default() });
+            self.thread_index.insert(thread, t);
         }
-        let acc = &mut self.threads[t as usize];
-        (acc.last_ts, acc.last_class) = (last_ts, last_class);
-        if self.ready.len() + self.incoming.len() > self.window_limit {
+        debug_assert_eq!(self.thread_index.get(&thread), Some(&t), "batches come from one converter, in file order");
+        self.totals.events += events;
+        self.max_ts = self.max_ts.max(max_ts);
+        for ev in &facts {
+            self.thread_event(t, ev);
+        }
+        if min_ts < self.frontier {
+            // Stamped before events already applied: applied at once, in file order.
+            let frontier = self.frontier;
+            ops.retain(|op| {
+                let late = op.ts() < frontier;
+                if late {
+                    self.apply(op);
+                }
+                !late
+            });
+        }
+        if !sorted {
+            ops.sort_by_key(|op| op.key);
+        }
+        if ops.is_empty() {
+            self.recycle(ops);
+        } else {
+            self.buffered += ops.len();
+            self.runs.push_back(Run { ops, pos: 0 });
+        }
+        if self.buffered > self.window_limit {
             // No Round record for too long: release at least a quarter,
-            // the older half of the larger part.
-            self.incoming.sort_by_key(|op| op.key);
-            let larger = if self.ready.len() >= self.incoming.len() { &self.ready } else { &self.incoming };
-            let mid = larger[larger.len() / 2].ts();
-            self.release(mid + 1);
+            // the older half of the larger part (those buffered at the last
+            // release, or those since).
+            let ready: usize = self.runs.iter().take(self.ready_runs).map(|r| r.rest().len()).sum();
+            let part = if ready >= self.buffered - ready { 0..self.ready_runs } else { self.ready_runs..self.runs.len() };
+            let mut keys: Vec<u64> = self.runs.range(part).flat_map(|r| r.rest().iter().map(|op| op.key)).collect();
+            let mid = keys.len() / 2;
+            let (_, &mut key, _) = keys.select_nth_unstable(mid);
+            self.release((key >> 1) + 1);
+        }
+    }
+
+    /// Hands the emptied run buffers kept to `f` (to the converter that
+    /// makes the batches, on another thread).
+    pub(crate) fn spent(&mut self, f: &mut impl FnMut(Vec<Op>)) {
+        self.spare.drain(..).for_each(f);
+    }
+
+    /// Keeps an emptied run buffer for reuse (a few of them).
+    fn recycle(&mut self, mut ops: Vec<Op>) {
+        if self.spare.len() < 4 {
+            ops.clear();
+            self.spare.push(ops);
         }
     }
 
@@ -454,49 +624,48 @@ impl Replayer {
         }
     }
 
-    /// Index of recorder thread `id` in `threads`, adding it on first sight.
-    fn thread(&mut self, id: u32) -> u32 {
-        let threads = &mut self.threads;
-        *self.thread_index.entry(id).or_insert_with(|| {
-            let timeline = (threads.len() < MAX_THREAD_TIMELINES).then(Box::default);
-            threads.push(ThreadAcc { stats: ThreadStats { thread: id, ..ThreadStats::default() }, timeline, ..ThreadAcc::default() });
-            (threads.len() - 1) as u32
-        })
-    }
-
-    /// Applies, in order, every buffered event stamped before `bound`.
-    ///
-    /// Each event is sorted once, with the others that arrived since the
-    /// previous release (stable: equal keys keep file order; each chunk is
-    /// a sorted run, so this is close to a merge), then merged with the
-    /// sorted rest of the previous window, which arrived earlier in the
-    /// file and so goes first among equal keys.
+    /// Applies, in order, every buffered event stamped before `bound`:
+    /// a merge of the buffered runs (one per chunk, each sorted), by key and
+    /// among equal keys in file order.
     fn release(&mut self, bound: u64) {
         if bound <= self.frontier {
             return;
         }
         self.frontier = bound;
-        if self.ready.is_empty() && self.incoming.is_empty() {
+        if self.buffered == 0 {
             return;
         }
-        self.incoming.sort_by_key(|op| op.key);
-        let (ready, mut incoming) = (std::mem::take(&mut self.ready), std::mem::take(&mut self.incoming));
-        let (nr, ni) = (ready.partition_point(|op| op.ts() < bound), incoming.partition_point(|op| op.ts() < bound));
-        merge(&ready[..nr], &incoming[..ni], |op| self.apply(op));
-        // What is left (stamped at or after `bound`) is the next `ready`;
-        // the emptied buffers are kept for their capacity.
-        let mut spare = std::mem::take(&mut self.spare);
-        let (next, mut free_a, mut free_b) = if nr == ready.len() {
-            incoming.drain(..ni);
-            (incoming, ready, spare)
-        } else {
-            spare.clear();
-            merge(&ready[nr..], &incoming[ni..], |op| spare.push(*op));
-            (spare, ready, incoming)
-        };
-        free_a.clear();
-        free_b.clear();
-        (self.ready, self.incoming, self.spare) = (next, free_a, free_b);
+        let mut runs = std::mem::take(&mut self.runs);
+        let ends: Vec<usize> = runs.iter().map(|r| r.pos + r.rest().partition_point(|op| op.ts() < bound)).collect();
+        {
+            let slices: Vec<&[Op]> = runs.iter().zip(&ends).map(|(r, &e)| &r.ops[r.pos..e]).collect();
+            merge_runs(&slices, |op| self.apply(op));
+        }
+        for (r, &e) in runs.iter_mut().zip(&ends) {
+            self.buffered -= e - r.pos;
+            r.pos = e;
+        }
+        // Emptied runs go; the rest, in file order, are the next window's first.
+        let mut kept = VecDeque::with_capacity(runs.len());
+        for r in runs {
+            if r.pos == r.ops.len() {
+                self.recycle(r.ops);
+            } else {
+                kept.push_back(r);
+            }
+        }
+        // Runs that arrived while applying (none: apply adds none) follow.
+        kept.append(&mut self.runs);
+        self.ready_runs = kept.len();
+        self.runs = kept;
+    }
+
+    /// The buffered ops, in the order they will apply.
+    fn pending(&self) -> Vec<Op> {
+        let slices: Vec<&[Op]> = self.runs.iter().map(Run::rest).collect();
+        let mut out = Vec::with_capacity(self.buffered);
+        merge_runs(&slices, |op| out.push(*op));
+        out
     }
 
     #[inline]
@@ -1169,11 +1338,7 @@ impl Replayer {
     /// Timestamps of the buffered events, in the order they will apply.
     #[cfg(test)]
     pub(super) fn buffered(&self) -> Vec<u64> {
-        let mut incoming = self.incoming.clone();
-        incoming.sort_by_key(|op| op.key);
-        let mut out = Vec::new();
-        merge(&self.ready, &incoming, |op| out.push(op.ts()));
-        out
+        self.pending().iter().map(Op::ts).collect()
     }
 
     /// Applies everything still buffered and returns the replay;
@@ -1327,8 +1492,6 @@ impl Replayer {
         t.threads = self.thread_index.keys().filter(|&&id| id != 0).count() as u64;
         let mut sites: Vec<SiteStats> = self.sites.now().collect();
         let mut by_stack: FastMap<u32, usize> = sites.iter().enumerate().map(|(i, s)| (s.stack, i)).collect();
-        let mut incoming = self.incoming.clone();
-        incoming.sort_by_key(|op| op.key);
         // Allocations made by buffered events, and addresses of the live
         // set they freed.
         let mut made: FastMap<u64, Held> = FastMap::default();
@@ -1343,7 +1506,7 @@ impl Replayer {
         // (site, +1 gained or -1 released, bytes, 1: an allocation or a
         // deallocation, 0: a reallocation's part).
         let mut deltas: Vec<(usize, i8, u64, u8)> = Vec::new();
-        merge(&self.ready, &incoming, |op| {
+        self.pending().iter().for_each(|op| {
             // Takes the allocation at `ptr` out of the live set (as seen).
             let mut take = |ptr: u64| -> Option<Held> {
                 if let Some(h) = made.remove(&ptr) {
@@ -1474,5 +1637,52 @@ impl Replayer {
     /// The stack tree and module map read so far.
     pub(crate) fn stacks(&self) -> &Stacks {
         &self.stacks
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    fn op(key: u64, tag: u64) -> Op {
+        Op { key, a: tag, b: 0, c: 0, thread: 0, stack: 0, kind: OpKind::Alloc }
+    }
+
+    /// The merge of sorted runs is the stable sort of their concatenation:
+    /// by key, equal keys in run order then in order within a run.
+    #[test]
+    fn merged_runs_are_the_stable_sort_of_their_concatenation() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for case in 0..2000 {
+            let k = (next() % 9) as usize;
+            // Few distinct keys: many ties within and across runs.
+            let span = 1 + next() % if case % 2 == 0 { 8 } else { 1000 };
+            let mut tag = 0;
+            let runs: Vec<Vec<Op>> = (0..k)
+                .map(|_| {
+                    let mut keys: Vec<u64> = (0..next() % 20).map(|_| next() % span).collect();
+                    keys.sort_unstable();
+                    keys.into_iter()
+                        .map(|key| {
+                            tag += 1;
+                            op(key, tag)
+                        })
+                        .collect()
+                })
+                .collect();
+            let mut want: Vec<Op> = runs.iter().flatten().copied().collect();
+            want.sort_by_key(|op| op.key);
+            let slices: Vec<&[Op]> = runs.iter().map(Vec::as_slice).collect();
+            let mut got = Vec::new();
+            merge_runs(&slices, |op| got.push(*op));
+            let tags = |v: &[Op]| v.iter().map(|op| (op.key, op.a)).collect::<Vec<_>>();
+            assert_eq!(tags(&got), tags(&want), "case {case}: {k} runs");
+        }
     }
 }

@@ -177,31 +177,42 @@ impl Replay {
     /// [`Error::Header`] when `r` is not a recording this version can read;
     /// [`Error::Read`] when reading fails part-way (with the byte offset).
     ///
-    /// Reading, decompressing and decoding run on a second thread
-    /// (`memscope-read`), at most [`READ_AHEAD`] records ahead of replay,
-    /// which applies them on the calling thread; if that thread cannot be
-    /// started, the calling thread does both.
+    /// Reading, decompressing, decoding and turning each chunk's events
+    /// into sortable operations run on a second thread (`memscope-read`), at
+    /// most [`READ_AHEAD`] records ahead of replay, which merges them in
+    /// timestamp order and applies them on the calling thread; if that
+    /// thread cannot be started, the calling thread does both.
     pub fn from_reader<R: Read + Send>(r: R, path_for_errors: &Path) -> Result<Replay, Error> {
         let reader = Reader::new(r).map_err(|source| Error::Header { path: path_for_errors.to_path_buf(), source })?;
         let mut replayer = Replayer::new(*reader.header());
         let mut report = SegmentsReport::default();
         let read_error = |offset, source| Error::Read { path: path_for_errors.to_path_buf(), offset, source };
         let (tx, rx) = mpsc::sync_channel::<Next>(READ_AHEAD);
+        let (back_tx, back_rx) = mpsc::sync_channel::<Vec<engine::Op>>(READ_AHEAD + 2);
         // The reader goes to the worker and comes back when it stops; if the
         // worker cannot start, it comes back at once.
         let slot = std::sync::Mutex::new(Some(reader));
         let (stopped, mut reader) = std::thread::scope(|scope| {
             let worker = std::thread::Builder::new().name("memscope-read".into()).spawn_scoped(scope, || {
+                let back_rx = back_rx;
                 let mut reader = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(reader) = &mut reader {
-                    read_ahead(reader, &tx);
+                    read_ahead(reader, &tx, &back_rx);
                 }
                 drop(tx);
                 reader
             });
             match worker {
                 Ok(worker) => {
-                    let stopped = drive(&mut replayer, &mut report, || rx.recv().unwrap_or((Ok(None), 0)));
+                    let stopped = drive(
+                        &mut replayer,
+                        &mut report,
+                        || rx.recv().unwrap_or((Ok(None), 0)),
+                        |ops| {
+                            // The worker reuses emptied run buffers; when it has enough, they are dropped.
+                            let _ = back_tx.try_send(ops);
+                        },
+                    );
                     // Dropping the receiver stops a worker that reads ahead.
                     drop(rx);
                     let reader = worker.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -210,7 +221,12 @@ impl Replay {
                 Err(_) => {
                     let mut reader = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
                     let stopped = match &mut reader {
-                        Some(reader) => drive(&mut replayer, &mut report, || (reader.next_record(), reader.offset())),
+                        Some(reader) => drive(
+                            &mut replayer,
+                            &mut report,
+                            || (reader.next_record().map(|r| r.map(|r| r.map(Item::Record))), reader.offset()),
+                            drop,
+                        ),
                         None => Ok(None),
                     };
                     (stopped, reader)
@@ -254,14 +270,48 @@ impl Replay {
 /// events, so the read-ahead costs a few MB at most.
 pub const READ_AHEAD: usize = 4;
 
+/// What the reading thread sends: a record, or an Events record's chunk
+/// already converted to ops, or a checkpoint's allocations so converted
+/// (with how many allocations and bytes it seeds).
+enum Item {
+    Record(crate::format::Record),
+    Batch(engine::Batch),
+    Seed(u64, u64, Vec<engine::Batch>),
+    /// A Checkpoint events record's events so converted (how many).
+    SeedEvents(u64, engine::Batch),
+}
+
 /// A record read, or the end, or a read error; and the offset after it.
-type Next = (std::io::Result<Option<Result<crate::format::Record, Damage>>>, u64);
+type Next = (std::io::Result<Option<Result<Item, Damage>>>, u64);
 
 /// Reads records and sends them until the end, a read error, or the
-/// receiver is gone.
-fn read_ahead<R: Read>(reader: &mut Reader<R>, tx: &mpsc::SyncSender<Next>) {
+/// receiver is gone. Chunks of events (and checkpoints) go as ops, made by
+/// one converter in file order, in buffers from `back` when there are some.
+fn read_ahead<R: Read>(reader: &mut Reader<R>, tx: &mpsc::SyncSender<Next>, back: &mpsc::Receiver<Vec<engine::Op>>) {
+    let mut converter = engine::Converter::default();
+    let mut convert = |thread: u32, events: &[crate::format::Event]| {
+        let mut batch = engine::Batch::with_ops(back.try_recv().unwrap_or_default());
+        converter.convert(thread, events, &mut batch);
+        batch
+    };
     loop {
-        let next = reader.next_record();
+        let next = match reader.next_record() {
+            Ok(Some(Ok(crate::format::Record::Events(chunk)))) => {
+                let batch = convert(chunk.thread, &chunk.events);
+                reader.recycle(chunk.events);
+                Ok(Some(Ok(Item::Batch(batch))))
+            }
+            Ok(Some(Ok(crate::format::Record::Checkpoint(c)))) => {
+                let mut counts = SegmentsReport::default();
+                let batches = segments::seed_chunks(&c, &mut counts).iter().map(|(thread, events)| convert(*thread, events)).collect();
+                Ok(Some(Ok(Item::Seed(counts.seeded_allocations, counts.seeded_bytes, batches))))
+            }
+            Ok(Some(Ok(crate::format::Record::CheckpointEvents(c)))) => {
+                let batch = convert(c.thread, &c.events);
+                Ok(Some(Ok(Item::SeedEvents(c.events.len() as u64, batch))))
+            }
+            other => other.map(|r| r.map(|r| r.map(Item::Record))),
+        };
         let last = !matches!(next, Ok(Some(_)));
         if tx.send((next, reader.offset())).is_err() || last {
             return;
@@ -274,19 +324,36 @@ fn read_ahead<R: Read>(reader: &mut Reader<R>, tx: &mpsc::SyncSender<Next>) {
 type Stopped = Result<Option<(u64, &'static str, u64, u64)>, (u64, std::io::Error)>;
 
 /// Feeds `replayer` the records `next` gives, checking the limits after
-/// each. One file is one segment: its checkpoint seeds the live set.
-fn drive(replayer: &mut Replayer, report: &mut SegmentsReport, mut next: impl FnMut() -> Next) -> Stopped {
+/// each; run buffers it empties go to `spent`. One file is one segment:
+/// its checkpoint seeds the live set.
+fn drive(
+    replayer: &mut Replayer,
+    report: &mut SegmentsReport,
+    mut next: impl FnMut() -> Next,
+    mut spent: impl FnMut(Vec<engine::Op>),
+) -> Stopped {
     loop {
         let (record, read_bytes) = next();
         match record {
             Ok(None) => return Ok(None),
-            Ok(Some(Ok(crate::format::Record::Segment(s)))) => report.open_one(&s),
-            Ok(Some(Ok(crate::format::Record::Checkpoint(c)))) => segments::seed(replayer, &c, report),
-            Ok(Some(Ok(crate::format::Record::CheckpointEvents(c)))) => segments::seed_events(replayer, &c, report),
-            Ok(Some(Ok(record))) => replayer.record(&record),
+            Ok(Some(Ok(Item::Record(crate::format::Record::Segment(s))))) => report.open_one(&s),
+            Ok(Some(Ok(Item::Record(crate::format::Record::Checkpoint(c))))) => segments::seed(replayer, &c, report),
+            Ok(Some(Ok(Item::Record(crate::format::Record::CheckpointEvents(c))))) => segments::seed_events(replayer, &c, report),
+            Ok(Some(Ok(Item::Record(record)))) => replayer.record(&record),
+            Ok(Some(Ok(Item::Batch(batch)))) => replayer.batch(batch),
+            Ok(Some(Ok(Item::Seed(allocations, bytes, batches)))) => {
+                report.seeded_allocations += allocations;
+                report.seeded_bytes = report.seeded_bytes.saturating_add(bytes);
+                segments::unlimited(replayer, |r| batches.into_iter().for_each(|b| r.batch(b)));
+            }
+            Ok(Some(Ok(Item::SeedEvents(events, batch)))) => {
+                report.seeded_events += events;
+                segments::unlimited(replayer, |r| r.batch(batch));
+            }
             Ok(Some(Err(damage))) => replayer.damage(damage),
             Err(source) => return Err((read_bytes, source)),
         }
+        replayer.spent(&mut spent);
         replayer.window_limit = engine::WINDOW_LIMIT.saturating_add((read_bytes / engine::WINDOW_BYTES_PER_EVENT) as usize);
         let (events, live) = (replayer.totals.events, replayer.held());
         if events > max_events(read_bytes) {

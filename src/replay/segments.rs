@@ -106,6 +106,24 @@ pub fn list_segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
 /// Seeds `replayer`'s live set with a checkpoint's allocations: each is
 /// applied as an allocation by its thread at its time.
 pub(super) fn seed(replayer: &mut Replayer, c: &CheckpointRecord, report: &mut SegmentsReport) {
+    let chunks = seed_chunks(c, report);
+    unlimited(replayer, |r| chunks.iter().for_each(|(thread, events)| r.events(*thread, events)));
+}
+
+/// Runs `f` (which seeds `replayer`) with the window limit lifted: not
+/// released in part for the window (FORMAT.md, "Limits"), so that the
+/// Checkpoint events record that follows (a scope still open, a variable)
+/// finds every seeded allocation still to be applied, at its time. The
+/// checkpoint is bounded by the bytes read (`max_live`).
+pub(super) fn unlimited(replayer: &mut Replayer, f: impl FnOnce(&mut Replayer)) {
+    let limit = std::mem::replace(&mut replayer.window_limit, usize::MAX);
+    f(replayer);
+    replayer.window_limit = limit;
+}
+
+/// A checkpoint's allocations as chunks of allocation events, one per
+/// thread (in thread order, by time), counted in `report`.
+pub(super) fn seed_chunks(c: &CheckpointRecord, report: &mut SegmentsReport) -> Vec<(u32, Vec<Event>)> {
     let mut by_thread: BTreeMap<u32, Vec<Event>> = BTreeMap::new();
     for e in &c.entries {
         report.seeded_allocations += 1;
@@ -119,16 +137,11 @@ pub(super) fn seed(replayer: &mut Replayer, c: &CheckpointRecord, report: &mut S
             stack: e.stack,
         });
     }
-    // Not released in part for the window (FORMAT.md, "Limits"): the
-    // Checkpoint events record that follows (a scope still open, a
-    // variable) must find every seeded allocation still to be applied, at
-    // its time. The checkpoint is bounded by the bytes read (`max_live`).
-    let limit = std::mem::replace(&mut replayer.window_limit, usize::MAX);
-    for (thread, mut events) in by_thread {
+    let mut chunks: Vec<(u32, Vec<Event>)> = by_thread.into_iter().collect();
+    for (_, events) in &mut chunks {
         events.sort_by_key(Event::ts_ns);
-        replayer.events(thread, &events);
     }
-    replayer.window_limit = limit;
+    chunks
 }
 
 /// Seeds `replayer` with a Checkpoint events record's events (version 7):
@@ -137,9 +150,7 @@ pub(super) fn seed(replayer: &mut Replayer, c: &CheckpointRecord, report: &mut S
 /// allocated in it.
 pub(super) fn seed_events(replayer: &mut Replayer, c: &EventChunk, report: &mut SegmentsReport) {
     report.seeded_events += c.events.len() as u64;
-    let limit = std::mem::replace(&mut replayer.window_limit, usize::MAX);
-    replayer.events(c.thread, &c.events);
-    replayer.window_limit = limit;
+    unlimited(replayer, |r| r.events(c.thread, &c.events));
 }
 
 type SegReader = Reader<BufReader<File>>;

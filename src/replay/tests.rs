@@ -1096,3 +1096,91 @@ fn replay_stops_at_the_live_limit_and_skips_the_read_ahead() {
     assert!(r.summary.live_count < 24 * per_chunk as u64, "replay stopped early");
     assert_eq!(r.file_bytes, rec.out.len() as u64);
 }
+
+/// Replays `bytes` on the calling thread, record by record (the path of
+/// [`Replayer::events`], which converts each chunk where it applies it).
+fn replay_here(bytes: &[u8]) -> Replay {
+    let mut reader = format::Reader::new(bytes).expect("a valid header");
+    let mut r = Replayer::new(*reader.header());
+    while let Some(record) = reader.next_record().expect("reading a slice") {
+        match record {
+            Ok(record) => r.record(&record),
+            Err(damage) => r.damage(damage),
+        }
+    }
+    r.set_header(*reader.header());
+    r.finish(reader.offset())
+}
+
+/// Chunks converted to ops on the reading thread and merged as runs replay
+/// exactly as chunks converted where they apply, on disordered recordings
+/// too: three threads sharing addresses, chunks whose events go back in
+/// time, watermarks ahead of later events (late events), equal timestamps
+/// across threads, reallocations in place and moving.
+#[test]
+fn chunks_converted_on_the_reading_thread_replay_as_on_the_applying_one() {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for case in 0..12 {
+        let mut rec = Rec::new();
+        let mut clock = 1000u64;
+        let mut held: Vec<(usize, usize)> = Vec::new();
+        for _ in 0..(300 + case * 40) {
+            let thread = 1 + (next() % 3) as u32;
+            let mut events: Vec<Event> = Vec::new();
+            for _ in 0..1 + next() % 40 {
+                // Often the same nanosecond; now and then a step back.
+                clock = match next() % 8 {
+                    0 => clock.saturating_sub(next() % 5000),
+                    1..=3 => clock,
+                    _ => clock + next() % 300,
+                };
+                let ptr = 0x1_0000 + (next() % 512) as usize * 16;
+                let size = 1 + (next() % 700) as usize;
+                let raw = match next() % 6 {
+                    0 | 1 => RawEvent::alloc(clock, ptr, size, 8, false, 0),
+                    2 | 3 if !held.is_empty() => {
+                        let (p, s) = held.swap_remove((next() % held.len() as u64) as usize);
+                        RawEvent::dealloc(clock, p, s, 8)
+                    }
+                    4 if !held.is_empty() => {
+                        let i = (next() % held.len() as u64) as usize;
+                        let (p, s) = held[i];
+                        held[i] = (if next() % 2 == 0 { p } else { ptr }, size);
+                        RawEvent::realloc(clock, p, s, held[i].0, size)
+                    }
+                    _ => RawEvent::dealloc(clock, ptr, size, 8),
+                };
+                if raw.kind() == KIND_ALLOC {
+                    held.push((ptr, size));
+                }
+                let mut ev = raw.decode().expect("known kind");
+                if let Event::Realloc { old_ptr, new_ptr, ref mut returned_ns, .. } = ev {
+                    if old_ptr != new_ptr && next() % 2 == 0 {
+                        *returned_ns = Some(clock + next() % 50);
+                    }
+                }
+                events.push(ev);
+            }
+            rec.events(thread, &events);
+            match next() % 10 {
+                0..=5 => {}
+                6..=8 => {
+                    rec.round(clock.saturating_sub(next() % 20_000));
+                }
+                _ => {
+                    rec.round(clock + next() % 20_000);
+                }
+            }
+        }
+        rec.end(clock + 1);
+        let (there, here) = (rec.replay(), replay_here(&rec.out));
+        assert_eq!(format!("{there:?}"), format!("{here:?}"), "case {case}");
+        assert!(there.summary.events > 0);
+    }
+}
