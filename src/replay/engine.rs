@@ -1485,7 +1485,8 @@ impl Replayer {
     /// taken while live is disorder the buffered part does not repair).
     /// `duration_ns` is the latest timestamp read, `threads` the threads
     /// seen; `peak_*` of the sites are 0, and their `max_live_*`,
-    /// `temporary` and `total_lifetime_ns` count the applied events only.
+    /// `temporary`, `total_lifetime_ns` and the sampling error bounds (`estimate`)
+    /// count the applied events only.
     pub(crate) fn view(&self) -> (Totals, Vec<SiteStats>) {
         let mut t = self.totals.clone();
         t.duration_ns = self.end.map_or(self.max_ts, |e| e.end_ns);
