@@ -1506,7 +1506,9 @@ impl Replayer {
         };
         // (site, +1 gained or -1 released, bytes, 1: an allocation or a
         // deallocation, 0: a reallocation's part).
-        let mut deltas: Vec<(usize, i8, u64, u8)> = Vec::new();
+        // (site, sign, bytes, whole: 1 an allocation or deallocation, 0 a
+        // reallocation's part; a reallocation's gain: its old size, if known).
+        let mut deltas: Vec<(usize, i8, u64, u8, Option<u64>)> = Vec::new();
         self.pending().iter().for_each(|op| {
             // Takes the allocation at `ptr` out of the live set (as seen).
             let mut take = |ptr: u64| -> Option<Held> {
@@ -1526,14 +1528,14 @@ impl Replayer {
                 t.live_count -= 1;
                 t.live_bytes = t.live_bytes.wrapping_sub(size);
                 t.total_deallocated_bytes = t.total_deallocated_bytes.wrapping_add(size);
-                deltas.push((site(stack), -1, size, u8::from(deallocation)));
+                deltas.push((site(stack), -1, size, u8::from(deallocation), None));
             };
             match op.kind {
                 OpKind::Alloc => {
                     t.total_allocations += 1;
                     t.total_allocated_bytes = t.total_allocated_bytes.wrapping_add(op.b);
                     made.insert(op.a, (op.b, stack_of(op.stack)));
-                    deltas.push((site(stack_of(op.stack)), 1, op.b, 1));
+                    deltas.push((site(stack_of(op.stack)), 1, op.b, 1, None));
                     t.live_count += 1;
                     t.live_bytes = t.live_bytes.wrapping_add(op.b);
                 }
@@ -1555,9 +1557,13 @@ impl Replayer {
                         OpKind::MoveIn { .. } => (None, Some(op.b)),
                         _ => (Some(op.a), Some(op.b)),
                     };
+                    let mut taken_size = None;
                     if let Some(old_ptr) = old_ptr {
                         match take(old_ptr) {
-                            Some(h) => out(&mut t, h, false),
+                            Some(h) => {
+                                taken_size = Some(h.0);
+                                out(&mut t, h, false);
+                            }
                             None => {
                                 t.prerecording_reallocations += 1;
                                 t.prerecording_deallocated_bytes = t.prerecording_deallocated_bytes.wrapping_add(old_size.unwrap_or(0));
@@ -1570,7 +1576,7 @@ impl Replayer {
                         t.live_count += 1;
                         t.live_bytes = t.live_bytes.wrapping_add(new_size);
                         made.insert(new_ptr, (new_size, stack_of(op.stack)));
-                        deltas.push((site(stack_of(op.stack)), 1, new_size, 0));
+                        deltas.push((site(stack_of(op.stack)), 1, new_size, 0, taken_size.or(old_size)));
                     }
                 }
                 OpKind::Track(_) => {}
@@ -1585,16 +1591,25 @@ impl Replayer {
         // the buffered counts are summed in units apart and rounded once, as
         // `finish` rounds them, before they are added.
         // Per site: allocations, reallocations, deallocations, live count.
+        // Sampling, as `Sites::figures`: every gain counts in allocations and
+        // the reallocations estimate (`realloc_of`) comes off at the end.
+        let interval = self.sites.interval();
         let mut units_of: Vec<[i128; 4]> = vec![[0; 4]; sites.len()];
-        for (i, sign, bytes, whole) in deltas {
-            let (bytes, units) = self.sites.weigh(bytes);
+        let mut realloc_of: Vec<f64> = vec![0.0; sites.len()];
+        for (i, sign, size, whole, old_size) in deltas {
+            let (bytes, units) = self.sites.weigh(size);
             let (s, u) = (&mut sites[i], &mut units_of[i]);
             let units = i128::from(units);
             if sign > 0 {
                 u[3] += units;
                 s.live_bytes_end = s.live_bytes_end.wrapping_add(bytes);
                 s.allocated_bytes = s.allocated_bytes.wrapping_add(bytes);
-                u[usize::from(whole == 0)] += units;
+                if interval == 0 || whole == 1 {
+                    u[usize::from(whole == 0)] += units;
+                } else {
+                    u[0] += units;
+                    realloc_of[i] += super::sites::reallocations_weight(old_size, size, interval);
+                }
             } else {
                 u[3] -= units;
                 s.live_bytes_end = s.live_bytes_end.wrapping_sub(bytes);
@@ -1613,9 +1628,16 @@ impl Replayer {
             }
         };
         let add = |c: &mut u64, units: i128| *c = u64::try_from((i128::from(*c) + events(units)).max(0)).unwrap_or(u64::MAX);
-        for (s, u) in sites.iter_mut().zip(&units_of) {
+        for ((s, u), &realloc) in sites.iter_mut().zip(&units_of).zip(&realloc_of) {
             (s.peak_count, s.peak_bytes) = (0, 0);
-            add(&mut s.allocations, u[0]);
+            if realloc > 0.0 {
+                // Sampling: the buffered gains less their reallocations estimate.
+                let gains = u[0] as f64 / super::sites::COUNT_UNITS as f64;
+                s.allocations = s.allocations.saturating_add((gains - realloc).max(0.0).round() as u64);
+                s.reallocations = s.reallocations.saturating_add(realloc.round() as u64);
+            } else {
+                add(&mut s.allocations, u[0]);
+            }
             add(&mut s.reallocations, u[1]);
             add(&mut s.deallocations, u[2]);
             add(&mut s.live_count_end, u[3]);

@@ -449,6 +449,11 @@ impl Sites {
         (crate::format::sampling::sample_bytes_weight(size, self.interval), (w * COUNT_UNITS as f64).round() as u64)
     }
 
+    /// The sampling interval in bytes; 0 when every event is recorded.
+    pub(crate) fn interval(&self) -> u64 {
+        self.interval
+    }
+
     /// A count kept in units ([`Sites::weigh`]) as events, rounded as
     /// [`Sites::finish`] rounds them.
     pub(crate) fn count(&self, units: u64) -> u64 {
@@ -631,6 +636,21 @@ impl Sites {
     }
 }
 
+/// The reallocations one sampled reallocation from `old_size` to
+/// `new_size` bytes stands for: written as a reallocation only when the old
+/// allocation was sampled too (probability `p_old`, independent of the new
+/// size's draw), it stands for `W = 1/(p_old·p_new)` reallocations. Old
+/// size unknown: taken as sampled. 1 when every event is recorded.
+pub(crate) fn reallocations_weight(old_size: Option<u64>, new_size: u64, interval: u64) -> f64 {
+    use crate::format::sampling::sample_probability;
+    if interval == 0 {
+        return 1.0;
+    }
+    let p_old = old_size.map_or(1.0, |o| sample_probability(o, interval)).max(f64::MIN_POSITIVE);
+    let p_new = sample_probability(new_size, interval).max(f64::MIN_POSITIVE);
+    1.0 / (p_old * p_new)
+}
+
 impl SiteVar {
     /// A sample of `size` bytes gained at the site (`how`).
     #[inline]
@@ -650,12 +670,8 @@ impl SiteVar {
         match how {
             Gain::Allocation => self.allocations += w * (w - 1.0),
             Gain::Reallocation { old_size } => {
-                // Written as a reallocation only when the old allocation
-                // was sampled too (probability `p_old`, independent of the
-                // new size's draw): it stands for `W = 1/(p_old·p_new)`
-                // reallocations. Old size unknown: taken as sampled.
                 let p_old = old_size.map_or(1.0, |o| sample_probability(o, interval)).max(f64::MIN_POSITIVE);
-                let big_w = w / p_old;
+                let big_w = reallocations_weight(old_size, size, interval);
                 self.reallocations += big_w;
                 self.reallocations_var += big_w * (big_w - 1.0);
                 // Allocations = gains − reallocations: this one adds
