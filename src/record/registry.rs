@@ -664,10 +664,12 @@ mod tests {
         let slept = AtomicBool::new(false);
         std::thread::scope(|s| {
             let producer = s.spawn(|| {
-                // SAFETY (both): this thread is the ring's only producer.
+                // SAFETY: this thread is the ring's only producer.
                 while unsafe { slot.ring.push(RawEvent::lost(1, 1)) } {}
                 let (cpu, wall) = (thread_cpu_ns(), Instant::now());
-                slot.sleep_for_room(|| unsafe { slot.ring.refresh_len() } < slot.ring.capacity(), Duration::from_secs(60));
+                // SAFETY: as above.
+                let has_room = || unsafe { slot.ring.refresh_len() } < slot.ring.capacity();
+                slot.sleep_for_room(has_room, Duration::from_secs(60));
                 slept.store(true, Ordering::Relaxed);
                 (thread_cpu_ns() - cpu, wall.elapsed())
             });
@@ -699,8 +701,9 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 for _ in 0..2000 {
-                    // SAFETY (both): this thread is the ring's only producer.
+                    // SAFETY: this thread is the ring's only producer.
                     while unsafe { slot.ring.push(RawEvent::lost(1, 1)) } {}
+                    // SAFETY: as above.
                     let has_room = || unsafe { slot.ring.refresh_len() } < slot.ring.capacity();
                     while !has_room() {
                         slot.sleep_for_room(has_room, Duration::from_secs(60));
