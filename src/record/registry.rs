@@ -669,7 +669,10 @@ mod tests {
                 let (cpu, wall) = (thread_cpu_ns(), Instant::now());
                 // SAFETY: as above.
                 let has_room = || unsafe { slot.ring.refresh_len() } < slot.ring.capacity();
-                slot.sleep_for_room(has_room, Duration::from_secs(60));
+                // As `policy::backoff`'s callers: a futex wait may return early.
+                while !has_room() {
+                    slot.sleep_for_room(has_room, Duration::from_secs(60));
+                }
                 slept.store(true, Ordering::Relaxed);
                 (thread_cpu_ns() - cpu, wall.elapsed())
             });
