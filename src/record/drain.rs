@@ -545,6 +545,11 @@ impl Drainer {
                 self.returned.clear();
                 // SAFETY: one drainer runs at a time, so this thread is the only consumer.
                 let n = unsafe { slot.ring.pop_each(MAX_CHUNK_EVENTS, |e| self.take(slot, index, e)) };
+                if n > 0 {
+                    // Before encoding: the owner, if it sleeps for room,
+                    // refills its ring meanwhile.
+                    slot.wake_for_room();
+                }
                 taken += n;
                 let last = n < MAX_CHUNK_EVENTS;
                 if last && dropped > self.reported_dropped[index] {

@@ -1,5 +1,6 @@
 //! Waking the drainer: a word that is 1 while a wake-up is pending, and a
-//! futex on it under std. Compiled under `cfg(loom)` too, where the futex
+//! futex on it under std; and the futex a producer sleeps on while its ring
+//! is full (`Slot::sleep_for_room`). Compiled under `cfg(loom)` too, where the futex
 //! wait is a yield (a wait that times out at once: loom cannot block on a
 //! word) and the wake does nothing, so the models check the flag protocol
 //! that decides who calls the futex, with every wake-up late.
@@ -30,6 +31,19 @@ pub fn wait(word: &AtomicU32, timeout: Duration) {
     futex_wait(word, timeout);
 }
 
+/// A producer whose ring is full, having announced itself in `word` (see
+/// `Slot::sleep_for_room`): sleeps while `word` holds `seen`, at most
+/// `timeout`. Returns at once if it holds anything else.
+pub fn wait_while(word: &AtomicU32, seen: u32, timeout: Duration) {
+    futex_wait_value(word, seen, timeout);
+}
+
+/// Drainer: wakes one thread sleeping in [`wait_while`] on `word` (the
+/// caller changed `word` first).
+pub fn wake_one(word: &AtomicU32) {
+    futex_wake(word);
+}
+
 #[cfg(not(loom))]
 fn futex_wake(word: &AtomicU32) {
     // SAFETY: FUTEX_WAKE on a valid, aligned u32 that outlives the call.
@@ -40,11 +54,16 @@ fn futex_wake(word: &AtomicU32) {
 
 #[cfg(not(loom))]
 fn futex_wait(word: &AtomicU32, timeout: Duration) {
+    futex_wait_value(word, 0, timeout);
+}
+
+#[cfg(not(loom))]
+fn futex_wait_value(word: &AtomicU32, value: u32, timeout: Duration) {
     let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as libc::c_long };
     // SAFETY: FUTEX_WAIT on a valid, aligned u32 that outlives the call, with
-    // a valid relative timeout; it returns at once if the word is not 0.
+    // a valid relative timeout; it returns at once if the word is not `value`.
     unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, 0u32, &ts as *const libc::timespec);
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, value, &ts as *const libc::timespec);
     }
 }
 
@@ -53,5 +72,10 @@ fn futex_wake(_word: &AtomicU32) {}
 
 #[cfg(loom)]
 fn futex_wait(_word: &AtomicU32, _timeout: Duration) {
+    loom::thread::yield_now();
+}
+
+#[cfg(loom)]
+fn futex_wait_value(_word: &AtomicU32, _value: u32, _timeout: Duration) {
     loom::thread::yield_now();
 }

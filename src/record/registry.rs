@@ -79,6 +79,11 @@ pub struct Slot {
     /// Written only by the owner, on the full-ring path; read by the
     /// drainer once per round ([`Slot::waiting_since`]).
     waiting: AtomicU64,
+    /// The futex word the owner sleeps on while its ring is full
+    /// ([`Slot::sleep_for_room`]): bit 0 set while it sleeps or is about
+    /// to, the rest a count of the drainer's wake-ups. Written by the owner
+    /// only on the full-ring path and by the drainer only when bit 0 is set.
+    room: AtomicU32,
     /// Position of the slot in the registry, from 0; fixed.
     index: u32,
     /// The next slot in the registry; fixed once the slot is published.
@@ -151,6 +156,7 @@ impl Slot {
             dropped: AtomicU64::new(0),
             in_flight: CachePadded(AtomicU32::new(0)),
             waiting: AtomicU64::new(NOT_WAITING),
+            room: AtomicU32::new(0),
             index,
             next: AtomicPtr::new(core::ptr::null_mut()),
             stacks: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
@@ -345,6 +351,48 @@ impl Slot {
             // Release: pairs with the Acquire in `waiting_since`: a drainer
             // that reads the stamp also sees every push before it.
             self.waiting.store(ticks, Ordering::Release);
+        }
+    }
+
+    /// Owner, its ring full: sleeps until the drainer frees cells of the
+    /// ring ([`Slot::wake_for_room`]) or `timeout` passes, unless `has_room`
+    /// (a fresh look at the ring) finds room after the owner announced
+    /// itself. A waiting producer that only spun or yielded stayed runnable
+    /// and took CPU from the drainer it waited for (on the main job with
+    /// five busy threads on two cores, most of the recording's time:
+    /// benches/README.md, "Issue 10: the main job with call stacks").
+    ///
+    /// No wake-up is lost: the owner sets bit 0 of `room` and then looks at
+    /// the ring; the drainer moves the ring's head and then looks at bit 0.
+    /// The two SeqCst fences order each side's store before its load, so
+    /// either the owner sees the freed cells, or the drainer sees the bit,
+    /// changes the word and wakes the owner (whose futex wait returns at
+    /// once if the word changed before it slept).
+    pub fn sleep_for_room(&self, has_room: impl FnOnce() -> bool, timeout: core::time::Duration) {
+        // Relaxed RMW: ordered before the look at the ring by the fence
+        // below, which pairs with the drainer's fence in `wake_for_room`.
+        let seen = self.room.fetch_or(1, Ordering::Relaxed) | 1;
+        crate::sync::fence(Ordering::SeqCst);
+        if has_room() {
+            return;
+        }
+        super::futex::wait_while(&self.room, seen, timeout);
+    }
+
+    /// Drainer, having popped events of this slot's ring: wakes the owner
+    /// if it sleeps for room ([`Slot::sleep_for_room`]). Costs a fence and
+    /// a load when it does not.
+    pub fn wake_for_room(&self) {
+        // SeqCst: pairs with the owner's fence in `sleep_for_room`; orders
+        // the ring's head store (the pop) before the load of the bit.
+        crate::sync::fence(Ordering::SeqCst);
+        // Relaxed: the fence above orders it.
+        let v = self.room.load(Ordering::Relaxed);
+        if v & 1 != 0 {
+            // Relaxed: the futex compares the value; a new count with bit 0
+            // clear makes a wait that has not begun return at once.
+            self.room.store((v | 1).wrapping_add(1), Ordering::Relaxed);
+            super::futex::wake_one(&self.room);
         }
     }
 
@@ -581,5 +629,102 @@ impl Registry {
 impl Default for Registry {
     fn default() -> Self {
         Registry::new()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::format::RawEvent;
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    /// A slot of `capacity` cells that lives for the rest of the test run.
+    fn leaked_slot(capacity: usize) -> &'static Slot {
+        let (layout, _) = Slot::layout(capacity);
+        // SAFETY: the layout has a non-zero size.
+        let mem = NonNull::new(unsafe { std::alloc::alloc(layout) }).expect("memory for a slot");
+        // SAFETY: `mem` holds the slot's layout and is never freed; the capacity is a power of two.
+        unsafe { &*Slot::init(mem, capacity, 0, 0).as_ptr() }
+    }
+
+    /// CPU time of the calling thread, ns.
+    fn thread_cpu_ns() -> u64 {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid, writable timespec.
+        assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) }, 0);
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
+
+    /// A producer sleeping for room uses no CPU meanwhile, and wakes when the
+    /// drainer pops from its ring, not at its timeout.
+    #[test]
+    fn a_producer_sleeps_for_room_and_wakes_when_its_ring_is_popped() {
+        let slot = leaked_slot(64);
+        let slept = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let producer = s.spawn(|| {
+                // SAFETY: this thread is the ring's only producer.
+                while unsafe { slot.ring.push(RawEvent::lost(1, 1)) } {}
+                let (cpu, wall) = (thread_cpu_ns(), Instant::now());
+                // SAFETY: as above.
+                let has_room = || unsafe { slot.ring.refresh_len() } < slot.ring.capacity();
+                // As `policy::backoff`'s callers: a futex wait may return early.
+                while !has_room() {
+                    slot.sleep_for_room(has_room, Duration::from_secs(60));
+                }
+                slept.store(true, Ordering::Relaxed);
+                (thread_cpu_ns() - cpu, wall.elapsed())
+            });
+            // The producer announced itself; give it time to fall asleep.
+            while slot.room.load(Ordering::Relaxed) & 1 == 0 {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(!slept.load(Ordering::Relaxed), "woke without room");
+            let mut out = Vec::new();
+            // SAFETY: this thread is the ring's only consumer.
+            assert_eq!(unsafe { slot.ring.pop_into(&mut out, 8) }, 8);
+            slot.wake_for_room();
+            let (cpu, wall) = producer.join().unwrap();
+            assert!(wall >= Duration::from_millis(200) && wall < Duration::from_secs(30), "slept {wall:?}");
+            // A yielding or spinning producer used most of the 200 ms.
+            assert!(cpu < 50_000_000, "the sleeping producer used {cpu} ns of CPU in {wall:?}");
+        });
+    }
+
+    /// No wake-up is lost when the pop races with the producer's decision to
+    /// sleep: 2,000 hand-offs, each sleep with a 60 s timeout, finish in
+    /// seconds.
+    #[test]
+    fn no_wake_up_is_lost() {
+        let slot = leaked_slot(64);
+        let started = Instant::now();
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..2000 {
+                    // SAFETY: this thread is the ring's only producer.
+                    while unsafe { slot.ring.push(RawEvent::lost(1, 1)) } {}
+                    // SAFETY: as above.
+                    let has_room = || unsafe { slot.ring.refresh_len() } < slot.ring.capacity();
+                    while !has_room() {
+                        slot.sleep_for_room(has_room, Duration::from_secs(60));
+                    }
+                }
+                done.store(true, Ordering::Relaxed);
+            });
+            let mut out = Vec::new();
+            let mut i = 0;
+            while !done.load(Ordering::Relaxed) {
+                out.clear();
+                i += 1;
+                // SAFETY: this thread is the ring's only consumer.
+                if unsafe { slot.ring.pop_into(&mut out, 1 + i % 7) } > 0 {
+                    slot.wake_for_room();
+                }
+            }
+        });
+        assert!(started.elapsed() < Duration::from_secs(50), "a wake-up was lost: {:?}", started.elapsed());
     }
 }

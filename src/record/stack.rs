@@ -155,15 +155,55 @@ impl CodeRanges {
         true
     }
 
-    /// Whether `addr` is inside a published range.
+    /// The ranges published so far, for one walk: a range published during
+    /// the walk is not seen by it (as if the walk had run a moment before).
     #[inline(always)]
-    fn contains(&self, addr: u64) -> bool {
-        // Acquire: pairs with the Release store in `add`.
-        let n = self.len.load(Ordering::Acquire);
-        self.ranges[..n.min(MAX_RANGES)].iter().any(|(s, e)| {
-            // Relaxed: ordered by the Acquire load of `len` above.
-            (s.load(Ordering::Relaxed)..e.load(Ordering::Relaxed)).contains(&addr)
-        })
+    fn view(&self) -> CodeView<'_> {
+        // Acquire: pairs with the Release store in `add`: the pairs below
+        // `len` are seen written.
+        let n = self.len.load(Ordering::Acquire).min(MAX_RANGES);
+        let (lo, hi) = if n > 0 { self.range(0) } else { (0, 0) };
+        CodeView { ranges: self, n, lo, hi }
+    }
+
+    /// Range `i` (below a length loaded with Acquire).
+    #[inline(always)]
+    fn range(&self, i: usize) -> (u64, u64) {
+        let (s, e) = &self.ranges[i];
+        // Relaxed: ordered by the Acquire load of `len` (`view`).
+        (s.load(Ordering::Relaxed), e.load(Ordering::Relaxed))
+    }
+}
+
+/// What one walk knows of [`CODE`] (or of other [`CodeRanges`], in tests): how many ranges it looks at, and the
+/// range the last return address fell in (first the executable's, where
+/// most frames are), checked before the others.
+struct CodeView<'a> {
+    ranges: &'a CodeRanges,
+    n: usize,
+    lo: u64,
+    hi: u64,
+}
+
+impl CodeView<'_> {
+    /// Whether `addr` is inside one of the ranges; on a hit outside the
+    /// last one, that range becomes the last one.
+    #[inline(always)]
+    fn contains(&mut self, addr: u64) -> bool {
+        (self.lo <= addr && addr < self.hi) || self.find(addr)
+    }
+
+    /// [`CodeView::contains`] past the last range: a scan of them all.
+    #[inline(never)]
+    fn find(&mut self, addr: u64) -> bool {
+        for i in 0..self.n {
+            let (lo, hi) = self.ranges.range(i);
+            if lo <= addr && addr < hi {
+                (self.lo, self.hi) = (lo, hi);
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -236,6 +276,7 @@ fn walk_checked(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize), 
     let mut fp = frame_pointer();
     let mut n = 0;
     let mut hash = 0u64;
+    let mut code = CODE.view();
     let flags = loop {
         if fp == 0 {
             break 0;
@@ -250,7 +291,7 @@ fn walk_checked(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize), 
         // aligned. Stale data there can make a wrong chain, never
         // a fault, and every link is checked again before it is followed.
         let (next, ret) = unsafe { ((fp as *const usize).read(), ((fp + 8) as *const u64).read()) };
-        if check_code && !CODE.contains(ret) {
+        if check_code && !code.contains(ret) {
             break u16::from(ENDED_EARLY);
         }
         if n == MAX_DEPTH {
@@ -574,5 +615,41 @@ pub(crate) fn thread_stack_bounds() -> (usize, usize) {
             return (0, 0);
         }
         (addr as usize, (addr as usize).saturating_add(size))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A walk's view of the code ranges finds an address in any range, the
+    /// last one hit first, and nothing outside them; ranges published after
+    /// the view was taken are not seen by it.
+    #[test]
+    fn a_walk_sees_the_code_ranges_published_before_it() {
+        let ranges = CodeRanges { ranges: [RANGE; MAX_RANGES], len: AtomicUsize::new(0) };
+        assert!(!ranges.view().contains(0x1000), "no range yet");
+        assert!(ranges.add(0x1000, 0x2000) && ranges.add(0x5000, 0x6000) && ranges.add(0x9000, 0x9100));
+        let mut view = ranges.view();
+        for (addr, inside) in [
+            (0x1000, true),
+            (0x1fff, true),
+            (0x2000, false),
+            (0x5800, true),
+            (0x1800, true),
+            (0x9000, true),
+            (0x90ff, true),
+            (0x9100, false),
+            (0xfff, false),
+            (0x5000, true),
+            (0, false),
+        ] {
+            assert_eq!(view.contains(addr), inside, "{addr:#x}");
+        }
+        assert!(ranges.add(0x20000, 0x21000));
+        assert!(!view.contains(0x20000), "published after the view");
+        assert!(ranges.view().contains(0x20000));
+        assert!(ranges.add(0x1000, 0x2000), "already there");
+        assert_eq!(ranges.len.load(Ordering::Relaxed), 4);
     }
 }

@@ -22,7 +22,7 @@ pub(super) fn wait_for_room(slot: &Slot, n: usize, lost: u64, session: u32, wait
     }
     wake_drainer();
     slot.publish_waiting(ticks);
-    let pushed = full::wait_for_room(&SHARED.gate, &CONTROL.session, session, slot, lost, room, backoff);
+    let pushed = full::wait_for_room(&SHARED.gate, &CONTROL.session, session, slot, lost, room, |tries| backoff(slot, n, tries));
     slot.clear_waiting();
     pushed
 }
@@ -44,22 +44,32 @@ pub(super) fn push_full(slot: &Slot, event: RawEvent, session: u32, wait: bool) 
     let try_push = || unsafe { slot.ring.push(event) };
     // The drainer may hold its watermark at this event's stamp meanwhile.
     slot.publish_waiting(event.ts_ns());
-    full::wait_for_room(&SHARED.gate, &CONTROL.session, session, slot, 1, try_push, backoff);
+    full::wait_for_room(&SHARED.gate, &CONTROL.session, session, slot, 1, try_push, |tries| backoff(slot, 1, tries));
     slot.clear_waiting();
 }
 
-/// Between two tries of a waiting producer: spin a little, then yield,
-/// waking the drainer again every 64 tries.
-fn backoff(tries: u32) {
+/// Between two tries of a waiting producer, which needs room for `n`
+/// events in `slot`'s ring: spin a little, then sleep until the drainer
+/// pops from the ring (`Slot::sleep_for_room`), waking the drainer first.
+/// Sleeping, not yielding: a yielding producer stays runnable, and on a
+/// machine with fewer cores than busy threads it took the drainer's CPU.
+/// The timeout only bounds how late a stop is noticed (the drainer wakes
+/// a sleeping producer whenever it pops from its ring).
+fn backoff(slot: &Slot, n: usize, tries: u32) {
     if tries < 64 {
         core::hint::spin_loop();
     } else {
-        if tries % 64 == 0 {
-            wake_drainer();
-        }
-        std::thread::yield_now();
+        wake_drainer();
+        let cap = slot.ring.capacity();
+        // SAFETY: the caller owns `slot`, so this thread is the ring's only producer.
+        let has_room = || unsafe { cap - slot.ring.refresh_len() >= n };
+        slot.sleep_for_room(has_room, ROOM_TIMEOUT);
     }
 }
+
+/// The longest a producer sleeps for room before it looks again (and at
+/// the session: a stop).
+const ROOM_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(2);
 
 pub(crate) const fn on_full_code(p: OnFull) -> u8 {
     match p {
