@@ -193,3 +193,34 @@ impl Control {
         self.tsc.load(Ordering::Relaxed) != 0
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// `active` is 0 exactly when nothing runs: a recording counts from
+    /// `publish` to its `stop` (a stale guard's stop changes nothing), a
+    /// measurement from its start to its end, and a forked child keeps only
+    /// the measurements.
+    #[test]
+    fn active_counts_recordings_and_measurements() {
+        let c = Control::new();
+        assert_eq!(c.active(), 0);
+        c.publish(3);
+        assert_eq!(c.active(), ACTIVE_RECORDING);
+        c.measure_begins();
+        c.measure_begins();
+        assert_eq!(c.active(), ACTIVE_RECORDING + 2 * ACTIVE_MEASURE);
+        assert!(!c.stop(2), "a stale guard's stop");
+        assert_eq!(c.active(), ACTIVE_RECORDING + 2 * ACTIVE_MEASURE);
+        assert!(c.stop(3));
+        assert!(!c.stop(3), "stopped once");
+        assert_eq!(c.active(), 2 * ACTIVE_MEASURE);
+        c.measure_ends();
+        c.publish(4);
+        c.clear_after_fork();
+        assert_eq!((c.running(), c.active()), (0, ACTIVE_MEASURE), "the child keeps the measurement, not the recording");
+        c.measure_ends();
+        assert_eq!(c.active(), 0);
+    }
+}
