@@ -50,9 +50,12 @@
 //!   closure (use [`measure_with_threads`]), and code in [`unmeasured`].
 //!
 //! # Cost
-//! When the calling thread measures nothing, each allocator call reads one
-//! thread-local pointer and tests it (benches/README.md, "Measuring in
-//! tests", gives the figure). While measuring, each call updates the
+//! When no thread measures anything and no recording runs, each allocator
+//! call reads one shared word (`Control::active`, which counts the
+//! measurements in progress) and tests it; while some thread measures, every
+//! thread's calls also read one thread-local pointer and test it
+//! (benches/README.md, "Issue 11: the unsampled call", gives the figures).
+//! While measuring, each call updates the
 //! counters of every enclosing measurement: plain loads and stores for a
 //! one-thread measurement, atomic read-modify-writes once threads share it.
 //!
@@ -205,10 +208,10 @@ fn current() -> *const Counters {
     CURRENT.try_with(Cell::get).unwrap_or(ptr::null())
 }
 
-/// The allocator hook for an allocation of `size` bytes that succeeded. When
-/// the thread measures nothing: one thread-local load and a branch (the
-/// rest is out of line, so that it does not keep `__rust_alloc` from being
-/// inlined, nor make it save registers).
+/// The allocator hook for an allocation of `size` bytes that succeeded,
+/// called only while some thread measures (`Control::active`). When this
+/// thread measures nothing: one thread-local load and a branch (the rest is
+/// out of line, so that it makes its caller save no registers).
 #[inline(always)]
 pub(crate) fn allocated(size: usize) {
     let c = current();

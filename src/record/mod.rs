@@ -520,6 +520,12 @@ mod api {
                     _lock: lock,
                 });
             }
+            // Registered here, before the drainer thread exists, as well as
+            // by the drainer: the kernel makes a process's first
+            // registration wait for an RCU grace period (milliseconds) unless
+            // the process has a single thread, as a program that starts
+            // recording first thing in `main` has here.
+            super::drain::register_heavy_barrier();
             let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
             let (done_tx, done_rx) = mpsc::sync_channel(1);
             let handle = std::thread::Builder::new()
