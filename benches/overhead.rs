@@ -5,11 +5,11 @@
 //!   global allocator in between (the pure baseline);
 //! - `tracking_direct`: a `TrackingAllocator::system()` called through
 //!   `GlobalAlloc` directly, like `system_direct`, with no recording running
-//!   and nothing measured: what the wrapper adds to `System` per pair (the
-//!   session load and the `memscope::measure` thread-local check);
+//!   and nothing measured: what the wrapper adds to `System` per pair (one
+//!   relaxed load of `Control::active` and a branch per call);
 //! - `tracking_idle`: the bench's global allocator, `TrackingAllocator::system()`,
 //!   with no recording running: `System` plus one atomic load (a plain `mov`
-//!   on x86-64) and one thread-local load per call;
+//!   on x86-64) and a branch per call;
 //! - `tracking_measured`: the same inside `memscope::measure` (a one-thread
 //!   measurement's counters updated on every call);
 //! - `tracking_recording`: the same with a recording running (`OnFull::Block`,

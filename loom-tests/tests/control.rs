@@ -21,6 +21,10 @@ fn session_publication() {
             let control = control.clone();
             thread::spawn(move || {
                 for _ in 0..2 {
+                    // As the allocator: `active` first, then the session.
+                    if control.active() == 0 {
+                        continue;
+                    }
                     let session = control.running();
                     if session != 0 {
                         assert_eq!(session, 7);
@@ -39,11 +43,16 @@ fn session_publication() {
             thread::spawn(move || control.publish(7))
         };
         drainer.join().unwrap();
+        // The allocator's first load: whoever the start happens before sees
+        // the recording counted there, before it reads the session.
+        assert_ne!(control.active(), 0, "a published recording is active");
         // `finish` from this thread; a stale guard's stop changes nothing.
         assert!(!control.stop(6));
+        assert_ne!(control.active(), 0, "a stale stop leaves the recording active");
         assert!(control.stop(7));
         reader.join().unwrap();
         assert_eq!(control.running(), 0);
+        assert_eq!(control.active(), 0, "nothing active after the stop");
     });
     assert!(SAW_RUNNING.load(Relaxed), "no execution had the reader see the recording running");
 }

@@ -8,34 +8,14 @@
 //! reused on another is always stamped free-first.
 
 use super::clock::{self, Order};
+use super::control::ACTIVE_MEASURE;
 use super::measure;
 use super::thread::{
     cancel_stamp, may_be_sampled, record, record_in, record_stamped, record_stamped_plain, sampled_alloc, sampled_dealloc,
-    sampled_realloc_counts, stamp, take_sampled, track_sampled, unsampled_fast, untake_sampled, CONTROL,
+    sampled_realloc_counts, stamp, take_sampled, track_sampled, unsampled_alloc_fast, unsampled_dealloc_fast, untake_sampled, CONTROL,
 };
 use crate::format::RawEvent;
-use crate::sync::Ordering;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::AtomicBool;
-
-/// The alignment of the probe `start` allocates to learn whether the global
-/// allocator is a `TrackingAllocator` (a page-sized, page-aligned value:
-/// any allocation of that alignment through one sets [`PROBED`]).
-pub(crate) const PROBE_ALIGN: usize = 4096;
-
-/// Set by a `TrackingAllocator` serving an allocation aligned to
-/// [`PROBE_ALIGN`]; cleared by `start` before its probe.
-pub(crate) static PROBED: AtomicBool = AtomicBool::new(false);
-
-/// Notes an allocation of the probe's alignment (rare: page-aligned).
-#[cold]
-#[inline(never)]
-fn probed() {
-    // Relaxed: read by the thread that allocated the probe, after its own
-    // allocation call (program order); other threads' stores only say the
-    // same thing, that a TrackingAllocator serves allocations.
-    PROBED.store(true, Ordering::Relaxed);
-}
 
 /// A global allocator that forwards to `A` and records every allocation,
 /// deallocation and reallocation while a [`Recorder`](crate::Recorder) runs.
@@ -45,9 +25,9 @@ fn probed() {
 /// static GLOBAL: memscope::TrackingAllocator = memscope::TrackingAllocator::system();
 /// ```
 ///
-/// When no recording runs and the calling thread measures nothing
-/// ([`measure`](crate::measure)), each call costs one atomic load and one
-/// thread-local load on top of `A`.
+/// When no recording runs and no thread measures anything
+/// ([`measure`](crate::measure)), each call costs one relaxed atomic load
+/// and a branch on top of `A`.
 /// While one runs, each call pushes one 32-byte event into the calling
 /// thread's ring (see benches/README.md for the measured cost).
 ///
@@ -90,16 +70,18 @@ impl<A> TrackingAllocator<A> {
 // guarantees carry over; recording only reads the arguments and results and
 // never touches the memory.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
+    // Each method is the inner call and one load and branch on
+    // `Control::active`; whatever a recording or a measurement does is out of
+    // line, so that the method stays small enough to inline into its callers
+    // and saves no registers when nothing runs.
+
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.align() == PROBE_ALIGN {
-            probed();
-        }
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
         let ptr = unsafe { self.inner.alloc(layout) };
-        if !ptr.is_null() {
-            measure::allocated(layout.size());
-            self.allocated(ptr, layout, false);
+        let active = CONTROL.active();
+        if active != 0 && !ptr.is_null() {
+            self.allocated(active, ptr, layout, false);
         }
         ptr
     }
@@ -108,35 +90,18 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as for `alloc`.
         let ptr = unsafe { self.inner.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            measure::allocated(layout.size());
-            self.allocated(ptr, layout, true);
+        let active = CONTROL.active();
+        if active != 0 && !ptr.is_null() {
+            self.allocated(active, ptr, layout, true);
         }
         ptr
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        measure::deallocated(layout.size());
-        // Acquire: pairs with the drainer's Release store of `session` at
-        // start, so the epoch and the policy of this recording are visible.
-        let session = CONTROL.running();
-        if session != 0 {
-            if CONTROL.sample_interval() == 0 {
-                record_in(&self.inner, session, false, Order::BeforeCall, |ts, _| {
-                    RawEvent::dealloc(ts, ptr as usize, layout.size(), layout.align())
-                });
-            } else {
-                // Almost always: not sampled (its bucket of the set is
-                // empty), and counted inline.
-                let maybe = may_be_sampled(ptr as usize);
-                if maybe || !unsampled_fast(session, layout.size() as u64, false) {
-                    // Out of the set before the memory goes back (another
-                    // thread may get the address and insert it).
-                    let sampled = maybe && take_sampled(ptr as usize);
-                    sampled_dealloc(&self.inner, session, ptr as usize, layout, sampled);
-                }
-            }
+        let active = CONTROL.active();
+        if active != 0 {
+            self.deallocating(active, ptr, layout);
         }
         // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
         unsafe { self.inner.dealloc(ptr, layout) }
@@ -147,19 +112,137 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
     /// one clock reading more per moving reallocation, none for one in place.
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let active = CONTROL.active();
+        if active == 0 {
+            // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+            return unsafe { self.inner.realloc(ptr, layout, new_size) };
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.realloc_active(active, ptr, layout, new_size) }
+    }
+}
+
+impl<A: GlobalAlloc> TrackingAllocator<A> {
+    /// Measures and records an allocation the inner allocator returned
+    /// (`active`: `Control::active`, nonzero): every one in a full recording,
+    /// a sampled one in a sampling recording, and only counted when not.
+    #[inline(never)]
+    fn allocated(&self, active: u64, ptr: *mut u8, layout: Layout, zeroed: bool) {
+        if active >= ACTIVE_MEASURE {
+            // A tail call: no register is kept across the measurement's
+            // call on the recording's path.
+            return self.allocated_measured(ptr, layout, zeroed);
+        }
+        self.record_allocation(ptr, layout, zeroed);
+    }
+
+    /// [`allocated`](Self::allocated) while some thread measures.
+    #[inline(never)]
+    fn allocated_measured(&self, ptr: *mut u8, layout: Layout, zeroed: bool) {
+        measure::allocated(layout.size());
+        self.record_allocation(ptr, layout, zeroed);
+    }
+
+    /// Records an allocation if a recording runs.
+    #[inline(always)]
+    fn record_allocation(&self, ptr: *mut u8, layout: Layout, zeroed: bool) {
+        // Acquire: pairs with the drainer's Release store of `session` at
+        // start, so the epoch and the policy of this recording are visible.
+        let session = CONTROL.running();
+        if session == 0 {
+            return;
+        }
+        let (addr, size, align) = (ptr as usize, layout.size(), layout.align());
+        // Almost always in a sampling recording: not sampled, and counted
+        // inline (before the interval is read: a thread set up for
+        // sampling in this recording implies it samples).
+        if unsampled_alloc_fast(session, size as u64) {
+            return;
+        }
+        let interval = CONTROL.sample_interval();
+        if interval == 0 {
+            // `move`: captured by value, so nothing of this frame is
+            // spilled for the closure on the other paths.
+            record_in(&self.inner, session, true, Order::AfterCall, move |ts, stack| RawEvent::alloc(ts, addr, size, align, zeroed, stack));
+        } else {
+            sampled_alloc(&self.inner, session, interval, addr, layout, zeroed);
+        }
+    }
+
+    /// Measures and records a deallocation before the inner allocator gets
+    /// the memory back (`active`: `Control::active`, nonzero).
+    #[inline(never)]
+    fn deallocating(&self, active: u64, ptr: *mut u8, layout: Layout) {
+        if active >= ACTIVE_MEASURE {
+            // A tail call, as in `allocated`.
+            return self.deallocating_measured(ptr, layout);
+        }
+        self.record_deallocation(ptr, layout);
+    }
+
+    /// [`deallocating`](Self::deallocating) while some thread measures.
+    #[inline(never)]
+    fn deallocating_measured(&self, ptr: *mut u8, layout: Layout) {
+        measure::deallocated(layout.size());
+        self.record_deallocation(ptr, layout);
+    }
+
+    /// Records a deallocation if a recording runs.
+    #[inline(always)]
+    fn record_deallocation(&self, ptr: *mut u8, layout: Layout) {
+        // Acquire: pairs with the drainer's Release store of `session` at
+        // start, so the epoch and the policy of this recording are visible.
+        let session = CONTROL.running();
+        if session == 0 {
+            return;
+        }
+        let (addr, size, align) = (ptr as usize, layout.size(), layout.align());
+        // Almost always in a sampling recording: not sampled (its bucket of
+        // the set is empty), and counted inline.
+        if unsampled_dealloc_fast(session, addr, size as u64) {
+            return;
+        }
+        if CONTROL.sample_interval() == 0 {
+            // `move`: as in `record_allocation`.
+            record_in(&self.inner, session, false, Order::BeforeCall, move |ts, _| RawEvent::dealloc(ts, addr, size, align));
+        } else {
+            // Almost never: the block's bucket of the set holds an address
+            // (maybe this one), or the thread must register or is inside
+            // the recorder.
+            self.dealloc_sampled(session, addr, layout);
+        }
+    }
+
+    /// A deallocation in a sampling recording that the inline path could
+    /// not settle: takes the block out of the set if it is there (before the
+    /// memory goes back: another thread may get the address and insert it),
+    /// then counts it and records it if it was sampled.
+    #[inline(never)]
+    fn dealloc_sampled(&self, session: u32, addr: usize, layout: Layout) {
+        let sampled = may_be_sampled(addr) && take_sampled(addr);
+        sampled_dealloc(&self.inner, session, addr, layout, sampled);
+    }
+
+    /// A reallocation while a recording runs or a thread measures
+    /// (`active`: `Control::active`, nonzero).
+    ///
+    /// # Safety
+    /// `GlobalAlloc::realloc`'s contract.
+    #[inline(never)]
+    unsafe fn realloc_active(&self, active: u64, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // Acquire: as in `stamp`.
         let session = CONTROL.running();
         if session != 0 {
             let interval = CONTROL.sample_interval();
             if interval != 0 {
                 // SAFETY: the caller's contract, passed on.
-                return unsafe { self.realloc_sampled(ptr, layout, new_size, session, interval) };
+                return unsafe { self.realloc_sampled(active, ptr, layout, new_size, session, interval) };
             }
         }
         let stamp = stamp(&self.inner);
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
+        if !new.is_null() && active >= ACTIVE_MEASURE {
             measure::reallocated(layout.size(), new_size);
         }
         if let Some(stamp) = stamp {
@@ -176,27 +259,6 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
         }
         new
     }
-}
-
-impl<A: GlobalAlloc> TrackingAllocator<A> {
-    /// Records an allocation the inner allocator returned: every one in a
-    /// full recording, a sampled one in a sampling recording.
-    #[inline(always)]
-    fn allocated(&self, ptr: *mut u8, layout: Layout, zeroed: bool) {
-        // Acquire: pairs with the drainer's Release store of `session` at
-        // start, so the epoch and the policy of this recording are visible.
-        let session = CONTROL.running();
-        if session == 0 {
-            return;
-        }
-        if CONTROL.sample_interval() == 0 {
-            record_in(&self.inner, session, true, Order::AfterCall, |ts, stack| {
-                RawEvent::alloc(ts, ptr as usize, layout.size(), layout.align(), zeroed, stack)
-            });
-        } else if !unsampled_fast(session, layout.size() as u64, true) {
-            sampled_alloc(&self.inner, session, CONTROL.sample_interval(), ptr as usize, layout, zeroed);
-        }
-    }
 
     /// A reallocation in a sampling recording (FORMAT.md, "Sampling
     /// record"): the old block leaves the sampled-address set before the
@@ -207,8 +269,8 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
     ///
     /// # Safety
     /// `GlobalAlloc::realloc`'s contract.
-    #[inline(never)]
-    unsafe fn realloc_sampled(&self, ptr: *mut u8, layout: Layout, new_size: usize, session: u32, interval: u64) -> *mut u8 {
+    #[inline(always)]
+    unsafe fn realloc_sampled(&self, active: u64, ptr: *mut u8, layout: Layout, new_size: usize, session: u32, interval: u64) -> *mut u8 {
         let was = take_sampled(ptr as usize);
         let stamp = if was { stamp(&self.inner) } else { None };
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
@@ -222,7 +284,9 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
             }
             return new;
         }
-        measure::reallocated(layout.size(), new_size);
+        if active >= ACTIVE_MEASURE {
+            measure::reallocated(layout.size(), new_size);
+        }
         let now = sampled_realloc_counts(&self.inner, session, interval, layout.size(), new_size) == Some(true);
         if now {
             track_sampled(new as usize);

@@ -116,7 +116,7 @@ static MEMBARRIER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool
 /// forked child may not have inherited the registration); where the kernel
 /// has none (before Linux 4.14, or a sandbox that denies it), producers
 /// fence instead ([`super::registry::PRODUCER_FENCE`]).
-fn register_heavy_barrier() {
+pub(crate) fn register_heavy_barrier() {
     use std::sync::atomic::Ordering::Relaxed;
     // SAFETY: membarrier takes no pointers; an unknown command fails with an error.
     let ok = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) } == 0;

@@ -50,9 +50,12 @@
 //!   closure (use [`measure_with_threads`]), and code in [`unmeasured`].
 //!
 //! # Cost
-//! When the calling thread measures nothing, each allocator call reads one
-//! thread-local pointer and tests it (benches/README.md, "Measuring in
-//! tests", gives the figure). While measuring, each call updates the
+//! When no thread measures anything and no recording runs, each allocator
+//! call reads one shared word (`Control::active`, which counts the
+//! measurements in progress) and tests it; while some thread measures, every
+//! thread's calls also read one thread-local pointer and test it
+//! (benches/README.md, "Issue 11: the unsampled call", gives the figures).
+//! While measuring, each call updates the
 //! counters of every enclosing measurement: plain loads and stores for a
 //! one-thread measurement, atomic read-modify-writes once threads share it.
 //!
@@ -64,6 +67,8 @@ use core::fmt;
 use core::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use std::thread::{Scope, ScopedJoinHandle};
+
+use super::thread::CONTROL;
 
 thread_local! {
     /// The innermost measurement of this thread, or null. Const-initialised
@@ -203,10 +208,10 @@ fn current() -> *const Counters {
     CURRENT.try_with(Cell::get).unwrap_or(ptr::null())
 }
 
-/// The allocator hook for an allocation of `size` bytes that succeeded. When
-/// the thread measures nothing: one thread-local load and a branch (the
-/// rest is out of line, so that it does not keep `__rust_alloc` from being
-/// inlined, nor make it save registers).
+/// The allocator hook for an allocation of `size` bytes that succeeded,
+/// called only while some thread measures (`Control::active`). When this
+/// thread measures nothing: one thread-local load and a branch (the rest is
+/// out of line, so that it makes its caller save no registers).
 #[inline(always)]
 pub(crate) fn allocated(size: usize) {
     let c = current();
@@ -274,22 +279,33 @@ fn apply_all(mut c: *const Counters, change: Change) {
 }
 
 /// Makes `counters` this thread's innermost measurement until dropped, then
-/// restores the previous one (on unwinding too).
+/// restores the previous one (on unwinding too). While a non-null one is
+/// installed, `Control::active` counts it, so that the allocator looks at
+/// [`CURRENT`] at all (with no measurement anywhere and no recording, an
+/// allocator call reads only that one word).
 struct Installed {
     prev: *const Counters,
+    counted: bool,
 }
 
 impl Installed {
     /// `counters` must outlive the returned guard, and guards must be
     /// dropped in the reverse order of their creation (they are locals).
     fn new(counters: *const Counters) -> Self {
-        Installed { prev: CURRENT.try_with(|cur| cur.replace(counters)).unwrap_or(ptr::null()) }
+        let counted = !counters.is_null();
+        if counted {
+            CONTROL.measure_begins();
+        }
+        Installed { prev: CURRENT.try_with(|cur| cur.replace(counters)).unwrap_or(ptr::null()), counted }
     }
 }
 
 impl Drop for Installed {
     fn drop(&mut self) {
         let _ = CURRENT.try_with(|cur| cur.set(self.prev));
+        if self.counted {
+            CONTROL.measure_ends();
+        }
     }
 }
 
@@ -320,24 +336,34 @@ static HOOKED: AtomicU8 = AtomicU8::new(0);
 /// with another allocator would report zeros and pass every assertion.
 #[track_caller]
 fn check_installed() {
-    // Relaxed: a cached yes/no; the probe below gives the same answer on any thread.
-    if HOOKED.load(Ordering::Relaxed) == 1 {
-        return;
-    }
-    let probe = Counters::new(ptr::null(), false);
-    {
-        let _on = Installed::new(&probe);
-        drop(std::hint::black_box(Box::new(0u64)));
-    }
-    if probe.stats().allocations == 0 {
+    if !tracking_allocator_installed() {
         panic!(
             "memscope::measure: the global allocator is not memscope::TrackingAllocator, so nothing can be measured; \
              add `#[global_allocator] static A: memscope::TrackingAllocator = memscope::TrackingAllocator::system();` \
              to the test binary (one per binary, e.g. at the top of the test file)"
         );
     }
-    // Relaxed: see the load.
-    HOOKED.store(1, Ordering::Relaxed);
+}
+
+/// Whether the global allocator is a `TrackingAllocator`: whether an
+/// allocation made under a measurement is counted in it. Cached once true
+/// (the global allocator never changes); the probe allocates 8 bytes.
+pub(crate) fn tracking_allocator_installed() -> bool {
+    // Relaxed: a cached yes/no; the probe below gives the same answer on any thread.
+    if HOOKED.load(Ordering::Relaxed) == 1 {
+        return true;
+    }
+    let probe = Counters::new(ptr::null(), false);
+    {
+        let _on = Installed::new(&probe);
+        drop(std::hint::black_box(Box::new(0u64)));
+    }
+    let hooked = probe.stats().allocations != 0;
+    if hooked {
+        // Relaxed: see the load.
+        HOOKED.store(1, Ordering::Relaxed);
+    }
+    hooked
 }
 
 /// Runs `f` and returns its result with the exact heap figures of the

@@ -214,20 +214,6 @@ mod api {
     /// The id of the recording the atexit hook stopped (its End record says so).
     static AT_EXIT: AtomicU32 = AtomicU32::new(0);
 
-    /// Whether the global allocator is a `TrackingAllocator`: allocates and
-    /// frees a page-aligned probe, which only a `TrackingAllocator` notes.
-    /// Runs while no recording does (the probe is never recorded).
-    fn tracking_allocator_installed() -> bool {
-        #[repr(C, align(4096))]
-        struct Probe(u8);
-        const _: () = assert!(std::mem::align_of::<Probe>() == super::alloc::PROBE_ALIGN);
-        // Relaxed: this thread's own allocation call sets it (program order).
-        super::alloc::PROBED.store(false, Ordering::Relaxed);
-        // `black_box`: the allocation must not be optimised away.
-        drop(std::hint::black_box(Box::new(Probe(0))));
-        super::alloc::PROBED.load(Ordering::Relaxed)
-    }
-
     /// Configures and starts a recording: the one configuration of memscope.
     ///
     /// ```no_run
@@ -455,7 +441,7 @@ mod api {
         }
 
         fn launch(self) -> Result<Recording, Error> {
-            let allocator_installed = tracking_allocator_installed();
+            let allocator_installed = super::measure::tracking_allocator_installed();
             let end_flags = if allocator_installed { 0 } else { crate::format::END_NO_TRACKING_ALLOCATOR }
                 | if self.leaks_asked { crate::format::END_LEAKS_ASKED } else { 0 };
             let path = self.path;
@@ -535,6 +521,12 @@ mod api {
                     _lock: lock,
                 });
             }
+            // Registered here, before the drainer thread exists, as well as
+            // by the drainer: the kernel makes a process's first
+            // registration wait for an RCU grace period (milliseconds) unless
+            // the process has a single thread, as a program that starts
+            // recording first thing in `main` has here.
+            super::drain::register_heavy_barrier();
             let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
             let (done_tx, done_rx) = mpsc::sync_channel(1);
             let handle = std::thread::Builder::new()
@@ -607,8 +599,8 @@ mod api {
     /// A forked child's `Recording` guards are inert: `finish` returns
     /// [`Error::ForkedChild`] and dropping one does nothing.
     extern "C" fn after_fork_in_child() {
+        CONTROL.clear_after_fork();
         // Relaxed: the child is single-threaded here.
-        CONTROL.session.store(0, Ordering::Relaxed);
         STATE.store(IDLE, Ordering::Relaxed);
         thread::forget_slot_after_fork();
         // The parent's threads are gone here: none waits at the gate and

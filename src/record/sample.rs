@@ -145,9 +145,15 @@ impl<'a> AddressSet<'a> {
 /// The bucket of `addr` in a table of `buckets` buckets (a power of two).
 #[inline(always)]
 pub fn bucket_of(addr: u64, buckets: usize) -> usize {
+    hash(addr) & (buckets - 1)
+}
+
+/// The hash of `addr` whose low bits name its bucket.
+#[inline(always)]
+pub fn hash(addr: u64) -> usize {
     // Fibonacci hashing: the high bits of the product mix every bit of the
     // address (allocations are 16-byte aligned: the low bits are 0).
-    (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & (buckets - 1)
+    (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
 }
 
 /// The number of cells of the set for a sampling interval of `interval`

@@ -48,6 +48,7 @@ pub(super) extern "C" fn on_thread_exit(value: *mut libc::c_void) {
             // Forget the slot before releasing it: a signal handler that
             // allocates from here on counts its call without a slot
             // (`reentered`), never in a slot another thread may own.
+            l.fast_session.set(0);
             l.slot.set(ptr::null());
             // SAFETY: this thread owns `slot` and, having forgotten it, never
             // touches it again.

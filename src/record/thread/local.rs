@@ -30,6 +30,10 @@ pub(super) struct Local {
     pub(super) stack_high: Cell<usize>,
     /// Sampling: the recording for which `countdown` and `rng` were set up.
     pub(super) sample_session: Cell<u32>,
+    /// Sampling: the recording in which the inline paths
+    /// (`unsampled_alloc_fast`) may run, or 0: the countdown is set up and
+    /// `slot` is non-null and registered in it. Cleared with `slot`.
+    pub(super) fast_session: Cell<u32>,
     /// Sampling: bytes this thread allocates before its next sample (≥ 1).
     pub(super) countdown: Cell<u64>,
     /// Sampling: the state of this thread's generator (splitmix64).
@@ -88,6 +92,7 @@ thread_local! {
             stack_low: Cell::new(0),
             stack_high: Cell::new(0),
             sample_session: Cell::new(0),
+            fast_session: Cell::new(0),
             countdown: Cell::new(0),
             rng: Cell::new(0),
         }
@@ -165,5 +170,6 @@ pub(crate) fn forget_slot_after_fork() {
         l.os_tid.set(0);
         l.thread_id.set(0);
         l.sample_session.set(0);
+        l.fast_session.set(0);
     });
 }

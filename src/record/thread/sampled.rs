@@ -14,14 +14,26 @@ use core::sync::atomic::AtomicPtr as StdAtomicPtr;
 use std::alloc::{Layout, System};
 
 /// The sampled-address set's table: [`BUCKET`] header cells (the first
-/// holds the number `n` of cells after the header), then the `n` cells,
-/// then `n / BUCKET` bytes of bucket counts; null
-/// before the first sampling recording. Allocated from `System` at
-/// `start`, never through the global allocator, and never freed (a thread
-/// of an earlier recording may still read it); a later recording reuses it
-/// when it is large enough. One pointer, so that the length always comes
-/// with its table.
+/// holds the number `n` of cells, the second the bucket mask `n / BUCKET -
+/// 1`), then `n / BUCKET` bytes of bucket counts (rounded up to whole
+/// buckets, so that the cells stay aligned to cache lines), then the `n`
+/// cells; null before the first sampling recording. The counts sit at a
+/// fixed offset from the start, so that [`may_be_sampled`], on every
+/// deallocation, reads the mask and one count byte and nothing else.
+/// Allocated from `System` at `start`, never through the global allocator,
+/// and never freed (a thread of an earlier recording may still read it); a
+/// later recording reuses it when it is large enough. One pointer, so that
+/// the length always comes with its table.
 static SET: StdAtomicPtr<AtomicU64> = StdAtomicPtr::new(ptr::null_mut());
+
+/// `SET`'s header cell holding the bucket mask.
+const MASK_CELL: usize = 1;
+
+/// The number of cells the bucket counts of a set of `cells` cells take
+/// (whole buckets: a cell holds 8 counts).
+const fn count_cells(cells: usize) -> usize {
+    (cells / BUCKET).div_ceil(8 * BUCKET) * BUCKET
+}
 
 /// The sampled-address set, if a sampling recording ever started.
 #[inline(always)]
@@ -32,39 +44,43 @@ fn set() -> Option<AddressSet<'static>> {
     if base.is_null() {
         return None;
     }
-    // SAFETY: `prepare_set` stored a pointer to a live, never-freed table of
-    // `BUCKET + n` cells whose first cell holds `n` (written before the
-    // Release store), followed by `n / BUCKET` count bytes; all zeroed
-    // memory, valid atomics.
+    // SAFETY: `prepare_set` stored a pointer to a live, never-freed table
+    // laid out as `SET` says, whose first cell holds `n` (written before the
+    // Release store); all zeroed memory or as `AddressSet` left it, valid
+    // atomics.
     unsafe {
         let n = (*base).load(std::sync::atomic::Ordering::Relaxed) as usize;
-        let cells = base.add(BUCKET);
-        let counts = cells.add(n).cast::<AtomicU8>();
+        let counts = base.add(BUCKET).cast::<AtomicU8>();
+        let cells = base.add(BUCKET + count_cells(n));
         Some(AddressSet::new(core::slice::from_raw_parts(cells, n), core::slice::from_raw_parts(counts, n / BUCKET)))
     }
 }
 
 /// `start`, while no recording runs: a set of at least `cells` cells (a
-/// power of two), empty. False if its memory cannot be allocated.
+/// power of two, at least [`BUCKET`]), empty. False if its memory cannot be
+/// allocated.
 pub(crate) fn prepare_set(cells: usize) -> bool {
     if let Some(s) = set().filter(|s| s.capacity() >= cells) {
         s.clear();
         return true;
     }
-    let Ok(layout) = Layout::array::<AtomicU64>(BUCKET + cells + (cells / BUCKET).div_ceil(8)).and_then(|l| l.align_to(64)) else {
+    let Ok(layout) = Layout::array::<AtomicU64>(BUCKET + count_cells(cells) + cells).and_then(|l| l.align_to(64)) else {
         return false;
     };
     // SAFETY: `layout` has a non-zero size. Zeroed memory is a valid
-    // `AtomicU64` array (all 0: empty cells).
+    // `AtomicU64` array (all 0: empty cells, zero counts).
     let base = unsafe { System.alloc_zeroed(layout) }.cast::<AtomicU64>();
     if base.is_null() {
         return false;
     }
-    // SAFETY: `base` holds `BUCKET + cells` zeroed cells, then room for the
-    // `cells / BUCKET` count bytes (rounded up to whole cells), aligned to 64.
-    unsafe { (*base).store(cells as u64, std::sync::atomic::Ordering::Relaxed) };
-    // Release: pairs with the Acquire in `set`. The old table, if any, is
-    // kept: a thread of an earlier recording may still read it.
+    // SAFETY: `base` holds the header's `BUCKET` zeroed cells, aligned to 64.
+    unsafe {
+        (*base).store(cells as u64, std::sync::atomic::Ordering::Relaxed);
+        (*base.add(MASK_CELL)).store((cells / BUCKET - 1) as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+    // Release: pairs with the Acquire in `set` and `may_be_sampled`. The
+    // old table, if any, is kept: a thread of an earlier recording may
+    // still read it.
     SET.store(base, std::sync::atomic::Ordering::Release);
     true
 }
@@ -93,49 +109,64 @@ pub(crate) fn may_be_sampled(ptr: usize) -> bool {
     if base.is_null() {
         return false;
     }
-    // SAFETY: as in `set`: the header cell holds `n`, and the count of
-    // bucket `h < n / BUCKET` is the byte at `BUCKET + n` cells plus `h`.
+    // SAFETY: as in `set`: the mask cell holds `n / BUCKET - 1`, and the
+    // count of bucket `h <= mask` is the byte at `BUCKET` cells plus `h`.
     unsafe {
-        let n = (*base).load(std::sync::atomic::Ordering::Relaxed) as usize;
-        let h = crate::record::sample::bucket_of(ptr as u64, n / BUCKET);
+        let mask = (*base.add(MASK_CELL)).load(std::sync::atomic::Ordering::Relaxed) as usize;
+        let h = crate::record::sample::hash(ptr as u64) & mask;
         // Relaxed: see `AddressSet::may_hold`.
-        (*base.add(BUCKET + n).cast::<AtomicU8>().add(h)).load(std::sync::atomic::Ordering::Relaxed) != 0
+        (*base.add(BUCKET).cast::<AtomicU8>().add(h)).load(std::sync::atomic::Ordering::Relaxed) != 0
     }
 }
 
-/// The whole work of an unsampled call, inline: this thread is registered
-/// in recording `session` with its countdown set up, and (`alloc`) the
-/// allocation of `size` bytes does not cross the countdown; counts the call
-/// (`alloc`: an allocation, else a deallocation). False, having done
-/// nothing, when the out-of-line path must run (registration, a sample,
-/// or the thread already inside the recorder).
+/// The whole work of an unsampled allocation, inline: this thread is set
+/// up in sampling recording `session` (nonzero; `Local::fast_session`) and
+/// the allocation of `size` bytes does not cross its countdown; counts the
+/// call. False, having done nothing, when the out-of-line path must run: a
+/// full recording (whose threads are never set up so), registration, a
+/// sample, or the thread already inside the recorder.
 #[inline(always)]
-pub(crate) fn unsampled_fast(session: u32, size: u64, alloc: bool) -> bool {
+pub(crate) fn unsampled_alloc_fast(session: u32, size: u64) -> bool {
     LOCAL
         .try_with(|l| {
-            if l.busy.get() != OUTSIDE {
+            if l.fast_session.get() != session || l.busy.get() != OUTSIDE {
                 return false;
             }
             // The guard first: a signal handler's call from here on is counted lost.
             l.busy.set(RECORDING);
-            let slot = l.slot.get();
             let left = l.countdown.get();
-            // (`sample_session` is set only once the thread is registered in
-            // that recording, and the exit hook nulls `slot`.)
-            let done = l.sample_session.get() == session && !slot.is_null() && (!alloc || size < left);
+            let done = size < left;
             if done {
-                // SAFETY: a non-null `slot` is OWNED by this thread (see
-                // `Local::slot`); slots live for the whole process.
-                let slot = unsafe { &*slot };
-                if alloc {
-                    l.countdown.set(left - size);
-                    slot.count_allocation(size);
-                } else {
-                    slot.count_deallocation(size);
-                }
+                l.countdown.set(left - size);
+                // SAFETY: `fast_session` is this recording's, so `slot` is
+                // non-null, OWNED by this thread (see `Local::slot`); slots
+                // live for the whole process.
+                unsafe { &*l.slot.get() }.count_allocation(size);
             }
             l.busy.set(OUTSIDE);
             done
+        })
+        .unwrap_or(false)
+}
+
+/// The whole work of an unsampled deallocation of `ptr` (`size` bytes),
+/// inline: as [`unsampled_alloc_fast`], and the block is not sampled (its
+/// bucket of the set is empty); counts the call. False, having done
+/// nothing, when the out-of-line path must run (also when the block may
+/// be sampled).
+#[inline(always)]
+pub(crate) fn unsampled_dealloc_fast(session: u32, ptr: usize, size: u64) -> bool {
+    LOCAL
+        .try_with(|l| {
+            if l.fast_session.get() != session || may_be_sampled(ptr) || l.busy.get() != OUTSIDE {
+                return false;
+            }
+            // The guard first, as in `unsampled_alloc_fast`.
+            l.busy.set(RECORDING);
+            // SAFETY: as in `unsampled_alloc_fast`.
+            unsafe { &*l.slot.get() }.count_deallocation(size);
+            l.busy.set(OUTSIDE);
+            true
         })
         .unwrap_or(false)
 }
@@ -149,7 +180,7 @@ pub(crate) fn untake_sampled(ptr: usize) {
 
 /// Whether an allocation of `size` bytes crosses this thread's countdown
 /// (is sampled); sets the countdown up on the thread's first call in
-/// recording `session`.
+/// recording `session`. The caller owns the thread's slot in `session`.
 #[inline(always)]
 fn crosses(l: &Local, session: u32, interval: u64, size: u64) -> bool {
     if l.sample_session.get() != session {
@@ -159,6 +190,9 @@ fn crosses(l: &Local, session: u32, interval: u64, size: u64) -> bool {
         l.rng.set(rng);
         l.sample_session.set(session);
     }
+    // The caller owns this recording's slot: the inline paths may run from
+    // now on (until the exit hook forgets the slot).
+    l.fast_session.set(session);
     let left = l.countdown.get();
     if size < left {
         l.countdown.set(left - size);
