@@ -99,3 +99,72 @@ fn stop_gate() {
     assert!(PUSHED.load(Relaxed), "no execution had the producer push");
     assert!(GAVE_UP.load(Relaxed), "no execution had the producer give up and count");
 }
+
+/// A producer whose ring (capacity 1) is full sleeps for room as
+/// `thread::policy::backoff` does (`Slot::sleep_for_room` with a fresh look
+/// at the ring), while the drainer pops the ring and wakes it as
+/// `Drainer::round` does (`Slot::wake_for_room` after the pop). Under loom a
+/// producer's futex wait lasts while its word holds the value it slept on
+/// (no timeout, on a loom condition variable), so a lost wake-up is a
+/// deadlock, which loom reports. Removing either SeqCst fence, or making the owner announce
+/// itself after its look at the ring, loses a wake-up here.
+fn sleep_for_room_and_wake(leftover_bit: bool) {
+    loom::model(move || {
+        let registry = Arc::new(TestRegistry::new(1));
+        let slot = registry.insert_new();
+        slot.set_thread(1);
+        // SAFETY: this thread built the slot, so it owns it; the producer
+        // below takes it over (spawn orders the two).
+        assert!(unsafe { slot.ring.push(event(11)) });
+        if leftover_bit {
+            // An earlier wait that found room left bit 0 of the word set.
+            slot.sleep_for_room(|| true, Duration::ZERO);
+        }
+        let producer = {
+            let registry = registry.clone();
+            thread::spawn(move || {
+                let slot = registry.iter().next().unwrap();
+                let cap = slot.ring.capacity();
+                // SAFETY: this thread is now the slot's only producer.
+                let has_room = || unsafe { cap - slot.ring.refresh_len() >= 1 };
+                while !has_room() {
+                    slot.sleep_for_room(&has_room, Duration::from_millis(2));
+                }
+                // SAFETY: as above.
+                assert!(unsafe { slot.ring.push(event(12)) }, "room was seen, so the push fits");
+            })
+        };
+        let drainer = {
+            let registry = registry.clone();
+            thread::spawn(move || {
+                let slot = registry.iter().next().unwrap();
+                let mut batch = Vec::new();
+                // SAFETY: this thread is the only drainer.
+                let n = unsafe { slot.ring.pop_into(&mut batch, usize::MAX) };
+                slot.wake_for_room();
+                (n, batch.iter().map(id).collect::<Vec<_>>())
+            })
+        };
+        let (n, popped) = drainer.join().unwrap();
+        producer.join().unwrap();
+        assert_eq!((n, popped), (1, vec![11]));
+        let mut rest = Vec::new();
+        // SAFETY: both threads are done; this thread drains what is left.
+        unsafe { slot.ring.pop_into(&mut rest, usize::MAX) };
+        assert_eq!(rest.iter().map(id).collect::<Vec<_>>(), [12]);
+    });
+}
+
+/// See [`sleep_for_room_and_wake`]: a first wait for room.
+#[test]
+fn sleep_for_room_is_woken() {
+    sleep_for_room_and_wake(false);
+}
+
+/// See [`sleep_for_room_and_wake`]: bit 0 of the word still set by an
+/// earlier wait, which the drainer's plain store and the owner's
+/// `fetch_or` race on.
+#[test]
+fn sleep_for_room_is_woken_with_a_stale_bit() {
+    sleep_for_room_and_wake(true);
+}

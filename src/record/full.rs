@@ -46,7 +46,7 @@ impl Gate {
     /// to no recording. Otherwise the drainer waits for the matching
     /// [`Gate::end_wait`] before its last count, so an event this wait gives
     /// up on is in the End record and the `Summary`. A shared RMW, but only
-    /// on a full ring (already a spin-and-yield path).
+    /// on a full ring (already a spin-then-sleep path).
     pub fn begin_wait(&self) -> bool {
         // Relaxed: every write of `waiting` is an RMW, so its modification
         // order alone decides whether this wait began before the `fetch_or`
@@ -96,8 +96,8 @@ impl Gate {
 /// Producer, its ring full under `OnFull::Block` (or for an event that must
 /// not be dropped): retries `try_push` until it succeeds, or until `session`
 /// no longer holds `ours` (the recording stopped), counting `lost` events in
-/// `slot` then. Between tries it calls `backoff(tries)` (spin, yield, wake
-/// the drainer). Returns whether the push succeeded.
+/// `slot` then. Between tries it calls `backoff(tries)` (spin, then wake
+/// the drainer and sleep for room). Returns whether the push succeeded.
 ///
 /// The caller must own `slot` (`add_dropped` is the owner's), and
 /// `try_push` must push into its ring.

@@ -1,9 +1,11 @@
 //! Waking the drainer: a word that is 1 while a wake-up is pending, and a
 //! futex on it under std; and the futex a producer sleeps on while its ring
-//! is full (`Slot::sleep_for_room`). Compiled under `cfg(loom)` too, where the futex
-//! wait is a yield (a wait that times out at once: loom cannot block on a
-//! word) and the wake does nothing, so the models check the flag protocol
-//! that decides who calls the futex, with every wake-up late.
+//! is full (`Slot::sleep_for_room`). Compiled under `cfg(loom)` too. There
+//! the drainer's futex wait is a yield (a wait that times out at once) and
+//! the producers' wake of it does nothing, so the models check the flag
+//! protocol that decides who calls the futex, with every wake-up late; a
+//! producer's wait for room sleeps on a loom condition variable until the
+//! drainer's wake, with no timeout, so a lost wake-up there is a deadlock.
 
 use crate::sync::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -13,7 +15,8 @@ use std::time::Duration;
 pub fn wake(word: &AtomicU32) {
     // The Relaxed load keeps producers from writing the shared line while a
     // wake-up is already pending (a stale 1 delays the drainer by at most
-    // one interval; a waiting producer wakes it again every 64 spins).
+    // one interval; a waiting producer wakes it again before each sleep for
+    // room, at least every 2 ms).
     // AcqRel swap: pairs with the drainer's swap in `wait`: either it sees
     // our 1 (and our pushes), or we see its 0 and issue the futex wake.
     if word.load(Ordering::Relaxed) == 0 && word.swap(1, Ordering::AcqRel) == 0 {
@@ -41,7 +44,7 @@ pub fn wait_while(word: &AtomicU32, seen: u32, timeout: Duration) {
 /// Drainer: wakes one thread sleeping in [`wait_while`] on `word` (the
 /// caller changed `word` first).
 pub fn wake_one(word: &AtomicU32) {
-    futex_wake(word);
+    futex_wake_room(word);
 }
 
 #[cfg(not(loom))]
@@ -71,11 +74,42 @@ fn futex_wait_value(word: &AtomicU32, value: u32, timeout: Duration) {
 fn futex_wake(_word: &AtomicU32) {}
 
 #[cfg(loom)]
+fn futex_wake_room(_word: &AtomicU32) {
+    let (lock, sleepers) = &*ROOM_BUCKET;
+    let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
+    sleepers.notify_all();
+}
+
+#[cfg(not(loom))]
+fn futex_wake_room(word: &AtomicU32) {
+    futex_wake(word);
+}
+
+#[cfg(loom)]
 fn futex_wait(_word: &AtomicU32, _timeout: Duration) {
     loom::thread::yield_now();
 }
 
 #[cfg(loom)]
-fn futex_wait_value(_word: &AtomicU32, _value: u32, _timeout: Duration) {
-    loom::thread::yield_now();
+loom::lazy_static! {
+    /// Under loom, the one futex bucket every producer's wait for room
+    /// sleeps in: the kernel's bucket lock, and its queue of sleepers.
+    static ref ROOM_BUCKET: (loom::sync::Mutex<()>, loom::sync::Condvar) =
+        (loom::sync::Mutex::new(()), loom::sync::Condvar::new());
+}
+
+/// Under loom, a producer's wait for room sleeps as the kernel's futex
+/// does, without the timeout: the value is compared under the bucket's
+/// lock, and only a wake ([`wake_one`], which takes the lock after the
+/// waker changed the word) ends the sleep. A lost wake-up is a sleeper
+/// nobody wakes, which loom reports as a deadlock.
+#[cfg(loom)]
+fn futex_wait_value(word: &AtomicU32, value: u32, _timeout: Duration) {
+    let (lock, sleepers) = &*ROOM_BUCKET;
+    let held = lock.lock().unwrap_or_else(|e| e.into_inner());
+    // Relaxed, as the kernel's read of the word: the bucket lock orders it
+    // after a waker's change of the word that took the lock first.
+    if word.load(Ordering::Relaxed) == value {
+        drop(sleepers.wait(held).unwrap_or_else(|e| e.into_inner()));
+    }
 }

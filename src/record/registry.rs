@@ -367,7 +367,9 @@ impl Slot {
     /// The two SeqCst fences order each side's store before its load, so
     /// either the owner sees the freed cells, or the drainer sees the bit,
     /// changes the word and wakes the owner (whose futex wait returns at
-    /// once if the word changed before it slept).
+    /// once if the word changed before it slept). Checked by loom
+    /// (`loom-tests/tests/full.rs`, `sleep_for_room_*`: without either
+    /// fence, a sleeper is never woken).
     pub fn sleep_for_room(&self, has_room: impl FnOnce() -> bool, timeout: core::time::Duration) {
         // Relaxed RMW: ordered before the look at the ring by the fence
         // below, which pairs with the drainer's fence in `wake_for_room`.
