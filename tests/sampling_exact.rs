@@ -109,11 +109,7 @@ fn sampling_totals_are_exact_and_cross_thread_frees_match() {
     assert_eq!(sampling.untracked_samples, 0);
     assert_eq!(s.lost_events, 0);
     assert!(r.finished && r.damage_count == 0, "{:?}", r.damage);
-    assert_eq!(s.total_allocations, c.allocs, "allocations");
-    assert_eq!(s.total_deallocations, c.deallocs, "deallocations");
-    assert_eq!(s.total_reallocations, c.reallocs, "reallocations");
-    assert_eq!(s.total_allocated_bytes, c.alloc_bytes, "allocated bytes");
-    assert_eq!(s.total_deallocated_bytes, c.dealloc_bytes, "deallocated bytes");
+    common::assert_totals(s, &c);
     assert_eq!(s.live_bytes, c.live_bytes(), "live bytes");
     assert_eq!(s.live_count, c.live_count(), "live count");
     // Per thread too: the threads' exact counts add up to the totals.

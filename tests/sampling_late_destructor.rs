@@ -67,10 +67,6 @@ fn allocations_after_the_exit_hook_are_counted_exactly() {
     assert!(r.sampling.as_ref().is_some_and(|x| x.exact_totals));
     assert_eq!(s.lost_events, 0);
     assert!(r.finished && r.damage_count == 0, "{:?}", r.damage);
-    assert_eq!(s.total_allocations, c.allocs, "allocations");
-    assert_eq!(s.total_deallocations, c.deallocs, "deallocations");
-    assert_eq!(s.total_reallocations, c.reallocs, "reallocations");
-    assert_eq!(s.total_allocated_bytes, c.alloc_bytes, "allocated bytes");
-    assert_eq!(s.total_deallocated_bytes, c.dealloc_bytes, "deallocated bytes");
+    common::assert_totals(s, &c);
     let _ = std::fs::remove_file(&path);
 }

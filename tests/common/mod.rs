@@ -545,6 +545,15 @@ pub fn replay(path: &Path) -> Replay {
     r
 }
 
+/// The replay's counts and bytes of calls equal the independent counter's.
+pub fn assert_totals(s: &memscope::replay::Totals, c: &Counts) {
+    assert_eq!(s.total_allocations, c.allocs, "allocations");
+    assert_eq!(s.total_deallocations, c.deallocs, "deallocations");
+    assert_eq!(s.total_reallocations, c.reallocs, "reallocations");
+    assert_eq!(s.total_allocated_bytes, c.alloc_bytes, "allocated bytes");
+    assert_eq!(s.total_deallocated_bytes, c.dealloc_bytes, "deallocated bytes");
+}
+
 /// Asserts that the replay of `path` matches the counted calls exactly, with
 /// nothing lost, nothing damaged, the End record present, no free of an
 /// unknown block, and every counted block that is not freed still live; and
@@ -559,11 +568,7 @@ pub fn assert_exact(path: &Path, c: &Counts, written: &memscope::Summary) -> Rep
     assert_eq!(written.events_lost, s.lost_events, "finish() vs replay: lost events");
     assert_eq!(written.threads, s.threads, "finish() vs replay: threads");
     assert_eq!(s.lost_events, 0, "events lost under OnFull::Block");
-    assert_eq!(s.total_allocations, c.allocs, "allocations");
-    assert_eq!(s.total_deallocations, c.deallocs, "deallocations");
-    assert_eq!(s.total_reallocations, c.reallocs, "reallocations");
-    assert_eq!(s.total_allocated_bytes, c.alloc_bytes, "allocated bytes");
-    assert_eq!(s.total_deallocated_bytes, c.dealloc_bytes, "deallocated bytes");
+    assert_totals(s, c);
     assert_eq!(
         (s.prerecording_deallocations, s.prerecording_reallocations, s.prerecording_deallocated_bytes),
         (0, 0, 0),
