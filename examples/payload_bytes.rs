@@ -151,14 +151,7 @@ fn read_chunks(path: &str) -> Result<Chunks, Box<dyn std::error::Error>> {
             events_record_bytes += chunk.len_bytes;
             let events: Vec<RawEvent> = chunk.events.iter().map(Event::to_raw).collect();
             let stacks = chunk.events.iter().map(Event::stack).collect();
-            let returned = chunk
-                .events
-                .iter()
-                .map(|e| match *e {
-                    Event::Realloc { returned_ns, .. } => returned_ns.unwrap_or(0),
-                    _ => 0,
-                })
-                .collect();
+            let returned = chunk.events.iter().map(Event::returned_ns).collect();
             let first_ts = events.first().map_or(0, RawEvent::ts_ns);
             chunks.push(Chunk { events, stacks, returned, first_ts });
         }

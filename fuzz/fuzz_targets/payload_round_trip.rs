@@ -71,13 +71,7 @@ fuzz_target!(|input: (u64, Vec<Input>)| {
     // The encoder takes the file's stack ids and return stamps beside the
     // events, as the drainer passes them.
     let stacks: Vec<u32> = events.iter().map(Event::stack).collect();
-    let returns: Vec<u64> = events
-        .iter()
-        .map(|e| match *e {
-            Event::Realloc { returned_ns, .. } => returned_ns.unwrap_or(0),
-            _ => 0,
-        })
-        .collect();
+    let returns: Vec<u64> = events.iter().map(Event::returned_ns).collect();
     let mut payload = Vec::new();
     encode_payload(&raw, &stacks, &returns, first, &mut payload);
     let mut out = Vec::new();

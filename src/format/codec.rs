@@ -1518,13 +1518,7 @@ mod tests {
             // file's stack ids beside the events.
             let stacks: Vec<u32> = events.iter().map(Event::stack).collect();
             // So is its return stamp (version 4).
-            let returns: Vec<u64> = events
-                .iter()
-                .map(|e| match *e {
-                    Event::Realloc { returned_ns, .. } => returned_ns.unwrap_or(0),
-                    _ => 0,
-                })
-                .collect();
+            let returns: Vec<u64> = events.iter().map(Event::returned_ns).collect();
             let decoded_raw: Vec<Event> = raw.iter().map(|r| r.decode().unwrap()).collect();
             let ring_view: Vec<Event> = events
                 .iter()

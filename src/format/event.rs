@@ -450,6 +450,16 @@ impl Event {
         }
     }
 
+    /// The return stamp of a reallocation that moved, in nanoseconds since
+    /// the epoch (0: none, or another kind), as
+    /// [`encode_payload`](crate::format::codec::encode_payload) takes it beside the events.
+    pub fn returned_ns(&self) -> u64 {
+        match *self {
+            Event::Realloc { returned_ns, .. } => returned_ns.unwrap_or(0),
+            _ => 0,
+        }
+    }
+
     /// The event's timestamp in nanoseconds since the epoch.
     pub fn ts_ns(&self) -> u64 {
         match *self {

@@ -57,13 +57,7 @@ impl Rec {
     fn events(&mut self, thread: u32, events: &[Event]) -> &mut Self {
         let raw: Vec<RawEvent> = events.iter().map(Event::to_raw).collect();
         let stacks: Vec<u32> = events.iter().map(Event::stack).collect();
-        let returned: Vec<u64> = events
-            .iter()
-            .map(|e| match *e {
-                Event::Realloc { returned_ns, .. } => returned_ns.unwrap_or(0),
-                _ => 0,
-            })
-            .collect();
+        let returned: Vec<u64> = events.iter().map(Event::returned_ns).collect();
         self.starts.push(self.out.len());
         self.enc.put_events_returned(&mut self.out, thread, self.seq, &raw, &stacks, &returned);
         self.seq += 1;
