@@ -491,7 +491,7 @@ impl Sites {
     /// An allocation of `size` bytes made at `site`, or a reallocation to
     /// `size` bytes made there (`how`; the allocation's old size left its
     /// old site with [`Sites::released`]).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn gained(&mut self, site: u32, ts: u64, size: u64, how: Gain) {
         if self.interval != 0 {
             return self.gained_sampled(site, ts, size, how);
@@ -534,7 +534,7 @@ impl Sites {
     /// `size` bytes held at `site` stop being live there: a deallocation
     /// (`lifetime_ns` given, `temporary` when heaptrack's rule says so) or
     /// the old size of a reallocation (`None`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn released(&mut self, site: u32, ts: u64, size: u64, lifetime_ns: Option<u64>, temporary: bool) {
         if self.interval != 0 {
             return self.released_sampled(site, ts, size, lifetime_ns, temporary);

@@ -180,6 +180,7 @@ impl Replayer {
     }
 
     /// Removes `live`'s bytes from the live bytes of the threads charged for them.
+    #[inline]
     fn discharge(&mut self, ts: u64, live: &Live) {
         let (base, other) = self.split(live);
         self.owner_live(ts, self.owner(live), 0, base, live.size);
@@ -189,6 +190,7 @@ impl Replayer {
     }
 
     /// Adds `live`'s bytes to the live bytes of the threads charged for them.
+    #[inline]
     fn charge_live(&mut self, ts: u64, live: &Live) {
         let (base, other) = self.split(live);
         self.owner_live(ts, self.owner(live), base, 0, live.size);

@@ -3,32 +3,43 @@
 
 use super::Op;
 
-/// Calls `f` on the ops of two sorted slices in merged order; among equal
-/// keys, `a`'s go first.
+/// Calls `f` on stretches of two sorted slices in merged order; among
+/// equal keys, `a`'s go first.
 #[inline]
-fn merge(a: &[Op], b: &[Op], mut f: impl FnMut(&Op)) {
+fn merge(a: &[Op], b: &[Op], mut f: impl FnMut(&[Op])) {
     let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        if j == b.len() || (i < a.len() && a[i].key <= b[j].key) {
-            f(&a[i]);
-            i += 1;
-        } else {
-            f(&b[j]);
-            j += 1;
+    while i < a.len() && j < b.len() {
+        // `a`'s ops go while they sort at or before `b`'s head, then `b`'s
+        // while they sort before `a`'s (at least one: `a[i]` is above `b[j]`).
+        let (from, head) = (i, b[j].key);
+        i += a[i..].partition_point(|op| op.key <= head);
+        if i > from {
+            f(&a[from..i]);
+        }
+        let Some(head) = a.get(i).map(|op| op.key) else { break };
+        let from = j;
+        j += b[j..].partition_point(|op| op.key < head);
+        f(&b[from..j]);
+    }
+    for rest in [&a[i..], &b[j..]] {
+        if !rest.is_empty() {
+            f(rest);
         }
     }
 }
 
-/// Calls `f` on the ops of sorted slices in merged order: by key, and among
-/// equal keys in the order of the slices (each slice keeps its own order).
-/// Two slices take the plain two-way merge; more, a heap of their heads,
-/// applying a run of one slice at a time while it stays below the others.
-pub(super) fn merge_runs(runs: &[&[Op]], mut f: impl FnMut(&Op)) {
+/// Calls `f` on the ops of sorted slices in merged order (by key, and among
+/// equal keys in the order of the slices, each slice keeping its own
+/// order), a stretch of one slice at a time: the stretch applies in one
+/// loop, not a call per op. Two slices take the plain two-way merge; more,
+/// a heap of their heads, taking from one slice while it stays below the
+/// others.
+pub(super) fn merge_runs(runs: &[&[Op]], mut f: impl FnMut(&[Op])) {
     use std::cmp::Reverse;
     let runs: Vec<&[Op]> = runs.iter().copied().filter(|r| !r.is_empty()).collect();
     match runs.len() {
         0 => {}
-        1 => runs[0].iter().for_each(f),
+        1 => f(runs[0]),
         2 => merge(runs[0], runs[1], f),
         _ => {
             let mut pos = vec![0usize; runs.len()];
@@ -37,22 +48,22 @@ pub(super) fn merge_runs(runs: &[&[Op]], mut f: impl FnMut(&Op)) {
                 runs.iter().enumerate().map(|(i, r)| Reverse((r[0].key, i))).collect();
             while let Some(Reverse((_, i))) = heap.pop() {
                 let run = runs[i];
-                let mut p = pos[i];
+                let from = pos[i];
                 // The next head of another slice: ops of `i` go first while
-                // they sort before it.
-                let next = heap.peek().map(|&Reverse(h)| h);
-                loop {
-                    f(&run[p]);
-                    p += 1;
-                    if p == run.len() {
-                        break;
+                // they sort before it (equal keys: by slice order).
+                let end = match heap.peek() {
+                    None => run.len(),
+                    Some(&Reverse((key, other))) => {
+                        let rest = &run[from + 1..];
+                        from + 1
+                            + if i < other { rest.partition_point(|op| op.key <= key) } else { rest.partition_point(|op| op.key < key) }
                     }
-                    if next.is_some_and(|n| (run[p].key, i) > n) {
-                        heap.push(Reverse((run[p].key, i)));
-                        break;
-                    }
+                };
+                f(&run[from..end]);
+                if end < run.len() {
+                    heap.push(Reverse((run[end].key, i)));
                 }
-                pos[i] = p;
+                pos[i] = end;
             }
         }
     }
@@ -113,7 +124,7 @@ mod tests {
             want.sort_by_key(|op| op.key);
             let slices: Vec<&[Op]> = runs.iter().map(Vec::as_slice).collect();
             let mut got = Vec::new();
-            merge_runs(&slices, |op| got.push(*op));
+            merge_runs(&slices, |stretch| got.extend_from_slice(stretch));
             let tags = |v: &[Op]| v.iter().map(|op| (op.key, op.a)).collect::<Vec<_>>();
             assert_eq!(tags(&got), tags(&want), "case {case}: {k} runs");
         }

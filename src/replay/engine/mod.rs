@@ -391,7 +391,7 @@ impl Replayer {
         let ends: Vec<usize> = runs.iter().map(|r| r.pos + r.rest().partition_point(|op| op.ts() < bound)).collect();
         {
             let slices: Vec<&[Op]> = runs.iter().zip(&ends).map(|(r, &e)| &r.ops[r.pos..e]).collect();
-            merge_runs(&slices, |op| self.apply(op));
+            merge_runs(&slices, |stretch| stretch.iter().for_each(|op| self.apply(op)));
         }
         for (r, &e) in runs.iter_mut().zip(&ends) {
             self.buffered -= e - r.pos;
@@ -416,7 +416,7 @@ impl Replayer {
     fn pending(&self) -> Vec<Op> {
         let slices: Vec<&[Op]> = self.runs.iter().map(Run::rest).collect();
         let mut out = Vec::with_capacity(self.buffered);
-        merge_runs(&slices, |op| out.push(*op));
+        merge_runs(&slices, |stretch| out.extend_from_slice(stretch));
         out
     }
 
