@@ -235,6 +235,7 @@ impl Shard {
 
     /// Empties slot `i` and moves later entries of its run back into the
     /// gap (no tombstones: lookups stay short after deletions).
+    #[inline]
     fn remove_at(&mut self, mut i: usize) {
         let mut j = i;
         loop {
@@ -300,7 +301,7 @@ impl LiveSet {
 
     /// `live` packed for address `key`, its whole self in the extras if it
     /// does not fit (reusing extra slot `reuse` if given).
-    #[inline]
+    #[inline(always)]
     fn pack(&mut self, key: u64, live: &Live, reuse: Option<u32>) -> Entry {
         let base = *self.base_ns.get_or_insert(live.start_ns.saturating_sub(BASE_SLACK_NS));
         // A start before `base_ns` wraps around to a large `since`.
@@ -315,6 +316,14 @@ impl LiveSet {
             let origin16 = index | if live.origin & IN_SCOPE != 0 { ORIGIN_SCOPE } else { 0 };
             return Entry { key, stamp: since << 16 | u64::from(origin16), size: live.size as u32, site: live.site };
         }
+        self.pack_escaped(key, live, reuse)
+    }
+
+    /// [`LiveSet::pack`] of an allocation that does not fit an entry: its
+    /// whole self goes in the extras (rare: out of line).
+    #[cold]
+    #[inline(never)]
+    fn pack_escaped(&mut self, key: u64, live: &Live, reuse: Option<u32>) -> Entry {
         let i = match reuse.or_else(|| self.free_extras.pop()) {
             Some(i) => {
                 self.extras[i as usize] = *live;
@@ -355,7 +364,7 @@ impl LiveSet {
 
     /// Holds `live` at `ptr`, which is not held; `at` is the empty slot of
     /// `ptr`'s shard where it goes (from [`Shard::find`] after [`Shard::reserve_one`]).
-    #[inline]
+    #[inline(always)]
     fn hold_at(&mut self, ptr: u64, s: usize, at: usize, live: Live) {
         if live.size >= LARGE {
             self.large.insert(ptr, live.size);

@@ -180,7 +180,7 @@ impl Replayer {
     }
 
     /// Removes `live`'s bytes from the live bytes of the threads charged for them.
-    #[inline]
+    #[inline(always)]
     fn discharge(&mut self, ts: u64, live: &Live) {
         let (base, other) = self.split(live);
         self.owner_live(ts, self.owner(live), 0, base, live.size);
