@@ -421,23 +421,24 @@ fn hash_of(frames: &[u64], flags: u16) -> u64 {
 pub(crate) unsafe fn capture<A: GlobalAlloc>(slot: &Slot, inner: &A, stack: (usize, usize)) -> u32 {
     let Some(table) = table_of(slot, inner) else { return LOCAL_FULL };
     let t = table.as_ptr();
-    let mut frames = [MaybeUninit::<u64>::uninit(); MAX_DEPTH];
-    // SAFETY: the caller owns `slot`, so this thread is the only one that
-    // touches the table's producer-only fields, `code_hint` among them.
-    let (n, flags) = walk(&mut frames, stack, unsafe { &mut *core::ptr::addr_of_mut!((*t).code_hint) });
-    // SAFETY: `walk` initialised the first `n` elements.
-    let frames = unsafe { core::slice::from_raw_parts(frames.as_ptr().cast::<u64>(), n) };
     // SAFETY: the caller owns `slot`, so this thread is the table's only
     // writer (its producer-only fields are this thread's); the table lives
     // forever; `requested` and `acked` are atomics.
     unsafe {
         // Relaxed: `requested` is written by this thread only.
         let requested = (*t).requested.load(Ordering::Relaxed);
+        // While a reset is pending every stack gets LOCAL_FULL: no walk.
         if requested != (*t).reset_done && !finish_reset(t, requested) {
             return LOCAL_FULL;
         }
-        StackTable::lookup(t, frames, flags)
     }
+    let mut frames = [MaybeUninit::<u64>::uninit(); MAX_DEPTH];
+    // SAFETY: as above: `code_hint` is one of this thread's fields.
+    let (n, flags) = walk(&mut frames, stack, unsafe { &mut *core::ptr::addr_of_mut!((*t).code_hint) });
+    // SAFETY: `walk` initialised the first `n` elements.
+    let frames = unsafe { core::slice::from_raw_parts(frames.as_ptr().cast::<u64>(), n) };
+    // SAFETY: as above.
+    unsafe { StackTable::lookup(t, frames, flags) }
 }
 
 /// Carries out a reset the drainer has acknowledged; false while it has not.
