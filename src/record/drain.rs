@@ -169,8 +169,13 @@ pub(crate) struct Drainer {
     /// String keys whose `Text` record this recording's file already holds.
     texts_written: HashSet<u64>,
     /// Per slot index: the file's stack id of each stack-table id (0: not
-    /// yet seen in this recording).
+    /// yet seen in this recording). The slot being drained has its map in
+    /// `slot_ids` meanwhile.
     stack_ids: Vec<Vec<u32>>,
+    /// The `stack_ids` map of the slot being drained, swapped in for its
+    /// drain, so that an event of a known stack costs one bounds-checked
+    /// load (no hashing, no map of maps).
+    slot_ids: Vec<u32>,
     /// The running clock's conversion to ns, read at each round's start.
     to_ns: super::clock::TicksToNs,
     /// Per slot index: the stack and the return stamp of the slot's next
@@ -238,6 +243,7 @@ impl Drainer {
             last_site: 0,
             texts_written: HashSet::new(),
             stack_ids: Vec::new(),
+            slot_ids: Vec::new(),
             to_ns: super::clock::TicksToNs::running(),
             pending_stack: Vec::new(),
             pending_returned: Vec::new(),
@@ -308,19 +314,17 @@ impl Drainer {
         id
     }
 
-    /// The file's stack id of stack-table id `local` of `slot`.
+    /// The file's stack id of stack-table id `local` of `slot` (the slot
+    /// being drained, whose map is in `slot_ids`).
     #[inline(always)]
     fn file_stack(&mut self, slot: &Slot, local: u32) -> u32 {
         if local == 0 {
             return 0;
         }
-        let index = slot.index() as usize;
-        if let Some(&id) = self.stack_ids.get(index).and_then(|m| m.get(local as usize)) {
-            if id != 0 {
-                return id;
-            }
+        match self.slot_ids.get(local as usize) {
+            Some(&id) if id != 0 => id,
+            _ => self.file_stack_slow(slot, local),
         }
-        self.file_stack_slow(slot, local)
     }
 
     /// [`Self::file_stack`] for an id not in `stack_ids` yet (or `LOCAL_FULL`).
@@ -329,7 +333,6 @@ impl Drainer {
         if local == LOCAL_FULL {
             return self.node(0, MARK_TABLE_FULL);
         }
-        let index = slot.index() as usize;
         // SAFETY: this thread is the drainer, and `local` comes from an
         // event just popped from `slot`'s ring.
         let Some((frames, flags)) = (unsafe { stack::frames_of(slot, local) }) else { return 0 };
@@ -342,10 +345,7 @@ impl Drainer {
         for &ret in frames.iter().rev() {
             id = self.node(id, ret);
         }
-        if self.stack_ids.len() <= index {
-            self.stack_ids.resize_with(index + 1, Vec::new);
-        }
-        let map = &mut self.stack_ids[index];
+        let map = &mut self.slot_ids;
         if map.len() <= local as usize {
             map.resize(local as usize + 1, 0);
         }
@@ -539,6 +539,11 @@ impl Drainer {
                 self.pending_stack.resize(index + 1, 0);
                 self.pending_returned.resize(index + 1, 0);
             }
+            if self.stack_ids.len() <= index {
+                self.stack_ids.resize_with(index + 1, Vec::new);
+            }
+            // Back after the loop: `take` reads and fills the slot's map there.
+            std::mem::swap(&mut self.slot_ids, &mut self.stack_ids[index]);
             loop {
                 self.batch.clear();
                 self.stacks.clear();
@@ -568,6 +573,7 @@ impl Drainer {
                     break;
                 }
             }
+            std::mem::swap(&mut self.slot_ids, &mut self.stack_ids[index]);
             most = most.max(taken);
             self.totals.take(slot);
             if let Some(r) = reset {

@@ -29,7 +29,9 @@
 //! the function itself appears (as its callee's return address). If it used
 //! the register for data, the link is not a frame and the walk ends there.
 //! Return addresses are accepted only inside the executable segments of
-//! the loaded objects.
+//! the loaded objects: checked first against the executable's and against
+//! the one the thread's previous walk ended in (a published range never
+//! changes, so remembering one is exact), then against all of them.
 //!
 //! # The table
 //! Per slot, fixed size, allocated from the inner allocator on the slot's
@@ -39,7 +41,11 @@
 //! stack's frames before it pushes the first event carrying the id, and the
 //! push's Release store publishes them to the drainer's Acquire pop. An
 //! entry is never changed once written, so the drainer may read any id it
-//! popped while the producer appends more. When the table is full, new
+//! popped while the producer appends more. In front of the index, a few
+//! recently looked-up stacks are compared frame by frame with the walk
+//! (`StackTable::lookup`): the common case of a program allocating again
+//! where it just did costs no hash and no probe, and gives the same id.
+//! When the table is full, new
 //! stacks get [`LOCAL_FULL`] (counted by replay, never lost silently).
 //! Tables stay with their slot for the life of the process: stacks are
 //! process-wide addresses, so a later owner of the slot reuses them.
@@ -106,12 +112,42 @@ pub(crate) struct StackTable {
     len: usize,
     /// Producer only: frames used.
     frames_used: usize,
+    /// Producer only: the walk's second code range ([`CodeHint`]).
+    code_hint: CodeHint,
+    /// Producer only: the stacks looked up last, by [`recent_key`]; id 0
+    /// for none. Emptied with the table at a reset.
+    recent: [Recent; RECENT],
     /// Producer only: `(tag << 32) | id`, 0 for an empty bucket.
     buckets: [u64; BUCKETS],
     /// Written by the producer before an id is published, then read-only.
     entries: [Entry; TABLE_STACKS],
     /// As `entries`.
     frames: [u64; TABLE_FRAMES],
+}
+
+/// A stack the producer looked up lately: its id and a copy of its entry.
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+struct Recent {
+    id: u32,
+    entry: Entry,
+}
+
+/// Slots of [`StackTable::recent`] (a power of two).
+const RECENT: usize = 8;
+
+/// Which slot of [`StackTable::recent`] a stack goes in: a mix of its
+/// innermost frame (which says through which allocator call it came), a
+/// frame from its middle and its depth. Any key would be exact (a hit is
+/// checked frame by frame); this one keeps a program's few hot stacks apart.
+#[inline(always)]
+fn recent_key(frames: &[u64]) -> usize {
+    let n = frames.len();
+    let (first, middle) = match frames {
+        [] => (0, 0),
+        _ => (frames[0], frames[n / 2]),
+    };
+    ((first ^ middle.rotate_left(23) ^ n as u64).wrapping_mul(K) >> (64 - RECENT.trailing_zeros())) as usize
 }
 
 /// Code address ranges of the loaded objects, for checking return
@@ -157,13 +193,14 @@ impl CodeRanges {
 
     /// The ranges published so far, for one walk: a range published during
     /// the walk is not seen by it (as if the walk had run a moment before).
+    /// `other` is a range of these published before (see [`CodeHint`]).
     #[inline(always)]
-    fn view(&self) -> CodeView<'_> {
+    fn view(&self, other: CodeHint) -> CodeView<'_> {
         // Acquire: pairs with the Release store in `add`: the pairs below
         // `len` are seen written.
         let n = self.len.load(Ordering::Acquire).min(MAX_RANGES);
         let (lo, hi) = if n > 0 { self.range(0) } else { (0, 0) };
-        CodeView { ranges: self, n, lo, hi }
+        CodeView { ranges: self, n, lo, span: hi.saturating_sub(lo), other }
     }
 
     /// Range `i` (below a length loaded with Acquire).
@@ -175,35 +212,52 @@ impl CodeRanges {
     }
 }
 
-/// What one walk knows of [`CODE`] (or of other [`CodeRanges`], in tests): how many ranges it looks at, and the
-/// range the last return address fell in (first the executable's, where
-/// most frames are), checked before the others.
+/// What one walk knows of [`CODE`] (or of other [`CodeRanges`], in tests):
+/// how many ranges it looks at, and two ranges checked before the others,
+/// each as its start and length so that a check is one subtraction and one
+/// compare: the executable's (where most frames are) and `other`, the last
+/// other range a return address fell in (for a thread, usually the C
+/// library, where its outermost frame returns to). The caller keeps `other`
+/// from one walk to the next ([`CodeView::other`]).
 struct CodeView<'a> {
     ranges: &'a CodeRanges,
     n: usize,
     lo: u64,
-    hi: u64,
+    span: u64,
+    other: CodeHint,
 }
+
+/// A range of [`CODE`] as `(start, length)`, `(0, 0)` for none: a
+/// thread's guess of where the next walk's last frame returns to. Any
+/// range once published stays published unchanged (`CodeRanges::add` only
+/// appends), so a hint from an earlier walk is a range this walk may accept.
+pub(crate) type CodeHint = (u64, u64);
 
 impl CodeView<'_> {
     /// Whether `addr` is inside one of the ranges; on a hit outside the
-    /// last one, that range becomes the last one.
+    /// first two, that range becomes `other`.
     #[inline(always)]
     fn contains(&mut self, addr: u64) -> bool {
-        (self.lo <= addr && addr < self.hi) || self.find(addr)
+        // One unsigned compare for `lo <= addr < lo + span`.
+        addr.wrapping_sub(self.lo) < self.span || addr.wrapping_sub(self.other.0) < self.other.1 || self.find(addr)
     }
 
-    /// [`CodeView::contains`] past the last range: a scan of them all.
+    /// [`CodeView::contains`] past the first two ranges: a scan of them all.
     #[inline(never)]
     fn find(&mut self, addr: u64) -> bool {
         for i in 0..self.n {
             let (lo, hi) = self.ranges.range(i);
             if lo <= addr && addr < hi {
-                (self.lo, self.hi) = (lo, hi);
+                self.other = (lo, hi - lo);
                 return true;
             }
         }
         false
+    }
+
+    /// The range to check second in the next walk.
+    fn other(&self) -> CodeHint {
+        self.other
     }
 }
 
@@ -254,42 +308,79 @@ fn frame_pointer() -> usize {
 /// on aarch64 (sp is always 16-byte aligned).
 const FP_ALIGN: usize = 16;
 
+/// The frame pointers a walk may follow: `FP_ALIGN`-aligned and inside
+/// `[low, high - 16]` (the two words read at a frame pointer end at or below
+/// `high`), checked with one subtraction, one rotation and one compare.
+#[derive(Debug, Clone, Copy)]
+struct FrameBounds {
+    /// `low` rounded up to `FP_ALIGN`.
+    base: usize,
+    /// The accepted pointers are `base + FP_ALIGN * k` for `k <= steps`.
+    steps: usize,
+}
+
+impl FrameBounds {
+    /// The bounds of `[low, high)`, or `None` when it holds no frame.
+    #[inline(always)]
+    fn new(low: usize, high: usize) -> Option<Self> {
+        let base = low.checked_add(FP_ALIGN - 1)? & !(FP_ALIGN - 1);
+        let top = high.checked_sub(16)?;
+        (top >= base).then(|| FrameBounds { base, steps: (top - base) / FP_ALIGN })
+    }
+
+    /// Whether `fp` is aligned and inside the bounds. With `d = fp - base`
+    /// (wrapping), `d.rotate_right(4) <= steps` holds exactly when `d` is a
+    /// multiple of 16 (otherwise its low bits land in the top bits) and
+    /// `d / 16 <= steps` (an `fp` below `base` wraps to a huge `d`).
+    #[inline(always)]
+    fn accepts(&self, fp: usize) -> bool {
+        const _: () = assert!(FP_ALIGN == 16);
+        fp.wrapping_sub(self.base).rotate_right(4) <= self.steps
+    }
+}
+
 /// A multiplier of the FxHash family.
 const K: u64 = 0x517c_c1b7_2722_0a95;
 
 /// Walks the calling thread's frame-pointer chain into `out`, innermost
-/// frame first; returns the number of frames, the entry flags and a hash of
-/// both. `stack` is the thread's stack, `[low, high)`.
+/// frame first; returns the number of frames and the entry flags. `stack`
+/// is the thread's stack, `[low, high)`; `hint` the range the previous walk
+/// found its last return address in, updated ([`CodeHint`]).
 #[inline(always)]
-fn walk(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize)) -> (usize, u16, u64) {
-    walk_checked(out, stack, true)
+fn walk(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize), hint: &mut CodeHint) -> (usize, u16) {
+    walk_checked(out, stack, true, hint)
 }
 
 /// [`walk`], with the check of return addresses against the loaded code
 /// optional (`check_code`: a constant at every call, so it costs nothing).
+///
+/// A frame pointer is followed only if [`FrameBounds`] accepts it (aligned,
+/// inside `[max(low, sp), high - 16]`) and it is above the previous one, so
+/// every read is inside the live part of the stack.
 #[inline(always)]
-fn walk_checked(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize), check_code: bool) -> (usize, u16, u64) {
+fn walk_checked(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize), check_code: bool, hint: &mut CodeHint) -> (usize, u16) {
     // Nothing below the stack pointer is a live frame, and for the main
     // thread the range glibc reports reaches far below the mapped stack
     // (down to the previous mapping): never read there.
     let (low, high) = (stack.0.max(stack_pointer()), stack.1);
+    let bounds = FrameBounds::new(low, high);
     let mut fp = frame_pointer();
     let mut n = 0;
-    let mut hash = 0u64;
-    let mut code = CODE.view();
+    let mut code = CODE.view(*hint);
+    if fp == 0 {
+        return (0, 0);
+    }
+    let Some(bounds) = bounds.filter(|b| b.accepts(fp)) else {
+        return (0, u16::from(ENDED_EARLY));
+    };
     let flags = loop {
-        if fp == 0 {
-            break 0;
-        }
-        if fp < low || fp > high.saturating_sub(16) || fp % FP_ALIGN != 0 {
-            break u16::from(ENDED_EARLY);
-        }
         // SAFETY: `[fp, fp + 16)` lies inside this thread's own stack, at or
-        // above the stack pointer and below the stack's top (checked just
-        // above against its bounds, taken at registration): memory that is
-        // mapped and readable for as long as the thread runs; the reads are
-        // aligned. Stale data there can make a wrong chain, never
-        // a fault, and every link is checked again before it is followed.
+        // above the stack pointer and below the stack's top (`FrameBounds`,
+        // checked before `fp` was taken, against the stack's bounds taken at
+        // registration): memory that is mapped and readable for as long as
+        // the thread runs; the reads are aligned. Stale data there can make a
+        // wrong chain, never a fault, and every link is checked again before
+        // it is followed.
         let (next, ret) = unsafe { ((fp as *const usize).read(), ((fp + 8) as *const u64).read()) };
         if check_code && !code.contains(ret) {
             break u16::from(ENDED_EARLY);
@@ -299,14 +390,25 @@ fn walk_checked(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize), 
         }
         out[n] = MaybeUninit::new(ret);
         n += 1;
-        hash = (hash.rotate_left(5) ^ ret).wrapping_mul(K);
-        if next != 0 && next <= fp {
-            break u16::from(ENDED_EARLY);
+        if next <= fp || !bounds.accepts(next) {
+            // A null link ends a complete stack; any other is broken.
+            break if next == 0 { 0 } else { u16::from(ENDED_EARLY) };
         }
         fp = next;
     };
-    hash = (hash.rotate_left(5) ^ (n as u64) ^ (u64::from(flags) << 32)).wrapping_mul(K);
-    (n, flags, hash)
+    *hint = code.other();
+    (n, flags)
+}
+
+/// The hash of a stack (its frames, their number and its flags) that the
+/// table's index uses.
+#[inline(always)]
+fn hash_of(frames: &[u64], flags: u16) -> u64 {
+    let mut hash = 0u64;
+    for &ret in frames {
+        hash = (hash.rotate_left(5) ^ ret).wrapping_mul(K);
+    }
+    (hash.rotate_left(5) ^ (frames.len() as u64) ^ (u64::from(flags) << 32)).wrapping_mul(K)
 }
 
 /// Captures the calling thread's stack and returns its id in `slot`'s
@@ -317,10 +419,6 @@ fn walk_checked(out: &mut [MaybeUninit<u64>; MAX_DEPTH], stack: (usize, usize), 
 /// The calling thread must own `slot` (be its ring's producer).
 #[inline(always)]
 pub(crate) unsafe fn capture<A: GlobalAlloc>(slot: &Slot, inner: &A, stack: (usize, usize)) -> u32 {
-    let mut frames = [MaybeUninit::<u64>::uninit(); MAX_DEPTH];
-    let (n, flags, hash) = walk(&mut frames, stack);
-    // SAFETY: `walk` initialised the first `n` elements.
-    let frames = unsafe { core::slice::from_raw_parts(frames.as_ptr().cast::<u64>(), n) };
     let Some(table) = table_of(slot, inner) else { return LOCAL_FULL };
     let t = table.as_ptr();
     // SAFETY: the caller owns `slot`, so this thread is the table's only
@@ -329,11 +427,18 @@ pub(crate) unsafe fn capture<A: GlobalAlloc>(slot: &Slot, inner: &A, stack: (usi
     unsafe {
         // Relaxed: `requested` is written by this thread only.
         let requested = (*t).requested.load(Ordering::Relaxed);
+        // While a reset is pending every stack gets LOCAL_FULL: no walk.
         if requested != (*t).reset_done && !finish_reset(t, requested) {
             return LOCAL_FULL;
         }
-        StackTable::intern(t, frames, flags, hash)
     }
+    let mut frames = [MaybeUninit::<u64>::uninit(); MAX_DEPTH];
+    // SAFETY: as above: `code_hint` is one of this thread's fields.
+    let (n, flags) = walk(&mut frames, stack, unsafe { &mut *core::ptr::addr_of_mut!((*t).code_hint) });
+    // SAFETY: `walk` initialised the first `n` elements.
+    let frames = unsafe { core::slice::from_raw_parts(frames.as_ptr().cast::<u64>(), n) };
+    // SAFETY: as above.
+    unsafe { StackTable::lookup(t, frames, flags) }
 }
 
 /// Carries out a reset the drainer has acknowledged; false while it has not.
@@ -354,6 +459,7 @@ unsafe fn finish_reset(t: *mut StackTable, requested: u32) -> bool {
     // looks at any entry until an event carrying a new id is pushed.
     unsafe {
         core::ptr::addr_of_mut!((*t).buckets).write_bytes(0, 1);
+        core::ptr::addr_of_mut!((*t).recent).write_bytes(0, 1);
         (*t).len = 1;
         (*t).frames_used = 0;
         (*t).reset_done = requested;
@@ -452,7 +558,58 @@ fn create_table<A: GlobalAlloc>(slot: &Slot, inner: &A) -> Option<NonNull<StackT
     Some(mem)
 }
 
+/// Whether the `frames.len()` frames at `at` equal `frames`: every pair
+/// is compared (no early exit), which the compiler turns into a few wide
+/// compares instead of a call to `bcmp`.
+///
+/// # Safety
+/// `at` is valid for reading `frames.len()` frames, none of which is being
+/// written.
+#[inline(always)]
+unsafe fn same_frames(at: *const u64, frames: &[u64]) -> bool {
+    // SAFETY: the caller's contract.
+    let stored = unsafe { core::slice::from_raw_parts(at, frames.len()) };
+    stored.iter().zip(frames).fold(0, |d, (a, b)| d | (a ^ b)) == 0
+}
+
 impl StackTable {
+    /// The id of the stack `frames` with `flags` in the table at `t`,
+    /// adding it if new: first from [`StackTable::recent`], else from the
+    /// index ([`StackTable::intern`]).
+    ///
+    /// Exact: a hit in `recent` is an entry of this table whose frames,
+    /// depth and flags all equal the walk's, compared here one by one; the
+    /// table holds each stack once and never changes an entry until a
+    /// reset, which empties `recent` too; so the id is the one the index
+    /// would give.
+    ///
+    /// # Safety
+    /// As [`StackTable::intern`].
+    #[inline(always)]
+    unsafe fn lookup(t: *mut StackTable, frames: &[u64], flags: u16) -> u32 {
+        let k = recent_key(frames);
+        // SAFETY: `recent` is touched by the writer only (the caller); entry
+        // `r.id`'s frames lie inside the table (checked by `insert`) and
+        // are never written again before a reset empties `recent`.
+        unsafe {
+            let recent = core::ptr::addr_of_mut!((*t).recent).cast::<Recent>().add(k);
+            let r = recent.read();
+            if r.id != 0
+                && r.entry.flags == flags
+                && usize::from(r.entry.len) == frames.len()
+                && same_frames(core::ptr::addr_of!((*t).frames).cast::<u64>().add(r.entry.offset as usize), frames)
+            {
+                return r.id;
+            }
+            let id = Self::intern(t, frames, flags, hash_of(frames, flags));
+            if id != LOCAL_FULL {
+                let entry = core::ptr::addr_of!((*t).entries).cast::<Entry>().add(id as usize).read();
+                recent.write(Recent { id, entry });
+            }
+            id
+        }
+    }
+
     /// The id of the stack `frames` with `flags` in the table at `t`, adding
     /// it if new.
     ///
@@ -481,8 +638,7 @@ impl StackTable {
                     let e = core::ptr::addr_of!((*t).entries).cast::<Entry>().add(id as usize).read();
                     e.flags == flags
                         && usize::from(e.len) == frames.len()
-                        && core::slice::from_raw_parts(core::ptr::addr_of!((*t).frames).cast::<u64>().add(e.offset as usize), frames.len())
-                            == frames
+                        && same_frames(core::ptr::addr_of!((*t).frames).cast::<u64>().add(e.offset as usize), frames)
                 };
                 if same {
                     return id;
@@ -575,7 +731,7 @@ fn probe_outer() -> bool {
 #[inline(never)]
 fn probe_inner() -> u64 {
     let mut frames = [MaybeUninit::<u64>::uninit(); MAX_DEPTH];
-    let (n, _, _) = walk(&mut frames, thread_stack_bounds());
+    let (n, _) = walk(&mut frames, thread_stack_bounds(), &mut (0, 0));
     if n == 0 {
         return 0;
     }
@@ -590,7 +746,7 @@ fn probe_inner() -> u64 {
 #[inline(never)]
 pub(crate) fn return_addresses(n: usize) -> Vec<u64> {
     let mut frames = [MaybeUninit::<u64>::uninit(); MAX_DEPTH];
-    let (got, _, _) = walk_checked(&mut frames, thread_stack_bounds(), false);
+    let (got, _) = walk_checked(&mut frames, thread_stack_bounds(), false, &mut (0, 0));
     // SAFETY: `walk_checked` initialised the first `got` elements.
     let frames = unsafe { core::slice::from_raw_parts(frames.as_ptr().cast::<u64>(), got) };
     frames.iter().take(n).copied().collect()
@@ -628,9 +784,9 @@ mod tests {
     #[test]
     fn a_walk_sees_the_code_ranges_published_before_it() {
         let ranges = CodeRanges { ranges: [RANGE; MAX_RANGES], len: AtomicUsize::new(0) };
-        assert!(!ranges.view().contains(0x1000), "no range yet");
+        assert!(!ranges.view((0, 0)).contains(0x1000), "no range yet");
         assert!(ranges.add(0x1000, 0x2000) && ranges.add(0x5000, 0x6000) && ranges.add(0x9000, 0x9100));
-        let mut view = ranges.view();
+        let mut view = ranges.view((0, 0));
         for (addr, inside) in [
             (0x1000, true),
             (0x1fff, true),
@@ -648,8 +804,110 @@ mod tests {
         }
         assert!(ranges.add(0x20000, 0x21000));
         assert!(!view.contains(0x20000), "published after the view");
-        assert!(ranges.view().contains(0x20000));
+        assert!(ranges.view((0, 0)).contains(0x20000));
+        assert_eq!(view.other(), (0x5000, 0x1000), "the last range found past the first");
+        let mut next = ranges.view((0x9000, 0x100));
+        assert!(next.contains(0x9050) && next.other() == (0x9000, 0x100), "the hint is accepted and kept");
         assert!(ranges.add(0x1000, 0x2000), "already there");
         assert_eq!(ranges.len.load(Ordering::Relaxed), 4);
+    }
+
+    /// `FrameBounds` accepts exactly the frame pointers the walk's three
+    /// separate checks did (at or above `low`, at or below `high - 16`,
+    /// 16-aligned), at the edges and far outside them. A null frame pointer
+    /// is not asked about: the walk ends at it before any bounds check.
+    #[test]
+    fn frame_bounds_accept_what_the_three_checks_accept() {
+        let old = |low: usize, high: usize, fp: usize| !(fp < low || fp > high.saturating_sub(16) || fp % FP_ALIGN != 0);
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng as usize
+        };
+        let mut cases = vec![(0, 0), (0, 15), (0, 16), (0, 17), (1, 40), (15, 48), (16, 32), (17, 33), (usize::MAX - 40, usize::MAX)];
+        cases.extend((0..200).map(|_| {
+            let low = next() >> 4;
+            (low, low + next() % 100_000)
+        }));
+        let mut checked = 0;
+        for (low, high) in cases {
+            let bounds = FrameBounds::new(low, high);
+            let mut fps: Vec<usize> = (0..200).map(|i| low.wrapping_add(i).wrapping_sub(100)).collect();
+            fps.extend((0..200).map(|i| high.wrapping_add(i).wrapping_sub(100)));
+            fps.extend((0..50).map(|_| next()));
+            fps.extend([1, 16, usize::MAX, usize::MAX - 15, usize::MAX & !15]);
+            for fp in fps.into_iter().filter(|&fp| fp != 0) {
+                assert_eq!(bounds.is_some_and(|b| b.accepts(fp)), old(low, high, fp), "low {low:#x} high {high:#x} fp {fp:#x}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 90_000);
+    }
+
+    /// Looking stacks up through the recent stacks gives the ids the index
+    /// alone gives (in order of first appearance, from 1), for stacks that
+    /// share their first frame, their middle frame, their depth, or all
+    /// their frames but differ in flags; and after a reset, the ids of the
+    /// emptied table (an id remembered from before the reset would be
+    /// wrong: the stacks come back in another order).
+    #[test]
+    fn recent_stacks_give_the_ids_the_index_gives() {
+        use std::collections::HashMap;
+        let layout = Layout::new::<StackTable>();
+        // SAFETY: a non-zero size; a zeroed table is an empty one but for `len`.
+        let t = unsafe { std::alloc::System.alloc_zeroed(layout) }.cast::<StackTable>();
+        assert!(!t.is_null());
+        // SAFETY: `t` is a live table and this test its only user.
+        unsafe { (*t).len = 1 };
+        let mut pool: Vec<(Vec<u64>, u16)> = Vec::new();
+        for depth in [0, 1, 2, 5, 9, 30, MAX_DEPTH] {
+            for variant in 0..6u64 {
+                let mut frames: Vec<u64> = (0..depth as u64).map(|i| 0x40_0000 + i * 0x100).collect();
+                match (variant, depth) {
+                    (_, 0) => {}
+                    (1, _) => frames[depth - 1] += 8,    // differs at the outermost frame only
+                    (2, _) => frames[depth / 2] ^= 0x10, // differs at the key's middle frame
+                    (3, _) => frames[0] += 4,            // differs at the innermost frame
+                    _ => {}
+                }
+                let flags = match variant {
+                    4 => u16::from(ENDED_EARLY),
+                    5 => u16::from(CUT_AT_DEPTH),
+                    _ => 0,
+                };
+                if !pool.contains(&(frames.clone(), flags)) {
+                    pool.push((frames, flags));
+                }
+            }
+        }
+        let mut rng = 12345u64;
+        for round in 0..2 {
+            let mut model: HashMap<(Vec<u64>, u16), u32> = HashMap::new();
+            if round == 1 {
+                pool.reverse();
+            }
+            for i in 0..5_000 {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                // Runs of one stack, and stacks taking turns, as programs do.
+                let k = if i % 7 < 3 { (rng >> 33) as usize % pool.len() } else { i % 3 };
+                let (frames, flags) = &pool[k];
+                let next_id = model.len() as u32 + 1;
+                let want = *model.entry((frames.clone(), *flags)).or_insert(next_id);
+                // SAFETY: as above.
+                let got = unsafe { StackTable::lookup(t, frames, *flags) };
+                assert_eq!(got, want, "round {round}, lookup {i}: stack {k} of depth {}", frames.len());
+            }
+            // A reset the drainer acknowledged, carried out as `capture` does.
+            // SAFETY: as above.
+            unsafe {
+                (*t).requested.store(1, Ordering::Relaxed);
+                (*t).acked.store(1, Ordering::Relaxed);
+                assert!(finish_reset(t, 1));
+            }
+        }
+        // SAFETY: allocated above with this layout; no reference to it remains.
+        unsafe { std::alloc::System.dealloc(t.cast(), layout) };
     }
 }
