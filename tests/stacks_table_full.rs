@@ -57,10 +57,16 @@ fn a_full_stack_table_is_counted_and_then_emptied() {
     let path = std::env::temp_dir().join(format!("memscope-table-full-{}.memscope", std::process::id()));
     let recording = memscope::Recorder::new(&path).start().expect("start");
     let made = std::thread::spawn(|| {
-        let first = many_stacks();
-        // Let the drainer acknowledge the reset the full table asked for.
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        first + second_pass()
+        let mut made = many_stacks();
+        // Let the drainer acknowledge the reset the full table asked for: a
+        // second pass after each wait, the waits growing (0.1 s to 0.8 s),
+        // so a drainer slowed by a loaded machine still gets its turn; a
+        // pass made before the acknowledgement is counted as table-full.
+        for wait_ms in [100, 200, 400, 800] {
+            std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+            made += second_pass();
+        }
+        made
     })
     .join()
     .expect("worker");
