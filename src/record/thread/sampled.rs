@@ -8,16 +8,16 @@
 use super::*;
 use crate::format::sampling::{next_gap, thread_seed};
 use crate::record::clock::Order;
-use crate::record::sample::{AddressSet, BUCKET};
+use crate::record::sample::{groups, AddressSet, BUCKET};
 use crate::sync::AtomicU8;
 use core::sync::atomic::AtomicPtr as StdAtomicPtr;
 use std::alloc::{Layout, System};
 
 /// The sampled-address set's table: [`BUCKET`] header cells (the first
 /// holds the number `n` of cells, the second the bucket mask `n / BUCKET -
-/// 1`), then `n / BUCKET` bytes of bucket counts (rounded up to whole
-/// buckets, so that the cells stay aligned to cache lines), then the `n`
-/// cells; null before the first sampling recording. The counts sit at a
+/// 1`), then the `sample::groups(n)` bytes of group counts (rounded up to
+/// whole buckets, so that the cells stay aligned to cache lines), then the
+/// `n` cells; null before the first sampling recording. The counts sit at a
 /// fixed offset from the start, so that [`may_be_sampled`], on every
 /// deallocation, reads the mask and one count byte and nothing else.
 /// Allocated from `System` at `start`, never through the global allocator,
@@ -29,10 +29,10 @@ static SET: StdAtomicPtr<AtomicU64> = StdAtomicPtr::new(ptr::null_mut());
 /// `SET`'s header cell holding the bucket mask.
 const MASK_CELL: usize = 1;
 
-/// The number of cells the bucket counts of a set of `cells` cells take
+/// The number of cells the group counts of a set of `cells` cells take
 /// (whole buckets: a cell holds 8 counts).
 const fn count_cells(cells: usize) -> usize {
-    (cells / BUCKET).div_ceil(8 * BUCKET) * BUCKET
+    groups(cells).div_ceil(8 * BUCKET) * BUCKET
 }
 
 /// The sampled-address set, if a sampling recording ever started.
@@ -52,7 +52,7 @@ fn set() -> Option<AddressSet<'static>> {
         let n = (*base).load(std::sync::atomic::Ordering::Relaxed) as usize;
         let counts = base.add(BUCKET).cast::<AtomicU8>();
         let cells = base.add(BUCKET + count_cells(n));
-        Some(AddressSet::new(core::slice::from_raw_parts(cells, n), core::slice::from_raw_parts(counts, n / BUCKET)))
+        Some(AddressSet::new(core::slice::from_raw_parts(cells, n), core::slice::from_raw_parts(counts, groups(n))))
     }
 }
 
@@ -99,7 +99,7 @@ pub(crate) fn take_sampled(ptr: usize) -> bool {
 }
 
 /// Whether `ptr` may be a sampled block: false settles that it is not
-/// (its bucket of the set is empty), with one byte load.
+/// (its bucket's group of the set is empty), with one byte load.
 #[inline(always)]
 pub(crate) fn may_be_sampled(ptr: usize) -> bool {
     // As `set().may_hold(ptr)`, without building the set's slices (this
@@ -110,12 +110,13 @@ pub(crate) fn may_be_sampled(ptr: usize) -> bool {
         return false;
     }
     // SAFETY: as in `set`: the mask cell holds `n / BUCKET - 1`, and the
-    // count of bucket `h <= mask` is the byte at `BUCKET` cells plus `h`.
+    // count of bucket `h <= mask` is the byte at `BUCKET` cells plus
+    // `group_of(h) < groups(n)`.
     unsafe {
         let mask = (*base.add(MASK_CELL)).load(std::sync::atomic::Ordering::Relaxed) as usize;
-        let h = crate::record::sample::hash(ptr as u64) & mask;
+        let g = crate::record::sample::group_of(crate::record::sample::hash(ptr as u64) & mask);
         // Relaxed: see `AddressSet::may_hold`.
-        (*base.add(BUCKET).cast::<AtomicU8>().add(h)).load(std::sync::atomic::Ordering::Relaxed) != 0
+        (*base.add(BUCKET).cast::<AtomicU8>().add(g)).load(std::sync::atomic::Ordering::Relaxed) != 0
     }
 }
 
