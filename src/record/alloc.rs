@@ -12,7 +12,8 @@ use super::control::ACTIVE_MEASURE;
 use super::measure;
 use super::thread::{
     cancel_stamp, may_be_sampled, record, record_in, record_stamped, record_stamped_plain, sampled_alloc, sampled_dealloc,
-    sampled_realloc_counts, stamp, take_sampled, track_sampled, unsampled_alloc_fast, unsampled_dealloc_fast, untake_sampled, CONTROL,
+    sampled_realloc_counts, stamp, take_sampled, track_sampled, unsampled_alloc_fast, unsampled_dealloc_fast, unsampled_realloc_fast,
+    untake_sampled, CONTROL,
 };
 use crate::format::RawEvent;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -271,7 +272,8 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
     /// `GlobalAlloc::realloc`'s contract.
     #[inline(always)]
     unsafe fn realloc_sampled(&self, active: u64, ptr: *mut u8, layout: Layout, new_size: usize, session: u32, interval: u64) -> *mut u8 {
-        let was = take_sampled(ptr as usize);
+        // Almost always not sampled: one count byte settles it, as for a deallocation.
+        let was = may_be_sampled(ptr as usize) && take_sampled(ptr as usize);
         let stamp = if was { stamp(&self.inner) } else { None };
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
@@ -287,7 +289,9 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
         if active >= ACTIVE_MEASURE {
             measure::reallocated(layout.size(), new_size);
         }
-        let now = sampled_realloc_counts(&self.inner, session, interval, layout.size(), new_size) == Some(true);
+        // Almost always: the new block is not sampled, counted inline.
+        let now = !unsampled_realloc_fast(session, layout.size() as u64, new_size as u64)
+            && sampled_realloc_counts(&self.inner, session, interval, layout.size(), new_size) == Some(true);
         if now {
             track_sampled(new as usize);
         }

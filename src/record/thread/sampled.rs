@@ -172,6 +172,33 @@ pub(crate) fn unsampled_dealloc_fast(session: u32, ptr: usize, size: u64) -> boo
         .unwrap_or(false)
 }
 
+/// The counting of a reallocation from `old_size` to `new_size` bytes that
+/// succeeded, inline, when its new block is not sampled: as
+/// [`unsampled_alloc_fast`] (the new size draws on the countdown without
+/// crossing it); counts the call. False, having done nothing, when
+/// [`sampled_realloc_counts`] must run.
+#[inline(always)]
+pub(crate) fn unsampled_realloc_fast(session: u32, old_size: u64, new_size: u64) -> bool {
+    LOCAL
+        .try_with(|l| {
+            if l.fast_session.get() != session || l.busy.get() != OUTSIDE {
+                return false;
+            }
+            // The guard first, as in `unsampled_alloc_fast`.
+            l.busy.set(RECORDING);
+            let left = l.countdown.get();
+            let done = new_size < left;
+            if done {
+                l.countdown.set(left - new_size);
+                // SAFETY: as in `unsampled_alloc_fast`.
+                unsafe { &*l.slot.get() }.count_reallocation(old_size, new_size);
+            }
+            l.busy.set(OUTSIDE);
+            done
+        })
+        .unwrap_or(false)
+}
+
 /// Puts back a sampled block whose reallocation failed (it is still live).
 pub(crate) fn untake_sampled(ptr: usize) {
     if let Some(s) = set() {
