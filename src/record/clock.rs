@@ -251,7 +251,15 @@ fn calibrate_tsc(defer: bool) -> Option<Calibration> {
         // The epoch now; its rate from the epoch to a reading at least
         // MIN_CALIBRATION_NS later, taken by the drainer (`complete`).
         let (epoch_ticks, epoch_ns) = Calibration::pair(SOURCE_TSC);
-        return Some(Calibration { source: SOURCE_TSC, mult: 0, shift: SHIFT, epoch_ticks, epoch_ns, anchor: (epoch_ticks, epoch_ns), pending: true });
+        return Some(Calibration {
+            source: SOURCE_TSC,
+            mult: 0,
+            shift: SHIFT,
+            epoch_ticks,
+            epoch_ns,
+            anchor: (epoch_ticks, epoch_ns),
+            pending: true,
+        });
     }
     if wait > 0 {
         std::thread::sleep(std::time::Duration::from_nanos(wait));
@@ -396,8 +404,15 @@ mod tests {
     #[test]
     fn conversion_is_monotonic_and_near_the_rate() {
         // A 2.5 GHz clock: 0.4 ns per tick.
-        let cal =
-            Calibration { source: SOURCE_TSC, mult: (4u64 << 32) / 10, shift: 32, epoch_ticks: 0, epoch_ns: 0, anchor: (0, 0), pending: false };
+        let cal = Calibration {
+            source: SOURCE_TSC,
+            mult: (4u64 << 32) / 10,
+            shift: 32,
+            epoch_ticks: 0,
+            epoch_ns: 0,
+            anchor: (0, 0),
+            pending: false,
+        };
         let mut last = 0;
         for t in (0..1_000_000u64).step_by(7).chain([1 << 40, (1 << 56) - 1]) {
             let ns = cal.ns_of(t);
@@ -424,7 +439,8 @@ mod tests {
     #[test]
     fn a_pending_calibration_waits_for_its_span() {
         let (t, ns) = Calibration::pair(SOURCE_TSC);
-        let mut cal = Calibration { source: SOURCE_TSC, mult: 0, shift: SHIFT, epoch_ticks: t, epoch_ns: ns, anchor: (t, ns), pending: true };
+        let mut cal =
+            Calibration { source: SOURCE_TSC, mult: 0, shift: SHIFT, epoch_ticks: t, epoch_ns: ns, anchor: (t, ns), pending: true };
         measure_later(&mut cal);
         assert!(!cal.pending);
         if tsc_usable() {

@@ -526,7 +526,8 @@ mod api {
             // Relaxed: only uniqueness and growth matter (`STOP`).
             let session = LAST_SESSION.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1);
 
-            let mut drainer = Drainer::new(file, file_path, self.drain_interval, if cal.pending { header_len } else { header.len() } as u64);
+            let mut drainer =
+                Drainer::new(file, file_path, self.drain_interval, if cal.pending { header_len } else { header.len() } as u64);
             if cal.pending {
                 drainer.out_mut().extend_from_slice(&records);
             }
