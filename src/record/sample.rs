@@ -139,15 +139,21 @@ impl<'a> AddressSet<'a> {
         false
     }
 
-    /// Empties every cell: only while no thread uses the set.
+    /// Empties every cell: only while no thread uses the set. Writes only
+    /// the cells and counts not 0 already, so that pages never used stay
+    /// untouched by writes (not resident).
     pub fn clear(&self) {
         for cell in self.cells {
-            // Relaxed: published with the next recording's session (Release).
-            cell.store(0, Ordering::Relaxed);
+            // Relaxed (both): published with the next recording's session (Release).
+            if cell.load(Ordering::Relaxed) != 0 {
+                cell.store(0, Ordering::Relaxed);
+            }
         }
         for count in self.counts {
-            // Relaxed: as above.
-            count.store(0, Ordering::Relaxed);
+            // Relaxed (both): as above.
+            if count.load(Ordering::Relaxed) != 0 {
+                count.store(0, Ordering::Relaxed);
+            }
         }
     }
 
