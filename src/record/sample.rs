@@ -74,10 +74,10 @@ impl<'a> AddressSet<'a> {
         bucket_of(addr, self.cells.len() / BUCKET)
     }
 
-    /// The count of bucket `h`'s group.
+    /// The count of `addr`'s group.
     #[inline(always)]
-    fn group_count(&self, h: usize) -> &'a AtomicU8 {
-        &self.counts[group_of(h)]
+    fn group_count(&self, addr: u64) -> &'a AtomicU8 {
+        &self.counts[group_of(addr, self.counts.len() - 1)]
     }
 
     /// The cells of bucket `h`.
@@ -94,7 +94,7 @@ impl<'a> AddressSet<'a> {
         // count first) happens before this call (module comment), so
         // coherence makes this load see a count of at least 1: every
         // lowering of it pairs with an earlier raise of another address.
-        self.group_count(self.index(addr)).load(Ordering::Relaxed) != 0
+        self.group_count(addr).load(Ordering::Relaxed) != 0
     }
 
     /// Adds `addr` (non-zero, not in the set); false if its bucket is full.
@@ -103,7 +103,7 @@ impl<'a> AddressSet<'a> {
         debug_assert!(addr != 0);
         let h = self.index(addr);
         // A count (see `may_hold`), raised before a cell is taken.
-        raise(self.group_count(h));
+        raise(self.group_count(addr));
         for cell in self.bucket(h) {
             // Relaxed: the cell's value is the only datum; the insert is
             // ordered before the address's removal by the program's own
@@ -114,7 +114,7 @@ impl<'a> AddressSet<'a> {
             }
         }
         // The bucket is full: the count goes back.
-        lower(self.group_count(h));
+        lower(self.group_count(addr));
         false
     }
 
@@ -132,7 +132,7 @@ impl<'a> AddressSet<'a> {
                     return false;
                 }
                 // A count, lowered after the cell is cleared.
-                lower(self.group_count(h));
+                lower(self.group_count(addr));
                 return true;
             }
         }
@@ -181,15 +181,18 @@ fn lower(count: &AtomicU8) {
 }
 
 /// The number of group counts of a table of `cells` cells (a power of
-/// two, at least [`BUCKET`]): one per [`GROUP`] buckets, at least one.
+/// two, at least [`BUCKET`]): one per [`GROUP`] buckets, at least one (a
+/// power of two).
 pub const fn groups(cells: usize) -> usize {
     (cells / BUCKET).div_ceil(GROUP)
 }
 
-/// The index of bucket `h`'s group count.
+/// The index of `addr`'s group count among `group_mask + 1` (a power of
+/// two, [`groups`]): the group of its bucket, `bucket_of(addr) / GROUP`
+/// (the bucket index's high bits are the group's).
 #[inline(always)]
-pub fn group_of(h: usize) -> usize {
-    h / GROUP
+pub fn group_of(addr: u64, group_mask: usize) -> usize {
+    (hash(addr) / GROUP) & group_mask
 }
 
 /// The bucket of `addr` in a table of `buckets` buckets (a power of two).
@@ -272,6 +275,16 @@ mod tests {
         lower(&count);
         lower(&count);
         assert_eq!(count.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn an_address_s_group_is_its_bucket_s() {
+        for cells in [8, 16, 64, 4096, 1 << 18] {
+            let (buckets, g) = (cells / BUCKET, groups(cells));
+            for a in (1u64..2000).map(|i| i * 16 + (i << 20)) {
+                assert_eq!(group_of(a, g - 1), bucket_of(a, buckets) / GROUP, "{cells} cells, address {a:#x}");
+            }
+        }
     }
 
     #[test]

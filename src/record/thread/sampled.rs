@@ -14,8 +14,8 @@ use core::sync::atomic::AtomicPtr as StdAtomicPtr;
 use std::alloc::{Layout, System};
 
 /// The sampled-address set's table: [`BUCKET`] header cells (the first
-/// holds the number `n` of cells, the second the bucket mask `n / BUCKET -
-/// 1`), then the `sample::groups(n)` bytes of group counts (rounded up to
+/// holds the number `n` of cells, the second the group mask
+/// `sample::groups(n) - 1`), then the `sample::groups(n)` bytes of group counts (rounded up to
 /// whole buckets, so that the cells stay aligned to cache lines), then the
 /// `n` cells; null before the first sampling recording. The counts sit at a
 /// fixed offset from the start, so that [`may_be_sampled`], on every
@@ -26,7 +26,7 @@ use std::alloc::{Layout, System};
 /// the length always comes with its table.
 static SET: StdAtomicPtr<AtomicU64> = StdAtomicPtr::new(ptr::null_mut());
 
-/// `SET`'s header cell holding the bucket mask.
+/// `SET`'s header cell holding the group mask.
 const MASK_CELL: usize = 1;
 
 /// The number of cells the group counts of a set of `cells` cells take
@@ -85,7 +85,7 @@ pub(crate) fn prepare_set(cells: usize) -> bool {
     // SAFETY: `base` holds the header's `BUCKET` zeroed cells, aligned to 64.
     unsafe {
         (*base).store(cells as u64, std::sync::atomic::Ordering::Relaxed);
-        (*base.add(MASK_CELL)).store((cells / BUCKET - 1) as u64, std::sync::atomic::Ordering::Relaxed);
+        (*base.add(MASK_CELL)).store((groups(cells) - 1) as u64, std::sync::atomic::Ordering::Relaxed);
     }
     // Release: pairs with the Acquire in `set` and `may_be_sampled`. The
     // old table, if any, is kept: a thread of an earlier recording may
@@ -118,12 +118,11 @@ pub(crate) fn may_be_sampled(ptr: usize) -> bool {
     if base.is_null() {
         return false;
     }
-    // SAFETY: as in `set`: the mask cell holds `n / BUCKET - 1`, and the
-    // count of bucket `h <= mask` is the byte at `BUCKET` cells plus
-    // `group_of(h) < groups(n)`.
+    // SAFETY: as in `set`: the mask cell holds `groups(n) - 1`, and the
+    // count of group `g <= mask` is the byte at `BUCKET` cells plus `g`.
     unsafe {
         let mask = (*base.add(MASK_CELL)).load(std::sync::atomic::Ordering::Relaxed) as usize;
-        let g = crate::record::sample::group_of(crate::record::sample::hash(ptr as u64) & mask);
+        let g = crate::record::sample::group_of(ptr as u64, mask);
         // Relaxed: see `AddressSet::may_hold`.
         (*base.add(BUCKET).cast::<AtomicU8>().add(g)).load(std::sync::atomic::Ordering::Relaxed) != 0
     }
