@@ -330,7 +330,9 @@ mod api {
         }
 
         /// How long `finish`, dropping the guard, or process exit waits for
-        /// the drainer to write the last events.
+        /// the drainer to write the last events. In a process's first
+        /// recording that includes the rest of the clock's calibration, up
+        /// to 5 ms after `start` (FORMAT.md, "The clock").
         pub fn finish_timeout(mut self, timeout: Duration) -> Self {
             self.finish_timeout = timeout;
             self
