@@ -2,16 +2,17 @@
 //! ships: concurrent inserts and removals of different addresses in one
 //! bucket, a removal on another thread than the insert (ordered by the
 //! program's own hand-over, as a pointer passed between threads is), and a
-//! bucket filled by two racing inserts.
+//! bucket filled by two racing inserts, and addresses of two buckets that
+//! share one group count.
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 use loom::sync::Arc;
 use loom::thread;
-use memscope::record::sample::{AddressSet, BUCKET};
+use memscope::record::sample::{bucket_of, groups, AddressSet, BUCKET, GROUP};
 use std::sync::atomic::Ordering::{Acquire, Release};
 
-/// A table of `n` cells and its bucket counts.
+/// A table of `n` cells and its group counts.
 struct Table(Vec<AtomicU64>, Vec<AtomicU8>);
 
 impl Table {
@@ -21,7 +22,7 @@ impl Table {
 }
 
 fn cells(n: usize) -> Arc<Table> {
-    Arc::new(Table((0..n).map(|_| AtomicU64::new(0)).collect(), (0..n / BUCKET).map(|_| AtomicU8::new(0)).collect()))
+    Arc::new(Table((0..n).map(|_| AtomicU64::new(0)).collect(), (0..groups(n)).map(|_| AtomicU8::new(0)).collect()))
 }
 
 /// One thread inserts `a` and hands it to a second, which removes it, while
@@ -89,5 +90,58 @@ fn racing_inserts_into_the_last_cell() {
         assert_eq!(set.count(), BUCKET);
         assert!(set.remove(if a { 0xA00 } else { 0xB00 }));
         assert!(!set.insert(0xC00) || set.remove(0xC00));
+    });
+}
+
+/// An address (16-byte aligned) in bucket `b` of a table of `buckets` buckets.
+fn address_in(buckets: usize, b: usize) -> u64 {
+    (1u64..).map(|i| i * 16).find(|&a| bucket_of(a, buckets) == b).unwrap()
+}
+
+/// Two buckets of one group (a two-bucket table: one count byte): one
+/// thread inserts `a` and hands it to a second, which removes it, while a
+/// third inserts and removes `c` in the other bucket. The shared count never
+/// reads 0 while `a` is in the set, and ends at 0.
+#[test]
+fn two_buckets_share_a_group_count() {
+    assert!(GROUP >= 2);
+    loom::model(|| {
+        let table = cells(2 * BUCKET);
+        assert_eq!(table.1.len(), 1);
+        let (a, c) = (address_in(2, 0), address_in(2, 1));
+        let handed = Arc::new(AtomicBool::new(false));
+        let (t1, h1) = (table.clone(), handed.clone());
+        let inserter = thread::spawn(move || {
+            assert!(t1.set().insert(a));
+            h1.store(true, Release);
+        });
+        let (t2, h2) = (table.clone(), handed.clone());
+        let remover = thread::spawn(move || {
+            if h2.load(Acquire) {
+                let set = t2.set();
+                assert!(set.may_hold(a), "the group's count says a may be there");
+                assert!(set.remove(a));
+                true
+            } else {
+                false
+            }
+        });
+        let t3 = table.clone();
+        let other = thread::spawn(move || {
+            let set = t3.set();
+            assert!(set.insert(c));
+            assert!(set.may_hold(c));
+            assert!(set.remove(c));
+        });
+        inserter.join().unwrap();
+        let removed = remover.join().unwrap();
+        other.join().unwrap();
+        let set = table.set();
+        if !removed {
+            assert!(set.may_hold(a));
+            assert!(set.remove(a));
+        }
+        assert_eq!(set.count(), 0);
+        assert!(!set.may_hold(a) && !set.may_hold(c), "the shared count is back to 0");
     });
 }

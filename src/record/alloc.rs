@@ -12,7 +12,8 @@ use super::control::ACTIVE_MEASURE;
 use super::measure;
 use super::thread::{
     cancel_stamp, may_be_sampled, record, record_in, record_stamped, record_stamped_plain, sampled_alloc, sampled_dealloc,
-    sampled_realloc_counts, stamp, take_sampled, track_sampled, unsampled_alloc_fast, unsampled_dealloc_fast, untake_sampled, CONTROL,
+    sampled_realloc_counts, stamp, take_sampled, track_sampled, unsampled_alloc_fast, unsampled_dealloc_fast, unsampled_realloc_fast,
+    untake_sampled, CONTROL,
 };
 use crate::format::RawEvent;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -235,10 +236,27 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
         if session != 0 {
             let interval = CONTROL.sample_interval();
             if interval != 0 {
+                // Almost always: the old block is not sampled (one count
+                // byte says so), handled here; the rest out of line, so that
+                // this path saves few registers and keeps a small frame.
+                if !may_be_sampled(ptr as usize) {
+                    // SAFETY: the caller's contract, passed on.
+                    return unsafe { self.realloc_unsampled(active, ptr, layout, new_size, session, interval) };
+                }
                 // SAFETY: the caller's contract, passed on.
                 return unsafe { self.realloc_sampled(active, ptr, layout, new_size, session, interval) };
             }
         }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.realloc_recorded(active, ptr, layout, new_size) }
+    }
+
+    /// A reallocation in a full recording, or while a thread measures.
+    ///
+    /// # Safety
+    /// `GlobalAlloc::realloc`'s contract.
+    #[inline(never)]
+    unsafe fn realloc_recorded(&self, active: u64, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let stamp = stamp(&self.inner);
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
@@ -260,6 +278,42 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
         new
     }
 
+    /// A reallocation in a sampling recording whose old block is not
+    /// sampled (its group of the set is empty): the call, then the new size
+    /// drawn on the countdown, inline when it does not cross it (as
+    /// [`realloc_sampled`](Self::realloc_sampled)'s last two cases).
+    ///
+    /// # Safety
+    /// `GlobalAlloc::realloc`'s contract.
+    #[inline(always)]
+    unsafe fn realloc_unsampled(&self, active: u64, ptr: *mut u8, layout: Layout, new_size: usize, session: u32, interval: u64) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if new.is_null() {
+            return new;
+        }
+        if active >= ACTIVE_MEASURE {
+            measure::reallocated(layout.size(), new_size);
+        }
+        if !unsampled_realloc_fast(session, layout.size() as u64, new_size as u64) {
+            self.realloc_into_sample(session, interval, layout, new, new_size);
+        }
+        new
+    }
+
+    /// The new block of a reallocation whose old block was not sampled,
+    /// when the inline count could not settle it: counts the call, and
+    /// records the new block as an allocation if it is sampled.
+    #[inline(never)]
+    fn realloc_into_sample(&self, session: u32, interval: u64, layout: Layout, new: *mut u8, new_size: usize) {
+        if sampled_realloc_counts(&self.inner, session, interval, layout.size(), new_size) == Some(true) {
+            track_sampled(new as usize);
+            record(&self.inner, true, Order::AfterCall, |ts, stack| {
+                RawEvent::alloc(ts, new as usize, new_size, layout.align(), false, stack)
+            });
+        }
+    }
+
     /// A reallocation in a sampling recording (FORMAT.md, "Sampling
     /// record"): the old block leaves the sampled-address set before the
     /// call; the new size draws on the countdown after it. Both sampled: a
@@ -269,9 +323,10 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
     ///
     /// # Safety
     /// `GlobalAlloc::realloc`'s contract.
-    #[inline(always)]
+    #[inline(never)]
     unsafe fn realloc_sampled(&self, active: u64, ptr: *mut u8, layout: Layout, new_size: usize, session: u32, interval: u64) -> *mut u8 {
-        let was = take_sampled(ptr as usize);
+        // Almost always not sampled: one count byte settles it, as for a deallocation.
+        let was = may_be_sampled(ptr as usize) && take_sampled(ptr as usize);
         let stamp = if was { stamp(&self.inner) } else { None };
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
@@ -287,7 +342,9 @@ impl<A: GlobalAlloc> TrackingAllocator<A> {
         if active >= ACTIVE_MEASURE {
             measure::reallocated(layout.size(), new_size);
         }
-        let now = sampled_realloc_counts(&self.inner, session, interval, layout.size(), new_size) == Some(true);
+        // Almost always: the new block is not sampled, counted inline.
+        let now = !unsampled_realloc_fast(session, layout.size() as u64, new_size as u64)
+            && sampled_realloc_counts(&self.inner, session, interval, layout.size(), new_size) == Some(true);
         if now {
             track_sampled(new as usize);
         }

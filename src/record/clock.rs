@@ -112,9 +112,14 @@ pub(crate) struct Calibration {
     pub(crate) epoch_ticks: u64,
     /// `CLOCK_MONOTONIC` at the epoch (the segment header's `start_monotonic_ns`).
     pub(crate) epoch_ns: u64,
-    /// The earlier (raw clock, `CLOCK_MONOTONIC`) pair `mult` was measured
-    /// from, up to the epoch's pair (the same as the epoch's for `CLOCK_MONOTONIC`).
+    /// The other (raw clock, `CLOCK_MONOTONIC`) pair `mult` was measured
+    /// with, the epoch's being one: an earlier one (the process's first
+    /// reading), or one the drainer read at least [`MIN_CALIBRATION_NS`]
+    /// after the epoch ([`complete`]); the epoch's own for `CLOCK_MONOTONIC`.
     pub(crate) anchor: (u64, u64),
+    /// The rate is not measured yet (`mult` is 0): the drainer measures it
+    /// ([`complete`]) before it converts any event.
+    pub(crate) pending: bool,
 }
 
 impl Calibration {
@@ -195,31 +200,46 @@ fn tsc_usable() -> bool {
 
 /// At `start`, before the recording runs: chooses the clock (once per
 /// process), reads the epoch, and measures the tick rate against
-/// `CLOCK_MONOTONIC` (waiting up to [`MIN_CALIBRATION_NS`] in a process's
-/// first recording). Sets the drainer's conversion; the caller publishes
+/// `CLOCK_MONOTONIC` from the process's first reading, if that is at least
+/// [`MIN_CALIBRATION_NS`] old. If it is not (a process's first recording),
+/// `defer` says what to do: wait here for the rest of the span (false), or
+/// return a [`Calibration::pending`] one whose rate the drainer measures
+/// later with [`complete`] (true), before it converts any event. Sets the
+/// drainer's conversion when the rate is known; the caller publishes
 /// `epoch_ticks` and the source in `CONTROL`.
-pub(crate) fn calibrate() -> Calibration {
+pub(crate) fn calibrate(defer: bool) -> Calibration {
     // Relaxed (all statics here): written and read by `start`, one at a
-    // time (`record::STATE`), and read by the drainer it then spawns.
+    // time (`record::STATE`), and read by the drainer it then spawns (or by
+    // `complete`, on that drainer, before `start` can run again).
     let mut source = SOURCE.load(Ordering::Relaxed);
     if source == 0 {
         source = if tsc_usable() { SOURCE_TSC } else { SOURCE_MONOTONIC } + 1;
         SOURCE.store(source, Ordering::Relaxed);
     }
     let source = source - 1;
-    let cal = if source == SOURCE_TSC { calibrate_tsc() } else { None };
+    let cal = if source == SOURCE_TSC { calibrate_tsc(defer) } else { None };
     let cal = cal.unwrap_or_else(|| {
         let ns = monotonic_ns();
-        Calibration { source: SOURCE_MONOTONIC, mult: 1, shift: 0, epoch_ticks: ns, epoch_ns: ns, anchor: (ns, ns) }
+        Calibration { source: SOURCE_MONOTONIC, mult: 1, shift: 0, epoch_ticks: ns, epoch_ns: ns, anchor: (ns, ns), pending: false }
     });
-    RUNNING_MULT.store(cal.mult, Ordering::Relaxed);
-    RUNNING_SHIFT.store(cal.shift, Ordering::Relaxed);
+    if !cal.pending {
+        set_running(&cal);
+    }
     cal
 }
 
+/// Makes `cal` the running recording's conversion (the drainer's).
+fn set_running(cal: &Calibration) {
+    // Relaxed: read by the drainer, which `start` spawns after this, or
+    // which sets them itself (`complete`) before it converts an event.
+    RUNNING_MULT.store(cal.mult, Ordering::Relaxed);
+    RUNNING_SHIFT.store(cal.shift, Ordering::Relaxed);
+}
+
 /// The TSC's calibration, or `None` (and `CLOCK_MONOTONIC` for the rest of
-/// the process) if its rate is implausible.
-fn calibrate_tsc() -> Option<Calibration> {
+/// the process) if its rate is implausible. Pending (`defer`) when the
+/// process's first reading is less than [`MIN_CALIBRATION_NS`] old.
+fn calibrate_tsc(defer: bool) -> Option<Calibration> {
     if ANCHOR_NS.load(Ordering::Relaxed) == 0 {
         let (t, ns) = Calibration::pair(SOURCE_TSC);
         ANCHOR_TICKS.store(t, Ordering::Relaxed);
@@ -227,19 +247,76 @@ fn calibrate_tsc() -> Option<Calibration> {
     }
     let anchor = (ANCHOR_TICKS.load(Ordering::Relaxed), ANCHOR_NS.load(Ordering::Relaxed));
     let wait = (anchor.1 + MIN_CALIBRATION_NS).saturating_sub(monotonic_ns());
+    if wait > 0 && defer {
+        // The epoch now; its rate from the epoch to a reading at least
+        // MIN_CALIBRATION_NS later, taken by the drainer (`complete`).
+        let (epoch_ticks, epoch_ns) = Calibration::pair(SOURCE_TSC);
+        return Some(Calibration {
+            source: SOURCE_TSC,
+            mult: 0,
+            shift: SHIFT,
+            epoch_ticks,
+            epoch_ns,
+            anchor: (epoch_ticks, epoch_ns),
+            pending: true,
+        });
+    }
     if wait > 0 {
         std::thread::sleep(std::time::Duration::from_nanos(wait));
     }
     let (epoch_ticks, epoch_ns) = Calibration::pair(SOURCE_TSC);
-    let (dt, dns) = (epoch_ticks.wrapping_sub(anchor.0), epoch_ns.wrapping_sub(anchor.1));
-    // Between 50 MHz and 20 GHz, and neither clock went back.
-    let plausible = epoch_ticks > anchor.0 && epoch_ns > anchor.1 && dt / 20 <= dns && dns <= dt.saturating_mul(20);
-    if !plausible {
+    let Some(mult) = rate(anchor, (epoch_ticks, epoch_ns)) else {
         SOURCE.store(SOURCE_MONOTONIC + 1, Ordering::Relaxed);
         return None;
+    };
+    Some(Calibration { source: SOURCE_TSC, mult, shift: SHIFT, epoch_ticks, epoch_ns, anchor, pending: false })
+}
+
+/// The fixed-point rate (ns per tick × 2^[`SHIFT`]) between an earlier and
+/// a later (TSC, `CLOCK_MONOTONIC`) pair; `None` unless it lies between 50
+/// MHz and 20 GHz and neither clock went back.
+fn rate(earlier: (u64, u64), later: (u64, u64)) -> Option<u64> {
+    let (dt, dns) = (later.0.wrapping_sub(earlier.0), later.1.wrapping_sub(earlier.1));
+    let plausible = later.0 > earlier.0 && later.1 > earlier.1 && dt / 20 <= dns && dns <= dt.saturating_mul(20);
+    plausible.then(|| (((u128::from(dns) << SHIFT) + u128::from(dt / 2)) / u128::from(dt)) as u64)
+}
+
+/// The drainer of a recording whose calibration is [`Calibration::pending`],
+/// before it converts its first event: waits until [`MIN_CALIBRATION_NS`]
+/// after the epoch (the recording runs meanwhile; the rings hold its
+/// events), reads a second pair and measures the rate from the epoch's to
+/// it (the Clock record's `ticks` and `monotonic_ns` are then that later
+/// pair). Sets the running conversion. A rate out of bounds (it never was
+/// on a TSC the kernel keeps time with) makes later recordings of the
+/// process use `CLOCK_MONOTONIC`; this one converts with the measured rate
+/// if both clocks moved forward, else one ns per tick.
+pub(crate) fn complete(cal: &mut Calibration) {
+    if cal.pending {
+        measure_later(cal);
+        set_running(cal);
     }
-    let mult = (((u128::from(dns) << SHIFT) + u128::from(dt / 2)) / u128::from(dt)) as u64;
-    Some(Calibration { source: SOURCE_TSC, mult, shift: SHIFT, epoch_ticks, epoch_ns, anchor })
+}
+
+/// [`complete`]'s measurement, without making it the running conversion.
+fn measure_later(cal: &mut Calibration) {
+    let wait = (cal.epoch_ns + MIN_CALIBRATION_NS).saturating_sub(monotonic_ns());
+    if wait > 0 {
+        std::thread::sleep(std::time::Duration::from_nanos(wait));
+    }
+    let later = Calibration::pair(SOURCE_TSC);
+    let epoch = (cal.epoch_ticks, cal.epoch_ns);
+    cal.mult = rate(epoch, later).unwrap_or_else(|| {
+        // Relaxed: as in `calibrate`; `start` cannot run until this drainer ends.
+        SOURCE.store(SOURCE_MONOTONIC + 1, Ordering::Relaxed);
+        let (dt, dns) = (later.0.saturating_sub(epoch.0), later.1.saturating_sub(epoch.1));
+        if dt == 0 || dns == 0 {
+            1 << SHIFT
+        } else {
+            ((u128::from(dns) << SHIFT) / u128::from(dt)).min(u128::from(u64::MAX)) as u64
+        }
+    });
+    cal.anchor = later;
+    cal.pending = false;
 }
 
 /// The drainer's clock: ns since the running recording's epoch, on the
@@ -327,7 +404,15 @@ mod tests {
     #[test]
     fn conversion_is_monotonic_and_near_the_rate() {
         // A 2.5 GHz clock: 0.4 ns per tick.
-        let cal = Calibration { source: SOURCE_TSC, mult: (4u64 << 32) / 10, shift: 32, epoch_ticks: 0, epoch_ns: 0, anchor: (0, 0) };
+        let cal = Calibration {
+            source: SOURCE_TSC,
+            mult: (4u64 << 32) / 10,
+            shift: 32,
+            epoch_ticks: 0,
+            epoch_ns: 0,
+            anchor: (0, 0),
+            pending: false,
+        };
         let mut last = 0;
         for t in (0..1_000_000u64).step_by(7).chain([1 << 40, (1 << 56) - 1]) {
             let ns = cal.ns_of(t);
@@ -339,7 +424,33 @@ mod tests {
 
     #[test]
     fn calibration_tracks_clock_monotonic() {
-        let cal = calibrate();
+        // The first calibration of this process (unit tests share it: either
+        // waits or defers, whichever runs first), completed if pending, and
+        // a later one from the same first reading.
+        for defer in [true, false] {
+            let mut cal = calibrate(defer);
+            complete(&mut cal);
+            assert!(!cal.pending);
+            assert_eq!(RUNNING_MULT.load(Ordering::Relaxed), cal.mult);
+            check_tracks(&cal);
+        }
+    }
+
+    #[test]
+    fn a_pending_calibration_waits_for_its_span() {
+        let (t, ns) = Calibration::pair(SOURCE_TSC);
+        let mut cal =
+            Calibration { source: SOURCE_TSC, mult: 0, shift: SHIFT, epoch_ticks: t, epoch_ns: ns, anchor: (t, ns), pending: true };
+        measure_later(&mut cal);
+        assert!(!cal.pending);
+        if tsc_usable() {
+            assert!(cal.anchor.1 >= ns + MIN_CALIBRATION_NS, "measured over {} ns", cal.anchor.1 - ns);
+            assert_eq!(Some(cal.mult), rate((t, ns), cal.anchor), "the rate from the epoch's pair to the later one");
+            check_tracks(&cal);
+        }
+    }
+
+    fn check_tracks(cal: &Calibration) {
         let (t, ns) = Calibration::pair(cal.source);
         let file_ns = cal.ns_of(t - cal.epoch_ticks);
         let mono = ns - cal.epoch_ns;

@@ -628,6 +628,19 @@ impl Drainer {
         Ok(most)
     }
 
+    /// What this drainer writes next (`launch`: the head records of a
+    /// recording whose clock rate is pending go first, and are rewritten
+    /// once it is known, before the first write).
+    pub(crate) fn out_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    /// The head every later segment starts with, when segmenting (as
+    /// [`Drainer::out_mut`]).
+    pub(crate) fn segment_head_mut(&mut self) -> Option<&mut Vec<u8>> {
+        self.segments.as_mut().map(|s| &mut s.head)
+    }
+
     /// Makes this drainer write a directory of segments (`segments.head`
     /// was written to `file` already, as segment 0's start) and writes
     /// segment 0's Segment and Checkpoint records.

@@ -330,7 +330,9 @@ mod api {
         }
 
         /// How long `finish`, dropping the guard, or process exit waits for
-        /// the drainer to write the last events.
+        /// the drainer to write the last events. In a process's first
+        /// recording that includes the rest of the clock's calibration, up
+        /// to 5 ms after `start` (FORMAT.md, "The clock").
         pub fn finish_timeout(mut self, timeout: Duration) -> Self {
             self.finish_timeout = timeout;
             self
@@ -460,8 +462,14 @@ mod api {
                 path.clone()
             };
             let mut file = std::fs::File::create(&file_path).map_err(|source| Error::Create { path: file_path.clone(), source })?;
-            // The clock, its epoch and its rate (may wait a few ms, once per process).
-            let cal = super::clock::calibrate();
+            // The clock, its epoch and its rate. In a process's first
+            // recording the rate needs a 5 ms span: the drainer measures it
+            // (`clock::complete`) while the recording runs, and the rings hold
+            // the events until then; except for a full recording under
+            // `OnFull::Drop`, whose rings could fill in those 5 ms and lose
+            // events: it waits here, as every recording did before.
+            let defer = !(self.on_full == OnFull::Drop && self.sampling_interval == 0);
+            let mut cal = super::clock::calibrate(defer);
             let epoch = cal.epoch_ns;
             let start_unix_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
             let header = SegmentHeader {
@@ -473,7 +481,7 @@ mod api {
                 on_full: self.on_full,
             };
             let mut header = header.encode().to_vec();
-            crate::format::put_clock(&mut header, &cal.record(crate::format::CLOCK_AT_START));
+            let header_len = header.len();
             let interval = self.sampling_interval;
             let seed = self.sampling_seed.unwrap_or_else(|| {
                 let mut s = start_unix_ns ^ epoch.rotate_left(32) ^ u64::from(std::process::id());
@@ -484,9 +492,29 @@ mod api {
                 if !thread::prepare_set(cells) {
                     return Err(Error::InvalidConfig("no memory for the sampled-address set"));
                 }
-                crate::format::sampling::put_sampling(&mut header, &crate::format::SamplingRecord { interval_bytes: interval, seed });
+            }
+            // The records after the segment header (FORMAT.md): the first
+            // Clock record, then the Sampling record. With the rate pending,
+            // the segment header alone goes to the file now (a follower can
+            // open it); the drainer writes these first, once it has the rate.
+            let head_records = move |cal: &super::clock::Calibration| {
+                let mut out = Vec::new();
+                crate::format::put_clock(&mut out, &cal.record(crate::format::CLOCK_AT_START));
+                if interval != 0 {
+                    crate::format::sampling::put_sampling(&mut out, &crate::format::SamplingRecord { interval_bytes: interval, seed });
+                }
+                out
+            };
+            // (Pending, the Clock record's fields are placeholders of the
+            // same length, rewritten by the drainer before its first write.)
+            let records = head_records(&cal);
+            if !cal.pending {
+                header.extend_from_slice(&records);
             }
             file.write_all(&header).map_err(|source| Error::Create { path: file_path.clone(), source })?;
+            if cal.pending {
+                header.extend_from_slice(&records);
+            }
 
             CONTROL.configure(
                 cal.epoch_ticks,
@@ -500,7 +528,11 @@ mod api {
             // Relaxed: only uniqueness and growth matter (`STOP`).
             let session = LAST_SESSION.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1);
 
-            let mut drainer = Drainer::new(file, file_path, self.drain_interval, header.len() as u64);
+            let mut drainer =
+                Drainer::new(file, file_path, self.drain_interval, if cal.pending { header_len } else { header.len() } as u64);
+            if cal.pending {
+                drainer.out_mut().extend_from_slice(&records);
+            }
             if let Some(lock) = segment_dir {
                 drainer.segmented(super::segment::Segments {
                     dir: path.clone(),
@@ -541,6 +573,17 @@ mod api {
                     // The rings were emptied of older events first (`reset`).
                     CONTROL.publish(session);
                     let _ = ready_tx.send(());
+                    if cal.pending {
+                        // Before anything is converted or written: the rate,
+                        // then the head records (at the start of `out`, and of
+                        // every later segment's head) rewritten with it.
+                        super::clock::complete(&mut cal);
+                        let records = head_records(&cal);
+                        drainer.out_mut()[..records.len()].copy_from_slice(&records);
+                        if let Some(head) = drainer.segment_head_mut() {
+                            head[header_len..header_len + records.len()].copy_from_slice(&records);
+                        }
+                    }
                     let result = drainer.run(&STOP, &AT_EXIT, session, end_flags);
                     drop(drainer);
                     let _ = done_tx.send(result);

@@ -14,13 +14,17 @@
 //!   cell holding the address back to 0. A miss, the common case (an
 //!   unsampled deallocation), costs one hash and one cache line.
 //!
-//! Each bucket also has a count of the addresses in it (a byte, in a
-//! separate array 8 times smaller than the table, so that it stays in the
-//! cache): a deallocation first reads its bucket's count, and a 0 (almost
-//! always, when few samples are live) settles it without touching the
-//! bucket. An insert raises the count before it takes a cell (and lowers
-//! it again if the bucket is full); a removal lowers it after it clears
-//! the cell.
+//! Each group of [`GROUP`] neighbouring buckets also has a count of the
+//! addresses in it (a byte, in a separate array 64 times smaller than the
+//! table: 4 KiB at the default interval, so that it stays in L1 under the
+//! program's own data): a deallocation first reads its group's count, and
+//! a 0 (almost always, when few samples are live) settles it without
+//! touching the table. An insert raises the count before it takes a cell
+//! (and lowers it again if the bucket is full); a removal lowers it after
+//! it clears the cell. A count that reaches 255 (64 cells plus more than
+//! 190 inserts racing into one full group) stays there for good: the group
+//! then always reads "may hold", which costs a look at the bucket and is
+//! never wrong.
 //!
 //! No tombstones, no probing across buckets, no lock. An address is
 //! inserted only by the thread that allocated it, after the inner
@@ -36,8 +40,14 @@ use crate::sync::{AtomicU64, AtomicU8, Ordering};
 /// Addresses per bucket: one 64-byte cache line.
 pub const BUCKET: usize = 8;
 
+/// Buckets per group, the unit a count byte covers (a power of two).
+pub const GROUP: usize = 8;
+
+/// A count byte that saturated: it is never lowered again.
+const STUCK: u8 = u8::MAX;
+
 /// A view of a table of cells (a multiple of [`BUCKET`], a power of two)
-/// and of its buckets' counts (one per bucket).
+/// and of its groups' counts (one per [`GROUP`] buckets, at least one).
 #[derive(Debug, Clone, Copy)]
 pub struct AddressSet<'a> {
     cells: &'a [AtomicU64],
@@ -47,9 +57,9 @@ pub struct AddressSet<'a> {
 impl<'a> AddressSet<'a> {
     /// A set over `cells` and `counts`, all 0 (empty) or as this type left
     /// them. `cells.len()` must be a power of two, at least [`BUCKET`];
-    /// `counts.len()` must be `cells.len() / BUCKET`.
+    /// `counts.len()` must be [`groups`]`(cells.len())`.
     pub fn new(cells: &'a [AtomicU64], counts: &'a [AtomicU8]) -> Self {
-        debug_assert!(cells.len().is_power_of_two() && cells.len() >= BUCKET && counts.len() == cells.len() / BUCKET);
+        debug_assert!(cells.len().is_power_of_two() && cells.len() >= BUCKET && counts.len() == groups(cells.len()));
         AddressSet { cells, counts }
     }
 
@@ -61,7 +71,13 @@ impl<'a> AddressSet<'a> {
     /// The index of `addr`'s bucket.
     #[inline(always)]
     fn index(&self, addr: u64) -> usize {
-        bucket_of(addr, self.counts.len())
+        bucket_of(addr, self.cells.len() / BUCKET)
+    }
+
+    /// The count of `addr`'s group.
+    #[inline(always)]
+    fn group_count(&self, addr: u64) -> &'a AtomicU8 {
+        &self.counts[group_of(addr, self.counts.len() - 1)]
     }
 
     /// The cells of bucket `h`.
@@ -71,13 +87,14 @@ impl<'a> AddressSet<'a> {
     }
 
     /// Whether `addr` may be in the set: false settles that it is not (its
-    /// bucket is empty), with one load of a byte.
+    /// bucket's group is empty), with one load of a byte.
     #[inline(always)]
     pub fn may_hold(&self, addr: u64) -> bool {
         // Relaxed: if `addr` was inserted, its insert (which raised this
         // count first) happens before this call (module comment), so
-        // coherence makes this load see a count of at least 1.
-        self.counts[self.index(addr)].load(Ordering::Relaxed) != 0
+        // coherence makes this load see a count of at least 1: every
+        // lowering of it pairs with an earlier raise of another address.
+        self.group_count(addr).load(Ordering::Relaxed) != 0
     }
 
     /// Adds `addr` (non-zero, not in the set); false if its bucket is full.
@@ -85,8 +102,8 @@ impl<'a> AddressSet<'a> {
     pub fn insert(&self, addr: u64) -> bool {
         debug_assert!(addr != 0);
         let h = self.index(addr);
-        // Relaxed: a count (see `may_hold`), raised before a cell is taken.
-        self.counts[h].fetch_add(1, Ordering::Relaxed);
+        // A count (see `may_hold`), raised before a cell is taken.
+        raise(self.group_count(addr));
         for cell in self.bucket(h) {
             // Relaxed: the cell's value is the only datum; the insert is
             // ordered before the address's removal by the program's own
@@ -96,9 +113,8 @@ impl<'a> AddressSet<'a> {
                 return true;
             }
         }
-        // Relaxed: as above. The bucket is full: the count goes back (it
-        // never exceeds 8 plus the inserts racing here, far below 255).
-        self.counts[h].fetch_sub(1, Ordering::Relaxed);
+        // The bucket is full: the count goes back.
+        lower(self.group_count(addr));
         false
     }
 
@@ -115,23 +131,29 @@ impl<'a> AddressSet<'a> {
                 if cell.compare_exchange(addr, 0, Ordering::Relaxed, Ordering::Relaxed).is_err() {
                     return false;
                 }
-                // Relaxed: a count, lowered after the cell is cleared.
-                self.counts[h].fetch_sub(1, Ordering::Relaxed);
+                // A count, lowered after the cell is cleared.
+                lower(self.group_count(addr));
                 return true;
             }
         }
         false
     }
 
-    /// Empties every cell: only while no thread uses the set.
+    /// Empties every cell: only while no thread uses the set. Writes only
+    /// the cells and counts not 0 already, so that pages never used stay
+    /// untouched by writes (not resident).
     pub fn clear(&self) {
         for cell in self.cells {
-            // Relaxed: published with the next recording's session (Release).
-            cell.store(0, Ordering::Relaxed);
+            // Relaxed (both): published with the next recording's session (Release).
+            if cell.load(Ordering::Relaxed) != 0 {
+                cell.store(0, Ordering::Relaxed);
+            }
         }
         for count in self.counts {
-            // Relaxed: as above.
-            count.store(0, Ordering::Relaxed);
+            // Relaxed (both): as above.
+            if count.load(Ordering::Relaxed) != 0 {
+                count.store(0, Ordering::Relaxed);
+            }
         }
     }
 
@@ -140,6 +162,37 @@ impl<'a> AddressSet<'a> {
         // Relaxed: a count for tests, read when no thread changes the set.
         self.cells.iter().filter(|c| c.load(Ordering::Relaxed) != 0).count()
     }
+}
+
+/// Raises a group's count by one, unless it is stuck at [`STUCK`] (which
+/// it then reaches for good: it never wraps to 0).
+#[inline]
+fn raise(count: &AtomicU8) {
+    // Relaxed (both): a count, read by `may_hold`; the RMW keeps every
+    // raise and lowering of it in one modification order.
+    let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| (c != STUCK).then(|| c + 1));
+}
+
+/// Lowers a group's count by one, unless it is stuck at [`STUCK`].
+#[inline]
+fn lower(count: &AtomicU8) {
+    // Relaxed (both): as in `raise`, whose raise this undoes.
+    let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| (c != STUCK).then(|| c - 1));
+}
+
+/// The number of group counts of a table of `cells` cells (a power of
+/// two, at least [`BUCKET`]): one per [`GROUP`] buckets, at least one (a
+/// power of two).
+pub const fn groups(cells: usize) -> usize {
+    (cells / BUCKET).div_ceil(GROUP)
+}
+
+/// The index of `addr`'s group count among `group_mask + 1` (a power of
+/// two, [`groups`]): the group of its bucket, `bucket_of(addr) / GROUP`
+/// (the bucket index's high bits are the group's).
+#[inline(always)]
+pub fn group_of(addr: u64, group_mask: usize) -> usize {
+    (hash(addr) / GROUP) & group_mask
 }
 
 /// The bucket of `addr` in a table of `buckets` buckets (a power of two).
@@ -162,8 +215,80 @@ pub fn hash(addr: u64) -> usize {
 /// in 10^6: Poisson(1) above 8; at 64 GiB live, for about 2 in 100, each
 /// counted), from 4096 cells (32 KiB) to 2^22 (32 MiB). At 512 KiB:
 /// 2^18 cells, 2 MiB of address space, of which only the pages of
-/// buckets ever used take memory (the table is zeroed by the OS).
+/// buckets ever used take memory (the table is zeroed by the OS), and
+/// 4 KiB of group counts.
 pub fn cells_for_interval(interval: u64) -> usize {
     let samples = (16u64 << 30) / interval.max(1);
     (samples.saturating_mul(BUCKET as u64).min(1 << 22) as usize).clamp(4096, 1 << 22).next_power_of_two()
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn table(n: usize) -> (Vec<AtomicU64>, Vec<AtomicU8>) {
+        ((0..n).map(|_| AtomicU64::new(0)).collect(), (0..groups(n)).map(|_| AtomicU8::new(0)).collect())
+    }
+
+    /// Addresses (16-byte aligned, as allocations are) whose buckets in a
+    /// table of `buckets` buckets are `want`, in order.
+    fn addresses_in(buckets: usize, want: impl Fn(usize) -> bool, n: usize) -> Vec<u64> {
+        (1u64..).map(|i| i * 16).filter(|&a| want(bucket_of(a, buckets))).take(n).collect()
+    }
+
+    #[test]
+    fn a_group_count_covers_its_buckets_and_empties() {
+        // 4096 cells: 512 buckets, 64 groups.
+        let (cells, counts) = table(4096);
+        let set = AddressSet::new(&cells, &counts);
+        assert_eq!(counts.len(), 64);
+        // Two addresses in different buckets of group 0, one in group 1.
+        let a = addresses_in(512, |b| b == 0, 1)[0];
+        let b = addresses_in(512, |b| b == GROUP - 1, 1)[0];
+        let c = addresses_in(512, |b| b == GROUP, 1)[0];
+        assert!(!set.may_hold(a) && !set.may_hold(b) && !set.may_hold(c));
+        assert!(set.insert(a));
+        assert!(set.may_hold(a) && set.may_hold(b), "the group of both holds a");
+        assert!(!set.may_hold(c), "another group stays empty");
+        assert!(!set.remove(b), "b shares the group, not the bucket");
+        assert!(set.insert(b));
+        assert!(set.remove(a));
+        assert!(set.may_hold(a), "b is still in the group");
+        assert!(set.remove(b));
+        assert!(!set.may_hold(a) && !set.may_hold(b));
+        assert_eq!(counts[0].load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_saturated_count_sticks_and_never_reads_empty() {
+        let count = AtomicU8::new(0);
+        for _ in 0..300 {
+            raise(&count);
+        }
+        assert_eq!(count.load(Ordering::Relaxed), STUCK, "stops at 255, never wraps to 0");
+        for _ in 0..300 {
+            lower(&count);
+        }
+        assert_eq!(count.load(Ordering::Relaxed), STUCK, "stuck for good: only ever a false 'may hold'");
+        let count = AtomicU8::new(3);
+        raise(&count);
+        lower(&count);
+        lower(&count);
+        assert_eq!(count.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn an_address_s_group_is_its_bucket_s() {
+        for cells in [8, 16, 64, 4096, 1 << 18] {
+            let (buckets, g) = (cells / BUCKET, groups(cells));
+            for a in (1u64..2000).map(|i| i * 16 + (i << 20)) {
+                assert_eq!(group_of(a, g - 1), bucket_of(a, buckets) / GROUP, "{cells} cells, address {a:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_interval_keeps_its_counts_in_4_kib() {
+        assert_eq!(groups(cells_for_interval(512 * 1024)), 4096);
+    }
 }

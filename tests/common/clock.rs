@@ -58,7 +58,16 @@ pub fn record_and_check(test: &str, source: u8) -> (ClockRecord, ClockRecord) {
         // A plausible TSC: 0.05 to 20 ticks per ns.
         let ns_per_tick = start.mult as f64 / (1u64 << start.shift) as f64;
         assert!((0.05..20.0).contains(&ns_per_tick), "{ns_per_tick} ns per tick");
-        assert!(start.ticks < start.epoch_ticks && start.monotonic_ns < header.start_monotonic_ns);
+        // The rate was measured between the epoch's pair and the start
+        // record's: an earlier one (a later recording of a process) or one
+        // the drainer read at least 5 ms after the epoch (a process's first
+        // recording), both clocks on the same side.
+        let earlier = start.ticks < start.epoch_ticks;
+        assert_eq!(earlier, start.monotonic_ns < header.start_monotonic_ns, "{start:?}, epoch {}", header.start_monotonic_ns);
+        let (dt, dns) = (start.ticks.abs_diff(start.epoch_ticks), start.monotonic_ns.abs_diff(header.start_monotonic_ns));
+        assert!(dns >= 5_000_000, "the rate was measured over {dns} ns");
+        let mult = (((u128::from(dns) << start.shift) + u128::from(dt / 2)) / u128::from(dt)) as u64;
+        assert_eq!(start.mult, mult, "mult is the rate between the two pairs");
     }
     // The conversion the file states agrees with CLOCK_MONOTONIC at the end
     // (within 0.1% and 50 µs: a 5 ms calibration is good to ~10 ppm).

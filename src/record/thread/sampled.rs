@@ -8,16 +8,16 @@
 use super::*;
 use crate::format::sampling::{next_gap, thread_seed};
 use crate::record::clock::Order;
-use crate::record::sample::{AddressSet, BUCKET};
+use crate::record::sample::{groups, AddressSet, BUCKET};
 use crate::sync::AtomicU8;
 use core::sync::atomic::AtomicPtr as StdAtomicPtr;
 use std::alloc::{Layout, System};
 
 /// The sampled-address set's table: [`BUCKET`] header cells (the first
-/// holds the number `n` of cells, the second the bucket mask `n / BUCKET -
-/// 1`), then `n / BUCKET` bytes of bucket counts (rounded up to whole
-/// buckets, so that the cells stay aligned to cache lines), then the `n`
-/// cells; null before the first sampling recording. The counts sit at a
+/// holds the number `n` of cells, the second the group mask
+/// `sample::groups(n) - 1`), then the `sample::groups(n)` bytes of group counts (rounded up to
+/// whole buckets, so that the cells stay aligned to cache lines), then the
+/// `n` cells; null before the first sampling recording. The counts sit at a
 /// fixed offset from the start, so that [`may_be_sampled`], on every
 /// deallocation, reads the mask and one count byte and nothing else.
 /// Allocated from `System` at `start`, never through the global allocator,
@@ -26,13 +26,13 @@ use std::alloc::{Layout, System};
 /// the length always comes with its table.
 static SET: StdAtomicPtr<AtomicU64> = StdAtomicPtr::new(ptr::null_mut());
 
-/// `SET`'s header cell holding the bucket mask.
+/// `SET`'s header cell holding the group mask.
 const MASK_CELL: usize = 1;
 
-/// The number of cells the bucket counts of a set of `cells` cells take
+/// The number of cells the group counts of a set of `cells` cells take
 /// (whole buckets: a cell holds 8 counts).
 const fn count_cells(cells: usize) -> usize {
-    (cells / BUCKET).div_ceil(8 * BUCKET) * BUCKET
+    groups(cells).div_ceil(8 * BUCKET) * BUCKET
 }
 
 /// The sampled-address set, if a sampling recording ever started.
@@ -52,7 +52,7 @@ fn set() -> Option<AddressSet<'static>> {
         let n = (*base).load(std::sync::atomic::Ordering::Relaxed) as usize;
         let counts = base.add(BUCKET).cast::<AtomicU8>();
         let cells = base.add(BUCKET + count_cells(n));
-        Some(AddressSet::new(core::slice::from_raw_parts(cells, n), core::slice::from_raw_parts(counts, n / BUCKET)))
+        Some(AddressSet::new(core::slice::from_raw_parts(cells, n), core::slice::from_raw_parts(counts, groups(n))))
     }
 }
 
@@ -64,19 +64,28 @@ pub(crate) fn prepare_set(cells: usize) -> bool {
         s.clear();
         return true;
     }
-    let Ok(layout) = Layout::array::<AtomicU64>(BUCKET + count_cells(cells) + cells).and_then(|l| l.align_to(64)) else {
+    // Aligned to 64 by hand, one cache line more: `System.alloc_zeroed` with
+    // an alignment above 16 takes `posix_memalign` and zeroes every byte
+    // itself (2 MiB at 512 KiB: 1.4 ms of page faults at start, and the
+    // whole table resident), where at 16 it is `calloc`, whose fresh mapping
+    // is zero already and takes memory only for the pages touched.
+    let Ok(layout) = Layout::array::<AtomicU64>(BUCKET + count_cells(cells) + cells + 8) else {
         return false;
     };
     // SAFETY: `layout` has a non-zero size. Zeroed memory is a valid
     // `AtomicU64` array (all 0: empty cells, zero counts).
-    let base = unsafe { System.alloc_zeroed(layout) }.cast::<AtomicU64>();
-    if base.is_null() {
+    let raw = unsafe { System.alloc_zeroed(layout) };
+    if raw.is_null() {
         return false;
     }
+    // SAFETY: at most 56 bytes past `raw` (it is 8-aligned), within the 64
+    // extra bytes of the allocation, which is never freed.
+    let base = unsafe { raw.add(raw.align_offset(64)) }.cast::<AtomicU64>();
+    debug_assert_eq!(base as usize % 64, 0);
     // SAFETY: `base` holds the header's `BUCKET` zeroed cells, aligned to 64.
     unsafe {
         (*base).store(cells as u64, std::sync::atomic::Ordering::Relaxed);
-        (*base.add(MASK_CELL)).store((cells / BUCKET - 1) as u64, std::sync::atomic::Ordering::Relaxed);
+        (*base.add(MASK_CELL)).store((groups(cells) - 1) as u64, std::sync::atomic::Ordering::Relaxed);
     }
     // Release: pairs with the Acquire in `set` and `may_be_sampled`. The
     // old table, if any, is kept: a thread of an earlier recording may
@@ -99,7 +108,7 @@ pub(crate) fn take_sampled(ptr: usize) -> bool {
 }
 
 /// Whether `ptr` may be a sampled block: false settles that it is not
-/// (its bucket of the set is empty), with one byte load.
+/// (its bucket's group of the set is empty), with one byte load.
 #[inline(always)]
 pub(crate) fn may_be_sampled(ptr: usize) -> bool {
     // As `set().may_hold(ptr)`, without building the set's slices (this
@@ -109,13 +118,13 @@ pub(crate) fn may_be_sampled(ptr: usize) -> bool {
     if base.is_null() {
         return false;
     }
-    // SAFETY: as in `set`: the mask cell holds `n / BUCKET - 1`, and the
-    // count of bucket `h <= mask` is the byte at `BUCKET` cells plus `h`.
+    // SAFETY: as in `set`: the mask cell holds `groups(n) - 1`, and the
+    // count of group `g <= mask` is the byte at `BUCKET` cells plus `g`.
     unsafe {
         let mask = (*base.add(MASK_CELL)).load(std::sync::atomic::Ordering::Relaxed) as usize;
-        let h = crate::record::sample::hash(ptr as u64) & mask;
+        let g = crate::record::sample::group_of(ptr as u64, mask);
         // Relaxed: see `AddressSet::may_hold`.
-        (*base.add(BUCKET).cast::<AtomicU8>().add(h)).load(std::sync::atomic::Ordering::Relaxed) != 0
+        (*base.add(BUCKET).cast::<AtomicU8>().add(g)).load(std::sync::atomic::Ordering::Relaxed) != 0
     }
 }
 
@@ -167,6 +176,33 @@ pub(crate) fn unsampled_dealloc_fast(session: u32, ptr: usize, size: u64) -> boo
             unsafe { &*l.slot.get() }.count_deallocation(size);
             l.busy.set(OUTSIDE);
             true
+        })
+        .unwrap_or(false)
+}
+
+/// The counting of a reallocation from `old_size` to `new_size` bytes that
+/// succeeded, inline, when its new block is not sampled: as
+/// [`unsampled_alloc_fast`] (the new size draws on the countdown without
+/// crossing it); counts the call. False, having done nothing, when
+/// [`sampled_realloc_counts`] must run.
+#[inline(always)]
+pub(crate) fn unsampled_realloc_fast(session: u32, old_size: u64, new_size: u64) -> bool {
+    LOCAL
+        .try_with(|l| {
+            if l.fast_session.get() != session || l.busy.get() != OUTSIDE {
+                return false;
+            }
+            // The guard first, as in `unsampled_alloc_fast`.
+            l.busy.set(RECORDING);
+            let left = l.countdown.get();
+            let done = new_size < left;
+            if done {
+                l.countdown.set(left - new_size);
+                // SAFETY: as in `unsampled_alloc_fast`.
+                unsafe { &*l.slot.get() }.count_reallocation(old_size, new_size);
+            }
+            l.busy.set(OUTSIDE);
+            done
         })
         .unwrap_or(false)
 }

@@ -31,11 +31,15 @@ fn main() -> Result<(), memscope::Error> {
         _ => memscope::CallStacks::FramePointers,
     };
     let sampling: u64 = std::env::var("MEMSCOPE_PEERS_SAMPLING").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let t0 = std::time::Instant::now();
     let recording = memscope::Recorder::new(path).on_full(on_full).call_stacks(stacks).sampling_interval_bytes(sampling).start()?;
+    let start_s = t0.elapsed().as_secs_f64();
     memscope_peers::run(n, t);
+    let t1 = std::time::Instant::now();
     let s = recording.finish()?;
+    let finish_s = t1.elapsed().as_secs_f64();
     println!(
-        "events_written={} events_lost={} bytes_written={} bytes_per_event={:.4} chunks={} drainer_cpu_s={:.6} drainer_cpu_ns_per_event={:.2}",
+        "start_s={start_s:.6} finish_s={finish_s:.6} events_written={} events_lost={} bytes_written={} bytes_per_event={:.4} chunks={} drainer_cpu_s={:.6} drainer_cpu_ns_per_event={:.2}",
         s.events_written,
         s.events_lost,
         s.bytes_written,
