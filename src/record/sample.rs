@@ -173,11 +173,16 @@ fn raise(count: &AtomicU8) {
     let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| (c != STUCK).then(|| c + 1));
 }
 
-/// Lowers a group's count by one, unless it is stuck at [`STUCK`].
+/// Lowers a group's count by one, unless it is stuck at [`STUCK`] or
+/// already 0. It is 0 under a removal only when a thread of an earlier
+/// recording removes from the set after the next recording's `clear`
+/// zeroed the counts (see `thread/sampled.rs`): that removal belongs to
+/// the old recording, and wrapping to 255 (or an overflow panic inside the
+/// allocator in a debug build) would be wrong.
 #[inline]
 fn lower(count: &AtomicU8) {
     // Relaxed (both): as in `raise`, whose raise this undoes.
-    let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| (c != STUCK).then(|| c - 1));
+    let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| (c != STUCK).then(|| c.checked_sub(1)).flatten());
 }
 
 /// The number of group counts of a table of `cells` cells (a power of
@@ -257,6 +262,18 @@ mod tests {
         assert!(set.remove(b));
         assert!(!set.may_hold(a) && !set.may_hold(b));
         assert_eq!(counts[0].load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_count_lowered_at_0_stays_0() {
+        // From the review: a removal racing the next recording's `clear`.
+        let c = AtomicU8::new(0);
+        lower(&c);
+        assert_eq!(c.load(Ordering::Relaxed), 0);
+        raise(&c);
+        lower(&c);
+        lower(&c);
+        assert_eq!(c.load(Ordering::Relaxed), 0);
     }
 
     #[test]
