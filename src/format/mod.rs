@@ -35,7 +35,7 @@ pub const MAGIC: [u8; 8] = *b"MEMSCOPE";
 /// recording's segments); version 7 the Checkpoint events record (thread
 /// names and tracking state at a segment's start).
 /// A reader of version 7 reads versions 1 to 6 (FORMAT.md, "Versions").
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 /// The oldest format version this crate reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Length of the segment header in bytes.

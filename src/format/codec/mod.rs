@@ -133,9 +133,15 @@ impl Cursor<'_> {
 /// (FORMAT.md, "On disk: the chunk payload").
 pub const BITS_SINCE_VERSION: u32 = 5;
 
-/// The most bytes a version-5 payload's header takes (three timestamp
-/// contexts and the sizes, each a varint base and a parameter byte).
-pub const MAX_PAYLOAD_HEADER_BYTES: usize = 3 * (10 + 1) + (10 + 1);
+/// The first format version whose payloads code the descriptor before the
+/// timestamp, with nine timestamp contexts, and reallocations against the
+/// chunk's live allocations (FORMAT.md, "On disk: the chunk payload").
+pub const MODEL8_SINCE_VERSION: u32 = 8;
+
+/// The most bytes a bit-stream payload's header takes (version 8: nine
+/// timestamp contexts and the sizes, each a varint base and a parameter
+/// byte; three contexts in versions 5 to 7).
+pub const MAX_PAYLOAD_HEADER_BYTES: usize = 9 * (10 + 1) + (10 + 1);
 
 /// Decodes a payload of exactly `count` events, written by format
 /// `version`, into `out`, undoing [`encode_payload`] (or, for versions 1
@@ -146,8 +152,10 @@ pub const MAX_PAYLOAD_HEADER_BYTES: usize = 3 * (10 + 1) + (10 + 1);
 /// holds fewer or more bytes than `count` events, or an event's timestamp
 /// exceeds [`TS_MAX`].
 pub fn decode_payload(payload: &[u8], count: u32, first_ts_ns: u64, version: u32, out: &mut Vec<Event>) -> Result<(), PayloadError> {
-    if version >= BITS_SINCE_VERSION {
-        v5::decode::decode_payload_v5(payload, count, first_ts_ns, out)
+    if version >= MODEL8_SINCE_VERSION {
+        v5::decode::decode_payload_v5::<true>(payload, count, first_ts_ns, out)
+    } else if version >= BITS_SINCE_VERSION {
+        v5::decode::decode_payload_v5::<false>(payload, count, first_ts_ns, out)
     } else {
         v4::decode_payload_v4(payload, count, first_ts_ns, version, out)
     }

@@ -97,11 +97,12 @@ proptest! {
     /// forms) are common, mixed with the long forms.
     #[test]
     fn payload_round_trip_with_address_reuse(
-        ops in prop::collection::vec((0u8..4, 0usize..4, 0usize..3, 0u32..5, any::<bool>()), 0..300),
+        ops in prop::collection::vec((0u8..4, 0usize..4, 0usize..4, 0u32..5, any::<bool>()), 0..300),
         first in 0..1_000_000u64,
     ) {
         let ptrs = [0x5555_0000_1000usize, 0x5555_0000_1040, 0x7f00_0000_0000, 0x10];
-        let sizes = [24usize, 64, 1 << 20];
+        // The last one makes a large reallocation (no old size).
+        let sizes = [24usize, 64, 1 << 20, 1 << 33];
         let mut ts = first;
         let mut raw = Vec::new();
         for (op, p, s, align_log2, zeroed) in ops {
@@ -110,7 +111,12 @@ proptest! {
             raw.push(match op {
                 0 => RawEvent::alloc(ts, ptr, size, align, zeroed, align_log2),
                 1 => RawEvent::dealloc(ts, ptr, size, align),
-                2 => RawEvent::realloc(ts, ptr, size, ptrs[(p + 1) % 4], sizes[(s + 1) % 3]),
+                // In place or moved, to twice the size or another (version 8's compact forms).
+                2 => {
+                    let new_ptr = if zeroed { ptr } else { ptrs[(p + 1) % 4] };
+                    let new_size = if align_log2 % 2 == 0 { size * 2 } else { sizes[(s + 1) % 4] };
+                    RawEvent::realloc(ts, ptr, size, new_ptr, new_size)
+                }
                 _ => RawEvent::thread_exit(ts),
             });
         }
@@ -224,17 +230,26 @@ fn v5_damage_is_an_error_with_its_offset() {
             }
         }
     }
-    // An explicit descriptor of class 6 (none).
+    // An explicit descriptor of class 6 (none): version 8 (00, the
+    // descriptor, the timestamp) and versions 5 to 7 (a Rice-coded 0, the
+    // descriptor, the timestamp; a header of three contexts).
     let mut w = Vec::new();
     encode_payload(&[], &[], &[], 0, &mut w);
     let header = w.len();
+    let mut bits = BitWriter { out: &mut w, acc: 0, n: 0 };
+    bits.put(6 << 2, 10);
+    bits.rice(0, 0);
+    bits.finish();
+    let err = decode_payload(&w, 1, 0, crate::format::VERSION, &mut Vec::new()).unwrap_err();
+    assert_eq!((err.what, err.offset), ("unknown event class", header + 1));
+    let mut w = vec![0u8; 8];
     let mut bits = BitWriter { out: &mut w, acc: 0, n: 0 };
     bits.rice(0, 0);
     bits.put(6, 8);
     bits.rice(0, 0);
     bits.finish();
-    let err = decode_payload(&w, 1, 0, crate::format::VERSION, &mut Vec::new()).unwrap_err();
-    assert_eq!((err.what, err.offset), ("unknown event class", header + 1));
+    let err = decode_payload(&w, 1, 0, 7, &mut Vec::new()).unwrap_err();
+    assert_eq!((err.what, err.offset), ("unknown event class", 8 + 1));
 }
 
 #[test]
@@ -326,4 +341,42 @@ fn trailing_bytes_are_an_error() {
     buf.push(0);
     let err = decode_payload(&buf, 1, 0, 4, &mut Vec::new()).unwrap_err();
     assert_eq!(err.offset, 2);
+}
+
+/// Version 8: a reallocation of one of the chunk's live allocations takes
+/// its old address and size from it; twice the old size is one bit; the
+/// new address is one bit in place, two at the address its size class
+/// freed last. The deallocation of the reallocated allocation is a live
+/// one. (Each figure was larger in version 7: 7-bit address deltas, two
+/// sizes of at least 7 bits each.)
+#[test]
+fn v8_reallocation_of_a_live_allocation_is_compact() {
+    let (a, b) = (0x5555_0000_1000usize, 0x5555_0000_8000usize);
+    let start = [RawEvent::alloc(10, a, 24, 8, false, 3), RawEvent::alloc(11, b, 48, 8, false, 3), RawEvent::dealloc(12, b, 48, 8)];
+    let mut raw = start.to_vec();
+    // Moved to b, which size class 48 freed last; then in place, doubling.
+    raw.push(RawEvent::realloc(20, a, 24, b, 48));
+    let mut size = 48;
+    for i in 0..16 {
+        raw.push(RawEvent::realloc(21 + i, b, size, b, size * 2));
+        size *= 2;
+    }
+    raw.push(RawEvent::dealloc(100, b, size, 8));
+    let count = |events: &[RawEvent]| {
+        let mut bits = PayloadBits::default();
+        encode_payload_counted(events, &[], &[], 0, &mut Vec::new(), &mut bits);
+        bits
+    };
+    let (before, after) = (count(&start), count(&raw));
+    let grew = |part: Part| after.0[part as usize] - before.0[part as usize];
+    // a is the live allocation of rank 1 (b's deallocated entry keeps rank 0): 3 bits.
+    assert_eq!(grew(Part::Addresses), 3 + 2 + 16, "addresses");
+    assert_eq!(grew(Part::Sizes), 1 + 16, "sizes");
+    let events: Vec<Event> = raw.iter().map(|r| r.decode().unwrap()).collect();
+    let stacks: Vec<u32> = events.iter().map(Event::stack).collect();
+    let mut buf = Vec::new();
+    encode_payload(&raw, &stacks, &[], 0, &mut buf);
+    let mut out = Vec::new();
+    decode_payload(&buf, raw.len() as u32, 0, crate::format::VERSION, &mut out).unwrap();
+    assert_eq!(out, events);
 }

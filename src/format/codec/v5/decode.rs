@@ -1,8 +1,9 @@
-//! The version-5 decoder; never panics on hostile bytes.
+//! The bit-stream decoder, versions 5 to 8 (`V8`: the version-8 head and
+//! reallocations); never panics on hostile bytes.
 
 use super::*;
 
-pub(in crate::format::codec) fn decode_payload_v5(
+pub(in crate::format::codec) fn decode_payload_v5<const V8: bool>(
     payload: &[u8],
     count: u32,
     first_ts_ns: u64,
@@ -18,7 +19,7 @@ pub(in crate::format::codec) fn decode_payload_v5(
         c.pos += 1;
         Ok(u32::from(k))
     };
-    for ctx in 0..TS_CONTEXTS {
+    for ctx in 0..if V8 { TS_CONTEXTS } else { TS_CONTEXTS_V5 } {
         p.ts_base[ctx] = unzigzag(c.varint()?);
         p.ts_k[ctx] = k(&mut c)?;
     }
@@ -28,15 +29,29 @@ pub(in crate::format::codec) fn decode_payload_v5(
     let mut r = BitReader { buf: bits, base: c.pos, pos: 0, end: bits.len() as u64 * 8 };
     let mut m = Model5::new(first_ts_ns);
     for _ in 0..count {
-        let ctx = class_context(usize::from(m.prev_d & 7));
-        let k = p.ts_k[ctx];
-        let (d, v) = match r.rice(k)? {
-            0 => {
-                let d = r.take(8)? as u8;
-                m.predicted[usize::from(m.prev_d)] = d;
-                (d, r.rice(k)?)
+        let prev = usize::from(m.prev_d);
+        let (d, ctx, v) = if V8 {
+            let bits = r.peek();
+            let (at, d, used) = match bits & 3 {
+                0b01 | 0b11 => (0, m.predicted[prev], 1),
+                0b10 => (1, m.predicted2[prev], 2),
+                _ => (2, (bits >> 2) as u8, 10),
+            };
+            r.skip(used)?;
+            m.touch_descriptor(m.prev_d, at, d);
+            let ctx = class_context(prev & 7) * 3 + class_context(usize::from(d & 7));
+            (d, ctx, r.rice(p.ts_k[ctx])?)
+        } else {
+            let ctx = class_context(prev & 7);
+            let k = p.ts_k[ctx];
+            match r.rice(k)? {
+                0 => {
+                    let d = r.take(8)? as u8;
+                    m.predicted[prev] = d;
+                    (d, ctx, r.rice(k)?)
+                }
+                x => (m.predicted[prev], ctx, x - 1),
             }
-            x => (m.predicted[usize::from(m.prev_d)], x - 1),
         };
         let class = d & 7;
         if class > CLASS_OTHER {
@@ -67,6 +82,7 @@ pub(in crate::format::codec) fn decode_payload_v5(
                 m.deallocated(ptr, size, align);
                 Event::Dealloc { ts_ns, ptr, size, align }
             }
+            CLASS_REALLOC | CLASS_REALLOC_LARGE if V8 => read_realloc8(&mut r, &mut m, d, ts_ns)?,
             CLASS_REALLOC | CLASS_REALLOC_LARGE => {
                 let old_ptr = read_addr(&mut r, m.prev_addr)?;
                 let new_ptr = read_addr(&mut r, old_ptr)?;
@@ -128,6 +144,56 @@ pub(in crate::format::codec) fn decode_payload_v5(
         return Err(PayloadError { offset, what: "payload holds bytes after its last event" });
     }
     Ok(())
+}
+
+/// A version-8 reallocation after its head (`put_realloc` in encode.rs).
+#[inline(never)]
+fn read_realloc8(r: &mut BitReader<'_>, m: &mut Model5, d: u8, ts_ns: u64) -> Result<Event, PayloadError> {
+    let live = if d & D_OLD_LIVE != 0 {
+        let at = if d & D_OLD_FIRST != 0 { 0 } else { r.take(3)? as usize };
+        Some(m.take_live(at).ok_or_else(|| r.err("reallocation of a live allocation the chunk does not hold"))?)
+    } else {
+        None
+    };
+    let old_ptr = match live {
+        Some((ptr, _, _)) => ptr,
+        None => read_addr(r, m.prev_addr)?,
+    };
+    let (old_size, new_size) = if d & 7 == CLASS_REALLOC {
+        let old = match live {
+            Some((_, size, _)) => size,
+            None => r.long()?,
+        };
+        if old >> 32 != 0 {
+            return Err(r.err("size of a small reallocation exceeds 32 bits"));
+        }
+        let new = if r.take(1)? == 1 { 2 * old } else { r.long()? };
+        if new >> 32 != 0 {
+            return Err(r.err("size of a small reallocation exceeds 32 bits"));
+        }
+        (Some(old), new)
+    } else {
+        (None, r.long()?)
+    };
+    let new_ptr = if r.take(1)? == 1 {
+        old_ptr
+    } else if r.take(1)? == 1 {
+        m.freed[size_class(new_size)]
+    } else {
+        read_addr(r, old_ptr)?
+    };
+    let stack = read_stack(r, m, d >> D_STACK_SHIFT & 3)?;
+    let returned_ns = if d & D_HIT != 0 {
+        match ts_ns.checked_add(r.long()?).filter(|&v| v <= TS_MAX) {
+            Some(v) => Some(v),
+            None => return Err(r.err("return stamp exceeds 56 bits")),
+        }
+    } else {
+        None
+    };
+    let align = live.map_or(m.last_align, |(_, _, align)| align);
+    m.reallocated8(old_ptr, old_size, new_ptr, new_size, align);
+    Ok(Event::Realloc { ts_ns, old_ptr, new_ptr, old_size, new_size, stack, returned_ns })
 }
 
 #[inline(always)]

@@ -1,27 +1,32 @@
-//! The version-5 encoder: one chunk's events into a bit stream.
+//! The bit-stream encoder (version 8): one chunk's events into a bit stream.
 
 use super::*;
 
-/// An event's descriptor and timestamp together: the timestamp delta
-/// above the context's base, plus one, when the descriptor is the one
-/// predicted after the previous event's class; else a 0, the descriptor in
-/// 8 bits, and the delta. The context is the previous event's class.
+/// An event's descriptor, then its timestamp (version 8). The descriptor
+/// is a 1 when it is the one predicted after the previous event's
+/// descriptor, 01 when it is the second guess, else 00 and its 8 bits. The
+/// timestamp is the delta above the base of its context (the previous
+/// event's class and the event's own), Rice-coded.
 #[inline(always)]
 fn put_head<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, d: u8, ts: u64, t: &mut T) {
-    let ctx = class_context(usize::from(m.prev_d & 7));
-    let v = ts.wrapping_sub(m.prev_ts).wrapping_sub(p.ts_base[ctx] as u64);
-    let k = p.ts_k[ctx];
     let p0 = w.pos_if::<T>();
-    if m.predicted[usize::from(m.prev_d)] == d {
-        w.rice(v + 1, k);
+    let prev = usize::from(m.prev_d);
+    let at = if m.predicted[prev] == d {
+        w.put(1, 1);
+        0
+    } else if m.predicted2[prev] == d {
+        w.put(0b10, 2);
+        1
     } else {
-        // A Rice-coded 0 (k + 1 zero bits), then the descriptor.
-        w.put(u64::from(d) << (k + 1), k + 9);
-        t.add(Part::Tags, w.pos_if::<T>() - p0);
-        m.predicted[usize::from(m.prev_d)] = d;
-        w.rice(v, k);
-    }
-    t.add(Part::Timestamps, w.pos_if::<T>() - p0);
+        w.put(u64::from(d) << 2, 10);
+        2
+    };
+    m.touch_descriptor(m.prev_d, at, d);
+    let p1 = w.pos_if::<T>();
+    t.add(Part::Tags, p1 - p0);
+    let ctx = class_context(prev & 7) * 3 + class_context(usize::from(d & 7));
+    w.rice(ts.wrapping_sub(m.prev_ts).wrapping_sub(p.ts_base[ctx] as u64), p.ts_k[ctx]);
+    t.add(Part::Timestamps, w.pos_if::<T>() - p1);
     m.prev_ts = ts;
     m.prev_d = d;
 }
@@ -73,35 +78,73 @@ fn put_stack5<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, mode: u8, at: usi
 }
 
 /// A reallocation (kind `KIND_REALLOC` or `KIND_REALLOC_LARGE`) with
-/// stack id `stack` and return stamp `r` (0: none). Out of the encoder's
+/// stack id `stack` and return stamp `r` (0: none), version 8: the old
+/// address as a live allocation's rank when the chunk holds it (its size
+/// then left out), a small reallocation's new size as one bit when it is
+/// twice the old, and the new address as one bit when it is the old, two
+/// when it is the one its size class freed last. Out of the encoder's
 /// loop, as [`put_other`]: rare events whose code would crowd the
 /// registers of the common ones.
 #[inline(never)]
 fn put_realloc<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, e: &RawEvent, stack: u32, r: u64, t: &mut T) {
     let (kind, ts) = (e.kind(), e.ts_ns());
     let (mode, stack_at) = m.stack_mode(stack);
+    let (old_size, new_size) = if kind == KIND_REALLOC { (Some(e.c & 0xFFFF_FFFF), e.c >> 32) } else { (None, e.c) };
+    let live_at = m.find_live_ptr(e.a, old_size);
     let class = if kind == KIND_REALLOC { CLASS_REALLOC } else { CLASS_REALLOC_LARGE };
-    let d = class | if r != 0 { D_HIT } else { 0 } | mode << D_STACK_SHIFT;
-    put_head(w, m, p, d, ts, t);
-    put_addr_delta(w, m.prev_addr, e.a, t);
-    put_addr_delta(w, e.a, e.b, t);
-    let p0 = w.pos_if::<T>();
-    let old_size = if kind == KIND_REALLOC {
-        w.long(e.c & 0xFFFF_FFFF);
-        w.long(e.c >> 32);
-        Some(e.c & 0xFFFF_FFFF)
-    } else {
-        w.long(e.c);
-        None
+    let live = match live_at {
+        Some(0) => D_OLD_LIVE | D_OLD_FIRST,
+        Some(_) => D_OLD_LIVE,
+        None => 0,
     };
+    let d = class | if r != 0 { D_HIT } else { 0 } | mode << D_STACK_SHIFT | live;
+    put_head(w, m, p, d, ts, t);
+    let align = match live_at {
+        Some(at) => {
+            if at != 0 {
+                w.put(at as u64, 3);
+                t.add(Part::Addresses, 3);
+            }
+            m.take_live(at).map_or(m.last_align, |(_, _, align)| align)
+        }
+        None => {
+            put_addr_delta(w, m.prev_addr, e.a, t);
+            m.last_align
+        }
+    };
+    let p0 = w.pos_if::<T>();
+    match old_size {
+        Some(old) => {
+            if live_at.is_none() {
+                w.long(old);
+            }
+            if new_size == 2 * old {
+                w.put(1, 1);
+            } else {
+                w.put(0, 1);
+                w.long(new_size);
+            }
+        }
+        None => w.long(new_size),
+    }
     t.add(Part::Sizes, w.pos_if::<T>() - p0);
+    let p0 = w.pos_if::<T>();
+    if e.b == e.a {
+        w.put(1, 1);
+    } else if e.b == m.freed[size_class(new_size)] {
+        w.put(0b10, 2);
+    } else {
+        w.put(0, 2);
+        w.long(zigzag(e.b.wrapping_sub(e.a) as i64));
+    }
+    t.add(Part::Addresses, w.pos_if::<T>() - p0);
     put_stack5(w, m, mode, stack_at, stack, t);
     if r != 0 {
         let p0 = w.pos_if::<T>();
         w.long(r.saturating_sub(ts).min(TS_MAX));
         t.add(Part::Other, w.pos_if::<T>() - p0);
     }
-    m.reallocated(e.a, old_size, e.b);
+    m.reallocated8(e.a, old_size, e.b, new_size, align);
 }
 
 /// Any event but an allocation, deallocation or reallocation; unknown

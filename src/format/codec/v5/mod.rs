@@ -11,9 +11,12 @@ mod model;
 
 use model::Model5;
 
-/// Timestamp contexts: the delta before an event is coded with the
-/// parameters of the event's own context.
-const TS_CONTEXTS: usize = 3;
+/// Timestamp contexts of versions 5 to 7: the delta before an event is
+/// coded with the parameters of the previous event's context.
+const TS_CONTEXTS_V5: usize = 3;
+/// Timestamp contexts since version 8: the pair (the previous event's
+/// context, the event's own), `3 × previous + own`.
+const TS_CONTEXTS: usize = 9;
 const CTX_ALLOC: usize = 0;
 const CTX_DEALLOC: usize = 1;
 const CTX_OTHER: usize = 2;
@@ -27,6 +30,12 @@ fn ts_context(kind: u8) -> usize {
         KIND_DEALLOC => CTX_DEALLOC,
         _ => CTX_OTHER,
     }
+}
+
+/// The version-8 timestamp context of an event of `kind` after one of `prev_kind`.
+#[inline(always)]
+fn pair_context(prev_kind: u8, kind: u8) -> usize {
+    ts_context(prev_kind) * 3 + ts_context(kind)
 }
 
 /// [`ts_context`] of a descriptor class (7: the chunk's start).
@@ -60,6 +69,12 @@ const D_LAYOUT_HIT: u8 = 1 << 6;
 /// Descriptor bit 7: with [`D_LAYOUT_HIT`], the most recent layout; without,
 /// the alignment is the previous allocation's or deallocation's.
 const D_LAYOUT_FIRST: u8 = 1 << 7;
+/// Descriptor bit 6 of a reallocation (version 8): the old address (and a
+/// small reallocation's old size) is one of the chunk's live allocations.
+const D_OLD_LIVE: u8 = 1 << 6;
+/// Descriptor bit 7 of a reallocation (version 8): with [`D_OLD_LIVE`], the
+/// most recent one.
+const D_OLD_FIRST: u8 = 1 << 7;
 
 /// The descriptor the chunk's first event follows (class 7: no event's).
 const CHUNK_START: u8 = 0xFF;
@@ -149,25 +164,20 @@ fn is_sized(kind: u8) -> bool {
 /// same for sizes.
 fn choose_params(events: &[RawEvent], first_ts_ns: u64) -> Params {
     let mut p = Params::default();
-    // Pass 1: the bases. The three minima stay in registers (selects, not
-    // an array indexed by the context, which lives in memory).
-    let (mut min_alloc, mut min_dealloc, mut min_other) = (i64::MAX, i64::MAX, i64::MAX);
+    // Pass 1: the bases, per pair of contexts.
+    let mut min_dt = [i64::MAX; TS_CONTEXTS];
     let mut min_size = u64::MAX;
-    let (mut prev, mut prev_kind) = (first_ts_ns, KIND_THREAD_EXIT);
+    let (mut prev, mut prev_ctx) = (first_ts_ns, ts_context(KIND_THREAD_EXIT));
     for e in events {
         let (ts, kind) = (e.ts_ns(), e.kind());
-        let dt = ts.wrapping_sub(prev) as i64;
-        match ts_context(prev_kind) {
-            CTX_ALLOC => min_alloc = min_alloc.min(dt),
-            CTX_DEALLOC => min_dealloc = min_dealloc.min(dt),
-            _ => min_other = min_other.min(dt),
-        }
+        let ctx = ts_context(kind);
+        let pair = &mut min_dt[prev_ctx * 3 + ctx];
+        *pair = (*pair).min(ts.wrapping_sub(prev) as i64);
         prev = ts;
-        prev_kind = kind;
+        prev_ctx = ctx;
         let size = if is_sized(kind) { e.b } else { u64::MAX };
         min_size = min_size.min(size);
     }
-    let min_dt = [min_alloc, min_dealloc, min_other];
     for (ctx, &m) in min_dt.iter().enumerate() {
         p.ts_base[ctx] = if m == i64::MAX { 0 } else { m };
     }
@@ -179,9 +189,8 @@ fn choose_params(events: &[RawEvent], first_ts_ns: u64) -> Params {
     // odd stride: a loop of two events is sampled in both its phases).
     let stride = if events.len() > 256 { 3 } else { 1 };
     let mut sample = |prev_kind: u8, prev_ts: u64, e: &RawEvent| {
-        let ctx = ts_context(prev_kind);
-        // Plus one: a predicted descriptor (FORMAT.md).
-        ts_hist[ctx][bit_len(e.ts_ns().wrapping_sub(prev_ts).wrapping_sub(p.ts_base[ctx] as u64).wrapping_add(1))] += 1;
+        let ctx = pair_context(prev_kind, e.kind());
+        ts_hist[ctx][bit_len(e.ts_ns().wrapping_sub(prev_ts).wrapping_sub(p.ts_base[ctx] as u64))] += 1;
         if is_sized(e.kind()) {
             size_hist[bit_len(e.b - p.size_base)] += 1;
         }

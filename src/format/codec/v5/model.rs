@@ -23,6 +23,9 @@ pub(super) struct Model5 {
     pub(super) freed: [u64; SIZE_CLASSES],
     /// Per descriptor, the descriptor that followed it last.
     pub(super) predicted: [u8; 256],
+    /// Per descriptor, the descriptor that followed it before
+    /// `predicted`'s (version 8: the second guess).
+    pub(super) predicted2: [u8; 256],
     pub(super) prev_d: u8,
 }
 
@@ -39,6 +42,7 @@ impl Model5 {
             last_align: 1,
             freed: [0; SIZE_CLASSES],
             predicted: [0; 256],
+            predicted2: [0; 256],
             prev_d: CHUNK_START,
         }
     }
@@ -131,6 +135,37 @@ impl Model5 {
         self.forget_live(old_ptr);
         if let Some(size) = old_size.filter(|_| old_ptr != new_ptr) {
             self.freed[size_class(size)] = old_ptr;
+        }
+    }
+
+    /// Version 8's [`Self::reallocated`]: the new allocation joins the live
+    /// ones, with the old one's alignment when the chunk held it (else the
+    /// last allocation's or deallocation's).
+    #[inline(always)]
+    pub(super) fn reallocated8(&mut self, old_ptr: u64, old_size: Option<u64>, new_ptr: u64, new_size: u64, align: u64) {
+        self.reallocated(old_ptr, old_size, new_ptr);
+        self.push_live((new_ptr, new_size, align));
+    }
+
+    /// The recency rank of a live allocation at `ptr` whose size is
+    /// `size` (any size when `None`: a large reallocation's old size is not
+    /// in the event).
+    #[inline(always)]
+    pub(super) fn find_live_ptr(&self, ptr: u64, size: Option<u64>) -> Option<usize> {
+        (0..LIVE).find(|&i| {
+            let s = self.live_slot(i);
+            self.live[s].0 == ptr && self.live_ok >> s & 1 != 0 && size.is_none_or(|size| self.live[s].1 == size)
+        })
+    }
+
+    /// Moves `d` to the front of the descriptors predicted after `prev`
+    /// (version 8), from position `at` (0, 1, or 2: not among them).
+    #[inline(always)]
+    pub(super) fn touch_descriptor(&mut self, prev: u8, at: u8, d: u8) {
+        let prev = usize::from(prev);
+        if at != 0 {
+            self.predicted2[prev] = self.predicted[prev];
+            self.predicted[prev] = d;
         }
     }
 
