@@ -380,3 +380,29 @@ fn v8_reallocation_of_a_live_allocation_is_compact() {
     decode_payload(&buf, raw.len() as u32, 0, crate::format::VERSION, &mut out).unwrap();
     assert_eq!(out, events);
 }
+
+/// The parts `encode_payload_counted` tallies add up to the payload's
+/// bits: no part counted twice (a reallocation's new address and a missed
+/// descriptor's timestamp were, before).
+#[test]
+fn payload_bits_add_up_to_the_payload() {
+    let (a, b) = (0x5555_0000_1000usize, 0x5555_0000_8000usize);
+    let raw = [
+        RawEvent::thread_start(5, 77, *b"worker\0\0\0\0\0\0\0\0\0\0"),
+        RawEvent::alloc(10, a, 24, 8, false, 0),
+        RawEvent::alloc(11, a + 32, 40, 8, false, 0),
+        RawEvent::alloc(12, 0x7f00_0000_0000, 1 << 20, 4096, true, 0),
+        RawEvent::dealloc(13, a + 32, 40, 8),
+        RawEvent::realloc(20, a, 24, b, 100),
+        RawEvent::realloc(21, 0x6000_0000, 7, 0x6100_0000, 1 << 33),
+        RawEvent::dealloc(30, 0x1234_5678, 24, 8),
+        RawEvent::with_kind(KIND_VAR, 31, b as u64, 100, 0x1234),
+        RawEvent::lost(32, 9),
+        RawEvent::thread_exit(40),
+    ];
+    let returned = [0, 0, 0, 0, 0, 25, 22, 0, 0, 0, 0];
+    let mut bits = PayloadBits::default();
+    let mut buf = Vec::new();
+    encode_payload_counted(&raw, &[0, 1, 2, 3, 0, 1, 9, 0, 0, 0, 0], &returned, 5, &mut buf, &mut bits);
+    assert_eq!(bits.0.iter().sum::<u64>(), buf.len() as u64 * 8, "{bits:?}");
+}

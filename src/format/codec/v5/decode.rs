@@ -66,7 +66,15 @@ pub(in crate::format::codec) fn decode_payload_v5<const V8: bool>(
         let ev = match class {
             CLASS_ALLOC | CLASS_ALLOC_ZEROED => {
                 let (size, align) = read_layout(&mut r, &m, &p, d)?;
-                let ptr = if d & D_HIT != 0 { m.freed[size_class(size)] } else { read_addr(&mut r, m.prev_addr)? };
+                let ptr = if d & D_HIT != 0 {
+                    m.freed[size_class(size)]
+                } else if !V8 {
+                    read_addr(&mut r, m.prev_addr)?
+                } else if r.take(1)? == 1 {
+                    m.top
+                } else {
+                    read_addr8(&mut r, &mut m.addr_len, m.prev_addr)?
+                };
                 let stack = read_stack(&mut r, &mut m, d >> D_STACK_SHIFT & 3)?;
                 m.allocated(ptr, size, align);
                 Event::Alloc { ts_ns, ptr, size, align, zeroed: class == CLASS_ALLOC_ZEROED, stack }
@@ -77,7 +85,8 @@ pub(in crate::format::codec) fn decode_payload_v5<const V8: bool>(
                     m.take_live(at).ok_or_else(|| r.err("deallocation of a live allocation the chunk does not hold"))?
                 } else {
                     let (size, align) = read_layout(&mut r, &m, &p, d)?;
-                    (read_addr(&mut r, m.prev_addr)?, size, align)
+                    let ptr = if V8 { read_addr8(&mut r, &mut m.addr_len, m.prev_addr)? } else { read_addr(&mut r, m.prev_addr)? };
+                    (ptr, size, align)
                 };
                 m.deallocated(ptr, size, align);
                 Event::Dealloc { ts_ns, ptr, size, align }
@@ -157,7 +166,7 @@ fn read_realloc8(r: &mut BitReader<'_>, m: &mut Model5, d: u8, ts_ns: u64) -> Re
     };
     let old_ptr = match live {
         Some((ptr, _, _)) => ptr,
-        None => read_addr(r, m.prev_addr)?,
+        None => read_addr8(r, &mut m.addr_len, m.prev_addr)?,
     };
     let (old_size, new_size) = if d & 7 == CLASS_REALLOC {
         let old = match live {
@@ -180,7 +189,7 @@ fn read_realloc8(r: &mut BitReader<'_>, m: &mut Model5, d: u8, ts_ns: u64) -> Re
     } else if r.take(1)? == 1 {
         m.freed[size_class(new_size)]
     } else {
-        read_addr(r, old_ptr)?
+        read_addr8(r, &mut m.addr_len, old_ptr)?
     };
     let stack = read_stack(r, m, d >> D_STACK_SHIFT & 3)?;
     let returned_ns = if d & D_HIT != 0 {
@@ -205,6 +214,19 @@ fn read_layout(r: &mut BitReader<'_>, m: &Model5, p: &Params, d: u8) -> Result<(
     let size = p.size_base.checked_add(r.rice(p.size_k)?).ok_or_else(|| r.err("size exceeds 64 bits"))?;
     let align = if d & D_LAYOUT_FIRST != 0 { m.last_align } else { 1 << r.take(6)? };
     Ok((size, align))
+}
+
+/// What `put_addr_delta` (encode.rs) wrote: version 8's address delta.
+#[inline(always)]
+fn read_addr8(r: &mut BitReader<'_>, last_len: &mut u32, from: u64) -> Result<u64, PayloadError> {
+    let n = i64::from(*last_len).saturating_add(unzigzag(r.rice(ADDR_LEN_K)?));
+    let v = match n {
+        0 | 1 => n as u64,
+        2..=64 => 1 << (n - 1) | r.take_wide(n as u32 - 1)?,
+        _ => return Err(r.err("address delta longer than 64 bits")),
+    };
+    *last_len = n as u32;
+    Ok(from.wrapping_add(unzigzag(v) as u64))
 }
 
 #[inline(always)]

@@ -31,10 +31,19 @@ fn put_head<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, d: u8, 
     m.prev_d = d;
 }
 
+/// An address delta (version 8): the change of its zigzag value's bit
+/// length n from the last delta's, zigzag and Rice-coded, then its low
+/// n − 1 bits (the top one implied).
 #[inline(always)]
-fn put_addr_delta<T: Tally>(w: &mut BitWriter<'_>, from: u64, to: u64, t: &mut T) {
+fn put_addr_delta<T: Tally>(w: &mut BitWriter<'_>, last_len: &mut u32, from: u64, to: u64, t: &mut T) {
     let p0 = w.pos_if::<T>();
-    w.long(zigzag(to.wrapping_sub(from) as i64));
+    let v = zigzag(to.wrapping_sub(from) as i64);
+    let n = bit_len(v) as u32;
+    w.rice(zigzag(i64::from(n) - i64::from(*last_len)), ADDR_LEN_K);
+    if n >= 2 {
+        w.put(v & !(1u64 << (n - 1)), n - 1);
+    }
+    *last_len = n;
     t.add(Part::Addresses, w.pos_if::<T>() - p0);
 }
 
@@ -108,7 +117,7 @@ fn put_realloc<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, e: &
             m.take_live(at).map_or(m.last_align, |(_, _, align)| align)
         }
         None => {
-            put_addr_delta(w, m.prev_addr, e.a, t);
+            put_addr_delta(w, &mut m.addr_len, m.prev_addr, e.a, t);
             m.last_align
         }
     };
@@ -128,16 +137,17 @@ fn put_realloc<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, e: &
         None => w.long(new_size),
     }
     t.add(Part::Sizes, w.pos_if::<T>() - p0);
-    let p0 = w.pos_if::<T>();
     if e.b == e.a {
         w.put(1, 1);
+        t.add(Part::Addresses, 1);
     } else if e.b == m.freed[size_class(new_size)] {
         w.put(0b10, 2);
+        t.add(Part::Addresses, 2);
     } else {
         w.put(0, 2);
-        w.long(zigzag(e.b.wrapping_sub(e.a) as i64));
+        t.add(Part::Addresses, 2);
+        put_addr_delta(w, &mut m.addr_len, e.a, e.b, t);
     }
-    t.add(Part::Addresses, w.pos_if::<T>() - p0);
     put_stack5(w, m, mode, stack_at, stack, t);
     if r != 0 {
         let p0 = w.pos_if::<T>();
@@ -223,11 +233,20 @@ pub(in crate::format::codec) fn encode_v5<T: Tally>(
                 put_head(&mut w, &mut m, &p, d, ts, t);
                 put_layout(&mut w, &p, d, at, size, align, t);
                 if !hit {
-                    put_addr_delta(&mut w, m.prev_addr, ptr, t);
+                    // 1: the top of the heap; else 0 and the delta.
+                    if ptr == m.top {
+                        w.put(1, 1);
+                        t.add(Part::Addresses, 1);
+                    } else {
+                        w.put(0, 1);
+                        t.add(Part::Addresses, 1);
+                        put_addr_delta(&mut w, &mut m.addr_len, m.prev_addr, ptr, t);
+                    }
                 }
                 put_stack5(&mut w, &mut m, mode, stack_at, stack, t);
                 // As `Model5::allocated`, with the layout's position found above.
                 m.prev_addr = ptr;
+                m.top = chunk_end(ptr, size);
                 m.push_live((ptr, size, align));
                 m.touch_layout_at(at, size, align);
             }
@@ -249,7 +268,7 @@ pub(in crate::format::codec) fn encode_v5<T: Tally>(
                         let d = CLASS_DEALLOC | layout;
                         put_head(&mut w, &mut m, &p, d, ts, t);
                         put_layout(&mut w, &p, d, at, size, align, t);
-                        put_addr_delta(&mut w, m.prev_addr, ptr, t);
+                        put_addr_delta(&mut w, &mut m.addr_len, m.prev_addr, ptr, t);
                         at
                     }
                 };

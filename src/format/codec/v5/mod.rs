@@ -102,6 +102,20 @@ pub(super) fn size_class(size: u64) -> usize {
     (size.saturating_add(23) >> 4).clamp(2, SIZE_CLASSES as u64 - 1) as usize
 }
 
+/// Where glibc's chunk for a request of `size` bytes at `ptr` ends (its
+/// size: the request plus 8, rounded up to 16, at least 32): the address a
+/// new block cut from the top of the heap gets next (version 8).
+#[inline(always)]
+fn chunk_end(ptr: u64, size: u64) -> u64 {
+    ptr.wrapping_add(size.saturating_add(8 + 15).max(32) & !15)
+}
+
+/// The bit length an address delta is coded against before the chunk's
+/// first (version 8).
+const ADDR_LEN_START: u32 = 16;
+/// The Rice parameter of the change in an address delta's bit length.
+const ADDR_LEN_K: u32 = 1;
+
 /// An alignment in bytes as its log2 in 6 bits, and back.
 #[inline(always)]
 fn align_log2(align: u64) -> u32 {

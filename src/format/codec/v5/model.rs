@@ -27,6 +27,11 @@ pub(super) struct Model5 {
     /// `predicted`'s (version 8: the second guess).
     pub(super) predicted2: [u8; 256],
     pub(super) prev_d: u8,
+    /// Version 8: where the allocator's next new block would start, the
+    /// last allocation's address plus its glibc chunk size ([`chunk_end`]).
+    pub(super) top: u64,
+    /// Version 8: the bit length of the last address delta written.
+    pub(super) addr_len: u32,
 }
 
 impl Model5 {
@@ -44,6 +49,8 @@ impl Model5 {
             predicted: [0; 256],
             predicted2: [0; 256],
             prev_d: CHUNK_START,
+            top: 0,
+            addr_len: ADDR_LEN_START,
         }
     }
 
@@ -118,6 +125,7 @@ impl Model5 {
     #[inline(always)]
     pub(super) fn allocated(&mut self, ptr: u64, size: u64, align: u64) {
         self.prev_addr = ptr;
+        self.top = chunk_end(ptr, size);
         self.push_live((ptr, size, align));
         self.touch_layout(size, align);
     }
