@@ -31,16 +31,32 @@ pub(in crate::format::codec) fn decode_payload_v5<const V8: bool>(
     for _ in 0..count {
         let prev = usize::from(m.prev_d);
         let (d, ctx, v) = if V8 {
-            let bits = r.peek();
-            let (at, d, used) = match bits & 3 {
-                0b01 | 0b11 => (0, m.predicted[prev], 1),
-                0b10 => (1, m.predicted2[prev], 2),
-                _ => (2, (bits >> 2) as u8, 10),
-            };
-            r.skip(used)?;
-            m.touch_descriptor(m.prev_d, at, d);
-            let ctx = class_context(prev & 7) * 3 + class_context(usize::from(d & 7));
-            (d, ctx, r.rice(p.ts_k[ctx])?)
+            let guess = m.predicted[prev];
+            let pc = class_context(prev & 7) * 3;
+            let cg = pc + class_context(usize::from(guess & 7));
+            let riding = p.ts_k[cg] <= RIDE_MAX_K;
+            let x = if riding { r.rice(p.ts_k[cg])? } else { 0 };
+            if x != 0 {
+                (guess, cg, x - 1)
+            } else {
+                let bits = r.peek();
+                let (at, d, used) = if riding {
+                    match bits & 1 {
+                        1 => (1, m.predicted2[prev], 1),
+                        _ => (2, (bits >> 1) as u8, 9),
+                    }
+                } else {
+                    match bits & 3 {
+                        0b01 | 0b11 => (0, guess, 1),
+                        0b10 => (1, m.predicted2[prev], 2),
+                        _ => (2, (bits >> 2) as u8, 10),
+                    }
+                };
+                r.skip(used)?;
+                m.touch_descriptor(m.prev_d, at, d);
+                let ctx = pc + class_context(usize::from(d & 7));
+                (d, ctx, r.rice(p.ts_k[ctx])?)
+            }
         } else {
             let ctx = class_context(prev & 7);
             let k = p.ts_k[ctx];

@@ -2,16 +2,43 @@
 
 use super::*;
 
-/// An event's descriptor, then its timestamp (version 8). The descriptor
-/// is a 1 when it is the one predicted after the previous event's
-/// descriptor, 01 when it is the second guess, else 00 and its 8 bits. The
-/// timestamp is the delta above the base of its context (the previous
-/// event's class and the event's own), Rice-coded.
+/// An event's descriptor and timestamp (version 8). Let *g* be the
+/// descriptor predicted after the previous event's and *cg* the context of
+/// the pair (previous class, *g*'s class). When `ts_k[cg]` ≤ [`RIDE_MAX_K`]
+/// the descriptor rides on the timestamp: a correct guess is the delta + 1,
+/// Rice-coded with `cg`'s parameters (no bit of its own); else a Rice-coded
+/// 0 with them, then 1 for the second guess or 0 and the descriptor's 8
+/// bits, then the delta. Otherwise (long deltas, where a 0 would cost
+/// many bits) the descriptor comes first: 1 for the guess, 01 for the
+/// second, else 00 and its 8 bits; then the delta. The delta is above the
+/// base of the event's own pair context.
 #[inline(always)]
 fn put_head<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, d: u8, ts: u64, t: &mut T) {
     let p0 = w.pos_if::<T>();
     let prev = usize::from(m.prev_d);
-    let at = if m.predicted[prev] == d {
+    let guess = m.predicted[prev];
+    let pc = class_context(prev & 7) * 3;
+    let cg = pc + class_context(usize::from(guess & 7));
+    let ctx = pc + class_context(usize::from(d & 7));
+    let v = ts.wrapping_sub(m.prev_ts).wrapping_sub(p.ts_base[ctx] as u64);
+    let at = if p.ts_k[cg] <= RIDE_MAX_K {
+        if guess == d {
+            // The base is the context's least delta: `v` < 2^56, `v` + 1 ≠ 0.
+            w.rice(v + 1, p.ts_k[ctx]);
+            t.add(Part::Timestamps, w.pos_if::<T>() - p0);
+            m.prev_ts = ts;
+            m.prev_d = d;
+            return;
+        }
+        w.rice(0, p.ts_k[cg]);
+        if m.predicted2[prev] == d {
+            w.put(1, 1);
+            1
+        } else {
+            w.put(u64::from(d) << 1, 9);
+            2
+        }
+    } else if guess == d {
         w.put(1, 1);
         0
     } else if m.predicted2[prev] == d {
@@ -24,8 +51,7 @@ fn put_head<T: Tally>(w: &mut BitWriter<'_>, m: &mut Model5, p: &Params, d: u8, 
     m.touch_descriptor(m.prev_d, at, d);
     let p1 = w.pos_if::<T>();
     t.add(Part::Tags, p1 - p0);
-    let ctx = class_context(prev & 7) * 3 + class_context(usize::from(d & 7));
-    w.rice(ts.wrapping_sub(m.prev_ts).wrapping_sub(p.ts_base[ctx] as u64), p.ts_k[ctx]);
+    w.rice(v, p.ts_k[ctx]);
     t.add(Part::Timestamps, w.pos_if::<T>() - p1);
     m.prev_ts = ts;
     m.prev_d = d;

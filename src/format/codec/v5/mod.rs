@@ -102,6 +102,11 @@ pub(super) fn size_class(size: u64) -> usize {
     (size.saturating_add(23) >> 4).clamp(2, SIZE_CLASSES as u64 - 1) as usize
 }
 
+/// The largest Rice parameter of a pair context at which the predicted
+/// descriptor rides on the timestamp (version 8, FORMAT.md): above it a
+/// wrong guess's Rice-coded 0 costs more than a bit per correct guess.
+const RIDE_MAX_K: u32 = 3;
+
 /// Where glibc's chunk for a request of `size` bytes at `ptr` ends (its
 /// size: the request plus 8, rounded up to 16, at least 32): the address a
 /// new block cut from the top of the heap gets next (version 8).
