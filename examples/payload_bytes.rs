@@ -20,9 +20,9 @@
 //!   return stamp as u64, all little-endian), so that one recording can be
 //!   re-encoded by later versions of the codec. `FILE` may be such a file.
 //! - `FILE` re-encodes every chunk of a recording with the version-4 and
-//!   the current (version-5) payload codec and prints, per event: the
+//!   the current (version-8; "now") payload codec and prints, per event: the
 //!   payload bytes of each, what LZ4 leaves of them, the estimated file
-//!   size, and the version-5 payload split into its parts (descriptors,
+//!   size, and the current payload split into its parts (descriptors,
 //!   timestamps, addresses, sizes, stacks, other, header). Then it times
 //!   encode, LZ4 and decode of both, alternating v4 and v5 `PASSES` times
 //!   (default 5), and prints medians in ns per event.
@@ -233,7 +233,8 @@ fn breakdown(path: &str, passes: usize) -> Result<(), Box<dyn std::error::Error>
         per(other_records),
         per(record_overhead)
     );
-    for (name, raw, lz4) in [("v4", raw4, lz4_4), ("v5", raw5, lz4_5)] {
+    // "now": the current version's bit-stream codec (version 8; versions 5 to 7 before).
+    for (name, raw, lz4) in [("v4", raw4, lz4_4), ("now", raw5, lz4_5)] {
         println!(
             "  {name}: payload {:.3} bytes/event, after LZ4 {:.3} ({:+.1}%), file {:.3} bytes/event",
             per(raw),
@@ -251,7 +252,7 @@ fn breakdown(path: &str, passes: usize) -> Result<(), Box<dyn std::error::Error>
         ("other", Part::Other),
         ("header+pad", Part::Header),
     ];
-    print!("  v5 payload bits/event:");
+    print!("  now payload bits/event:");
     for (name, part) in parts {
         print!(" {name} {:.3}", bits.0[part as usize] as f64 / n as f64);
     }
@@ -304,7 +305,7 @@ fn breakdown(path: &str, passes: usize) -> Result<(), Box<dyn std::error::Error>
         }
     }
     let [e4, l4, d4, e5, l5, d5] = t.map(median);
-    println!("  ns/event, medians of {passes} alternated passes (thread CPU time): encode v4 {e4:.2} v5 {e5:.2} ({:.2}x); LZ4 v4 {l4:.2} v5 {l5:.2} ({:.2}x); LZ4 decompress + decode v4 {d4:.2} v5 {d5:.2} ({:.2}x)", e5 / e4, l5 / l4, d5 / d4);
+    println!("  ns/event, medians of {passes} alternated passes (thread CPU time): encode v4 {e4:.2} now {e5:.2} ({:.2}x); LZ4 v4 {l4:.2} now {l5:.2} ({:.2}x); LZ4 decompress + decode v4 {d4:.2} now {d5:.2} ({:.2}x)", e5 / e4, l5 / l4, d5 / d4);
     Ok(())
 }
 

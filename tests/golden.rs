@@ -1,8 +1,8 @@
 //! Golden files: a committed recording of each format version must keep
 //! decoding to the same records, and today's encoder must keep producing the
 //! same bytes for the current version (FORMAT.md: a layout change bumps the
-//! version). Regenerate the current version's files (`v7.memscope`,
-//! `v7-segment.memscope`) with
+//! version). Regenerate the current version's files (`v8.memscope`,
+//! `v8-segment.memscope`) with
 //! `MEMSCOPE_BLESS=1 cargo test --test golden` only together with a version
 //! bump; older versions' files are never rewritten (the encoder writes only
 //! the current version).
@@ -19,6 +19,8 @@ const GOLDEN_V5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v5.me
 const GOLDEN_V6_SEGMENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v6-segment.memscope");
 const GOLDEN_V7: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v7.memscope");
 const GOLDEN_V7_SEGMENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v7-segment.memscope");
+const GOLDEN_V8: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v8.memscope");
+const GOLDEN_V8_SEGMENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v8-segment.memscope");
 
 fn name(s: &str) -> [u8; 16] {
     let mut n = [0u8; 16];
@@ -574,13 +576,13 @@ fn golden_v5_decodes() {
     assert_eq!((t.address_conflicts, t.reordered_reallocations, t.size_mismatches, t.late_events), (0, 0, 0, 0));
 }
 
-/// Version 6 (and 7, the same records): version 5's records as a sampling
-/// recording at 64 bytes: a Sampling record after the Clock record, and a
-/// Totals record of thread 1 before the Round record. Version 6's file was
-/// written (by the encoder of version 6) as this writes version 7's.
-fn encode_v7() -> Vec<u8> {
-    let (header, modules, nodes, events, stacks, returned) = v5_records();
-    let header = SegmentHeader { version: 7, pid: 6666, ..header };
+/// Version 6 (and 7 and 8, the same records; 8 with three more events):
+/// version 5's records as a sampling recording at 64 bytes: a Sampling
+/// record after the Clock record, and a Totals record of thread 1 before
+/// the Round record. Versions 6 and 7 were written by their encoders as
+/// this writes version 8's.
+fn encode_v8() -> Vec<u8> {
+    let (header, modules, nodes, events, stacks, returned) = v8_records();
     let [start, end] = v5_clocks();
     let mut out = header.encode().to_vec();
     format::put_clock(&mut out, &start);
@@ -598,6 +600,29 @@ fn encode_v7() -> Vec<u8> {
     out
 }
 
+/// Version 5's records and, before the ThreadExit, version 8's forms of a
+/// reallocation: one of the chunk's live allocations (rank 0) doubled in
+/// place; another (rank 1) moved to an address not predicted, to a size
+/// not doubled, with a return stamp; the deallocation of the first, now a
+/// live allocation of rank 1.
+fn v8_records() -> V4Records {
+    let (header, modules, nodes, mut events, mut stacks, mut returned) = v5_records();
+    let header = SegmentHeader { version: 8, pid: 8888, ..header };
+    let exit = events.pop().unwrap();
+    let (s, r) = (stacks.pop().unwrap(), returned.pop().unwrap());
+    for (e, stack, ret) in [
+        (RawEvent::realloc(68, 0x5555_1000_9040, 40, 0x5555_1000_9040, 80), 3, 0),
+        (RawEvent::realloc(69, 0x5555_1000_9000, 20, 0x5555_1000_a000, 33), 4, 69),
+        (RawEvent::dealloc(69, 0x5555_1000_9040, 80, 8), 0, 0),
+        (exit, s, r),
+    ] {
+        events.push(e);
+        stacks.push(stack);
+        returned.push(ret);
+    }
+    (header, modules, nodes, events, stacks, returned)
+}
+
 const V6_SAMPLING: format::SamplingRecord = format::SamplingRecord { interval_bytes: 64, seed: 0x0123_4567_89AB_CDEF };
 const V6_TOTALS: format::TotalsRecord = format::TotalsRecord {
     thread: 1,
@@ -611,21 +636,58 @@ const V6_TOTALS: format::TotalsRecord = format::TotalsRecord {
 
 const GOLDEN_V6: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/v6.memscope");
 
-/// Version 7 writes version 6's records with version 7 in the header and
-/// in each Events record: the same replay.
+/// Version 7 wrote version 6's records with version 7 in the header and
+/// in each Events record: the same replay. Decode-only since version 8.
 #[test]
-fn golden_v7_decodes_and_encoder_is_stable() {
-    let fresh = encode_v7();
-    if std::env::var_os("MEMSCOPE_BLESS").is_some() {
-        std::fs::write(GOLDEN_V7, &fresh).unwrap();
-    }
+fn golden_v7_decodes() {
     let golden = std::fs::read(GOLDEN_V7).expect("tests/golden/v7.memscope is committed");
-    assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
     assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 7);
     let v7 = memscope::replay::Replay::from_reader(&golden[..], "v7.memscope".as_ref()).unwrap();
     let v6 = memscope::replay::Replay::from_reader(&std::fs::read(GOLDEN_V6).unwrap()[..], "v6.memscope".as_ref()).unwrap();
     assert_eq!(v7.damage_count, 0);
     assert_eq!((v7.summary, v7.sampling, v7.stacks.sites), (v6.summary, v6.sampling, v6.stacks.sites));
+}
+
+/// Version 8 (FORMAT.md, "On disk: the chunk payload"): the encoder's bytes
+/// are the committed file's, which decodes to `v8_records` exactly and
+/// replays as version 7's file plus its three events.
+#[test]
+fn golden_v8_decodes_and_encoder_is_stable() {
+    let fresh = encode_v8();
+    if std::env::var_os("MEMSCOPE_BLESS").is_some() {
+        std::fs::write(GOLDEN_V8, &fresh).unwrap();
+    }
+    let golden = std::fs::read(GOLDEN_V8).expect("tests/golden/v8.memscope is committed");
+    assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
+    assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 8);
+    let (header, _, _, events, stacks, returned) = v8_records();
+    let chunk = header_and_last_chunk(&golden, &header);
+    let no_stack = |e: RawEvent| match e.kind() {
+        KIND_ALLOC | KIND_ALLOC_ZEROED => RawEvent { c: e.c & 0xFFFF_FFFF, ..e },
+        _ => e,
+    };
+    let got: Vec<RawEvent> = chunk.events.iter().map(|e| no_stack(e.to_raw())).collect();
+    assert_eq!(got, events.iter().copied().map(no_stack).collect::<Vec<_>>());
+    assert_eq!(chunk.events.iter().map(Event::stack).collect::<Vec<_>>(), stacks);
+    assert_eq!(chunk.events.iter().map(Event::returned_ns).collect::<Vec<_>>(), returned);
+    // Spot-check against FORMAT.md, independent of the encoder: the in-place doubling.
+    assert_eq!(
+        chunk.events[19],
+        Event::Realloc {
+            ts_ns: 68,
+            old_ptr: 0x5555_1000_9040,
+            new_ptr: 0x5555_1000_9040,
+            old_size: Some(40),
+            new_size: 80,
+            stack: 3,
+            returned_ns: None
+        }
+    );
+    let v8 = memscope::replay::Replay::from_reader(&golden[..], "v8.memscope".as_ref()).unwrap();
+    let v7 = memscope::replay::Replay::from_reader(&std::fs::read(GOLDEN_V7).unwrap()[..], "v7.memscope".as_ref()).unwrap();
+    assert_eq!(v8.damage_count, 0);
+    let (a, b) = (&v8.sampling.as_ref().unwrap().sampled, &v7.sampling.as_ref().unwrap().sampled);
+    assert_eq!((a.total_reallocations, a.total_deallocations), (b.total_reallocations + 2, b.total_deallocations + 1));
 }
 
 /// Version 6 is decode-only since version 7.
@@ -693,16 +755,16 @@ fn v6_checkpoint() -> Vec<format::CheckpointEntry> {
     ]
 }
 
-/// Version 7: version 5's content as the second segment of a segmented
+/// Versions 7 and 8: version 5's content as the second segment of a segmented
 /// recording (FORMAT.md, "Segments"): Clock, Segment, the tables,
 /// Checkpoint, the Checkpoint events of thread 2 (version 7: its start,
 /// named, and a variable naming its live allocation), the chunk (sequence
 /// 3), Round 2, Clock and an End record whose flag says the recording goes
 /// on. Version 6's segment was written as this, without the Checkpoint
-/// events record.
-fn encode_v7_segment() -> Vec<u8> {
+/// events record; version 7's as this (with 7 for 8).
+fn encode_v8_segment() -> Vec<u8> {
     let (header, modules, nodes, events, stacks, returned) = v5_records();
-    let header = SegmentHeader { version: 7, pid: 6666, ..header };
+    let header = SegmentHeader { version: 8, pid: 6666, ..header };
     let [start, end] = v5_clocks();
     let mut out = header.encode().to_vec();
     format::put_clock(&mut out, &start);
@@ -729,15 +791,24 @@ fn v7_checkpoint_events() -> Vec<RawEvent> {
 }
 
 #[test]
-fn golden_v7_segment_decodes_and_encoder_is_stable() {
-    let fresh = encode_v7_segment();
+fn golden_v7_and_v8_segments_decode_and_encoder_is_stable() {
+    let fresh = encode_v8_segment();
     if std::env::var_os("MEMSCOPE_BLESS").is_some() {
-        std::fs::write(GOLDEN_V7_SEGMENT, &fresh).unwrap();
+        std::fs::write(GOLDEN_V8_SEGMENT, &fresh).unwrap();
     }
-    let golden = std::fs::read(GOLDEN_V7_SEGMENT).expect("tests/golden/v7-segment.memscope is committed");
+    let golden = std::fs::read(GOLDEN_V8_SEGMENT).expect("tests/golden/v8-segment.memscope is committed");
     assert_eq!(fresh, golden, "the encoder's bytes changed: that is a format change (bump VERSION, add a golden file)");
-    assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 7);
-    let mut reader = Reader::new(&golden[..]).unwrap();
+    assert_eq!(u32::from_le_bytes(golden[8..12].try_into().unwrap()), 8);
+    // Version 7's segment (decode-only since version 8) and version 8's: the same checks.
+    let v7 = std::fs::read(GOLDEN_V7_SEGMENT).expect("tests/golden/v7-segment.memscope is committed");
+    assert_eq!(u32::from_le_bytes(v7[8..12].try_into().unwrap()), 7);
+    for golden in [golden, v7] {
+        check_v7_segment(&golden);
+    }
+}
+
+fn check_v7_segment(golden: &[u8]) {
+    let mut reader = Reader::new(golden).unwrap();
     let mut records = Vec::new();
     while let Some(item) = reader.next_record().unwrap() {
         records.push(item.expect("golden file has no damage"));
@@ -749,7 +820,7 @@ fn golden_v7_segment_decodes_and_encoder_is_stable() {
     assert_eq!((c.thread, c.sequence), (2, 0));
     assert_eq!(c.events.iter().map(Event::to_raw).collect::<Vec<_>>(), v7_checkpoint_events());
     // Alone, it names thread 2 and links the variable to its seeded allocation.
-    let replay = memscope::replay::Replay::from_reader(&golden[..], "v7-segment.memscope".as_ref()).unwrap();
+    let replay = memscope::replay::Replay::from_reader(golden, "segment.memscope".as_ref()).unwrap();
     assert_eq!(replay.damage_count, 0, "{:?}", replay.damage);
     assert_eq!(replay.segments.seeded_events, 2);
     let t2 = replay.threads.iter().find(|t| t.thread == 2).expect("thread 2");
@@ -816,6 +887,8 @@ fn damaged_header_bytes_leave_every_record_replayable() {
         (GOLDEN_V6_SEGMENT, 6),
         (GOLDEN_V7, 7),
         (GOLDEN_V7_SEGMENT, 7),
+        (GOLDEN_V8, 8),
+        (GOLDEN_V8_SEGMENT, 8),
     ] {
         let golden = std::fs::read(path).expect("golden files are committed");
         let intact = Replay::from_reader(&golden[..], path.as_ref()).unwrap();

@@ -112,7 +112,8 @@ fn rotation_segments_replay_alone_and_together_exactly() {
     common::quiesce_harness();
     let rec = memscope::Recorder::new(&dir).segment_bytes(16 << 10).start().expect("start");
     let before = Counts::now();
-    let kept = counted(|| workload(60));
+    // Enough events for several 16 KiB segments at version 8's 1–2 bytes per event.
+    let kept = counted(|| workload(120));
     let c = Counts::now().since(&before);
     let written = rec.finish().expect("finish");
 
@@ -165,7 +166,7 @@ fn rotation_segments_replay_alone_and_together_exactly() {
     // The same workload into one file: the same figures, site by site.
     let file = dir.join("single.memscope.file");
     let rec = memscope::Recorder::new(&file).start().expect("start");
-    let kept2 = workload(60);
+    let kept2 = workload(120);
     rec.finish().expect("finish");
     let single = replay_file(&file).expect("replay the file");
     assert_eq!(site_figures(&single), site_figures(&r), "per-site figures, one file vs segments");
@@ -621,10 +622,11 @@ fn a_segment_replayed_alone_shows_the_names_and_tracked_variables_of_what_is_liv
     memscope::ffi::track_foreign(0x7100_0000usize as *const u8, 64, "carried-foreign-released");
     memscope::ffi::untrack_foreign(0x7100_0000usize as *const u8);
     memscope::ffi::handed_over(in_scope.as_ptr(), "carried-handoff");
-    let kept = workload(30);
+    // Enough events for several 8 KiB segments at version 8's 1–2 bytes per event.
+    let kept = workload(60);
     // A reallocation that moves a tracked variable's allocation, segments later.
     grows.extend(0..5000);
-    let kept2 = workload(30);
+    let kept2 = workload(60);
     rec.finish().expect("finish");
     tx.send(()).unwrap();
     stays.join().unwrap();

@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let count = u32::from_le_bytes(data[0..4].try_into().unwrap()) % (MAX_CHUNK_EVENTS + 1);
-    // Versions 0 and 7..=255 are not this reader's: they must fail cleanly too.
+    // Versions 0 and 9..=255 are not this reader's: they must fail cleanly too.
     let version = u32::from(data[4]);
     let first_ts_ns = u64::from_le_bytes(data[5..13].try_into().unwrap());
     let mut out = Vec::new();

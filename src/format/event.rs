@@ -21,7 +21,7 @@ pub const KIND_THREAD_EXIT: u8 = 7;
 pub const KIND_LOST: u8 = 8;
 
 // Tracking kinds (format version 2). Codes 9..=15 are the payload's own
-// (codec.rs); tracking kinds start at 16 and are written in a payload
+// (codec/); tracking kinds start at 16 and are written in a payload
 // behind the escape tag 15 (FORMAT.md, "Chunk payload").
 
 /// Kind code of a tracked variable (`track_var!`, `track_clone!`): its first

@@ -33,9 +33,12 @@ pub const MAGIC: [u8; 8] = *b"MEMSCOPE";
 /// Totals records) and segments (the Segment and Checkpoint records, End
 /// flag [`END_CONTINUED`], chunk sequence numbers that go on across a
 /// recording's segments); version 7 the Checkpoint events record (thread
-/// names and tracking state at a segment's start).
-/// A reader of version 7 reads versions 1 to 6 (FORMAT.md, "Versions").
-pub const VERSION: u32 = 7;
+/// names and tracking state at a segment's start); version 8 the chunk
+/// payload's model (the descriptor before or riding on the timestamp, nine
+/// timestamp contexts, reallocations against the chunk's live
+/// allocations, address deltas by their length's change).
+/// A reader of version 8 reads versions 1 to 7 (FORMAT.md, "Versions").
+pub const VERSION: u32 = 8;
 /// The oldest format version this crate reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Length of the segment header in bytes.
