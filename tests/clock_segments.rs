@@ -21,7 +21,7 @@ fn every_segment_starts_with_the_measured_clock() {
     common::quiesce_harness();
     let rec = memscope::Recorder::new(&dir).segment_bytes(16 << 10).start().expect("start");
     let mut kept = Vec::new();
-    for r in 0..60 {
+    for r in 0..150 {
         for i in 0..64usize {
             let b = black_box(vec![r as u8; 16 + (i * 37 + r * 11) % 700].into_boxed_slice());
             if i % 4 == 0 {
