@@ -44,18 +44,30 @@ struct Entry {
 /// order: an allocation at an address that is still live (its deallocation,
 /// on another thread, was not drained yet) waits in `deferred` until that
 /// address is deallocated, as replay does. A deallocation (or a
-/// reallocation's old address) that finds nothing is kept until the end of
-/// its drain round (`early`): another thread's allocation it frees, stamped
-/// before it but drained after it in the same round, then ends at once.
+/// reallocation's old address) that finds nothing is kept (`early`) until
+/// a drain round's watermark passes its time: another thread's allocation
+/// it ends, stamped before it but drained after it (later in the round, or
+/// rounds later while that thread held the event in flight), then ends at
+/// once. Once the watermark is past it, every allocation stamped before it
+/// was drained: what it did not find was allocated before the recording
+/// (or its event was lost). At most [`MAX_EARLY`] addresses are kept (a
+/// thread held in flight for long holds the watermark back); beyond that a
+/// deallocation that finds nothing is not kept, and the allocation it
+/// ends, if it comes, stays in the table.
 /// Memory: about 40 bytes per live allocation.
 #[derive(Default)]
 pub(crate) struct LiveTable {
     live: HashMap<u64, Entry, BuildHasherDefault<AddrHasher>>,
     deferred: Vec<(u64, Entry)>,
-    /// This round's deallocations that found nothing: address → their
-    /// time, and the new address when a reallocation moved it.
-    early: HashMap<u64, (u64, Option<u64>), BuildHasherDefault<AddrHasher>>,
+    /// Deallocations that found nothing, not yet passed by a watermark:
+    /// address → their times, and the new address when a reallocation
+    /// moved it (more than one when the address was reused meanwhile).
+    early: HashMap<u64, Vec<(u64, Option<u64>)>, BuildHasherDefault<AddrHasher>>,
 }
+
+/// The most addresses with a deallocation that found nothing the table
+/// keeps at once (about 64 bytes each).
+pub(crate) const MAX_EARLY: usize = 1 << 20;
 
 impl LiveTable {
     /// Takes one event of recorder thread `thread`, `stack` its file stack id.
@@ -68,14 +80,14 @@ impl LiveTable {
             KIND_DEALLOC => {
                 let ended = self.release(e.a, e.ts_ns());
                 if ended.is_none() {
-                    self.early.insert(e.a, (e.ts_ns(), None));
+                    self.keep_early(e.a, e.ts_ns(), None);
                 }
             }
             KIND_REALLOC | KIND_REALLOC_LARGE => {
                 let new_size = if e.kind() == KIND_REALLOC { e.c >> 32 } else { e.c };
                 let old = self.release(e.a, e.ts_ns());
                 if old.is_none() {
-                    self.early.insert(e.a, (e.ts_ns(), Some(e.b)));
+                    self.keep_early(e.a, e.ts_ns(), Some(e.b));
                 }
                 // The allocation keeps its identity: its thread and start time.
                 let (ts_ns, owner) = old.map_or((e.ts_ns(), thread), |o| (o.ts_ns, o.thread));
@@ -85,22 +97,44 @@ impl LiveTable {
         }
     }
 
-    /// The end of a drain round (the drainer's, or a Round record read):
-    /// what this round's deallocations did not find was allocated before
-    /// the recording (or in a round not read).
-    pub(crate) fn round_end(&mut self) {
-        self.early.clear();
+    /// Keeps a deallocation of `ptr` stamped `ts_ns` that found nothing
+    /// (`moved`: a reallocation's new address), unless [`MAX_EARLY`]
+    /// addresses are kept already.
+    fn keep_early(&mut self, ptr: u64, ts_ns: u64, moved: Option<u64>) {
+        if let Some(v) = self.early.get_mut(&ptr) {
+            v.push((ts_ns, moved));
+        } else if self.early.len() < MAX_EARLY {
+            self.early.insert(ptr, vec![(ts_ns, moved)]);
+        }
+    }
+
+    /// The end of a drain round whose Round record says `watermark_ns`
+    /// (the drainer's, or a Round record read): every event stamped
+    /// before it is drained, so a deallocation stamped before it that
+    /// found nothing ends an allocation made before the recording (or
+    /// lost, or in a round not read); it is forgotten.
+    pub(crate) fn round_end(&mut self, watermark_ns: u64) {
+        if !self.early.is_empty() {
+            self.early.retain(|_, v| {
+                v.retain(|&(ts_ns, _)| ts_ns >= watermark_ns);
+                !v.is_empty()
+            });
+        }
     }
 
     /// Makes `entry` live at `ptr`, by an event stamped `at_ns`; unless a
-    /// deallocation of `ptr` stamped after it was drained before it, in
-    /// this round: then it ended already (and if a reallocation moved it,
-    /// the moved one takes its identity).
+    /// deallocation of `ptr` stamped after it was drained before it: then
+    /// it ended already, by the first such deallocation (and if a
+    /// reallocation moved it, the moved one takes its identity).
     fn acquire(&mut self, ptr: u64, at_ns: u64, entry: Entry) {
-        if let Some(&(freed_ns, moved)) = self.early.get(&ptr) {
+        if let Some(v) = self.early.get_mut(&ptr) {
             // Equal times on two threads: replay applies the deallocation first.
-            if at_ns < freed_ns {
-                self.early.remove(&ptr);
+            let first = v.iter().enumerate().filter(|(_, &(freed_ns, _))| at_ns < freed_ns).min_by_key(|(_, &(freed_ns, _))| freed_ns);
+            if let Some((i, _)) = first {
+                let (_, moved) = v.swap_remove(i);
+                if v.is_empty() {
+                    self.early.remove(&ptr);
+                }
                 if let Some(to) = moved {
                     if let Some(m) = self.live.get_mut(&to) {
                         (m.ts_ns, m.thread) = (entry.ts_ns, entry.thread);

@@ -364,9 +364,9 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
                         entries.extend_from_slice(&c.entries);
                     }
                 }
-                Ok(rec @ Record::Round { .. }) => {
+                Ok(rec @ Record::Round { watermark_ns, .. }) => {
                     if let Some(m) = &mut mirror {
-                        m.round_end();
+                        m.round_end(watermark_ns);
                     }
                     r.record(&rec);
                 }
