@@ -122,6 +122,14 @@ impl LiveTable {
         }
     }
 
+    /// Whether no deallocation that found nothing is kept: a checkpoint of
+    /// the table is then exact whatever is drained after it (a kept one
+    /// would end an allocation drained after the checkpoint, which a
+    /// replay of the next segment alone makes live).
+    pub(crate) fn settled(&self) -> bool {
+        self.early.is_empty()
+    }
+
     /// Makes `entry` live at `ptr`, by an event stamped `at_ns`; unless a
     /// deallocation of `ptr` stamped after it was drained before it: then
     /// it ended already, by the first such deallocation (and if a

@@ -86,6 +86,9 @@ pub(crate) struct Segments {
     pub(crate) events_base: u64,
     pub(crate) lost_base: u64,
     pub(crate) live: LiveTable,
+    /// Rounds the rotation waited for the live table to settle
+    /// ([`LiveTable::settled`]), at most [`MAX_ROTATION_WAIT`].
+    pub(crate) rotation_waited: u32,
     /// Names and tracking state each segment repeats at its start.
     pub(crate) carried: Carried,
     /// Segments deleted for the budget, and deletions that failed.
@@ -113,6 +116,12 @@ impl Segments {
         }
     }
 }
+
+/// The most drain rounds a due rotation waits for the live table to
+/// settle (a deallocation drained before the allocation it ends, still
+/// waiting for it); then it rotates anyway, and the checkpoint may hold
+/// that allocation (FORMAT.md, "Checkpoint record").
+pub(crate) const MAX_ROTATION_WAIT: u32 = 64;
 
 /// How far below a tracking event's address the drainer looks for the
 /// live allocation that contains it, in bytes (an `Rc`'s or `Arc`'s value
