@@ -41,7 +41,9 @@ fn a_reallocation_is_one_site_whether_its_old_allocation_was_sampled_or_not() {
     let big: Vec<_> = r.stacks.sites.iter().filter(|s| s.allocated_bytes >= 100 << 20).collect();
     let shown: Vec<_> = big
         .iter()
-        .map(|s| (s.stack, s.allocations, s.reallocations, s.allocated_bytes, r.stacks.frames(s.stack).into_iter().take(5).collect::<Vec<_>>()))
+        .map(|s| {
+            (s.stack, s.allocations, s.reallocations, s.allocated_bytes, r.stacks.frames(s.stack).into_iter().take(5).collect::<Vec<_>>())
+        })
         .collect();
     assert_eq!(big.len(), 1, "(stack, allocations, reallocations, bytes, innermost frames): {shown:x?}");
     let s = big[0];

@@ -86,11 +86,7 @@ fn from_each_segment_on_replay_ends_with_the_whole_live_set() {
     static STOP: AtomicBool = AtomicBool::new(false);
     let dir = temp_dir("early");
     common::quiesce_harness();
-    let rec = memscope::Recorder::new(&dir)
-        .segment_bytes(8 << 10)
-        .drain_interval(Duration::from_micros(500))
-        .start()
-        .expect("start");
+    let rec = memscope::Recorder::new(&dir).segment_bytes(8 << 10).drain_interval(Duration::from_micros(500)).start().expect("start");
     let load = cross_thread_load(&STOP);
     // Until six segments (at most 10 s).
     let deadline = Instant::now() + Duration::from_secs(10);

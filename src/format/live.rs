@@ -62,8 +62,12 @@ pub(crate) struct LiveTable {
     /// Deallocations that found nothing, not yet passed by a watermark:
     /// address → their times, and the new address when a reallocation
     /// moved it (more than one when the address was reused meanwhile).
-    early: HashMap<u64, Vec<(u64, Option<u64>)>, BuildHasherDefault<AddrHasher>>,
+    early: HashMap<u64, Vec<Early>, BuildHasherDefault<AddrHasher>>,
 }
+
+/// A deallocation that found nothing: its time, and the new address when a
+/// reallocation moved it.
+type Early = (u64, Option<u64>);
 
 /// The most addresses with a deallocation that found nothing the table
 /// keeps at once (about 64 bytes each).

@@ -21,7 +21,6 @@
 mod gap;
 
 use super::engine::Replayer;
-use gap::Open;
 use super::{max_events, max_live, Replay};
 use crate::format::live::LiveTable;
 use crate::format::{
@@ -29,6 +28,7 @@ use crate::format::{
     SegmentRecord, END_CONTINUED,
 };
 use crate::Error;
+use gap::Open;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::BufReader;
