@@ -63,11 +63,18 @@ pub(crate) struct LiveTable {
     /// address → their times, and the new address when a reallocation
     /// moved it (more than one when the address was reused meanwhile).
     early: HashMap<u64, Vec<Early>, BuildHasherDefault<AddrHasher>>,
+    /// Rounds ended so far.
+    round: u64,
+    /// Replay's mirror only ([`LiveTable::mirror`]): the allocations a
+    /// deallocation of an earlier round ended, which a drainer that kept
+    /// such deallocations only to the end of their round (before this
+    /// rule; its files have the same version) left in its table.
+    late: Option<Vec<CheckpointEntry>>,
 }
 
-/// A deallocation that found nothing: its time, and the new address when a
-/// reallocation moved it.
-type Early = (u64, Option<u64>);
+/// A deallocation that found nothing: its time, the new address when a
+/// reallocation moved it, and the round it was drained in.
+type Early = (u64, Option<u64>, u64);
 
 /// The most addresses with a deallocation that found nothing the table
 /// keeps at once (about 64 bytes each).
@@ -106,9 +113,9 @@ impl LiveTable {
     /// addresses are kept already.
     fn keep_early(&mut self, ptr: u64, ts_ns: u64, moved: Option<u64>) {
         if let Some(v) = self.early.get_mut(&ptr) {
-            v.push((ts_ns, moved));
+            v.push((ts_ns, moved, self.round));
         } else if self.early.len() < MAX_EARLY {
-            self.early.insert(ptr, vec![(ts_ns, moved)]);
+            self.early.insert(ptr, vec![(ts_ns, moved, self.round)]);
         }
     }
 
@@ -118,9 +125,10 @@ impl LiveTable {
     /// found nothing ends an allocation made before the recording (or
     /// lost, or in a round not read); it is forgotten.
     pub(crate) fn round_end(&mut self, watermark_ns: u64) {
+        self.round += 1;
         if !self.early.is_empty() {
             self.early.retain(|_, v| {
-                v.retain(|&(ts_ns, _)| ts_ns >= watermark_ns);
+                v.retain(|&(ts_ns, _, _)| ts_ns >= watermark_ns);
                 !v.is_empty()
             });
         }
@@ -141,9 +149,13 @@ impl LiveTable {
     fn acquire(&mut self, ptr: u64, at_ns: u64, entry: Entry) {
         if let Some(v) = self.early.get_mut(&ptr) {
             // Equal times on two threads: replay applies the deallocation first.
-            let first = v.iter().enumerate().filter(|(_, &(freed_ns, _))| at_ns < freed_ns).min_by_key(|(_, &(freed_ns, _))| freed_ns);
+            let first = v.iter().enumerate().filter(|(_, e)| at_ns < e.0).min_by_key(|(_, e)| e.0);
             if let Some((i, _)) = first {
-                let (_, moved) = v.swap_remove(i);
+                let (_, moved, round) = v.swap_remove(i);
+                if let Some(late) = self.late.as_mut().filter(|_| round < self.round) {
+                    let Entry { size, ts_ns, thread, stack } = entry;
+                    late.push(CheckpointEntry { ptr, size, thread, ts_ns, stack });
+                }
                 if v.is_empty() {
                     self.early.remove(&ptr);
                 }
@@ -237,11 +249,97 @@ impl LiveTable {
         None
     }
 
+    /// A table for replay's mirror of the drainer's: it also keeps what an
+    /// older drainer's table held ([`LiveTable::entries_older`]).
+    pub(crate) fn mirror() -> LiveTable {
+        LiveTable { late: Some(Vec::new()), ..LiveTable::default() }
+    }
+
+    /// The entries an older drainer's table would hold (one that kept a
+    /// deallocation that found nothing only to the end of its round; its
+    /// files have the same format version): these, and every allocation a
+    /// deallocation of an earlier round ended. Oldest first. `None`: no
+    /// such allocation, or not a mirror.
+    pub(crate) fn entries_older(&self, out: &mut Vec<CheckpointEntry>) -> Option<()> {
+        let late = self.late.as_ref().filter(|l| !l.is_empty())?;
+        self.entries(out);
+        out.extend_from_slice(late);
+        out.sort_unstable_by_key(|e| (e.ts_ns, e.ptr));
+        Some(())
+    }
+
     /// Every live allocation, oldest first (by allocation time, then address).
     pub(crate) fn entries(&self, out: &mut Vec<CheckpointEntry>) {
         out.clear();
         let all = self.live.iter().map(|(&p, e)| (p, e)).chain(self.deferred.iter().map(|(p, e)| (*p, e)));
         out.extend(all.map(|(ptr, e)| CheckpointEntry { ptr, size: e.size, thread: e.thread, ts_ns: e.ts_ns, stack: e.stack }));
         out.sort_unstable_by_key(|e| (e.ts_ns, e.ptr));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alloc(ts: u64, ptr: usize) -> RawEvent {
+        RawEvent::alloc(ts, ptr, 64, 8, false, 0)
+    }
+
+    fn dealloc(ts: u64, ptr: usize) -> RawEvent {
+        RawEvent::dealloc(ts, ptr, 64, 8)
+    }
+
+    fn live(t: &LiveTable) -> Vec<u64> {
+        let mut out = Vec::new();
+        t.entries(&mut out);
+        out.iter().map(|e| e.ptr).collect()
+    }
+
+    /// A deallocation drained a round before the allocation it ends (its
+    /// thread held the allocation in flight: the watermark stayed below
+    /// it) ends it; once a watermark passes the deallocation, it is
+    /// forgotten. Before, it was forgotten at the end of its round.
+    #[test]
+    fn a_deallocation_waits_for_its_allocation_until_the_watermark_passes_it() {
+        let mut t = LiveTable::default();
+        t.apply(&dealloc(100, 0x1000), 2, 0);
+        t.round_end(50);
+        assert!(!t.settled());
+        t.apply(&alloc(90, 0x1000), 1, 0);
+        assert_eq!(live(&t), Vec::<u64>::new(), "ended by the earlier round's deallocation");
+        assert!(t.settled());
+        // Past the watermark: allocated before the recording.
+        t.apply(&dealloc(200, 0x2000), 2, 0);
+        t.round_end(300);
+        t.apply(&alloc(150, 0x2000), 1, 0);
+        assert_eq!(live(&t), vec![0x2000]);
+        // Two deallocations of one address kept: each ends the allocation before it.
+        let mut t = LiveTable::default();
+        t.apply(&dealloc(400, 0x3000), 2, 0);
+        t.apply(&dealloc(600, 0x3000), 3, 0);
+        t.round_end(0);
+        t.apply(&alloc(500, 0x3000), 1, 0);
+        t.apply(&alloc(350, 0x3000), 1, 0);
+        assert_eq!(live(&t), Vec::<u64>::new());
+    }
+
+    /// Replay's mirror also knows what a drainer of the earlier rule left in
+    /// its checkpoint, so an older directory is not damage; the drainer's
+    /// table keeps no such list.
+    #[test]
+    fn the_mirror_knows_what_an_older_drainer_kept() {
+        for (mut t, mirror) in [(LiveTable::mirror(), true), (LiveTable::default(), false)] {
+            t.apply(&dealloc(100, 0x1000), 2, 0);
+            t.round_end(50);
+            t.apply(&alloc(90, 0x1000), 1, 0);
+            // Within one round, both rules end it.
+            t.apply(&dealloc(120, 0x2000), 2, 0);
+            t.apply(&alloc(110, 0x2000), 1, 0);
+            let mut older = Vec::new();
+            assert_eq!(t.entries_older(&mut older).is_some(), mirror);
+            if mirror {
+                assert_eq!(older.iter().map(|e| (e.ptr, e.ts_ns, e.thread)).collect::<Vec<_>>(), vec![(0x1000, 90, 1)]);
+            }
+        }
     }
 }
