@@ -63,18 +63,13 @@ pub(crate) struct LiveTable {
     /// address → their times, and the new address when a reallocation
     /// moved it (more than one when the address was reused meanwhile).
     early: HashMap<u64, Vec<Early>, BuildHasherDefault<AddrHasher>>,
-    /// Rounds ended so far.
-    round: u64,
-    /// Replay's mirror only ([`LiveTable::mirror`]): the allocations a
-    /// deallocation of an earlier round ended, which a drainer that kept
-    /// such deallocations only to the end of their round (before this
-    /// rule; its files have the same version) left in its table.
-    late: Option<Vec<CheckpointEntry>>,
+    /// The older drainer's rule ([`LiveTable::older`]).
+    older: bool,
 }
 
-/// A deallocation that found nothing: its time, the new address when a
-/// reallocation moved it, and the round it was drained in.
-type Early = (u64, Option<u64>, u64);
+/// A deallocation that found nothing: its time, and the new address when a
+/// reallocation moved it.
+type Early = (u64, Option<u64>);
 
 /// The most addresses with a deallocation that found nothing the table
 /// keeps at once (about 64 bytes each).
@@ -112,10 +107,13 @@ impl LiveTable {
     /// (`moved`: a reallocation's new address), unless [`MAX_EARLY`]
     /// addresses are kept already.
     fn keep_early(&mut self, ptr: u64, ts_ns: u64, moved: Option<u64>) {
-        if let Some(v) = self.early.get_mut(&ptr) {
-            v.push((ts_ns, moved, self.round));
+        if self.older {
+            // One per address: a later one replaced an earlier one.
+            self.early.insert(ptr, vec![(ts_ns, moved)]);
+        } else if let Some(v) = self.early.get_mut(&ptr) {
+            v.push((ts_ns, moved));
         } else if self.early.len() < MAX_EARLY {
-            self.early.insert(ptr, vec![(ts_ns, moved, self.round)]);
+            self.early.insert(ptr, vec![(ts_ns, moved)]);
         }
     }
 
@@ -125,10 +123,11 @@ impl LiveTable {
     /// found nothing ends an allocation made before the recording (or
     /// lost, or in a round not read); it is forgotten.
     pub(crate) fn round_end(&mut self, watermark_ns: u64) {
-        self.round += 1;
-        if !self.early.is_empty() {
+        if self.older {
+            self.early.clear();
+        } else if !self.early.is_empty() {
             self.early.retain(|_, v| {
-                v.retain(|&(ts_ns, _, _)| ts_ns >= watermark_ns);
+                v.retain(|&(ts_ns, _)| ts_ns >= watermark_ns);
                 !v.is_empty()
             });
         }
@@ -151,11 +150,7 @@ impl LiveTable {
             // Equal times on two threads: replay applies the deallocation first.
             let first = v.iter().enumerate().filter(|(_, e)| at_ns < e.0).min_by_key(|(_, e)| e.0);
             if let Some((i, _)) = first {
-                let (_, moved, round) = v.swap_remove(i);
-                if let Some(late) = self.late.as_mut().filter(|_| round < self.round) {
-                    let Entry { size, ts_ns, thread, stack } = entry;
-                    late.push(CheckpointEntry { ptr, size, thread, ts_ns, stack });
-                }
+                let (_, moved) = v.swap_remove(i);
                 if v.is_empty() {
                     self.early.remove(&ptr);
                 }
@@ -249,23 +244,14 @@ impl LiveTable {
         None
     }
 
-    /// A table for replay's mirror of the drainer's: it also keeps what an
-    /// older drainer's table held ([`LiveTable::entries_older`]).
-    pub(crate) fn mirror() -> LiveTable {
-        LiveTable { late: Some(Vec::new()), ..LiveTable::default() }
-    }
-
-    /// The entries an older drainer's table would hold (one that kept a
-    /// deallocation that found nothing only to the end of its round; its
-    /// files have the same format version): these, and every allocation a
-    /// deallocation of an earlier round ended. Oldest first. `None`: no
-    /// such allocation, or not a mirror.
-    pub(crate) fn entries_older(&self, out: &mut Vec<CheckpointEntry>) -> Option<()> {
-        let late = self.late.as_ref().filter(|l| !l.is_empty())?;
-        self.entries(out);
-        out.extend_from_slice(late);
-        out.sort_unstable_by_key(|e| (e.ts_ns, e.ptr));
-        Some(())
+    /// A table under the rule of the drainer before this one (its files
+    /// have the same format version, 7): a deallocation that found nothing
+    /// is kept only to the end of its round, and only the last one per
+    /// address. Its checkpoints can hold allocations that ended before
+    /// them; directory replay checks an older directory's checkpoints
+    /// with it.
+    pub(crate) fn older() -> LiveTable {
+        LiveTable { older: true, ..LiveTable::default() }
     }
 
     /// Every live allocation, oldest first (by allocation time, then address).
@@ -323,23 +309,21 @@ mod tests {
         assert_eq!(live(&t), Vec::<u64>::new());
     }
 
-    /// Replay's mirror also knows what a drainer of the earlier rule left in
-    /// its checkpoint, so an older directory is not damage; the drainer's
-    /// table keeps no such list.
+    /// The older drainer's rule: a deallocation of an earlier round, or
+    /// one replaced by a later one of the same address, leaves the
+    /// allocation it ends live (what its checkpoints held).
     #[test]
-    fn the_mirror_knows_what_an_older_drainer_kept() {
-        for (mut t, mirror) in [(LiveTable::mirror(), true), (LiveTable::default(), false)] {
+    fn the_older_rule_leaves_what_the_older_drainer_left() {
+        for (mut t, older) in [(LiveTable::older(), true), (LiveTable::default(), false)] {
             t.apply(&dealloc(100, 0x1000), 2, 0);
             t.round_end(50);
             t.apply(&alloc(90, 0x1000), 1, 0);
-            // Within one round, both rules end it.
-            t.apply(&dealloc(120, 0x2000), 2, 0);
-            t.apply(&alloc(110, 0x2000), 1, 0);
-            let mut older = Vec::new();
-            assert_eq!(t.entries_older(&mut older).is_some(), mirror);
-            if mirror {
-                assert_eq!(older.iter().map(|e| (e.ptr, e.ts_ns, e.thread)).collect::<Vec<_>>(), vec![(0x1000, 90, 1)]);
-            }
+            t.apply(&dealloc(400, 0x3000), 2, 0);
+            t.apply(&dealloc(600, 0x3000), 3, 0);
+            t.apply(&alloc(350, 0x3000), 1, 0);
+            t.apply(&alloc(500, 0x3000), 1, 0);
+            let want = if older { vec![0x1000, 0x3000] } else { vec![] };
+            assert_eq!(live(&t), want, "older rule: {older}");
         }
     }
 }

@@ -192,14 +192,61 @@ fn probe(path: &Path) -> Result<Probed, String> {
     }
 }
 
+/// The drainer's live table as the events read so far build it: under
+/// this drainer's rule, and (until a checkpoint tells them apart) under the
+/// older drainer's, whose directories have the same format version
+/// ([`LiveTable::older`]).
+struct Mirror {
+    now: LiveTable,
+    older: Option<LiveTable>,
+}
+
+impl Mirror {
+    fn new() -> Mirror {
+        Mirror { now: LiveTable::default(), older: Some(LiveTable::older()) }
+    }
+
+    fn apply(&mut self, e: &crate::format::RawEvent, thread: u32, stack: u32) {
+        self.now.apply(e, thread, stack);
+        if let Some(o) = &mut self.older {
+            o.apply(e, thread, stack);
+        }
+    }
+
+    fn round_end(&mut self, watermark_ns: u64) {
+        self.now.round_end(watermark_ns);
+        if let Some(o) = &mut self.older {
+            o.round_end(watermark_ns);
+        }
+    }
+
+    /// Whether `entries` (a checkpoint) is the table under either rule.
+    /// The first check settles the rule (the older one only when it alone
+    /// agrees), so the older table costs only until then; an older
+    /// directory whose first checkpoint agrees under both rules is checked
+    /// under this drainer's from then on.
+    fn agrees(&mut self, entries: &[CheckpointEntry], scratch: &mut Vec<CheckpointEntry>) -> bool {
+        self.now.entries(scratch);
+        let now = scratch.as_slice() == entries;
+        let older = self.older.take();
+        if now {
+            return true;
+        }
+        let Some(older) = older else { return false };
+        older.entries(scratch);
+        let agrees = scratch.as_slice() == entries;
+        if agrees {
+            self.now = older;
+        }
+        agrees
+    }
+}
+
 /// Compares a contiguous segment's checkpoint with the mirror of the
 /// drainer's live table; a disagreement is damage naming the segment.
-fn check_checkpoint(r: &mut Replayer, name: &str, entries: &[CheckpointEntry], mirror: &LiveTable, scratch: &mut Vec<CheckpointEntry>) {
-    mirror.entries(scratch);
-    // A checkpoint an older drainer wrote (the same format version) holds
-    // the allocations a deallocation of an earlier round ended as live.
-    if scratch.as_slice() != entries && !(mirror.entries_older(scratch).is_some() && scratch.as_slice() == entries) {
-        mirror.entries(scratch);
+fn check_checkpoint(r: &mut Replayer, name: &str, entries: &[CheckpointEntry], mirror: &mut Mirror, scratch: &mut Vec<CheckpointEntry>) {
+    if !mirror.agrees(entries, scratch) {
+        mirror.now.entries(scratch);
         let bytes = |v: &[CheckpointEntry]| v.iter().fold(0u64, |b, e| b.saturating_add(e.size));
         let problem = format!(
             "its checkpoint disagrees with the segments before it: {} live allocations ({} bytes) in the checkpoint, {} ({} bytes) replayed",
@@ -218,14 +265,14 @@ fn check_checkpoint(r: &mut Replayer, name: &str, entries: &[CheckpointEntry], m
 /// and what they left and the start does not hold ends (`gap::bridge`).
 fn seed_start(
     r: &mut Replayer,
-    across: Option<(LiveTable, Open)>,
+    across: Option<(Mirror, Open)>,
     (entries, events): (Vec<CheckpointEntry>, Vec<EventChunk>),
     report: &mut SegmentsReport,
-    kept: Option<(&mut LiveTable, &mut Open)>,
+    kept: Option<(&mut Mirror, &mut Open)>,
 ) {
     match &across {
         Some((live, open)) => {
-            let b = gap::bridge(live, open, &entries, &events);
+            let b = gap::bridge(&live.now, open, &entries, &events);
             unlimited(r, |r| b.ends.iter().for_each(|(thread, ends)| r.events(*thread, ends)));
             seed_entries(r, &b.seed, report);
             b.events.iter().for_each(|c| seed_events(r, c, report));
@@ -304,7 +351,7 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
     // the next segment is there to check its checkpoint against (`None`
     // after damage: its checkpoint cannot be expected to agree).
     let indexes: HashSet<u64> = good.iter().map(|g| g.0).collect();
-    let mut mirror: Option<LiveTable> = None;
+    let mut mirror: Option<Mirror> = None;
     // What the segments read so far leave open, kept with the mirror.
     let mut open: Option<Open> = None;
     let mut mirrored = Vec::new();
@@ -361,7 +408,7 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
         // Kept while a later segment may follow (contiguous, or after a gap).
         let keep_mirror = indexes.iter().any(|&i| i > index);
         if !contiguous && keep_mirror {
-            (mirror, open) = (Some(LiveTable::mirror()), Some(Open::default()));
+            (mirror, open) = (Some(Mirror::new()), Some(Open::default()));
         }
         // A seeded segment's start, seeded once its records are read.
         let mut start: Option<(Vec<CheckpointEntry>, Vec<EventChunk>)> = (!contiguous).then(Default::default);
@@ -392,7 +439,7 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
                     | Record::Clock(_))
             );
             if next.is_ok() && !start_record {
-                if let (Some(entries), Some(m)) = (&checkpoint, &mirror) {
+                if let (Some(entries), Some(m)) = (&checkpoint, &mut mirror) {
                     check_checkpoint(r, &name, entries, m, &mut mirrored);
                     checkpoint = None;
                 }
@@ -478,7 +525,7 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
                 break;
             }
         }
-        if let (Some(entries), Some(m)) = (&checkpoint, &mirror) {
+        if let (Some(entries), Some(m)) = (&checkpoint, &mut mirror) {
             check_checkpoint(r, &name, entries, m, &mut mirrored);
         }
         if let Some((entries, events)) = start.take() {
