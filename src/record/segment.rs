@@ -121,7 +121,7 @@ impl Segments {
 /// settle (a deallocation drained before the allocation it ends, still
 /// waiting for it); then it rotates anyway, and the checkpoint may hold
 /// that allocation (FORMAT.md, "Checkpoint record").
-pub(crate) const MAX_ROTATION_WAIT: u32 = 64;
+pub(crate) const MAX_ROTATION_WAIT: u32 = 256;
 
 /// How far below a tracking event's address the drainer looks for the
 /// live allocation that contains it, in bytes (an `Rc`'s or `Arc`'s value
