@@ -121,7 +121,11 @@ impl Segments {
 /// settle (a deallocation drained before the allocation it ends, still
 /// waiting for it); then it rotates anyway, and the checkpoint may hold
 /// that allocation (FORMAT.md, "Checkpoint record").
-pub(crate) const MAX_ROTATION_WAIT: u32 = 256;
+///
+/// 0: a due rotation does not wait. With a wait, a cross-thread load under a
+/// loaded machine stalled rotation (a 29 MB segment at 8 KiB), and the wait
+/// did not remove the checkpoint's residue (benches/README.md).
+pub(crate) const MAX_ROTATION_WAIT: u32 = 0;
 
 /// How far below a tracking event's address the drainer looks for the
 /// live allocation that contains it, in bytes (an `Rc`'s or `Arc`'s value
