@@ -137,6 +137,7 @@ impl LiveTable {
     /// the table is then exact whatever is drained after it (a kept one
     /// would end an allocation drained after the checkpoint, which a
     /// replay of the next segment alone makes live).
+    #[cfg(test)]
     pub(crate) fn settled(&self) -> bool {
         self.early.is_empty()
     }

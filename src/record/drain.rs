@@ -609,21 +609,14 @@ impl Drainer {
             self.round += 1;
             self.write_out()?;
         }
-        if let Some(seg) = self.segments.as_mut().filter(|_| !self.discarding) {
+        if let Some(seg) = self.segments.as_ref().filter(|_| !self.discarding) {
             // Rotate once the segment holds `segment_bytes`, and at least as
             // many bytes of its own records as its start (tables and
             // checkpoint) took: a live set whose checkpoint outgrows
-            // `segment_bytes` must not make every round a rotation. Wait
-            // (a few rounds at most) while a deallocation waits for the
-            // allocation it ends: the checkpoint is then exact.
+            // `segment_bytes` must not make every round a rotation.
             let size = self.stats.bytes_written - seg.segment_start;
             if size >= seg.segment_bytes && size >= 2 * seg.start_bytes {
-                if seg.live.settled() || seg.rotation_waited >= super::segment::MAX_ROTATION_WAIT {
-                    seg.rotation_waited = 0;
-                    self.rotate()?;
-                } else {
-                    seg.rotation_waited += 1;
-                }
+                self.rotate()?;
             }
         }
         Ok(most)

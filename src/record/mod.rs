@@ -515,7 +515,6 @@ mod api {
                     events_base: 0,
                     lost_base: 0,
                     live: crate::format::live::LiveTable::default(),
-                    rotation_waited: 0,
                     carried: super::segment::Carried::default(),
                     deleted: 0,
                     delete_errors: 0,

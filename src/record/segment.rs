@@ -86,9 +86,6 @@ pub(crate) struct Segments {
     pub(crate) events_base: u64,
     pub(crate) lost_base: u64,
     pub(crate) live: LiveTable,
-    /// Rounds the rotation waited for the live table to settle
-    /// ([`LiveTable::settled`]), at most [`MAX_ROTATION_WAIT`].
-    pub(crate) rotation_waited: u32,
     /// Names and tracking state each segment repeats at its start.
     pub(crate) carried: Carried,
     /// Segments deleted for the budget, and deletions that failed.
@@ -116,16 +113,6 @@ impl Segments {
         }
     }
 }
-
-/// The most drain rounds a due rotation waits for the live table to
-/// settle (a deallocation drained before the allocation it ends, still
-/// waiting for it); then it rotates anyway, and the checkpoint may hold
-/// that allocation (FORMAT.md, "Checkpoint record").
-///
-/// 0: a due rotation does not wait. With a wait, a cross-thread load under a
-/// loaded machine stalled rotation (a 29 MB segment at 8 KiB), and the wait
-/// did not remove the checkpoint's residue (benches/README.md).
-pub(crate) const MAX_ROTATION_WAIT: u32 = 0;
 
 /// How far below a tracking event's address the drainer looks for the
 /// live allocation that contains it, in bytes (an `Rc`'s or `Arc`'s value
