@@ -298,15 +298,32 @@ fn message(e: &anyhow::Error) -> String {
     msg
 }
 
-fn warn_incomplete(file: &Path, r: &Replay) {
-    let file = file.display();
+fn warn_incomplete(path: &Path, r: &Replay) {
+    let file = path.display();
     if r.damage_count > 0 {
         eprintln!(
             "memscope: warning: {file} is damaged: {} damaged stretch(es), {} bytes skipped; the output covers every readable record",
             r.damage_count, r.damaged_bytes
         );
     }
-    if !r.finished {
+    if path.is_dir() {
+        // A directory: which segments, and what is wrong with each.
+        const SHOWN: usize = 20;
+        let named: Vec<_> = r.damage.iter().filter(|d| matches!(d.kind, memscope::format::DamageKind::Segment { .. })).collect();
+        for d in named.iter().take(SHOWN) {
+            eprintln!("memscope: warning: {file}: {d}");
+        }
+        if named.len() > SHOWN {
+            eprintln!("memscope: warning: {file}: {} more segment problem(s) (`memscope info` lists them)", named.len() - SHOWN);
+        }
+        for s in r.segments.segments.iter().filter(|s| s.damage_count > 0).take(SHOWN) {
+            eprintln!("memscope: warning: {file}: segment {}: {} damaged stretch(es) found while replaying it", s.name, s.damage_count);
+        }
+        if !r.finished {
+            let last = r.segments.segments.last().map_or("?", |s| s.name.as_str());
+            eprintln!("memscope: warning: {file}: its last segment, {last}, has no End record (cut short, or still being written); replayed up to its last whole record");
+        }
+    } else if !r.finished {
         eprintln!("memscope: warning: {file}: recording was not finished (no End record); replayed up to byte {}", r.file_bytes);
     }
 }

@@ -44,18 +44,36 @@ struct Entry {
 /// order: an allocation at an address that is still live (its deallocation,
 /// on another thread, was not drained yet) waits in `deferred` until that
 /// address is deallocated, as replay does. A deallocation (or a
-/// reallocation's old address) that finds nothing is kept until the end of
-/// its drain round (`early`): another thread's allocation it frees, stamped
-/// before it but drained after it in the same round, then ends at once.
+/// reallocation's old address) that finds nothing is kept (`early`) until
+/// a drain round's watermark passes its time: another thread's allocation
+/// it ends, stamped before it but drained after it (later in the round, or
+/// rounds later while that thread held the event in flight), then ends at
+/// once. Once the watermark is past it, every allocation stamped before it
+/// was drained: what it did not find was allocated before the recording
+/// (or its event was lost). At most [`MAX_EARLY`] addresses are kept (a
+/// thread held in flight for long holds the watermark back); beyond that a
+/// deallocation that finds nothing is not kept, and the allocation it
+/// ends, if it comes, stays in the table.
 /// Memory: about 40 bytes per live allocation.
 #[derive(Default)]
 pub(crate) struct LiveTable {
     live: HashMap<u64, Entry, BuildHasherDefault<AddrHasher>>,
     deferred: Vec<(u64, Entry)>,
-    /// This round's deallocations that found nothing: address → their
-    /// time, and the new address when a reallocation moved it.
-    early: HashMap<u64, (u64, Option<u64>), BuildHasherDefault<AddrHasher>>,
+    /// Deallocations that found nothing, not yet passed by a watermark:
+    /// address → their times, and the new address when a reallocation
+    /// moved it (more than one when the address was reused meanwhile).
+    early: HashMap<u64, Vec<Early>, BuildHasherDefault<AddrHasher>>,
+    /// The older drainer's rule ([`LiveTable::older`]).
+    older: bool,
 }
+
+/// A deallocation that found nothing: its time, and the new address when a
+/// reallocation moved it.
+type Early = (u64, Option<u64>);
+
+/// The most addresses with a deallocation that found nothing the table
+/// keeps at once (about 64 bytes each).
+pub(crate) const MAX_EARLY: usize = 1 << 20;
 
 impl LiveTable {
     /// Takes one event of recorder thread `thread`, `stack` its file stack id.
@@ -68,14 +86,14 @@ impl LiveTable {
             KIND_DEALLOC => {
                 let ended = self.release(e.a, e.ts_ns());
                 if ended.is_none() {
-                    self.early.insert(e.a, (e.ts_ns(), None));
+                    self.keep_early(e.a, e.ts_ns(), None);
                 }
             }
             KIND_REALLOC | KIND_REALLOC_LARGE => {
                 let new_size = if e.kind() == KIND_REALLOC { e.c >> 32 } else { e.c };
                 let old = self.release(e.a, e.ts_ns());
                 if old.is_none() {
-                    self.early.insert(e.a, (e.ts_ns(), Some(e.b)));
+                    self.keep_early(e.a, e.ts_ns(), Some(e.b));
                 }
                 // The allocation keeps its identity: its thread and start time.
                 let (ts_ns, owner) = old.map_or((e.ts_ns(), thread), |o| (o.ts_ns, o.thread));
@@ -85,22 +103,58 @@ impl LiveTable {
         }
     }
 
-    /// The end of a drain round (the drainer's, or a Round record read):
-    /// what this round's deallocations did not find was allocated before
-    /// the recording (or in a round not read).
-    pub(crate) fn round_end(&mut self) {
-        self.early.clear();
+    /// Keeps a deallocation of `ptr` stamped `ts_ns` that found nothing
+    /// (`moved`: a reallocation's new address), unless [`MAX_EARLY`]
+    /// addresses are kept already.
+    fn keep_early(&mut self, ptr: u64, ts_ns: u64, moved: Option<u64>) {
+        if self.older {
+            // One per address: a later one replaced an earlier one.
+            self.early.insert(ptr, vec![(ts_ns, moved)]);
+        } else if let Some(v) = self.early.get_mut(&ptr) {
+            v.push((ts_ns, moved));
+        } else if self.early.len() < MAX_EARLY {
+            self.early.insert(ptr, vec![(ts_ns, moved)]);
+        }
+    }
+
+    /// The end of a drain round whose Round record says `watermark_ns`
+    /// (the drainer's, or a Round record read): every event stamped
+    /// before it is drained, so a deallocation stamped before it that
+    /// found nothing ends an allocation made before the recording (or
+    /// lost, or in a round not read); it is forgotten.
+    pub(crate) fn round_end(&mut self, watermark_ns: u64) {
+        if self.older {
+            self.early.clear();
+        } else if !self.early.is_empty() {
+            self.early.retain(|_, v| {
+                v.retain(|&(ts_ns, _)| ts_ns >= watermark_ns);
+                !v.is_empty()
+            });
+        }
+    }
+
+    /// Whether no deallocation that found nothing is kept: a checkpoint of
+    /// the table is then exact whatever is drained after it (a kept one
+    /// would end an allocation drained after the checkpoint, which a
+    /// replay of the next segment alone makes live).
+    #[cfg(test)]
+    pub(crate) fn settled(&self) -> bool {
+        self.early.is_empty()
     }
 
     /// Makes `entry` live at `ptr`, by an event stamped `at_ns`; unless a
-    /// deallocation of `ptr` stamped after it was drained before it, in
-    /// this round: then it ended already (and if a reallocation moved it,
-    /// the moved one takes its identity).
+    /// deallocation of `ptr` stamped after it was drained before it: then
+    /// it ended already, by the first such deallocation (and if a
+    /// reallocation moved it, the moved one takes its identity).
     fn acquire(&mut self, ptr: u64, at_ns: u64, entry: Entry) {
-        if let Some(&(freed_ns, moved)) = self.early.get(&ptr) {
+        if let Some(v) = self.early.get_mut(&ptr) {
             // Equal times on two threads: replay applies the deallocation first.
-            if at_ns < freed_ns {
-                self.early.remove(&ptr);
+            let first = v.iter().enumerate().filter(|(_, e)| at_ns < e.0).min_by_key(|(_, e)| e.0);
+            if let Some((i, _)) = first {
+                let (_, moved) = v.swap_remove(i);
+                if v.is_empty() {
+                    self.early.remove(&ptr);
+                }
                 if let Some(to) = moved {
                     if let Some(m) = self.live.get_mut(&to) {
                         (m.ts_ns, m.thread) = (entry.ts_ns, entry.thread);
@@ -191,11 +245,86 @@ impl LiveTable {
         None
     }
 
+    /// A table under the rule of the drainer before this one (its files
+    /// have the same format version, 7): a deallocation that found nothing
+    /// is kept only to the end of its round, and only the last one per
+    /// address. Its checkpoints can hold allocations that ended before
+    /// them; directory replay checks an older directory's checkpoints
+    /// with it.
+    pub(crate) fn older() -> LiveTable {
+        LiveTable { older: true, ..LiveTable::default() }
+    }
+
     /// Every live allocation, oldest first (by allocation time, then address).
     pub(crate) fn entries(&self, out: &mut Vec<CheckpointEntry>) {
         out.clear();
         let all = self.live.iter().map(|(&p, e)| (p, e)).chain(self.deferred.iter().map(|(p, e)| (*p, e)));
         out.extend(all.map(|(ptr, e)| CheckpointEntry { ptr, size: e.size, thread: e.thread, ts_ns: e.ts_ns, stack: e.stack }));
         out.sort_unstable_by_key(|e| (e.ts_ns, e.ptr));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alloc(ts: u64, ptr: usize) -> RawEvent {
+        RawEvent::alloc(ts, ptr, 64, 8, false, 0)
+    }
+
+    fn dealloc(ts: u64, ptr: usize) -> RawEvent {
+        RawEvent::dealloc(ts, ptr, 64, 8)
+    }
+
+    fn live(t: &LiveTable) -> Vec<u64> {
+        let mut out = Vec::new();
+        t.entries(&mut out);
+        out.iter().map(|e| e.ptr).collect()
+    }
+
+    /// A deallocation drained a round before the allocation it ends (its
+    /// thread held the allocation in flight: the watermark stayed below
+    /// it) ends it; once a watermark passes the deallocation, it is
+    /// forgotten. Before, it was forgotten at the end of its round.
+    #[test]
+    fn a_deallocation_waits_for_its_allocation_until_the_watermark_passes_it() {
+        let mut t = LiveTable::default();
+        t.apply(&dealloc(100, 0x1000), 2, 0);
+        t.round_end(50);
+        assert!(!t.settled());
+        t.apply(&alloc(90, 0x1000), 1, 0);
+        assert_eq!(live(&t), Vec::<u64>::new(), "ended by the earlier round's deallocation");
+        assert!(t.settled());
+        // Past the watermark: allocated before the recording.
+        t.apply(&dealloc(200, 0x2000), 2, 0);
+        t.round_end(300);
+        t.apply(&alloc(150, 0x2000), 1, 0);
+        assert_eq!(live(&t), vec![0x2000]);
+        // Two deallocations of one address kept: each ends the allocation before it.
+        let mut t = LiveTable::default();
+        t.apply(&dealloc(400, 0x3000), 2, 0);
+        t.apply(&dealloc(600, 0x3000), 3, 0);
+        t.round_end(0);
+        t.apply(&alloc(500, 0x3000), 1, 0);
+        t.apply(&alloc(350, 0x3000), 1, 0);
+        assert_eq!(live(&t), Vec::<u64>::new());
+    }
+
+    /// The older drainer's rule: a deallocation of an earlier round, or
+    /// one replaced by a later one of the same address, leaves the
+    /// allocation it ends live (what its checkpoints held).
+    #[test]
+    fn the_older_rule_leaves_what_the_older_drainer_left() {
+        for (mut t, older) in [(LiveTable::older(), true), (LiveTable::default(), false)] {
+            t.apply(&dealloc(100, 0x1000), 2, 0);
+            t.round_end(50);
+            t.apply(&alloc(90, 0x1000), 1, 0);
+            t.apply(&dealloc(400, 0x3000), 2, 0);
+            t.apply(&dealloc(600, 0x3000), 3, 0);
+            t.apply(&alloc(350, 0x3000), 1, 0);
+            t.apply(&alloc(500, 0x3000), 1, 0);
+            let want = if older { vec![0x1000, 0x3000] } else { vec![] };
+            assert_eq!(live(&t), want, "older rule: {older}");
+        }
     }
 }

@@ -606,11 +606,11 @@ impl Drainer {
         }
         self.last_now = now;
         self.totals.put(&mut self.out);
-        if let Some(seg) = &mut self.segments {
-            // As replay's mirror does at the Round record written below.
-            seg.live.round_end();
-        }
         if !self.out.is_empty() {
+            if let Some(seg) = &mut self.segments {
+                // As replay's mirror does at the Round record written here.
+                seg.live.round_end(watermark);
+            }
             format::put_round(&mut self.out, self.round, watermark);
             self.round += 1;
             self.write_out()?;

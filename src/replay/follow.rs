@@ -381,7 +381,9 @@ impl Follow {
                 self.stopped = true;
                 break;
             }
-            if read_bytes >= len || until.is_some_and(|u| Instant::now() >= u) {
+            // The end the current file had (not the bytes of the segments
+            // before it: with them a next segment was read a record a call).
+            if reader.offset() >= len || until.is_some_and(|u| Instant::now() >= u) {
                 break;
             }
         }

@@ -9,10 +9,16 @@
 //! checkpoint seeds the live set. A missing, foreign, unreadable or
 //! truncated segment is named as damage; the rest replays.
 //!
+//! After a gap (a missing segment in the middle), the segment's start
+//! seeds only what the segments before did not leave live or open, and
+//! ends what they left and it no longer holds (`gap`).
+//!
 //! A skipped checkpoint is still checked: a mirror of the drainer's live
 //! table (`format::live::LiveTable`, the same code), fed the same events
 //! in the same (file) order, must hold exactly the checkpoint's
 //! allocations; a disagreement is damage.
+
+mod gap;
 
 use super::engine::Replayer;
 use super::{max_events, max_live, Replay};
@@ -22,6 +28,7 @@ use crate::format::{
     SegmentRecord, END_CONTINUED,
 };
 use crate::Error;
+use gap::Open;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::BufReader;
@@ -106,7 +113,12 @@ pub fn list_segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
 /// Seeds `replayer`'s live set with a checkpoint's allocations: each is
 /// applied as an allocation by its thread at its time.
 pub(super) fn seed(replayer: &mut Replayer, c: &CheckpointRecord, report: &mut SegmentsReport) {
-    let chunks = seed_chunks(c, report);
+    seed_entries(replayer, &c.entries, report);
+}
+
+/// Seeds `replayer`'s live set with checkpoint allocations, as [`seed`].
+fn seed_entries(replayer: &mut Replayer, entries: &[CheckpointEntry], report: &mut SegmentsReport) {
+    let chunks = entry_chunks(entries, report);
     unlimited(replayer, |r| chunks.iter().for_each(|(thread, events)| r.events(*thread, events)));
 }
 
@@ -124,8 +136,12 @@ pub(super) fn unlimited(replayer: &mut Replayer, f: impl FnOnce(&mut Replayer)) 
 /// A checkpoint's allocations as chunks of allocation events, one per
 /// thread (in thread order, by time), counted in `report`.
 pub(super) fn seed_chunks(c: &CheckpointRecord, report: &mut SegmentsReport) -> Vec<(u32, Vec<Event>)> {
+    entry_chunks(&c.entries, report)
+}
+
+fn entry_chunks(entries: &[CheckpointEntry], report: &mut SegmentsReport) -> Vec<(u32, Vec<Event>)> {
     let mut by_thread: BTreeMap<u32, Vec<Event>> = BTreeMap::new();
-    for e in &c.entries {
+    for e in entries {
         report.seeded_allocations += 1;
         report.seeded_bytes = report.seeded_bytes.saturating_add(e.size);
         by_thread.entry(e.thread).or_default().push(Event::Alloc {
@@ -176,11 +192,61 @@ fn probe(path: &Path) -> Result<Probed, String> {
     }
 }
 
+/// The drainer's live table as the events read so far build it: under
+/// this drainer's rule, and (until a checkpoint tells them apart) under the
+/// older drainer's, whose directories have the same format version
+/// ([`LiveTable::older`]).
+struct Mirror {
+    now: LiveTable,
+    older: Option<LiveTable>,
+}
+
+impl Mirror {
+    fn new() -> Mirror {
+        Mirror { now: LiveTable::default(), older: Some(LiveTable::older()) }
+    }
+
+    fn apply(&mut self, e: &crate::format::RawEvent, thread: u32, stack: u32) {
+        self.now.apply(e, thread, stack);
+        if let Some(o) = &mut self.older {
+            o.apply(e, thread, stack);
+        }
+    }
+
+    fn round_end(&mut self, watermark_ns: u64) {
+        self.now.round_end(watermark_ns);
+        if let Some(o) = &mut self.older {
+            o.round_end(watermark_ns);
+        }
+    }
+
+    /// Whether `entries` (a checkpoint) is the table under either rule.
+    /// The first check settles the rule (the older one only when it alone
+    /// agrees), so the older table costs only until then; an older
+    /// directory whose first checkpoint agrees under both rules is checked
+    /// under this drainer's from then on.
+    fn agrees(&mut self, entries: &[CheckpointEntry], scratch: &mut Vec<CheckpointEntry>) -> bool {
+        self.now.entries(scratch);
+        let now = scratch.as_slice() == entries;
+        let older = self.older.take();
+        if now {
+            return true;
+        }
+        let Some(older) = older else { return false };
+        older.entries(scratch);
+        let agrees = scratch.as_slice() == entries;
+        if agrees {
+            self.now = older;
+        }
+        agrees
+    }
+}
+
 /// Compares a contiguous segment's checkpoint with the mirror of the
 /// drainer's live table; a disagreement is damage naming the segment.
-fn check_checkpoint(r: &mut Replayer, name: &str, entries: &[CheckpointEntry], mirror: &LiveTable, scratch: &mut Vec<CheckpointEntry>) {
-    mirror.entries(scratch);
-    if scratch.as_slice() != entries {
+fn check_checkpoint(r: &mut Replayer, name: &str, entries: &[CheckpointEntry], mirror: &mut Mirror, scratch: &mut Vec<CheckpointEntry>) {
+    if !mirror.agrees(entries, scratch) {
+        mirror.now.entries(scratch);
         let bytes = |v: &[CheckpointEntry]| v.iter().fold(0u64, |b, e| b.saturating_add(e.size));
         let problem = format!(
             "its checkpoint disagrees with the segments before it: {} live allocations ({} bytes) in the checkpoint, {} ({} bytes) replayed",
@@ -190,6 +256,39 @@ fn check_checkpoint(r: &mut Replayer, name: &str, entries: &[CheckpointEntry], m
             bytes(scratch)
         );
         segment_damage(r, name.to_string(), problem, 0);
+    }
+}
+
+/// Seeds a segment's start (its checkpoint and Checkpoint events), and
+/// starts the mirrors (`kept`) from it. `across`: what the segments before
+/// a gap left live and open; then only what they did not leave is seeded,
+/// and what they left and the start does not hold ends (`gap::bridge`).
+fn seed_start(
+    r: &mut Replayer,
+    across: Option<(Mirror, Open)>,
+    (entries, events): (Vec<CheckpointEntry>, Vec<EventChunk>),
+    report: &mut SegmentsReport,
+    kept: Option<(&mut Mirror, &mut Open)>,
+) {
+    match &across {
+        Some((live, open)) => {
+            let b = gap::bridge(&live.now, open, &entries, &events);
+            unlimited(r, |r| b.ends.iter().for_each(|(thread, ends)| r.events(*thread, ends)));
+            seed_entries(r, &b.seed, report);
+            b.events.iter().for_each(|c| seed_events(r, c, report));
+        }
+        None => {
+            seed_entries(r, &entries, report);
+            events.iter().for_each(|c| seed_events(r, c, report));
+        }
+    }
+    if let Some((m, o)) = kept {
+        for e in &entries {
+            m.apply(&crate::format::RawEvent::alloc(e.ts_ns, e.ptr as usize, e.size as usize, 1, false, e.stack), e.thread, e.stack);
+        }
+        for c in &events {
+            c.events.iter().for_each(|e| o.event(c.thread, e));
+        }
     }
 }
 
@@ -252,7 +351,9 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
     // the next segment is there to check its checkpoint against (`None`
     // after damage: its checkpoint cannot be expected to agree).
     let indexes: HashSet<u64> = good.iter().map(|g| g.0).collect();
-    let mut mirror: Option<LiveTable> = None;
+    let mut mirror: Option<Mirror> = None;
+    // What the segments read so far leave open, kept with the mirror.
+    let mut open: Option<Open> = None;
     let mut mirrored = Vec::new();
     for (index, path, _, _) in good {
         let name = segment_file_name(index);
@@ -297,15 +398,20 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
         };
         let first = prev.is_none();
         let damage_before = r.damage_count();
+        // Across a gap: what the segments before it left live and open.
+        let mut across = if !contiguous && !first { mirror.take().zip(open.take()) } else { None };
         if !contiguous {
-            mirror = None;
+            (mirror, open) = (None, None);
         }
         // Checked against the mirror once the checkpoint's records are read.
         let mut checkpoint: Option<Vec<CheckpointEntry>> = mirror.as_ref().map(|_| Vec::new());
-        let keep_mirror = indexes.contains(&(index + 1));
+        // Kept while a later segment may follow (contiguous, or after a gap).
+        let keep_mirror = indexes.iter().any(|&i| i > index);
         if !contiguous && keep_mirror {
-            mirror = Some(LiveTable::default());
+            (mirror, open) = (Some(Mirror::new()), Some(Open::default()));
         }
+        // A seeded segment's start, seeded once its records are read.
+        let mut start: Option<(Vec<CheckpointEntry>, Vec<EventChunk>)> = (!contiguous).then(Default::default);
         let mut file = SegmentFile { name: name.clone(), index, seeded: !contiguous, ..SegmentFile::default() };
         let mut continued = false;
         for rec in before {
@@ -321,65 +427,67 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
                 Ok(None) => break,
                 Err(source) => return Err(Error::Read { path: path.clone(), offset: reader.offset(), source }),
             };
-            if let (Some(entries), Some(m)) = (&checkpoint, &mirror) {
-                // The checkpoint's records, and the tables before it, are read.
-                let start_record = matches!(
-                    next,
-                    Ok(Record::Checkpoint(_)
-                        | Record::CheckpointEvents(_)
-                        | Record::Stack { .. }
-                        | Record::Module(_)
-                        | Record::Site(_)
-                        | Record::Text { .. }
-                        | Record::Clock(_))
-                );
-                if next.is_ok() && !start_record {
+            // The checkpoint's records, and the tables before it, are read.
+            let start_record = matches!(
+                next,
+                Ok(Record::Checkpoint(_)
+                    | Record::CheckpointEvents(_)
+                    | Record::Stack { .. }
+                    | Record::Module(_)
+                    | Record::Site(_)
+                    | Record::Text { .. }
+                    | Record::Clock(_))
+            );
+            if next.is_ok() && !start_record {
+                if let (Some(entries), Some(m)) = (&checkpoint, &mut mirror) {
                     check_checkpoint(r, &name, entries, m, &mut mirrored);
                     checkpoint = None;
                 }
+                if let Some((entries, events)) = start.take() {
+                    seed_start(r, across.take(), (entries, events), &mut report, mirror.as_mut().zip(open.as_mut()));
+                }
             }
-            if !keep_mirror && checkpoint.is_none() {
-                mirror = None;
+            if !keep_mirror && checkpoint.is_none() && start.is_none() {
+                (mirror, open) = (None, None);
             }
             match next {
                 Err(d) => {
                     // The drainer saw events the damage hides.
-                    mirror = None;
+                    (mirror, open) = (None, None);
                     checkpoint = None;
                     r.damage(d)
                 }
                 Ok(Record::Checkpoint(c)) => {
-                    if !contiguous {
-                        seed(r, &c, &mut report);
-                        if let Some(m) = &mut mirror {
-                            for e in &c.entries {
-                                m.apply(
-                                    &crate::format::RawEvent::alloc(e.ts_ns, e.ptr as usize, e.size as usize, 1, false, e.stack),
-                                    e.thread,
-                                    e.stack,
-                                );
-                            }
-                        }
+                    if let Some((entries, _)) = &mut start {
+                        entries.extend_from_slice(&c.entries);
                     } else if let Some(entries) = &mut checkpoint {
                         entries.extend_from_slice(&c.entries);
                     }
                 }
-                Ok(rec @ Record::Round { .. }) => {
+                Ok(rec @ Record::Round { watermark_ns, .. }) => {
                     if let Some(m) = &mut mirror {
-                        m.round_end();
+                        m.round_end(watermark_ns);
+                    }
+                    if let Some(o) = &mut open {
+                        o.round(watermark_ns);
                     }
                     r.record(&rec);
                 }
                 Ok(Record::CheckpointEvents(c)) => {
                     // A contiguous segment's repeat what the segments before built.
-                    if !contiguous {
-                        seed_events(r, &c, &mut report);
+                    if let Some((_, events)) = &mut start {
+                        events.push(c);
                     }
                 }
                 Ok(Record::Events(chunk)) => {
                     if let Some(m) = &mut mirror {
                         for e in &chunk.events {
                             m.apply(&e.to_raw(), chunk.thread, e.stack());
+                        }
+                    }
+                    if let Some(o) = &mut open {
+                        for e in &chunk.events {
+                            o.event(chunk.thread, e);
                         }
                     }
                     r.record(&Record::Events(chunk));
@@ -417,12 +525,15 @@ pub(super) fn replay_dir(dir: &Path) -> Result<Replay, Error> {
                 break;
             }
         }
-        if let (Some(entries), Some(m)) = (&checkpoint, &mirror) {
+        if let (Some(entries), Some(m)) = (&checkpoint, &mut mirror) {
             check_checkpoint(r, &name, entries, m, &mut mirrored);
+        }
+        if let Some((entries, events)) = start.take() {
+            seed_start(r, across.take(), (entries, events), &mut report, mirror.as_mut().zip(open.as_mut()));
         }
         if !continued {
             // Cut short: the next checkpoint follows events not in the file.
-            mirror = None;
+            (mirror, open) = (None, None);
         }
         file.bytes = reader.offset();
         file.damage_count = r.damage_count() - damage_before;

@@ -32,9 +32,14 @@ pub struct SiteStats {
     /// such, each weighted `1/(p_old·p_new)`; the others are written as
     /// allocations, and `allocations` is the site's gains (every sample
     /// weighted `1/p`) minus this estimate, at least 0 (FORMAT.md,
-    /// "Sampling record").
+    /// "Sampling record"). A source line that reallocates is then two
+    /// sites (stack ids), one for each way; FORMAT.md, "One source site,
+    /// two sites".
     pub reallocations: u64,
-    /// Deallocations of allocations made here.
+    /// Deallocations of allocations made here. Sampling: reallocations
+    /// whose new allocation was not sampled count among them (written as
+    /// deallocations; FORMAT.md, "Sampling record"), and their time from
+    /// allocation to reallocation among the lifetimes.
     pub deallocations: u64,
     /// Bytes of those deallocations, plus the old sizes of allocations held
     /// here that a reallocation moved to its own site.
