@@ -50,7 +50,7 @@ struct Entry {
 /// rounds later while that thread held the event in flight), then ends at
 /// once. Once the watermark is past it, every allocation stamped before it
 /// was drained: what it did not find was allocated before the recording
-/// (or its event was lost). At most [`MAX_EARLY`] addresses are kept (a
+/// (or its event was lost). At most [`MAX_EARLY`] deallocations are kept (a
 /// thread held in flight for long holds the watermark back); beyond that a
 /// deallocation that finds nothing is not kept, and the allocation it
 /// ends, if it comes, stays in the table.
@@ -63,6 +63,9 @@ pub(crate) struct LiveTable {
     /// address → their times, and the new address when a reallocation
     /// moved it (more than one when the address was reused meanwhile).
     early: HashMap<u64, Vec<Early>, BuildHasherDefault<AddrHasher>>,
+    /// How many deallocations `early` holds, over all addresses (at most
+    /// [`MAX_EARLY`]).
+    early_kept: usize,
     /// The older drainer's rule ([`LiveTable::older`]).
     older: bool,
 }
@@ -71,8 +74,11 @@ pub(crate) struct LiveTable {
 /// reallocation moved it.
 type Early = (u64, Option<u64>);
 
-/// The most addresses with a deallocation that found nothing the table
-/// keeps at once (about 64 bytes each).
+/// The most deallocations that found nothing the table keeps at once, over
+/// all addresses (about 64 bytes each): a bound on the drainer's memory,
+/// whatever the program does while the watermark is held back. Beyond it
+/// a deallocation that finds nothing is not kept (the rule before session
+/// 8: the allocation it ends, if drained later, stays in the table).
 pub(crate) const MAX_EARLY: usize = 1 << 20;
 
 impl LiveTable {
@@ -109,11 +115,12 @@ impl LiveTable {
     fn keep_early(&mut self, ptr: u64, ts_ns: u64, moved: Option<u64>) {
         if self.older {
             // One per address: a later one replaced an earlier one.
-            self.early.insert(ptr, vec![(ts_ns, moved)]);
-        } else if let Some(v) = self.early.get_mut(&ptr) {
-            v.push((ts_ns, moved));
-        } else if self.early.len() < MAX_EARLY {
-            self.early.insert(ptr, vec![(ts_ns, moved)]);
+            if self.early.insert(ptr, vec![(ts_ns, moved)]).is_none() {
+                self.early_kept += 1;
+            }
+        } else if self.early_kept < MAX_EARLY {
+            self.early.entry(ptr).or_default().push((ts_ns, moved));
+            self.early_kept += 1;
         }
     }
 
@@ -125,11 +132,15 @@ impl LiveTable {
     pub(crate) fn round_end(&mut self, watermark_ns: u64) {
         if self.older {
             self.early.clear();
+            self.early_kept = 0;
         } else if !self.early.is_empty() {
+            let mut kept = 0;
             self.early.retain(|_, v| {
                 v.retain(|&(ts_ns, _)| ts_ns >= watermark_ns);
+                kept += v.len();
                 !v.is_empty()
             });
+            self.early_kept = kept;
         }
     }
 
@@ -152,6 +163,7 @@ impl LiveTable {
             let first = v.iter().enumerate().filter(|(_, e)| at_ns < e.0).min_by_key(|(_, e)| e.0);
             if let Some((i, _)) = first {
                 let (_, moved) = v.swap_remove(i);
+                self.early_kept -= 1;
                 if v.is_empty() {
                     self.early.remove(&ptr);
                 }
@@ -274,6 +286,22 @@ mod tests {
 
     fn dealloc(ts: u64, ptr: usize) -> RawEvent {
         RawEvent::dealloc(ts, ptr, 64, 8)
+    }
+
+    #[test]
+    fn early_deallocations_are_bounded_over_all_addresses() {
+        // From the review: the bound counted addresses, so one address
+        // reused while the watermark is held back grew its list without end.
+        let mut t = LiveTable::default();
+        for i in 0..MAX_EARLY as u64 + 10 {
+            t.apply(&dealloc(1_000 + i, 0x1000 + 16 * (i % 3) as usize), 0, 0);
+        }
+        let held: usize = t.early.values().map(Vec::len).sum();
+        assert_eq!((held, t.early_kept), (MAX_EARLY, MAX_EARLY));
+        t.round_end(1_000 + 5);
+        assert_eq!(t.early_kept, MAX_EARLY - 5);
+        t.round_end(u64::MAX);
+        assert_eq!((t.early.len(), t.early_kept), (0, 0));
     }
 
     fn live(t: &LiveTable) -> Vec<u64> {
