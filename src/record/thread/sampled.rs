@@ -136,6 +136,16 @@ pub(crate) fn may_be_sampled(ptr: usize) -> bool {
 /// sample, or the thread already inside the recorder.
 #[inline(always)]
 pub(crate) fn unsampled_alloc_fast(session: u32, size: u64) -> bool {
+    unsampled_countdown_fast(session, size, |slot| slot.count_allocation(size))
+}
+
+/// The common body of [`unsampled_alloc_fast`] and
+/// [`unsampled_realloc_fast`]: when this thread is set up in `session`,
+/// outside the recorder, and `size` bytes do not cross its countdown,
+/// draws them from it and counts the call with `count` on this thread's
+/// slot; false, having done nothing, otherwise.
+#[inline(always)]
+fn unsampled_countdown_fast(session: u32, size: u64, count: impl FnOnce(&Slot)) -> bool {
     LOCAL
         .try_with(|l| {
             if l.fast_session.get() != session || l.busy.get() != OUTSIDE {
@@ -150,7 +160,7 @@ pub(crate) fn unsampled_alloc_fast(session: u32, size: u64) -> bool {
                 // SAFETY: `fast_session` is this recording's, so `slot` is
                 // non-null, OWNED by this thread (see `Local::slot`); slots
                 // live for the whole process.
-                unsafe { &*l.slot.get() }.count_allocation(size);
+                count(unsafe { &*l.slot.get() });
             }
             l.busy.set(OUTSIDE);
             done
@@ -170,9 +180,9 @@ pub(crate) fn unsampled_dealloc_fast(session: u32, ptr: usize, size: u64) -> boo
             if l.fast_session.get() != session || may_be_sampled(ptr) || l.busy.get() != OUTSIDE {
                 return false;
             }
-            // The guard first, as in `unsampled_alloc_fast`.
+            // The guard first, as in `unsampled_countdown_fast`.
             l.busy.set(RECORDING);
-            // SAFETY: as in `unsampled_alloc_fast`.
+            // SAFETY: as in `unsampled_countdown_fast`.
             unsafe { &*l.slot.get() }.count_deallocation(size);
             l.busy.set(OUTSIDE);
             true
@@ -187,24 +197,7 @@ pub(crate) fn unsampled_dealloc_fast(session: u32, ptr: usize, size: u64) -> boo
 /// [`sampled_realloc_counts`] must run.
 #[inline(always)]
 pub(crate) fn unsampled_realloc_fast(session: u32, old_size: u64, new_size: u64) -> bool {
-    LOCAL
-        .try_with(|l| {
-            if l.fast_session.get() != session || l.busy.get() != OUTSIDE {
-                return false;
-            }
-            // The guard first, as in `unsampled_alloc_fast`.
-            l.busy.set(RECORDING);
-            let left = l.countdown.get();
-            let done = new_size < left;
-            if done {
-                l.countdown.set(left - new_size);
-                // SAFETY: as in `unsampled_alloc_fast`.
-                unsafe { &*l.slot.get() }.count_reallocation(old_size, new_size);
-            }
-            l.busy.set(OUTSIDE);
-            done
-        })
-        .unwrap_or(false)
+    unsampled_countdown_fast(session, new_size, |slot| slot.count_reallocation(old_size, new_size))
 }
 
 /// Puts back a sampled block whose reallocation failed (it is still live).
