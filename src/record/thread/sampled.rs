@@ -200,11 +200,11 @@ pub(crate) fn unsampled_realloc_fast(session: u32, old_size: u64, new_size: u64)
     unsampled_countdown_fast(session, new_size, |slot| slot.count_reallocation(old_size, new_size))
 }
 
-/// Puts back a sampled block whose reallocation failed (it is still live).
+/// Puts back a sampled block whose reallocation failed (it is still live),
+/// counting it untracked if its bucket filled meanwhile (as
+/// [`track_sampled`]): its deallocation will then not be recorded.
 pub(crate) fn untake_sampled(ptr: usize) {
-    if let Some(s) = set() {
-        let _ = s.insert(ptr as u64);
-    }
+    track_sampled(ptr);
 }
 
 /// Whether an allocation of `size` bytes crosses this thread's countdown
