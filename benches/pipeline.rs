@@ -114,7 +114,7 @@ fn drain(c: &mut Criterion) {
         })
     });
     // The payload codec alone, version 4 against version 5 (benches/README.md, "Issue 10").
-    for (name, enc) in [("encode_payload_v4", codec::encode_payload_v4 as Encoder), ("encode_payload_v5", codec::encode_payload)] {
+    for (name, enc) in [("encode_payload_v4", codec::encode_payload_v4 as Encoder), ("encode_payload", codec::encode_payload)] {
         group.bench_function(format!("{name}/{}_events", events.len()), |b| {
             let mut payload = Vec::new();
             b.iter(|| {
@@ -128,9 +128,10 @@ fn drain(c: &mut Criterion) {
             })
         });
     }
-    for (name, enc, version) in
-        [("decode_payload_v4", codec::encode_payload_v4 as Encoder, 4), ("decode_payload_v5", codec::encode_payload, 5)]
-    {
+    for (name, enc, version) in [
+        ("decode_payload_v4", codec::encode_payload_v4 as Encoder, 4),
+        ("decode_payload", codec::encode_payload, memscope::format::VERSION),
+    ] {
         let payloads: Vec<(Vec<u8>, u32, u64)> = events
             .chunks(batch)
             .map(|chunk| {
